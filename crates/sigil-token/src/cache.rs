@@ -67,10 +67,10 @@ impl VerifiedCache {
             .unwrap_or_else(PoisonError::into_inner);
         if map.len() >= self.per_shard && !map.contains_key(&key) {
             map.retain(|_, e| e.claims.exp > now);
-            if map.len() >= self.per_shard {
-                if let Some(victim) = map.keys().next().copied() {
-                    map.remove(&victim);
-                }
+            if map.len() >= self.per_shard
+                && let Some(victim) = map.keys().next().copied()
+            {
+                map.remove(&victim);
             }
         }
         map.insert(key, Entry { claims });

@@ -1,4 +1,5 @@
-//! Strict JSON object parsing for headers and claims: UTF-8, an object at the top, no duplicate
+//! Strict JSON object parsing (used for JOSE headers and claims, and by Sigil's HTTP layer for
+//! request bodies): UTF-8, an object at the top, no duplicate
 //! member names at any depth (RFC 7515 §4, RFC 7519 §4 allow "reject"; we reject so that every
 //! reader of a token sees the same values), finite numbers only, nesting bounded by serde_json's
 //! recursion limit.
@@ -9,7 +10,12 @@ use serde_json::{Map, Number, Value};
 use std::fmt;
 
 /// Parses bytes as a JSON object, refusing duplicates anywhere inside it.
-pub(crate) fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+///
+/// ```
+/// assert!(sigil_token::json::parse_object(br#"{"a":1}"#).is_some());
+/// assert!(sigil_token::json::parse_object(br#"{"a":1,"a":2}"#).is_none());
+/// ```
+pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
     match serde_json::from_slice::<StrictValue>(bytes) {
         Ok(StrictValue(Value::Object(map))) => Some(map),
         _ => None,

@@ -142,15 +142,15 @@ impl VerifyingKey {
     /// `EdDSA`, `EC`/`P-256` → `ES256`, `RSA` → `RS256`. A JWK `alg` that disagrees with its type
     /// is refused rather than trusted.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
-        if let Some(u) = &jwk.use_ {
-            if u != "sig" {
-                return Err(KeyError::Unsupported(format!("use {u:?}")));
-            }
+        if let Some(u) = &jwk.use_
+            && u != "sig"
+        {
+            return Err(KeyError::Unsupported(format!("use {u:?}")));
         }
-        if let Some(ops) = &jwk.key_ops {
-            if !ops.iter().any(|o| o == "verify") {
-                return Err(KeyError::Unsupported("key_ops without verify".into()));
-            }
+        if let Some(ops) = &jwk.key_ops
+            && !ops.iter().any(|o| o == "verify")
+        {
+            return Err(KeyError::Unsupported("key_ops without verify".into()));
         }
         let expect_alg = |alg: Algorithm| -> Result<(), KeyError> {
             match jwk.alg.as_deref() {

@@ -516,10 +516,10 @@ impl SigningKey {
             (kty, crv) => return Err(KeyError::Unsupported(format!("kty {kty} crv {crv:?}"))),
         };
         // The stored public half must match the private half (detects a corrupted row).
-        if let Some(public) = VerifyingKey::from_jwk_public_part(jwk) {
-            if !public.same_material(&key.verifying_key()) {
-                return Err(KeyError::Invalid("public and private halves differ"));
-            }
+        if let Some(public) = VerifyingKey::from_jwk_public_part(jwk)
+            && !public.same_material(&key.verifying_key())
+        {
+            return Err(KeyError::Invalid("public and private halves differ"));
         }
         Ok(key)
     }

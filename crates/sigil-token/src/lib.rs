@@ -47,7 +47,7 @@ mod cache;
 mod claims;
 mod error;
 mod header;
-mod json;
+pub mod json;
 mod jwk;
 mod key;
 mod sign;

@@ -125,15 +125,15 @@ impl Validation {
     }
 
     fn check_issuer_audience(&self, claims: &Claims) -> Result<(), VerifyError> {
-        if let Some(iss) = &self.issuer {
-            if claims.iss.as_deref() != Some(iss.as_str()) {
-                return Err(VerifyError::WrongIssuer);
-            }
+        if let Some(iss) = &self.issuer
+            && claims.iss.as_deref() != Some(iss.as_str())
+        {
+            return Err(VerifyError::WrongIssuer);
         }
-        if let Some(aud) = &self.audience {
-            if !claims.aud.contains(aud) {
-                return Err(VerifyError::WrongAudience);
-            }
+        if let Some(aud) = &self.audience
+            && !claims.aud.contains(aud)
+        {
+            return Err(VerifyError::WrongAudience);
         }
         Ok(())
     }
