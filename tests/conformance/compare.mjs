@@ -62,8 +62,8 @@ function diffObservation(a, b) {
     const va = value(fa, p);
     const vb = value(fb, p);
     if (va === vb) continue;
-    if (p.startsWith("body.") && (va === ABSENT || vb === ABSENT) && !p.endsWith(".length")) {
-      const keyPath = `key:${p.slice(5).replace(/\[\d+\]/g, "[]")}`;
+    if (/^body[.[]/.test(p) && (va === ABSENT || vb === ABSENT) && !p.endsWith(".length")) {
+      const keyPath = `key:${p.replace(/^body\.?/, "").replace(/\[\d+\]/g, "[]")}`;
       if (value(fa, keyPath) !== value(fb, keyPath)) continue;
       const arr = /^(.*)\[(\d+)\]/.exec(p);
       if (arr && value(fa, `${arr[1]}.length`) !== value(fb, `${arr[1]}.length`)) continue;
@@ -79,7 +79,11 @@ function globToRegExp(glob) {
   return new RegExp(`^${glob.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
 }
 
-/** Compiles known-differences.json entries. */
+/**
+ * Compiles known-differences.json entries: {step, path, reason, expected?, actual?}. `step` and `path` are
+ * globs (`*` matches anything); `expected`/`actual`, when given, must equal the Better Auth / Sigil value
+ * exactly (`<absent>` for a missing one), so that an entry accepts one specific deviation and no other.
+ */
 export function loadKnown(file) {
   const raw = JSON.parse(readFileSync(file, "utf8"));
   const list = Array.isArray(raw) ? raw : raw.differences;
@@ -133,7 +137,13 @@ export function compareTranscripts(expected, actual, known = []) {
     }
   }
   for (const d of differences) {
-    const k = known.find((k) => k.stepRe.test(d.step) && k.pathRe.test(d.path));
+    const k = known.find(
+      (k) =>
+        k.stepRe.test(d.step) &&
+        k.pathRe.test(d.path) &&
+        (k.expected === undefined || String(k.expected) === String(d.expected)) &&
+        (k.actual === undefined || String(k.actual) === String(d.actual)),
+    );
     if (k) {
       d.known = k.reason;
       k.used += 1;

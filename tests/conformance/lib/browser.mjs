@@ -148,7 +148,7 @@ export class Browser {
       for (const [k, v] of res.headers.entries()) if (k !== "set-cookie") resHeaders[k] = v;
     }
     if (this.useCookies && !noStore) this.store(setCookies);
-    let reqBody = rest.body;
+    let reqBody = rest.body ?? undefined;
     if (reqBody instanceof Uint8Array) reqBody = new TextDecoder().decode(reqBody);
     else if (reqBody !== undefined && typeof reqBody !== "string") reqBody = String(reqBody);
     this.recorder.exchanges.push({

@@ -12,6 +12,16 @@ const SIGNED = /^([A-Za-z0-9]+)\.([A-Za-z0-9+/]{43}=)$/;
 const ALNUM = /^[A-Za-z0-9]{16,}$/;
 const B64URL = /^[A-Za-z0-9_-]{40,}$/;
 
+/**
+ * Whether a long token-alphabet string is a random value rather than a fixed word: error codes
+ * (UPPER_SNAKE_CASE) and runs of one repeated character (test passwords like "ppp…") are not.
+ */
+function looksRandom(s) {
+  if (/^[A-Z][A-Z0-9_]*$/.test(s) && s.includes("_")) return false;
+  if (/^(.)\1*$/.test(s)) return false;
+  return true;
+}
+
 /** Replaces the run-specific origin (it carries a random port) with <origin>. */
 function stripOrigin(s, origin) {
   return origin ? s.split(origin).join("<origin>") : s;
@@ -43,14 +53,12 @@ export function redactString(s, origin) {
       /* not URL-encoded */
     }
   }
-  if (ALNUM.test(s) && /[0-9]/.test(s) && /[A-Za-z]/.test(s)) return `<alnum${s.length}>`;
-  if (B64URL.test(s) && !s.includes(" ")) return `<b64url${s.length}>`;
+  if (ALNUM.test(s) && looksRandom(s)) return `<alnum${s.length}>`;
+  if (B64URL.test(s) && looksRandom(s)) return `<b64url${s.length}>`;
   let out = stripOrigin(s, origin);
   out = out.replace(JWT_IN, "<jwt>");
   // tokens embedded in URLs: /reset-password/<token>, ?token=<token>
-  out = out.replace(/([/=])([A-Za-z0-9]{16,})(?=$|[?&#])/g, (all, lead, tok) =>
-    /[0-9]/.test(tok) && /[A-Za-z]/.test(tok) ? `${lead}<alnum${tok.length}>` : all,
-  );
+  out = out.replace(/([/=])([A-Za-z0-9]{16,})(?=$|[?&#])/g, (all, lead, tok) => (looksRandom(tok) ? `${lead}<alnum${tok.length}>` : all));
   return out;
 }
 
@@ -169,7 +177,7 @@ export function observe(step, ex, origin) {
   }
   const obs = {
     step,
-    request: { method: ex.method, path: url.pathname },
+    request: { method: ex.method, path: redactString(url.pathname, origin) },
     status: ex.status,
     bodyKind: body.kind,
   };
@@ -205,7 +213,7 @@ export function redactExchange(ex, origin) {
   let reqBody = ex.requestBody;
   if (typeof reqBody === "string") {
     try {
-      reqBody = JSON.stringify(redact(JSON.parse(reqBody), origin));
+      reqBody = JSON.stringify(redactJsonKeepOrder(JSON.parse(reqBody), origin));
     } catch {
       reqBody = redactString(reqBody, origin);
     }
@@ -226,7 +234,7 @@ export function redactExchange(ex, origin) {
   else bodyOut = ex.bodyText === "" ? "" : redactString(ex.bodyText, origin);
   return {
     device: ex.device,
-    request: `${ex.method} ${stripOrigin(url.pathname + redactString(url.search, origin), origin)}`,
+    request: `${ex.method} ${redactString(url.pathname, origin)}${redactString(url.search, origin)}`,
     requestHeaders: reqHeaders,
     requestBody: reqBody,
     status: ex.status,
