@@ -553,6 +553,12 @@ async function mainScenario(flow) {
   if (cookieBeforeSignOut) replay.jar.set(SESSION_COOKIE, cookieBeforeSignOut);
   r = await f.step("get-session/replayed-cookie-after-sign-out", () => f.client(replay).getSession());
   f.assert("get-session/replayed-cookie-after-sign-out is null", r.json === null, r.ex?.bodyText);
+  if (cookieBeforeSignOut) replay.jar.set(SESSION_COOKIE, cookieBeforeSignOut);
+  r = await f.step("token/replayed-cookie-after-sign-out", () => f.client(replay).token());
+  f.assert("token/replayed-cookie-after-sign-out refused (401)", r.ex?.status === 401, r.ex?.status);
+  if (cookieBeforeSignOut) replay.jar.set(SESSION_COOKIE, cookieBeforeSignOut);
+  r = await f.step("update-user/replayed-cookie-after-sign-out", () => f.client(replay).updateUser({ name: "Ghost" }));
+  f.assert("update-user/replayed-cookie-after-sign-out refused (401)", r.ex?.status === 401, r.ex?.status);
   const replayBearer = f.bearerClient("replay-bearer", cookieBeforeSignOut ? decodeURIComponent(cookieBeforeSignOut) : "x");
   r = await f.step("token/replayed-bearer-after-sign-out", () => replayBearer.client.token());
   f.assert("token/replayed-bearer-after-sign-out refused", r.ex?.status === 401, r.ex?.status);
@@ -695,7 +701,8 @@ export const SCENARIOS = {
     run: emailVerificationScenario,
   },
   "rate-limit": {
-    env: { SIGIL_RATE_LIMIT: "on", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
+    // SIGIL_RATE_LIMIT unset: rate limiting is on by default (the contract only defines "off")
+    env: { SIGIL_RATE_LIMIT: undefined, SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
     run: rateLimitScenario,
   },
 };

@@ -12,17 +12,30 @@
 // `<sigil> serve --addr 127.0.0.1:PORT --base-url http://127.0.0.1:PORT --database-url sqlite://...`),
 // the official client runs the scenario's flow against it, and the server is stopped. Transcripts go to
 // out/better-auth.json and out/sigil.json, raw (redacted) exchanges to out/*-exchanges.json.
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { EXTRA_SCENARIOS, SCENARIOS, TRUSTED_EXTRA_ORIGIN, runScenario } from "./client-flow.mjs";
 import { compareTranscripts, loadKnown, printComparison } from "./compare.mjs";
 import { renderCatalogue } from "./lib/catalogue.mjs";
 import { freePort, killAllSync, startServer } from "./lib/proc.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+
+// The harness's dependencies (better-auth, jose) are pinned in package-lock.json; install them on first use
+// so that a fresh checkout (or CI machine) needs nothing but Node and npm.
+if (!existsSync(join(HERE, "node_modules", "better-auth", "package.json"))) {
+  console.log("conformance: installing the harness's npm dependencies (npm ci)");
+  const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+  const r = spawnSync(npm, ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: HERE, stdio: "inherit" });
+  if (r.status !== 0) {
+    console.error("conformance: npm ci failed");
+    process.exit(2);
+  }
+}
+const { EXTRA_SCENARIOS, SCENARIOS, TRUSTED_EXTRA_ORIGIN, runScenario } = await import("./client-flow.mjs");
 const SECRET = "sigil-conformance-secret-0123456789abcdefghijklmnop";
 const BA_VERSION = JSON.parse(readFileSync(join(HERE, "node_modules/better-auth/package.json"), "utf8")).version;
 

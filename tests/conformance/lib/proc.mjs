@@ -55,13 +55,15 @@ export function freePort() {
 }
 
 /**
- * Starts a server process and resolves once it printed `listening on <url>` on stdout.
+ * Starts a server process (env values that are undefined are removed from the inherited environment) and resolves once it printed `listening on <url>` on stdout.
  * @returns {Promise<{url: string, child: import("node:child_process").ChildProcess, stop: () => Promise<void>, output: () => string}>}
  */
 export function startServer({ label, command, args, env, cwd, timeoutMs = 30000 }) {
   installHooks();
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const fullEnv = { ...process.env, ...env };
+    for (const [k, v] of Object.entries(fullEnv)) if (v === undefined) delete fullEnv[k];
+    const child = spawn(command, args, { cwd, env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
     children.add(child);
     let out = "";
     let err = "";
