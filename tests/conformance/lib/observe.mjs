@@ -53,6 +53,9 @@ export function redactString(s, origin) {
       /* not URL-encoded */
     }
   }
+  // 43 characters = 32 bytes in base64url (an Ed25519 "x", a SHA-256): whether such a value happens to
+  // contain "-" or "_" is chance, so it is always labelled base64url.
+  if (s.length === 43 && B64URL.test(s) && looksRandom(s)) return "<b64url43>";
   if (ALNUM.test(s) && looksRandom(s)) return `<alnum${s.length}>`;
   if (B64URL.test(s) && looksRandom(s)) return `<b64url${s.length}>`;
   let out = stripOrigin(s, origin);
