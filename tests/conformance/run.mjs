@@ -53,6 +53,13 @@ const { values } = parseArgs({
 });
 
 const started = Date.now();
+// A hard ceiling for the whole run, so that a hung server can never hang the project's test script.
+const RUN_TIMEOUT_MS = 240000;
+setTimeout(() => {
+  console.error(`conformance: run exceeded ${RUN_TIMEOUT_MS / 1000} s; stopping every server`);
+  killAllSync();
+  process.exit(1);
+}, RUN_TIMEOUT_MS).unref();
 const outDir = resolve(values.out);
 mkdirSync(outDir, { recursive: true });
 const sigilPath = values["only-better-auth"] ? undefined : values.sigil && resolve(values.sigil);
@@ -187,9 +194,15 @@ try {
     const shared = { ...ba.transcript, scenarios: Object.fromEntries(Object.entries(ba.transcript.scenarios).filter(([n]) => SCENARIOS[n] && scenarioNames.includes(n))) };
     const result = compareTranscripts(shared, sigil.transcript, loadKnown(values.known));
     const unlisted = printComparison(result);
-    const steps = Object.values(shared.scenarios).reduce((n, s) => n + s.steps.length, 0);
-    const failedSteps = new Set(result.unlisted.map((d) => d.step)).size;
-    console.log(`conformance: ${Math.max(steps - failedSteps, 0) + (baTotal - baFailed)} passed, ${failedSteps + baFailed} failed`);
+    // Counted units: every reference step (passes when it shows no unlisted difference) and every assertion
+    // of the Sigil run (plus reference assertions that failed, which are harness failures).
+    const stepNames = Object.values(shared.scenarios).flatMap((sc) => sc.steps.map((st) => st.step));
+    const badSteps = new Set(result.unlisted.filter((d) => d.path !== "(assertion)").map((d) => d.step));
+    const sigilAssertions = Object.values(sigil.transcript.scenarios).flatMap((sc) => sc.assertions);
+    const badAssertions = result.unlisted.filter((d) => d.path === "(assertion)").length;
+    const passed = stepNames.filter((n) => !badSteps.has(n)).length + (sigilAssertions.length - badAssertions);
+    const failed = badSteps.size + badAssertions + baFailed;
+    console.log(`conformance: ${passed} passed, ${failed} failed`);
     if (unlisted) exitCode = 1;
   } else {
     const steps = Object.values(ba.transcript.scenarios).reduce((n, s) => n + s.steps.length, 0);

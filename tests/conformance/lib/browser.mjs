@@ -4,6 +4,9 @@
 
 import http from "node:http";
 
+/** A request that gets no answer within this time fails (the step records the error) instead of hanging the run. */
+export const REQUEST_TIMEOUT_MS = 10000;
+
 /** Shared log of every exchange made by every Browser of one flow run. */
 export class Recorder {
   constructor() {
@@ -75,6 +78,7 @@ export function exactRequest(url, { method = "GET", headers = {}, body } = {}) {
       res.on("error", reject);
     });
     req.on("error", reject);
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
     if (payload) req.write(payload);
     req.end();
   });
@@ -142,7 +146,9 @@ export class Browser {
       for (const c of r.setCookies) h.append("set-cookie", c);
       res = new Response([101, 204, 205, 304].includes(r.status) ? null : text, { status: r.status, statusText: r.statusText, headers: h });
     } else {
-      res = await globalThis.fetch(url, { ...rest, method, headers, redirect: init.redirect ?? "manual" });
+      const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+      const signal = rest.signal ? AbortSignal.any([rest.signal, timeout]) : timeout;
+      res = await globalThis.fetch(url, { ...rest, signal, method, headers, redirect: init.redirect ?? "manual" });
       text = await res.clone().text();
       setCookies = res.headers.getSetCookie();
       for (const [k, v] of res.headers.entries()) if (k !== "set-cookie") resHeaders[k] = v;

@@ -25,6 +25,7 @@ export class Flow {
     this.exchanges = [];
     this.log = log ?? (() => {});
     this.devices = 0;
+    this.failedInARow = 0;
   }
 
   /** A new device: its own cookie jar. */
@@ -79,11 +80,15 @@ export class Flow {
     }
     const made = this.recorder.since(before);
     if (!made.length) {
-      const obs = { step: full, error: `no request was made${thrown ? `: ${thrown.message}` : ""}` };
+      const cause = thrown?.cause?.code ?? thrown?.name;
+      const obs = { step: full, error: `no request was made${thrown ? `: ${thrown.message}${cause ? ` (${cause})` : ""}` : ""}` };
       this.steps.push(obs);
       this.log(`  ${full}: ${obs.error}`);
+      this.failedInARow += 1;
+      if (this.failedInARow >= 3) throw new Error(`three steps in a row got no answer (last: ${obs.error}); scenario aborted`);
       return { ex: null, json: undefined, data: null, error: thrown ?? null, result };
     }
+    this.failedInARow = 0;
     const ex = made[0];
     const obs = observe(full, ex, this.origin);
     if (thrown) obs.clientError = String(thrown.message ?? thrown);
