@@ -40,7 +40,9 @@ export function redactString(s, origin) {
   if (typeof s !== "string") return s;
   if (s === "") return s;
   if (JWT.test(s)) return "<jwt>";
-  if (ISO_DATE.test(s)) return "<date>";
+  // Better Auth sends JS Date.toJSON(): milliseconds and "Z". Other ISO-8601 forms parse in the client but
+  // are labelled differently so that the comparison shows them.
+  if (ISO_DATE.test(s)) return /\.\d{3}Z$/.test(s) ? "<date>" : "<date-other-iso-form>";
   if (HTTP_DATE.test(s)) return "<http-date>";
   const signed = signedPlaceholder(s);
   if (signed) return signed;
