@@ -8,7 +8,14 @@ use std::time::Duration;
 
 fn sigil() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigil"));
-    for var in ["DATABASE_URL", "SIGIL_SECRET", "BETTER_AUTH_SECRET", "SIGIL_JWT_SECRET", "SIGIL_JWT_ALG", "SIGIL_ADDR"] {
+    for var in [
+        "DATABASE_URL",
+        "SIGIL_SECRET",
+        "BETTER_AUTH_SECRET",
+        "SIGIL_JWT_SECRET",
+        "SIGIL_JWT_ALG",
+        "SIGIL_ADDR",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -25,16 +32,30 @@ fn serve_prints_its_url_answers_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("Sigil listening on ").expect("prints its URL").to_owned();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Sigil listening on ")
+        .expect("prints its URL")
+        .to_owned();
     assert!(url.starts_with("http://127.0.0.1:"));
 
-    let body = std::process::Command::new("curl").args(["-s", &format!("{url}/api/auth/ok")]).output();
+    let body = std::process::Command::new("curl")
+        .args(["-s", &format!("{url}/api/auth/ok")])
+        .output();
     if let Ok(out) = body {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"ok\":true}");
     }
-    assert!(dir.path().join("sigil.db").exists(), "SQLite file created in the working directory");
-    assert!(dir.path().join("sigil.secret").exists(), "generated secret stored beside the database");
+    assert!(
+        dir.path().join("sigil.db").exists(),
+        "SQLite file created in the working directory"
+    );
+    assert!(
+        dir.path().join("sigil.secret").exists(),
+        "generated secret stored beside the database"
+    );
 
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -60,7 +81,11 @@ fn a_short_secret_is_refused_with_a_clear_message() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("at least 32"), "{stderr}");
-    let out = sigil().args(["serve", "--jwt-alg", "HS256"]).current_dir(dir.path()).output().unwrap();
+    let out = sigil()
+        .args(["serve", "--jwt-alg", "HS256"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--jwt-secret"));
 }

@@ -10,11 +10,17 @@ use serde_json::json;
 #[tokio::test]
 async fn duplicate_email_is_422_whatever_the_case() {
     let app = spawn_app().await;
-    assert_eq!(app.sign_up("A", "judy@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        app.sign_up("A", "judy@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
     let again = app.sign_up("B", " JUDY@example.com", PASSWORD).await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(again.code(), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
-    assert_eq!(again.body["message"], "User already exists. Use another email.");
+    assert_eq!(
+        again.body["message"],
+        "User already exists. Use another email."
+    );
 }
 
 #[tokio::test]
@@ -26,7 +32,10 @@ async fn wrong_password_and_unknown_email_are_indistinguishable() {
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.status, unknown.status);
     assert_eq!(wrong.body, unknown.body);
-    assert_eq!(wrong.body, json!({ "code": "INVALID_EMAIL_OR_PASSWORD", "message": "Invalid email or password" }));
+    assert_eq!(
+        wrong.body,
+        json!({ "code": "INVALID_EMAIL_OR_PASSWORD", "message": "Invalid email or password" })
+    );
     assert!(wrong.cookies().is_empty() && unknown.cookies().is_empty());
 }
 
@@ -34,14 +43,34 @@ async fn wrong_password_and_unknown_email_are_indistinguishable() {
 async fn password_length_rules() {
     let app = spawn_app().await;
     let short = app.sign_up("L", "l1@example.com", "1234567").await;
-    assert_eq!((short.status, short.code()), (StatusCode::BAD_REQUEST, "PASSWORD_TOO_SHORT"));
+    assert_eq!(
+        (short.status, short.code()),
+        (StatusCode::BAD_REQUEST, "PASSWORD_TOO_SHORT")
+    );
     let long = app.sign_up("L", "l2@example.com", &"x".repeat(129)).await;
-    assert_eq!((long.status, long.code()), (StatusCode::BAD_REQUEST, "PASSWORD_TOO_LONG"));
-    assert_eq!(app.sign_up("L", "l3@example.com", "12345678").await.status, StatusCode::OK);
-    assert_eq!(app.sign_up("L", "l4@example.com", &"x".repeat(128)).await.status, StatusCode::OK);
+    assert_eq!(
+        (long.status, long.code()),
+        (StatusCode::BAD_REQUEST, "PASSWORD_TOO_LONG")
+    );
+    assert_eq!(
+        app.sign_up("L", "l3@example.com", "12345678").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.sign_up("L", "l4@example.com", &"x".repeat(128))
+            .await
+            .status,
+        StatusCode::OK
+    );
     // Refused passwords created nothing.
-    assert_eq!(app.sign_in("l1@example.com", "1234567").await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.sign_up("L", "l1@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        app.sign_in("l1@example.com", "1234567").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.sign_up("L", "l1@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
     let long_sign_in = app.sign_in("l3@example.com", &"x".repeat(129)).await;
     assert_eq!(long_sign_in.code(), "PASSWORD_TOO_LONG");
 }
@@ -50,25 +79,61 @@ async fn password_length_rules() {
 async fn malformed_json_and_missing_fields_create_nothing() {
     let app = spawn_app().await;
     let json_header = [("content-type", "application/json")];
-    let bad = app.raw(Method::POST, "/api/auth/sign-up/email", &json_header, "{\"name\":\"x\",").await;
+    let bad = app
+        .raw(
+            Method::POST,
+            "/api/auth/sign-up/email",
+            &json_header,
+            "{\"name\":\"x\",",
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert_eq!(bad.body, json!({ "code": "BAD_REQUEST", "message": "Invalid JSON in request body" }));
+    assert_eq!(
+        bad.body,
+        json!({ "code": "BAD_REQUEST", "message": "Invalid JSON in request body" })
+    );
 
-    let missing = app.post("/api/auth/sign-up/email", json!({ "email": "m@example.com", "password": PASSWORD })).await;
+    let missing = app
+        .post(
+            "/api/auth/sign-up/email",
+            json!({ "email": "m@example.com", "password": PASSWORD }),
+        )
+        .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(missing.code(), "VALIDATION_ERROR");
-    assert_eq!(missing.body["message"], "[body.name] Invalid input: expected string, received undefined");
+    assert_eq!(
+        missing.body["message"],
+        "[body.name] Invalid input: expected string, received undefined"
+    );
 
     let several = app.post("/api/auth/sign-in/email", json!({})).await;
     assert_eq!(
         several.body["message"],
         "[body.email] Invalid input: expected string, received undefined; [body.password] Invalid input: expected string, received undefined"
     );
-    let bad_email = app.post("/api/auth/sign-up/email", json!({ "name": "n", "email": "not-an-email", "password": PASSWORD })).await;
-    assert_eq!(bad_email.body["message"], "[body.email] Invalid email address");
+    let bad_email = app
+        .post(
+            "/api/auth/sign-up/email",
+            json!({ "name": "n", "email": "not-an-email", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        bad_email.body["message"],
+        "[body.email] Invalid email address"
+    );
     let sign_in_bad_email = app.sign_in("not-an-email", PASSWORD).await;
-    assert_eq!((sign_in_bad_email.status, sign_in_bad_email.code()), (StatusCode::BAD_REQUEST, "INVALID_EMAIL"));
-    let text = app.raw(Method::POST, "/api/auth/sign-up/email", &[("content-type", "text/plain")], "hi").await;
+    assert_eq!(
+        (sign_in_bad_email.status, sign_in_bad_email.code()),
+        (StatusCode::BAD_REQUEST, "INVALID_EMAIL")
+    );
+    let text = app
+        .raw(
+            Method::POST,
+            "/api/auth/sign-up/email",
+            &[("content-type", "text/plain")],
+            "hi",
+        )
+        .await;
     assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let dup = app
         .raw(Method::POST, "/api/auth/sign-up/email", &json_header, r#"{"name":"a","email":"d@example.com","email":"e@example.com","password":"correct horse battery"}"#)
@@ -76,9 +141,18 @@ async fn malformed_json_and_missing_fields_create_nothing() {
     assert_eq!(dup.status, StatusCode::BAD_REQUEST);
 
     // None of these created the account.
-    assert_eq!(app.sign_in("m@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.sign_in("d@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.sign_in("e@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.sign_in("m@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.sign_in("d@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.sign_in("e@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

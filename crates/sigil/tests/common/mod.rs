@@ -37,7 +37,11 @@ impl Drop for TestApp {
 /// real ones.
 pub fn test_settings(dir: &TempDir) -> Settings {
     let db = dir.path().join("sigil.db");
-    let mut settings = Settings::new(Mode::All, "127.0.0.1:0", &format!("sqlite://{}", db.display()));
+    let mut settings = Settings::new(
+        Mode::All,
+        "127.0.0.1:0",
+        &format!("sqlite://{}", db.display()),
+    );
     settings.rate_limit = false;
     settings.argon2_memory_kib = 8 * 1024;
     settings.argon2_iterations = 1;
@@ -65,9 +69,19 @@ pub async fn spawn_settings(settings: Settings, dir: TempDir) -> TestApp {
         let _ = rx.await;
     }));
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let path = dir.path().to_owned();
-    TestApp { url, base, client, path, dir: Some(dir), shutdown: Some(tx) }
+    TestApp {
+        url,
+        base,
+        client,
+        path,
+        dir: Some(dir),
+        shutdown: Some(tx),
+    }
 }
 
 /// A JSON response.
@@ -88,7 +102,11 @@ impl Answer {
     }
 
     pub fn cookies(&self) -> Vec<String> {
-        self.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
     }
 }
 
@@ -111,7 +129,13 @@ impl TestApp {
         self.dir.take().unwrap()
     }
 
-    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Answer {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = self.client.request(method, format!("{}{path}", self.url));
         for (k, v) in headers {
             req = req.header(*k, HeaderValue::from_str(v).unwrap());
@@ -123,12 +147,29 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Answer { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
-    pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &'static str) -> Answer {
-        let mut req = self.client.request(method, format!("{}{path}", self.url)).body(body);
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &'static str,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -136,8 +177,16 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Answer { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
@@ -145,16 +194,30 @@ impl TestApp {
     }
 
     pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> Answer {
-        self.post("/api/auth/sign-up/email", json!({ "name": name, "email": email, "password": password })).await
+        self.post(
+            "/api/auth/sign-up/email",
+            json!({ "name": name, "email": email, "password": password }),
+        )
+        .await
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Answer {
-        self.post("/api/auth/sign-in/email", json!({ "email": email, "password": password })).await
+        self.post(
+            "/api/auth/sign-in/email",
+            json!({ "email": email, "password": password }),
+        )
+        .await
     }
 
     /// The JWT of a session (session token as bearer).
     pub async fn jwt(&self, session_token: &str) -> Answer {
-        self.request(Method::GET, "/api/auth/token", &[("authorization", &format!("Bearer {session_token}"))], None).await
+        self.request(
+            Method::GET,
+            "/api/auth/token",
+            &[("authorization", &format!("Bearer {session_token}"))],
+            None,
+        )
+        .await
     }
 
     /// Signs up and in a new user, returning their session token and a JWT.
@@ -165,14 +228,29 @@ impl TestApp {
         let inn = self.sign_in(email, PASSWORD).await;
         assert_eq!(inn.status, StatusCode::OK, "{:?}", inn.body);
         let session_token = inn.body["token"].as_str().unwrap().to_owned();
-        let jwt = self.jwt(&session_token).await.body["token"].as_str().unwrap().to_owned();
-        User { id, email: email.to_owned(), session_token, jwt }
+        let jwt = self.jwt(&session_token).await.body["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        User {
+            id,
+            email: email.to_owned(),
+            session_token,
+            jwt,
+        }
     }
 
     /// Calls the tasks API with `jwt`.
-    pub async fn api(&self, method: Method, path: &str, jwt: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        jwt: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let auth = jwt.map(|j| format!("Bearer {j}"));
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
         self.request(method, path, &headers, body).await
     }
 
@@ -187,7 +265,12 @@ impl TestApp {
     /// Waits for a mail of `kind` to `to` (mail is sent in the background).
     pub async fn mail(&self, to: &str, kind: &str) -> Value {
         for _ in 0..100 {
-            if let Some(m) = self.mails().into_iter().rev().find(|m| m["to"] == to && m["kind"] == kind) {
+            if let Some(m) = self
+                .mails()
+                .into_iter()
+                .rev()
+                .find(|m| m["to"] == to && m["kind"] == kind)
+            {
                 return m;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -200,12 +283,22 @@ impl TestApp {
 pub fn jwt_payload(jwt: &str) -> Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// The decoded header of a JWT.
 pub fn jwt_header(jwt: &str) -> Value {
     use base64::Engine;
     let header = jwt.split('.').next().unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap()
 }
