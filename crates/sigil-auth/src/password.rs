@@ -9,6 +9,7 @@
 use crate::domain::Password;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Semaphore;
 
 /// argon2id cost parameters.
@@ -51,6 +52,7 @@ pub struct PasswordHasher {
     params: HashParams,
     permits: Arc<Semaphore>,
     dummy: Arc<String>,
+    operations: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -80,6 +82,7 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(dummy),
+            operations: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -96,8 +99,15 @@ impl PasswordHasher {
         self.params
     }
 
+    /// How many hashes and verifications have run (for metrics, and for tests that check that
+    /// every sign-in path costs exactly one argon2id computation).
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
+    }
+
     /// Hashes a new password into a PHC string (`$argon2id$v=19$m=...`).
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let argon2 = self.argon2.clone();
         tokio::task::spawn_blocking(move || hash_blocking(&argon2, password.expose()))
@@ -112,6 +122,7 @@ impl PasswordHasher {
         password: Password,
         stored: Option<String>,
     ) -> Result<bool, HashError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let argon2 = self.argon2.clone();
         let known = stored.is_some();
