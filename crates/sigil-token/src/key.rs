@@ -230,6 +230,21 @@ impl VerifyingKey {
         Some(jwk)
     }
 
+    /// Checks a raw `signature` over arbitrary `input` with this key, exactly as
+    /// [`crate::Verifier`] does for a token's `header.payload` bytes (same length checks, same
+    /// strict verifiers, constant-time MAC comparison).
+    ///
+    /// This is the primitive under the verification pipeline, public so that published test
+    /// vectors (Wycheproof) and tools can exercise it directly. It checks nothing but the
+    /// signature: never use it to accept a token.
+    pub fn verify_signature_bytes(
+        &self,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), VerifyError> {
+        self.verify_signature(input, signature)
+    }
+
     /// Checks `signature` over `input` (the ASCII bytes `header.payload` as received).
     pub(crate) fn verify_signature(
         &self,
@@ -541,7 +556,8 @@ impl VerifyingKey {
     }
 }
 
-/// The keys a verifier holds: at least one, `kid`s unique.
+/// The keys a verifier holds: at least one, `kid`s unique (several keys may lack a `kid`; a
+/// token without `kid` is then refused unless exactly one key fits its algorithm).
 #[derive(Clone, Debug)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
@@ -555,8 +571,12 @@ impl TryFrom<Vec<VerifyingKey>> for KeySet {
             return Err(KeyError::Empty);
         }
         for (i, key) in keys.iter().enumerate() {
-            if keys[..i].iter().any(|other| other.kid == key.kid) {
-                return Err(KeyError::DuplicateKid(key.kid.clone().unwrap_or_default()));
+            if let Some(kid) = &key.kid
+                && keys[..i]
+                    .iter()
+                    .any(|other| other.kid.as_ref() == Some(kid))
+            {
+                return Err(KeyError::DuplicateKid(kid.clone()));
             }
         }
         Ok(KeySet { keys })
@@ -574,14 +594,20 @@ impl KeySet {
         self.keys.iter().any(|k| k.alg == alg)
     }
 
-    /// Whether the two sets hold the same key ids (used to keep a verified-token cache across a
-    /// refresh that changed nothing).
-    pub fn same_kids(&self, other: &KeySet) -> bool {
+    /// Whether the two sets hold exactly the same keys: same ids, algorithms and public key
+    /// material (used to keep a verified-token cache across a refresh that changed nothing).
+    ///
+    /// A key republished under the same `kid` with different material counts as a removal, so
+    /// tokens verified under the old material are not served from a cache afterwards. Shared
+    /// secrets cannot be compared this way, so sets holding one are never "the same".
+    pub fn same_keys(&self, other: &KeySet) -> bool {
         self.keys.len() == other.keys.len()
-            && self
-                .keys
-                .iter()
-                .all(|k| other.keys.iter().any(|o| o.kid == k.kid && o.alg == k.alg))
+            && self.keys.iter().all(|k| {
+                other
+                    .keys
+                    .iter()
+                    .any(|o| o.kid == k.kid && o.alg == k.alg && o.same_material(k))
+            })
     }
 
     /// Chooses the key for a token, by `kid` only among held keys. Without a `kid`, the single
