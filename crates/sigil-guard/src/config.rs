@@ -5,12 +5,15 @@
 //! | `SIGIL_JWKS_URL` | remote JWKS, e.g. `https://auth.example.com/api/auth/jwks` |
 //! | `SIGIL_JWKS_FILE` / `SIGIL_JWKS` | a static JWKS, as a file path or as JSON text |
 //! | `SIGIL_JWT_SECRET` | HS256 shared secret (at least 32 bytes) |
-//! | `SIGIL_JWT_ISSUER` | required `iss` (default: the JWKS URL's origin, else `SIGIL_BASE_URL`) |
-//! | `SIGIL_JWT_AUDIENCE` | required `aud` (same default as the issuer) |
-//! | `SIGIL_JWT_LEEWAY` | clock-skew allowance in seconds (default 60) |
+//! | `SIGIL_JWT_ISSUER` | required `iss` (default: the JWKS URL's origin, else the origin of `SIGIL_BASE_URL`) |
+//! | `SIGIL_JWT_AUDIENCE` | required `aud` (default: `SIGIL_JWT_ISSUER` when set, else the issuer's default) |
+//! | `SIGIL_JWT_LEEWAY` | clock-skew allowance in seconds, `0` to `300` (`60` or `60s`; default 60) |
 //! | `SIGIL_TOKEN_CACHE` | `off` disables the verified-token cache |
 //!
-//! Exactly one key source must be set.
+//! Exactly one key source must be set. Better Auth and Sigil both issue tokens whose `iss` and
+//! `aud` are the identity service's origin, so pointing `SIGIL_JWKS_URL` at its
+//! `/api/auth/jwks` is usually the only setting needed. In secret (HS256) mode there is no URL to
+//! take a default from: set `SIGIL_JWT_ISSUER` (or `SIGIL_BASE_URL`).
 
 use crate::guard::{DEFAULT_CACHE_CAPACITY, Guard};
 use crate::remote::{RemoteJwks, RemoteJwksOptions};
@@ -70,9 +73,8 @@ pub enum ConfigError {
     Client(#[from] reqwest::Error),
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+/// Largest accepted clock-skew allowance: more would quietly stretch every token's lifetime.
+pub const MAX_LEEWAY_SECS: u64 = 300;
 
 impl GuardConfig {
     /// A configuration with the given key source and the default leeway and cache.
@@ -88,6 +90,15 @@ impl GuardConfig {
 
     /// Reads the `SIGIL_*` variables listed in the module documentation.
     pub fn from_env() -> Result<GuardConfig, ConfigError> {
+        GuardConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`GuardConfig::from_env`], reading variables through `lookup` (for tests, or for
+    /// settings kept elsewhere). Empty values count as unset.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<GuardConfig, ConfigError> {
+        let env = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut sources = Vec::new();
         if let Some(url) = env("SIGIL_JWKS_URL") {
             let url = Url::parse(&url)
@@ -109,19 +120,35 @@ impl GuardConfig {
             1 => sources.remove(0),
             _ => return Err(ConfigError::KeySource),
         };
-        let base = env("SIGIL_BASE_URL").map(|b| origin_of(&b).unwrap_or(b));
+        // The JWKS URL's origin is the better default issuer (see `validation`); the base URL
+        // is only a fallback for the key sources that have no URL.
+        let base = match keys {
+            KeyConfig::JwksUrl(_) => None,
+            _ => env("SIGIL_BASE_URL").map(|b| origin_of(&b).unwrap_or(b)),
+        };
         let leeway = match env("SIGIL_JWT_LEEWAY") {
-            Some(v) => v.parse().map_err(|_| {
-                ConfigError::Invalid(format!("SIGIL_JWT_LEEWAY: not a number of seconds: {v}"))
-            })?,
+            Some(v) => parse_leeway(&v)?,
             None => sigil_token::DEFAULT_LEEWAY_SECS,
+        };
+        let issuer = env("SIGIL_JWT_ISSUER");
+        let cache = match env("SIGIL_TOKEN_CACHE").map(|v| v.trim().to_ascii_lowercase()) {
+            None => true,
+            Some(v) if v == "on" => true,
+            Some(v) if v == "off" => false,
+            Some(v) => {
+                return Err(ConfigError::Invalid(format!(
+                    "SIGIL_TOKEN_CACHE: expected on or off, got {v}"
+                )));
+            }
         };
         Ok(GuardConfig {
             keys,
-            issuer: env("SIGIL_JWT_ISSUER").or_else(|| base.clone()),
-            audience: env("SIGIL_JWT_AUDIENCE").or(base),
+            audience: env("SIGIL_JWT_AUDIENCE")
+                .or_else(|| issuer.clone())
+                .or_else(|| base.clone()),
+            issuer: issuer.or(base),
             leeway,
-            cache: !env("SIGIL_TOKEN_CACHE").is_some_and(|v| v.eq_ignore_ascii_case("off")),
+            cache,
         })
     }
 
@@ -146,7 +173,28 @@ impl GuardConfig {
                     .into(),
             )
         })?;
+        if self.leeway > MAX_LEEWAY_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "leeway of {} s is above the {MAX_LEEWAY_SECS} s limit",
+                self.leeway
+            )));
+        }
         Ok(Validation::new(issuer, audience).leeway(self.leeway))
+    }
+}
+
+/// `60` or `60s`, at most [`MAX_LEEWAY_SECS`].
+fn parse_leeway(value: &str) -> Result<u64, ConfigError> {
+    let v = value.trim();
+    let digits = v.strip_suffix('s').unwrap_or(v);
+    match digits.parse::<u64>() {
+        Ok(secs) if secs <= MAX_LEEWAY_SECS => Ok(secs),
+        Ok(_) => Err(ConfigError::Invalid(format!(
+            "SIGIL_JWT_LEEWAY: {value} is above the {MAX_LEEWAY_SECS} s limit"
+        ))),
+        Err(_) => Err(ConfigError::Invalid(format!(
+            "SIGIL_JWT_LEEWAY: not a number of seconds: {value}"
+        ))),
     }
 }
 
@@ -183,5 +231,142 @@ impl Guard {
                 Guard::from_remote(RemoteJwks::start(url, validation, options).await?)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<GuardConfig, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        GuardConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn exactly_one_key_source() {
+        assert!(matches!(config(&[]), Err(ConfigError::KeySource)));
+        assert!(matches!(
+            config(&[
+                ("SIGIL_JWKS_URL", "https://auth.example/api/auth/jwks"),
+                ("SIGIL_JWT_SECRET", SECRET),
+            ]),
+            Err(ConfigError::KeySource)
+        ));
+        assert!(matches!(
+            config(&[("SIGIL_JWKS_URL", "   ")]),
+            Err(ConfigError::KeySource)
+        ));
+        assert!(matches!(
+            config(&[("SIGIL_JWKS_URL", "not a url")]),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            config(&[("SIGIL_JWKS_FILE", "/nonexistent/jwks.json")]),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn jwks_url_defaults_issuer_and_audience_to_its_origin() {
+        let c = config(&[
+            ("SIGIL_JWKS_URL", "https://auth.example:8443/api/auth/jwks"),
+            ("SIGIL_BASE_URL", "https://api.example"),
+        ])
+        .unwrap();
+        assert!(matches!(c.keys, KeyConfig::JwksUrl(_)));
+        let v = c.validation().unwrap();
+        assert_eq!(v.issuer(), Some("https://auth.example:8443"));
+        assert_eq!(v.audience(), Some("https://auth.example:8443"));
+        assert_eq!(c.leeway, 60);
+        assert!(c.cache);
+    }
+
+    #[test]
+    fn explicit_issuer_is_also_the_default_audience() {
+        let c = config(&[
+            ("SIGIL_JWKS_URL", "https://auth.example/api/auth/jwks"),
+            ("SIGIL_JWT_ISSUER", "https://issuer.example"),
+        ])
+        .unwrap();
+        let v = c.validation().unwrap();
+        assert_eq!(v.issuer(), Some("https://issuer.example"));
+        assert_eq!(v.audience(), Some("https://issuer.example"));
+        let c = config(&[
+            ("SIGIL_JWKS_URL", "https://auth.example/api/auth/jwks"),
+            ("SIGIL_JWT_ISSUER", "https://issuer.example"),
+            ("SIGIL_JWT_AUDIENCE", "https://api.example"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.validation().unwrap().audience(),
+            Some("https://api.example")
+        );
+    }
+
+    #[test]
+    fn secret_mode_needs_an_issuer() {
+        let c = config(&[("SIGIL_JWT_SECRET", SECRET)]).unwrap();
+        assert!(matches!(c.keys, KeyConfig::Secret(_)));
+        assert!(c.validation().is_err(), "no URL to take a default from");
+        let c = config(&[
+            ("SIGIL_JWT_SECRET", SECRET),
+            ("SIGIL_BASE_URL", "https://auth.example/some/path"),
+        ])
+        .unwrap();
+        let v = c.validation().unwrap();
+        assert_eq!(v.issuer(), Some("https://auth.example"));
+        assert_eq!(v.audience(), Some("https://auth.example"));
+    }
+
+    #[test]
+    fn static_jwks_from_text() {
+        let c = config(&[
+            ("SIGIL_JWKS", r#"{"keys":[]}"#),
+            ("SIGIL_JWT_ISSUER", "https://auth.example"),
+        ])
+        .unwrap();
+        assert!(matches!(c.keys, KeyConfig::Jwks(_)));
+    }
+
+    #[test]
+    fn leeway_and_cache_settings() {
+        let base = [("SIGIL_JWT_SECRET", SECRET), ("SIGIL_JWT_ISSUER", "i")];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut vars = base.to_vec();
+            vars.push(extra);
+            config(&vars)
+        };
+        assert_eq!(with(("SIGIL_JWT_LEEWAY", "0")).unwrap().leeway, 0);
+        assert_eq!(with(("SIGIL_JWT_LEEWAY", "30s")).unwrap().leeway, 30);
+        assert_eq!(with(("SIGIL_JWT_LEEWAY", " 300 ")).unwrap().leeway, 300);
+        assert!(with(("SIGIL_JWT_LEEWAY", "301")).is_err());
+        assert!(with(("SIGIL_JWT_LEEWAY", "-1")).is_err());
+        assert!(with(("SIGIL_JWT_LEEWAY", "1m")).is_err());
+        assert!(!with(("SIGIL_TOKEN_CACHE", "OFF")).unwrap().cache);
+        assert!(with(("SIGIL_TOKEN_CACHE", "on")).unwrap().cache);
+        assert!(with(("SIGIL_TOKEN_CACHE", "maybe")).is_err());
+    }
+
+    #[test]
+    fn leeway_set_in_code_is_bounded_too() {
+        let mut c = GuardConfig::new(KeyConfig::Secret(SECRET.into()));
+        c.issuer = Some("i".into());
+        c.audience = Some("a".into());
+        c.leeway = 3600;
+        assert!(c.validation().is_err());
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let c = config(&[("SIGIL_JWT_SECRET", SECRET), ("SIGIL_JWT_ISSUER", "i")]).unwrap();
+        assert!(!format!("{c:?}").contains(SECRET));
     }
 }

@@ -3,8 +3,15 @@
 //! and still served from cache while the endpoint is down.
 //!
 //! Keys come only from the configured URL: nothing in a token (`jku`, `x5u`, `jwk`) can make the
-//! guard fetch anything, and a flood of tokens with random `kid`s causes at most one request per
-//! [`RemoteJwksOptions::unknown_kid_interval`].
+//! guard fetch anything, redirects are not followed (a JWKS endpoint that answers 3xx is an error,
+//! so an `https` URL can never be downgraded or sent elsewhere), and a flood of tokens with random
+//! `kid`s causes at most one request per [`RemoteJwksOptions::unknown_kid_interval`]. Concurrent
+//! requests that need a fetch share one: whoever waited while another fetch completed uses its
+//! result instead of fetching again.
+//!
+//! When a refresh changes the key set (a key removed, added, or republished under the same `kid`
+//! with other material) the verified-token cache is dropped with the old set, so a token accepted
+//! under a removed key is never answered from the cache again.
 
 use crate::guard::{GuardError, Snapshot};
 use sigil_token::{Algorithm, Claims, JwkSet, KeySet, Validation, Verifier, VerifyError};
@@ -71,6 +78,9 @@ struct State {
     fresh_until: Instant,
     last_unknown_kid_fetch: Option<Instant>,
     refreshing: bool,
+    /// Completed fetch attempts (successful or not), so that callers who waited for an
+    /// in-flight fetch can tell that it happened and skip their own.
+    generation: u64,
 }
 
 #[derive(Debug)]
@@ -102,6 +112,9 @@ impl RemoteJwks {
         options: RemoteJwksOptions,
     ) -> Result<RemoteJwks, reqwest::Error> {
         install_crypto_provider();
+        if url.scheme() != "https" && !is_loopback(&url) {
+            tracing::warn!(target: "sigil::guard", %url, "JWKS URL is not https: anyone on the network path can substitute keys");
+        }
         let validation = if validation.allowed_algorithms().is_empty() {
             // A public key set can only ever authorise asymmetric algorithms.
             validation.algorithms(&[Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256])
@@ -111,7 +124,8 @@ impl RemoteJwks {
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            // Never follow redirects: keys come from the configured URL only.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("sigil-guard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let remote = RemoteJwks(Arc::new(Inner {
@@ -124,6 +138,7 @@ impl RemoteJwks {
                 fresh_until: Instant::now(),
                 last_unknown_kid_fetch: None,
                 refreshing: false,
+                generation: 0,
             }),
             fetch_lock: tokio::sync::Mutex::new(()),
         }));
@@ -161,18 +176,46 @@ impl RemoteJwks {
             .clone()
     }
 
-    /// Fetches the set now (one fetch at a time; concurrent callers wait for it).
+    fn generation(&self) -> u64 {
+        self.0
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .generation
+    }
+
+    /// Fetches the set now (one fetch at a time; concurrent callers wait for it, then fetch
+    /// again themselves).
     pub async fn refresh(&self) -> Result<(), FetchError> {
         let _one_at_a_time = self.0.fetch_lock.lock().await;
+        self.fetch_and_store().await
+    }
+
+    /// Fetches unless a fetch completed since `seen` (a generation read before deciding to
+    /// fetch): concurrent callers that needed the same fetch share it.
+    async fn refresh_unless_done_since(&self, seen: u64) {
+        let _one_at_a_time = self.0.fetch_lock.lock().await;
+        if self.generation() != seen {
+            return;
+        }
+        if let Err(error) = self.fetch_and_store().await {
+            tracing::warn!(target: "sigil::guard", url = %self.0.url, %error, "JWKS fetch failed");
+        }
+    }
+
+    /// One fetch; the caller holds `fetch_lock`.
+    async fn fetch_and_store(&self) -> Result<(), FetchError> {
         let result = self.fetch().await;
         let mut state = self.0.state.write().unwrap_or_else(PoisonError::into_inner);
         state.refreshing = false;
+        state.generation += 1;
         match result {
             Ok((keys, ttl)) => {
                 let cache_capacity = self.0.options.cache_capacity;
                 let snapshot = match &state.snapshot {
-                    // Same keys: keep the verified-token cache.
-                    Some(old) if old.verifier.keys().same_kids(&keys) => Snapshot {
+                    // Exactly the same keys (ids, algorithms and material): keep the
+                    // verified-token cache. Any other change starts an empty one.
+                    Some(old) if old.verifier.keys().same_keys(&keys) => Snapshot {
                         verifier: Verifier::new(keys, self.0.validation.clone()),
                         cache: old.cache.clone(),
                     },
@@ -232,6 +275,13 @@ impl RemoteJwks {
 
     /// Starts a background refresh if the set is stale and none is running.
     fn refresh_if_stale(&self) {
+        {
+            // The common case (fresh) takes only the shared lock.
+            let state = self.0.state.read().unwrap_or_else(PoisonError::into_inner);
+            if state.refreshing || Instant::now() < state.fresh_until {
+                return;
+            }
+        }
         let mut state = self.0.state.write().unwrap_or_else(PoisonError::into_inner);
         if state.refreshing || Instant::now() < state.fresh_until {
             return;
@@ -259,23 +309,24 @@ impl RemoteJwks {
         }
     }
 
+    /// The current snapshot and the fetch generation it belongs to.
+    fn current_with_generation(&self) -> (Option<Arc<Snapshot>>, u64, Instant) {
+        let state = self.0.state.read().unwrap_or_else(PoisonError::into_inner);
+        (state.snapshot.clone(), state.generation, state.fresh_until)
+    }
+
     pub(crate) async fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, GuardError> {
-        let snapshot = match self.current() {
+        let (current, generation, fresh_until) = self.current_with_generation();
+        let snapshot = match current {
             Some(snapshot) => {
                 self.refresh_if_stale();
                 snapshot
             }
             None => {
-                // Never loaded: try again, no more often than the retry interval.
-                let due = Instant::now()
-                    >= self
-                        .0
-                        .state
-                        .read()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .fresh_until;
-                if due {
-                    let _ = self.refresh().await;
+                // Never loaded: try again, no more often than the retry interval, and only one
+                // fetch for all the requests that arrive meanwhile.
+                if Instant::now() >= fresh_until {
+                    self.refresh_unless_done_since(generation).await;
                 }
                 self.current().ok_or(GuardError::NoKeys)?
             }
@@ -283,9 +334,7 @@ impl RemoteJwks {
         match snapshot.verify(token, now) {
             Err(VerifyError::UnknownKey) => {
                 if self.claim_unknown_kid_fetch() {
-                    if let Err(error) = self.refresh().await {
-                        tracing::warn!(target: "sigil::guard", %error, "JWKS refetch for unknown kid failed");
-                    }
+                    self.refresh_unless_done_since(generation).await;
                 } else {
                     // A refetch may be under way: wait for it rather than fail a token it would fix.
                     drop(self.0.fetch_lock.lock().await);
@@ -301,7 +350,18 @@ impl RemoteJwks {
     }
 }
 
-/// Reads `max-age` from a Cache-Control value; `no-store`/`no-cache` mean "as short as allowed".
+/// Whether the URL's host is a loopback address or `localhost` (plain http is then harmless).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Reads `max-age` from a Cache-Control value (directive names are case-insensitive, RFC 9111
+/// §5.2); `no-store`/`no-cache` mean "as short as allowed".
 fn max_age(value: &str) -> Option<u64> {
     let mut age = None;
     for directive in value.split(',').map(str::trim) {
@@ -309,11 +369,10 @@ fn max_age(value: &str) -> Option<u64> {
         {
             return Some(0);
         }
-        if let Some(v) = directive
-            .strip_prefix("max-age=")
-            .or_else(|| directive.strip_prefix("s-maxage="))
+        if let Some((name, v)) = directive.split_once('=')
+            && name.trim().eq_ignore_ascii_case("max-age")
         {
-            age = v.trim_matches('"').parse().ok().or(age);
+            age = v.trim().trim_matches('"').parse().ok().or(age);
         }
     }
     age
@@ -329,5 +388,12 @@ mod tests {
         assert_eq!(max_age("no-store"), Some(0));
         assert_eq!(max_age("public"), None);
         assert_eq!(max_age("max-age=abc"), None);
+        assert_eq!(max_age("Public, Max-Age=120"), Some(120));
+        assert_eq!(max_age("private, no-cache, max-age=600"), Some(0));
+        assert_eq!(
+            max_age("s-maxage=10"),
+            None,
+            "a shared-cache directive is not ours"
+        );
     }
 }
