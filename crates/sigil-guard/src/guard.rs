@@ -163,6 +163,15 @@ impl Guard {
         }))
     }
 
+    /// The remote key set behind this guard, if it verifies through a JWKS URL (to refresh it
+    /// on demand or list its key ids).
+    pub fn remote_jwks(&self) -> Option<&RemoteJwks> {
+        match &self.0.keys {
+            Keys::Remote(remote) => Some(remote),
+            Keys::Static(_) => None,
+        }
+    }
+
     /// The challenge realm.
     pub fn realm(&self) -> &str {
         &self.0.realm

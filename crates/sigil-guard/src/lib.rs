@@ -45,5 +45,5 @@ pub use denylist::SessionDenyList;
 pub use extract::{AuthUser, require_path_user};
 pub use guard::{Guard, GuardError, RevocationCheck};
 pub use rejection::AuthRejection;
-pub use remote::{RemoteJwks, RemoteJwksOptions};
+pub use remote::{FetchError, RemoteJwks, RemoteJwksOptions};
 pub use sigil_token;
