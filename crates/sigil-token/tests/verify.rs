@@ -414,3 +414,208 @@ fn typed_claims_are_exposed() {
         .unwrap();
     assert_eq!(got, claims);
 }
+
+#[test]
+fn typ_must_name_a_jwt_unless_allowed() {
+    let k = key(Algorithm::EdDSA, "k1");
+    let v = verifier(&[&k]);
+    let payload = claims().to_string();
+    for typ in ["JWT", "jwt", "application/jwt", "application/JWT"] {
+        let header = json!({"alg":"EdDSA","kid":"k1","typ":typ}).to_string();
+        assert!(
+            v.verify(&craft(&header, &payload, &k), NOW).is_ok(),
+            "{typ}"
+        );
+    }
+    let untyped = craft(r#"{"alg":"EdDSA","kid":"k1"}"#, &payload, &k);
+    assert!(v.verify(&untyped, NOW).is_ok(), "typ is optional");
+    for typ in [
+        json!("at+jwt"),
+        json!("JWE"),
+        json!(" JWT"),
+        json!(""),
+        json!(null),
+    ] {
+        let header = json!({"alg":"EdDSA","kid":"k1","typ":typ}).to_string();
+        assert_eq!(
+            v.verify(&craft(&header, &payload, &k), NOW),
+            Err(VerifyError::UnsupportedHeader("typ")),
+            "{typ}"
+        );
+    }
+    let at = Verifier::new(
+        v.keys().clone(),
+        Validation::new(ISS, ISS).allow_typ("at+jwt"),
+    );
+    let header = json!({"alg":"EdDSA","kid":"k1","typ":"at+JWT"}).to_string();
+    assert!(at.verify(&craft(&header, &payload, &k), NOW).is_ok());
+}
+
+#[test]
+fn ed25519_is_accepted_as_the_fully_specified_name_of_eddsa() {
+    // RFC 9864 deprecates the polymorphic "EdDSA" in favour of "Ed25519": both name our key.
+    let k = key(Algorithm::EdDSA, "k1");
+    let token = craft(r#"{"alg":"Ed25519","kid":"k1"}"#, &claims().to_string(), &k);
+    assert!(verifier(&[&k]).verify(&token, NOW).is_ok());
+    for alg in ["ed25519", "ED25519", "Ed448", "EdDSA "] {
+        let token = craft(
+            &json!({"alg":alg,"kid":"k1"}).to_string(),
+            &claims().to_string(),
+            &k,
+        );
+        assert_eq!(
+            verifier(&[&k]).verify(&token, NOW),
+            Err(VerifyError::AlgorithmNotAllowed),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn an_explicit_algorithm_list_is_enforced() {
+    let ed = key(Algorithm::EdDSA, "ed");
+    let es = key(Algorithm::ES256, "es");
+    let set = KeySet::try_from(vec![ed.verifying_key(), es.verifying_key()]).unwrap();
+    let only_es = Verifier::new(
+        set,
+        Validation::new(ISS, ISS).algorithms(&[Algorithm::ES256]),
+    );
+    assert!(only_es.verify(&sign(&es, &claims()).unwrap(), NOW).is_ok());
+    assert_eq!(
+        only_es.verify(&sign(&ed, &claims()).unwrap(), NOW),
+        Err(VerifyError::AlgorithmNotAllowed),
+        "a held key outside the list is unusable"
+    );
+}
+
+#[test]
+fn kid_is_a_bounded_string() {
+    let long = "k".repeat(256);
+    let k = key(Algorithm::HS256, &long);
+    let v = verifier(&[&k]);
+    assert!(
+        v.verify(&sign(&k, &claims()).unwrap(), NOW).is_ok(),
+        "256 bytes"
+    );
+    let too_long = key(Algorithm::HS256, &"k".repeat(257));
+    assert_eq!(
+        v.verify(&sign(&too_long, &claims()).unwrap(), NOW),
+        Err(VerifyError::Malformed(Malformed::BadKid))
+    );
+    for kid in [
+        json!(""),
+        json!(1),
+        json!(["k"]),
+        json!({"k":1}),
+        json!(null),
+    ] {
+        let header = json!({"alg":"HS256","kid":kid}).to_string();
+        assert_eq!(
+            v.verify(&craft(&header, &claims().to_string(), &k), NOW),
+            Err(VerifyError::Malformed(Malformed::BadKid)),
+            "{kid}"
+        );
+    }
+}
+
+#[test]
+fn jwe_headers_and_nested_tokens_are_refused() {
+    let k = key(Algorithm::HS256, "k1");
+    let v = verifier(&[&k]);
+    for (header, what) in [
+        (r#"{"alg":"HS256","kid":"k1","enc":"A256GCM"}"#, "enc"),
+        (r#"{"alg":"HS256","kid":"k1","cty":"jwt"}"#, "cty"),
+        (r#"{"alg":"HS256","kid":"k1","cty":7}"#, "cty"),
+    ] {
+        assert_eq!(
+            v.verify(&craft(header, &claims().to_string(), &k), NOW),
+            Err(VerifyError::UnsupportedHeader(what)),
+            "{header}"
+        );
+    }
+    // An unrelated content type and unknown, non-critical members are ignored.
+    let header = r#"{"alg":"HS256","kid":"k1","cty":"text/plain","x-custom":{"a":1}}"#;
+    assert!(
+        v.verify(&craft(header, &claims().to_string(), &k), NOW)
+            .is_ok()
+    );
+}
+
+#[test]
+fn the_size_cap_is_configurable_and_checked_first() {
+    let k = key(Algorithm::EdDSA, "k1");
+    let token = sign(&k, &claims()).unwrap();
+    let tight = Verifier::new(
+        verifier(&[&k]).keys().clone(),
+        Validation::new(ISS, ISS).max_token_bytes(token.len() - 1),
+    );
+    assert_eq!(tight.verify(&token, NOW), Err(VerifyError::TooLarge));
+    let exact = Verifier::new(
+        verifier(&[&k]).keys().clone(),
+        Validation::new(ISS, ISS).max_token_bytes(token.len()),
+    );
+    assert!(exact.verify(&token, NOW).is_ok());
+    // The default is 8 KiB: a token of 8193 bytes is refused before anything is decoded,
+    // even when it would otherwise be well-formed.
+    let mut c = claims();
+    c["pad"] = json!("x".repeat(7000));
+    let big = sign(&k, &c).unwrap();
+    assert!(big.len() > 8192);
+    assert_eq!(
+        verifier(&[&k]).verify(&big, NOW),
+        Err(VerifyError::TooLarge)
+    );
+}
+
+#[test]
+fn payload_must_be_a_json_object_behind_a_good_signature() {
+    let k = key(Algorithm::HS256, "k1");
+    let v = verifier(&[&k]);
+    for payload in ["[]", "\"sub\"", "42", "null", "{", "{\"sub\":\"a\"} x"] {
+        assert_eq!(
+            v.verify(&craft(&header_for(&k), payload, &k), NOW),
+            Err(VerifyError::Malformed(Malformed::PayloadJson)),
+            "{payload}"
+        );
+    }
+}
+
+#[test]
+fn key_sets_refuse_duplicate_kids_but_allow_several_unnamed_keys() {
+    let a = key(Algorithm::EdDSA, "same");
+    let b = key(Algorithm::EdDSA, "same");
+    assert!(KeySet::try_from(vec![a.verifying_key(), b.verifying_key()]).is_err());
+    assert!(KeySet::try_from(Vec::new()).is_err());
+
+    let x = SigningKey::generate(Algorithm::EdDSA, None).unwrap();
+    let y = SigningKey::generate(Algorithm::ES256, None).unwrap();
+    let z = SigningKey::generate(Algorithm::ES256, None).unwrap();
+    let set = KeySet::try_from(vec![
+        x.verifying_key(),
+        y.verifying_key(),
+        z.verifying_key(),
+    ])
+    .unwrap();
+    let v = Verifier::new(set, Validation::new(ISS, ISS));
+    // Without a kid, a token is verified only when exactly one key fits its algorithm.
+    assert!(v.verify(&sign(&x, &claims()).unwrap(), NOW).is_ok());
+    assert_eq!(
+        v.verify(&sign(&y, &claims()).unwrap(), NOW),
+        Err(VerifyError::UnknownKey)
+    );
+}
+
+#[test]
+fn same_keys_compares_material_not_only_ids() {
+    let a = key(Algorithm::EdDSA, "k");
+    let a2 = key(Algorithm::EdDSA, "k");
+    let one = KeySet::try_from(vec![a.verifying_key()]).unwrap();
+    assert!(one.same_keys(&KeySet::try_from(vec![a.verifying_key()]).unwrap()));
+    assert!(!one.same_keys(&KeySet::try_from(vec![a2.verifying_key()]).unwrap()));
+    let hs = key(Algorithm::HS256, "s");
+    let secret = KeySet::try_from(vec![hs.verifying_key()]).unwrap();
+    assert!(
+        !secret.same_keys(&secret.clone()),
+        "secrets are never compared"
+    );
+}
