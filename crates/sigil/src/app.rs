@@ -9,8 +9,9 @@ use http::{HeaderValue, Method, StatusCode};
 use sigil_auth::mail::{FileMailer, LogMailer, Mailer};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::ratelimit::RateLimiter;
+use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, SqlStore};
-use sigil_auth::{AuthConfig, AuthService, Secret};
+use sigil_auth::{AuthConfig, AuthService, Components, Secret};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
 use std::future::Future;
@@ -110,6 +111,14 @@ impl App {
                 sigil_tasks::router(tasks, guard),
                 &settings.cors_origins,
             )?);
+        }
+        if let Some(url) = &settings.redis_url {
+            let client = redis::Client::open(url.as_str())
+                .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
+            tokio::spawn(sigil_auth::revocation::follow_redis(
+                client,
+                deny_list.clone(),
+            ));
         }
         spawn_revocation_sync(pool.clone(), deny_list);
         if let Some(auth) = &auth_service {
@@ -215,12 +224,25 @@ async fn build_auth(
     };
     let hasher = PasswordHasher::new(params, cpus)
         .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
-    let limiter = match &settings.redis_url {
-        Some(url) if settings.rate_limit => Some(RateLimiter::redis(redis_connection(url).await?)),
-        _ => None,
+    let redis = match &settings.redis_url {
+        Some(url) => Some(redis_connection(url).await?),
+        None => None,
     };
+    let limiter = redis
+        .clone()
+        .filter(|_| settings.rate_limit)
+        .map(RateLimiter::redis);
+    let revocation_publisher =
+        redis.map(|conn| Arc::new(RedisRevocations::new(conn)) as Arc<dyn RevocationPublisher>);
     let store: Arc<dyn AuthStore> = Arc::new(store);
-    AuthService::new(config, store, mailer, hasher, limiter)
+    let parts = Components {
+        store,
+        mailer,
+        hasher,
+        limiter,
+        revocation_publisher,
+    };
+    AuthService::new(config, parts)
         .await
         .map_err(|e| StartError::Config(e.to_string()))
 }

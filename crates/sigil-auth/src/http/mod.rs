@@ -21,6 +21,7 @@ use crate::jwt::{KeyLoadError, TokenIssuer};
 use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::ratelimit::{RateLimiter, rule_for};
+use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
 use axum::Router;
@@ -66,6 +67,26 @@ impl std::fmt::Debug for Inner {
     }
 }
 
+/// The replaceable parts of the service.
+pub struct Components {
+    /// Storage.
+    pub store: Arc<dyn AuthStore>,
+    /// Outgoing mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// Password hashing.
+    pub hasher: PasswordHasher,
+    /// Rate limiter (in memory when `None` and rate limiting is on).
+    pub limiter: Option<RateLimiter>,
+    /// Announces revocations to other processes (Redis), if any.
+    pub revocation_publisher: Option<Arc<dyn RevocationPublisher>>,
+}
+
+impl std::fmt::Debug for Components {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Components").finish_non_exhaustive()
+    }
+}
+
 /// The identity service. Cheap to clone.
 #[derive(Clone)]
 pub struct AuthService(Arc<Inner>);
@@ -87,21 +108,18 @@ impl std::ops::Deref for AuthService {
 
 impl AuthService {
     /// Builds the service: loads (or creates) the signing key and wires the parts together.
-    pub async fn new(
-        config: AuthConfig,
-        store: Arc<dyn AuthStore>,
-        mailer: Arc<dyn Mailer>,
-        hasher: PasswordHasher,
-        limiter: Option<RateLimiter>,
-    ) -> Result<AuthService, KeyLoadError> {
+    pub async fn new(config: AuthConfig, parts: Components) -> Result<AuthService, KeyLoadError> {
+        let Components {
+            store,
+            mailer,
+            hasher,
+            limiter,
+            revocation_publisher,
+        } = parts;
         let issuer = TokenIssuer::load(store.as_ref(), &config).await?;
         let deny_list = Arc::new(SessionDenyList::new());
-        let sessions = Sessions::new(
-            store.clone(),
-            config.session,
-            deny_list.clone(),
-            config.jwt.ttl,
-        );
+        let revocations = Revocations::new(deny_list.clone(), revocation_publisher);
+        let sessions = Sessions::new(store.clone(), config.session, revocations, config.jwt.ttl);
         let cookies = CookieJar::new(config.secure_cookies());
         let trusted = TrustedOrigins::new(&config.origin(), &config.trusted_origins);
         let limiter = if config.rate_limit {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sigil_auth::mail::{Mail, MailKind, MemoryMailer};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::store::SqlStore;
-use sigil_auth::{AuthConfig, AuthService, Secret};
+use sigil_auth::{AuthConfig, AuthService, Components, Secret};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
