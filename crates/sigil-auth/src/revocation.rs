@@ -99,10 +99,10 @@ pub async fn follow_redis(client: redis::Client, deny_list: Arc<SessionDenyList>
             let mut messages = pubsub.into_on_message();
             while let Some(message) = messages.next().await {
                 let payload: String = message.get_payload().unwrap_or_default();
-                if let Some((id, until)) = payload.split_once(' ') {
-                    if let Ok(until) = until.parse() {
-                        deny_list.insert(id, until);
-                    }
+                if let Some((id, until)) = payload.split_once(' ')
+                    && let Ok(until) = until.parse()
+                {
+                    deny_list.insert(id, until);
                 }
             }
             Ok(())
