@@ -56,15 +56,14 @@ pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
     )
     .unwrap();
     let mailer = MemoryMailer::new();
-    let auth = AuthService::new(
-        config,
-        Arc::new(store),
-        Arc::new(mailer.clone()),
-        hasher.clone(),
-        None,
-    )
-    .await
-    .unwrap();
+    let parts = Components {
+        store: Arc::new(store),
+        mailer: Arc::new(mailer.clone()),
+        hasher: hasher.clone(),
+        limiter: None,
+        revocation_publisher: None,
+    };
+    let auth = AuthService::new(config, parts).await.unwrap();
     let router = auth.router();
     tokio::spawn(async move {
         axum::serve(
