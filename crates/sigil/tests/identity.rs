@@ -17,10 +17,7 @@ async fn duplicate_email_is_422_whatever_the_case() {
     let again = app.sign_up("B", " JUDY@example.com", PASSWORD).await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(again.code(), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
-    assert_eq!(
-        again.body["message"],
-        "User already exists. Use another email."
-    );
+    assert_eq!(again.body["message"], "User already exists. Use another email.");
 }
 
 #[tokio::test]
@@ -57,9 +54,7 @@ async fn password_length_rules() {
         StatusCode::OK
     );
     assert_eq!(
-        app.sign_up("L", "l4@example.com", &"x".repeat(128))
-            .await
-            .status,
+        app.sign_up("L", "l4@example.com", &"x".repeat(128)).await.status,
         StatusCode::OK
     );
     // Refused passwords created nothing.
@@ -117,10 +112,7 @@ async fn malformed_json_and_missing_fields_create_nothing() {
             json!({ "name": "n", "email": "not-an-email", "password": PASSWORD }),
         )
         .await;
-    assert_eq!(
-        bad_email.body["message"],
-        "[body.email] Invalid email address"
-    );
+    assert_eq!(bad_email.body["message"], "[body.email] Invalid email address");
     let sign_in_bad_email = app.sign_in("not-an-email", PASSWORD).await;
     assert_eq!(
         (sign_in_bad_email.status, sign_in_bad_email.code()),
@@ -136,7 +128,12 @@ async fn malformed_json_and_missing_fields_create_nothing() {
         .await;
     assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let dup = app
-        .raw(Method::POST, "/api/auth/sign-up/email", &json_header, r#"{"name":"a","email":"d@example.com","email":"e@example.com","password":"correct horse battery"}"#)
+        .raw(
+            Method::POST,
+            "/api/auth/sign-up/email",
+            &json_header,
+            r#"{"name":"a","email":"d@example.com","email":"e@example.com","password":"correct horse battery"}"#,
+        )
         .await;
     assert_eq!(dup.status, StatusCode::BAD_REQUEST);
 
@@ -175,7 +172,12 @@ async fn mass_assignment_is_ignored() {
 #[tokio::test]
 async fn bodies_over_64_kib_are_refused_with_413() {
     let app = spawn_app().await;
-    let big = app.post("/api/auth/sign-up/email", json!({ "name": "x".repeat(70 * 1024), "email": "big@example.com", "password": PASSWORD })).await;
+    let big = app
+        .post(
+            "/api/auth/sign-up/email",
+            json!({ "name": "x".repeat(70 * 1024), "email": "big@example.com", "password": PASSWORD }),
+        )
+        .await;
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(big.code(), "PAYLOAD_TOO_LARGE");
 }

@@ -27,16 +27,17 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
     let app = spawn_app().await;
     app.sign_up("P", "pat@example.com", PASSWORD).await;
     let inn = app
-        .post("/api/auth/sign-in/email", json!({ "email": "pat@example.com", "password": PASSWORD, "requestRefreshToken": true }))
+        .post(
+            "/api/auth/sign-in/email",
+            json!({ "email": "pat@example.com", "password": PASSWORD, "requestRefreshToken": true }),
+        )
         .await;
     assert_eq!(inn.status, StatusCode::OK);
     let session = inn.body["token"].as_str().unwrap().to_owned();
     let first = inn.body["refreshToken"].as_str().unwrap().to_owned();
     assert!(first.len() >= 43);
 
-    let one = app
-        .post("/api/auth/refresh", json!({ "refreshToken": first }))
-        .await;
+    let one = app.post("/api/auth/refresh", json!({ "refreshToken": first })).await;
     assert_eq!(one.status, StatusCode::OK, "{:?}", one.body);
     let jwt = one.body["token"].as_str().unwrap().to_owned();
     let second = one.body["refreshToken"].as_str().unwrap().to_owned();
@@ -44,30 +45,19 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
     assert_eq!(one.body["tokenType"], "Bearer");
     let user_id = jwt_payload(&jwt)["sub"].as_str().unwrap().to_owned();
     let tasks = app
-        .api(
-            Method::GET,
-            &format!("/api/{user_id}/tasks"),
-            Some(&jwt),
-            None,
-        )
+        .api(Method::GET, &format!("/api/{user_id}/tasks"), Some(&jwt), None)
         .await;
     assert_eq!(tasks.status, StatusCode::OK);
 
-    let two = app
-        .post("/api/auth/refresh", json!({ "refreshToken": second }))
-        .await;
+    let two = app.post("/api/auth/refresh", json!({ "refreshToken": second })).await;
     assert_eq!(two.status, StatusCode::OK);
     let third = two.body["refreshToken"].as_str().unwrap().to_owned();
 
     // The first token again: someone copied it. The whole session ends.
-    let reuse = app
-        .post("/api/auth/refresh", json!({ "refreshToken": first }))
-        .await;
+    let reuse = app.post("/api/auth/refresh", json!({ "refreshToken": first })).await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reuse.code(), "INVALID_REFRESH_TOKEN");
-    let latest = app
-        .post("/api/auth/refresh", json!({ "refreshToken": third }))
-        .await;
+    let latest = app.post("/api/auth/refresh", json!({ "refreshToken": third })).await;
     assert_eq!(
         latest.status,
         StatusCode::UNAUTHORIZED,
@@ -79,19 +69,11 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
         "the session is gone"
     );
     let api = app
-        .api(
-            Method::GET,
-            &format!("/api/{user_id}/tasks"),
-            Some(&jwt),
-            None,
-        )
+        .api(Method::GET, &format!("/api/{user_id}/tasks"), Some(&jwt), None)
         .await;
     assert_eq!(api.status, StatusCode::UNAUTHORIZED, "and so are its JWTs");
 
-    for bad in [
-        json!({ "refreshToken": "nope" }),
-        json!({ "refreshToken": "" }),
-    ] {
+    for bad in [json!({ "refreshToken": "nope" }), json!({ "refreshToken": "" })] {
         assert_eq!(
             app.post("/api/auth/refresh", bad).await.status,
             StatusCode::UNAUTHORIZED
@@ -108,7 +90,10 @@ async fn signing_out_kills_the_refresh_token() {
     let app = spawn_app().await;
     app.sign_up("Q", "quinn@example.com", PASSWORD).await;
     let inn = app
-        .post("/api/auth/sign-in/email", json!({ "email": "quinn@example.com", "password": PASSWORD, "requestRefreshToken": true }))
+        .post(
+            "/api/auth/sign-in/email",
+            json!({ "email": "quinn@example.com", "password": PASSWORD, "requestRefreshToken": true }),
+        )
         .await;
     let session = inn.body["token"].as_str().unwrap();
     let refresh = inn.body["refreshToken"].as_str().unwrap();

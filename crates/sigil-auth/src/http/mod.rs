@@ -57,6 +57,8 @@ pub struct Inner {
     pub deny_list: Arc<SessionDenyList>,
     /// Origins allowed to make cookie-authenticated requests.
     pub trusted: TrustedOrigins,
+    /// Told about deleted accounts.
+    pub account_listener: Option<Arc<dyn AccountListener>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -79,6 +81,15 @@ pub struct Components {
     pub limiter: Option<RateLimiter>,
     /// Announces revocations to other processes (Redis), if any.
     pub revocation_publisher: Option<Arc<dyn RevocationPublisher>>,
+    /// Told when an account is deleted, so other components can erase the user's data.
+    pub account_listener: Option<Arc<dyn AccountListener>>,
+}
+
+/// Receives account events from the identity service.
+#[async_trait::async_trait]
+pub trait AccountListener: Send + Sync + 'static {
+    /// The account `user_id` was deleted (its sessions are already ended).
+    async fn user_deleted(&self, user_id: &str);
 }
 
 impl std::fmt::Debug for Components {
@@ -115,6 +126,7 @@ impl AuthService {
             hasher,
             limiter,
             revocation_publisher,
+            account_listener,
         } = parts;
         let issuer = TokenIssuer::load(store.as_ref(), &config).await?;
         let deny_list = Arc::new(SessionDenyList::new());
@@ -138,6 +150,7 @@ impl AuthService {
             limiter,
             deny_list,
             trusted,
+            account_listener,
         })))
     }
 
@@ -164,27 +177,15 @@ impl AuthService {
             .route("/list-sessions", get(sessions::list_sessions))
             .route("/revoke-session", post(sessions::revoke_session))
             .route("/revoke-sessions", post(sessions::revoke_sessions))
-            .route(
-                "/revoke-other-sessions",
-                post(sessions::revoke_other_sessions),
-            )
+            .route("/revoke-other-sessions", post(sessions::revoke_other_sessions))
             .route("/update-user", post(account::update_user))
             .route("/change-password", post(account::change_password))
             .route("/change-email", post(account::change_email))
             .route("/delete-user", post(account::delete_user))
-            .route(
-                "/request-password-reset",
-                post(recovery::request_password_reset),
-            )
-            .route(
-                "/reset-password/{token}",
-                get(recovery::reset_password_link),
-            )
+            .route("/request-password-reset", post(recovery::request_password_reset))
+            .route("/reset-password/{token}", get(recovery::reset_password_link))
             .route("/reset-password", post(recovery::reset_password))
-            .route(
-                "/send-verification-email",
-                post(recovery::send_verification_email),
-            )
+            .route("/send-verification-email", post(recovery::send_verification_email))
             .route("/verify-email", get(recovery::verify_email))
             .route("/token", get(tokens::token))
             .route("/jwks", get(tokens::jwks))
