@@ -39,7 +39,11 @@ pub struct CookieJar {
 impl CookieJar {
     /// Names for a deployment (`secure`: https base URL).
     pub fn new(secure: bool) -> CookieJar {
-        let prefix = if secure { "__Secure-better-auth" } else { "better-auth" };
+        let prefix = if secure {
+            "__Secure-better-auth"
+        } else {
+            "better-auth"
+        };
         CookieJar {
             secure,
             session_token: format!("{prefix}.session_token"),
@@ -73,13 +77,15 @@ impl CookieJar {
 
     /// `Set-Cookie` for the session: `max_age` `None` makes a browser-session cookie.
     pub fn session_cookie(&self, secret: &[u8], token: &str, max_age: Option<u64>) -> String {
-        let value = utf8_percent_encode(&Self::signed_token(secret, token), URI_COMPONENT).to_string();
+        let value =
+            utf8_percent_encode(&Self::signed_token(secret, token), URI_COMPONENT).to_string();
         format!("{}={value}{}", self.session_token, self.attributes(max_age))
     }
 
     /// `Set-Cookie` for the `dont_remember` marker of `rememberMe: false` sessions.
     pub fn dont_remember_cookie(&self, secret: &[u8]) -> String {
-        let value = utf8_percent_encode(&Self::signed_token(secret, "true"), URI_COMPONENT).to_string();
+        let value =
+            utf8_percent_encode(&Self::signed_token(secret, "true"), URI_COMPONENT).to_string();
         format!("{}={value}{}", self.dont_remember, self.attributes(None))
     }
 
@@ -91,7 +97,11 @@ impl CookieJar {
 
     /// The session token from the request's signed session cookie, if present and correctly
     /// signed. `Err(())` when a session cookie is present but its signature is wrong.
-    pub fn session_token_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<Result<String, ()>> {
+    pub fn session_token_from(
+        &self,
+        headers: &HeaderMap,
+        secret: &[u8],
+    ) -> Option<Result<String, ()>> {
         let raw = find_cookie(headers, &self.session_token)?;
         let decoded = percent_decode_str(raw).decode_utf8().ok()?;
         Some(

@@ -58,7 +58,8 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(secret).unwrap_or_else(|_| {
         // HMAC accepts keys of any length; this branch cannot be taken.
-        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&[0u8; 32]).unwrap_or_else(|_| std::process::abort())
+        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&[0u8; 32])
+            .unwrap_or_else(|_| std::process::abort())
     });
     mac.update(message);
     mac.finalize().into_bytes().into()
@@ -157,7 +158,10 @@ mod tests {
     #[test]
     fn seal_round_trips_and_detects_a_wrong_secret() {
         let sealed = seal(b"secret-one", "jwks", b"private").unwrap();
-        assert_eq!(open(b"secret-one", "jwks", &sealed).unwrap().as_slice(), b"private");
+        assert_eq!(
+            open(b"secret-one", "jwks", &sealed).unwrap().as_slice(),
+            b"private"
+        );
         assert!(open(b"secret-two", "jwks", &sealed).is_none());
         assert!(open(b"secret-one", "other", &sealed).is_none());
     }

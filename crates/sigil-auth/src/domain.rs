@@ -87,7 +87,10 @@ impl Password {
     /// match, but must still cost a hash so that timing reveals nothing).
     pub fn bounded(raw: &str, policy: PasswordPolicy) -> Result<Password, ApiError> {
         if raw.encode_utf16().count() > policy.max {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::PASSWORD_TOO_LONG));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::PASSWORD_TOO_LONG,
+            ));
         }
         Ok(Password(Zeroizing::new(raw.nfkc().collect())))
     }
@@ -95,7 +98,10 @@ impl Password {
     /// Checks the full policy (new passwords).
     pub fn new_password(raw: &str, policy: PasswordPolicy) -> Result<Password, ApiError> {
         if raw.encode_utf16().count() < policy.min {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::PASSWORD_TOO_SHORT));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::PASSWORD_TOO_SHORT,
+            ));
         }
         Password::bounded(raw, policy)
     }
@@ -114,8 +120,9 @@ pub fn now_ms() -> i64 {
 /// A timestamp in milliseconds as JavaScript's `Date.toJSON` writes it:
 /// `2026-12-01T00:32:35.370Z`.
 pub fn iso8601(ms: i64) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&format).ok())
@@ -160,7 +167,9 @@ mod tests {
         assert!(Password::new_password("12345678", p).is_ok());
         assert!(Password::new_password(&"a".repeat(128), p).is_ok());
         assert_eq!(
-            Password::new_password(&"a".repeat(129), p).unwrap_err().code(),
+            Password::new_password(&"a".repeat(129), p)
+                .unwrap_err()
+                .code(),
             "PASSWORD_TOO_LONG"
         );
         // 64 emoji = 128 UTF-16 units: allowed; 65 are not.

@@ -12,7 +12,9 @@ use crate::crypto;
 use crate::domain::now_ms;
 use crate::store::{AuthStore, JwkRow, User};
 use bytes::Bytes;
-use sigil_token::{Algorithm, Claims, Jwk, JwkSet, KeySet, SigningKey, Validation, Verifier, VerifyingKey};
+use sigil_token::{
+    Algorithm, Claims, Jwk, JwkSet, KeySet, SigningKey, Validation, Verifier, VerifyingKey,
+};
 use std::sync::Arc;
 
 const SEAL_PURPOSE: &str = "sigil/jwks-private-key/v1";
@@ -58,12 +60,19 @@ impl TokenIssuer {
     /// Loads the signing key for the configured algorithm, creating and storing one on first
     /// start. With several instances on one database, every instance signs with the oldest live
     /// key of the algorithm, so they agree.
-    pub async fn load(store: &dyn AuthStore, config: &AuthConfig) -> Result<TokenIssuer, KeyLoadError> {
+    pub async fn load(
+        store: &dyn AuthStore,
+        config: &AuthConfig,
+    ) -> Result<TokenIssuer, KeyLoadError> {
         let alg = config.jwt.alg;
         let issuer = config.origin();
         let ttl_secs = config.jwt.ttl.as_secs().max(1);
         if alg.is_symmetric() {
-            let secret = config.jwt.hs_secret.as_ref().ok_or(KeyLoadError::MissingHsSecret)?;
+            let secret = config
+                .jwt
+                .hs_secret
+                .as_ref()
+                .ok_or(KeyLoadError::MissingHsSecret)?;
             let key = SigningKey::hmac(alg, secret.expose(), None)?;
             let verifying = vec![key.verifying_key()];
             let jwks_body = Bytes::from_static(br#"{"keys":[]}"#);
@@ -83,12 +92,14 @@ impl TokenIssuer {
                 let kid = crypto::random_alphanumeric(32);
                 let key = SigningKey::generate(alg, Some(kid.clone()))?;
                 let public = key.verifying_key().to_jwk().ok_or(KeyLoadError::Seal)?;
-                let private = serde_json::to_vec(&key.to_private_jwk()).map_err(|_| KeyLoadError::Seal)?;
+                let private =
+                    serde_json::to_vec(&key.to_private_jwk()).map_err(|_| KeyLoadError::Seal)?;
                 let row = JwkRow {
                     kid,
                     alg: alg.as_str().to_owned(),
                     public_jwk: serde_json::to_string(&public).map_err(|_| KeyLoadError::Seal)?,
-                    private_jwk: crypto::seal(secret, SEAL_PURPOSE, &private).ok_or(KeyLoadError::Seal)?,
+                    private_jwk: crypto::seal(secret, SEAL_PURPOSE, &private)
+                        .ok_or(KeyLoadError::Seal)?,
                     created_at: now_ms(),
                     expires_at: None,
                 };
@@ -105,7 +116,10 @@ impl TokenIssuer {
             .jwks()
             .await?
             .into_iter()
-            .filter(|row| row.expires_at.is_none_or(|e| e.saturating_add(grace_ms) > now))
+            .filter(|row| {
+                row.expires_at
+                    .is_none_or(|e| e.saturating_add(grace_ms) > now)
+            })
             .filter_map(|row| serde_json::from_str::<Jwk>(&row.public_jwk).ok())
             .collect();
         let verifying = JwkSet {
@@ -114,7 +128,8 @@ impl TokenIssuer {
         .to_key_set()
         .map(|(set, _)| set.keys().to_vec())
         .unwrap_or_default();
-        let jwks_body = Bytes::from(serde_json::to_vec(&JwkSet { keys: published }).unwrap_or_default());
+        let jwks_body =
+            Bytes::from(serde_json::to_vec(&JwkSet { keys: published }).unwrap_or_default());
         Ok(TokenIssuer {
             signing: Arc::new(signing),
             verifying,
@@ -160,7 +175,10 @@ impl TokenIssuer {
     /// A verifier for this service's tokens, for a guard in the same process.
     pub fn verifier(&self) -> Result<Verifier, sigil_token::KeyError> {
         let keys = KeySet::try_from(self.verifying.clone())?;
-        Ok(Verifier::new(keys, Validation::new(&self.issuer, &self.issuer)))
+        Ok(Verifier::new(
+            keys,
+            Validation::new(&self.issuer, &self.issuer),
+        ))
     }
 }
 

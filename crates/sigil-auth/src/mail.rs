@@ -105,7 +105,9 @@ impl Mailer for FileMailer {
             .open(&self.path)
             .await
             .map_err(|e| MailError(e.to_string()))?;
-        file.write_all(&line).await.map_err(|e| MailError(e.to_string()))?;
+        file.write_all(&line)
+            .await
+            .map_err(|e| MailError(e.to_string()))?;
         file.flush().await.map_err(|e| MailError(e.to_string()))
     }
 }
@@ -124,19 +126,28 @@ impl MemoryMailer {
 
     /// Everything sent so far.
     pub fn sent(&self) -> Vec<Mail> {
-        self.sent.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The newest message to `to` of `kind`.
     pub fn last(&self, to: &str, kind: MailKind) -> Option<Mail> {
-        self.sent().into_iter().rev().find(|m| m.to == to && m.kind == kind)
+        self.sent()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to && m.kind == kind)
     }
 }
 
 #[async_trait]
 impl Mailer for MemoryMailer {
     async fn send(&self, mail: Mail) -> Result<(), MailError> {
-        self.sent.lock().unwrap_or_else(PoisonError::into_inner).push(mail);
+        self.sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(mail);
         Ok(())
     }
 }
@@ -165,7 +176,9 @@ mod smtp {
             let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                 .map_err(|e| MailError(format!("SIGIL_SMTP_URL: {e}")))?
                 .build();
-            let from = from.parse().map_err(|e| MailError(format!("SIGIL_MAIL_FROM: {e}")))?;
+            let from = from
+                .parse()
+                .map_err(|e| MailError(format!("SIGIL_MAIL_FROM: {e}")))?;
             Ok(SmtpMailer { transport, from })
         }
     }
@@ -173,7 +186,10 @@ mod smtp {
     #[async_trait]
     impl Mailer for SmtpMailer {
         async fn send(&self, mail: Mail) -> Result<(), MailError> {
-            let to = mail.to.parse().map_err(|e| MailError(format!("recipient: {e}")))?;
+            let to = mail
+                .to
+                .parse()
+                .map_err(|e| MailError(format!("recipient: {e}")))?;
             let message = Message::builder()
                 .from(self.from.clone())
                 .to(to)

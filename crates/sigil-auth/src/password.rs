@@ -66,8 +66,13 @@ impl std::fmt::Debug for PasswordHasher {
 impl PasswordHasher {
     /// A hasher with `params`, running at most `concurrency` hashes at once.
     pub fn new(params: HashParams, concurrency: usize) -> Result<PasswordHasher, HashError> {
-        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let p = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Argon2(e.to_string()))?;
         let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, p));
         let mut filler = [0u8; 32];
         crate::crypto::fill(&mut filler);
@@ -83,7 +88,9 @@ impl PasswordHasher {
 
     /// The default: OWASP parameters, one concurrent hash per CPU.
     pub fn owasp() -> Result<PasswordHasher, HashError> {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         PasswordHasher::new(HashParams::default(), cpus)
     }
 
@@ -110,7 +117,11 @@ impl PasswordHasher {
 
     /// Verifies `password` against a stored PHC string, or against the dummy hash when `stored` is
     /// `None` (unknown user: same cost, always false). Comparison is constant time (argon2 crate).
-    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
         self.operations.fetch_add(1, Ordering::Relaxed);
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let argon2 = self.argon2.clone();
@@ -118,7 +129,9 @@ impl PasswordHasher {
         let phc = stored.unwrap_or_else(|| self.dummy.as_ref().clone());
         let ok = tokio::task::spawn_blocking(move || {
             // Parameters come from the stored string, so hashes made with older costs still verify.
-            argon2.verify_password(password.expose(), phc.as_str()).is_ok()
+            argon2
+                .verify_password(password.expose(), phc.as_str())
+                .is_ok()
         })
         .await
         .map_err(|_| HashError::Task)?;
@@ -157,10 +170,20 @@ mod tests {
         .unwrap();
         let phc = hasher.hash(pw("correct horse")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
-        assert!(hasher.verify(pw("correct horse"), Some(phc.clone())).await.unwrap());
+        assert!(
+            hasher
+                .verify(pw("correct horse"), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!hasher.verify(pw("correct horsf"), Some(phc)).await.unwrap());
         assert!(!hasher.verify(pw("anything"), None).await.unwrap());
-        assert!(!hasher.verify(pw("x"), Some("garbage".into())).await.unwrap());
+        assert!(
+            !hasher
+                .verify(pw("x"), Some("garbage".into()))
+                .await
+                .unwrap()
+        );
     }
 
     #[test]

@@ -65,7 +65,9 @@ impl std::fmt::Debug for RateLimiter {
             #[cfg(feature = "redis")]
             Backend::Redis(_) => "redis",
         };
-        f.debug_struct("RateLimiter").field("backend", &kind).finish()
+        f.debug_struct("RateLimiter")
+            .field("backend", &kind)
+            .finish()
     }
 }
 
@@ -94,7 +96,9 @@ impl RateLimiter {
                 let now = Instant::now();
                 let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
                 if map.len() >= MAX_MEMORY_KEYS {
-                    map.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+                    map.retain(|_, (start, _)| {
+                        now.duration_since(*start) < Duration::from_secs(60)
+                    });
                 }
                 let entry = map.entry(key.to_owned()).or_insert((now, 0));
                 if now.duration_since(entry.0) >= rule.window {
@@ -102,7 +106,8 @@ impl RateLimiter {
                 }
                 if entry.1 >= rule.max {
                     let left = rule.window.saturating_sub(now.duration_since(entry.0));
-                    return Err(left.as_secs().max(1) + u64::from(left.subsec_nanos() > 0 && left.as_secs() > 0));
+                    return Err(left.as_secs().max(1)
+                        + u64::from(left.subsec_nanos() > 0 && left.as_secs() > 0));
                 }
                 entry.1 += 1;
                 Ok(())
@@ -147,7 +152,10 @@ mod tests {
     fn rules_follow_better_auth() {
         assert_eq!(rule_for("/sign-in/email").max, 3);
         assert_eq!(rule_for("/sign-up/email").window, Duration::from_secs(10));
-        assert_eq!(rule_for("/request-password-reset").window, Duration::from_secs(60));
+        assert_eq!(
+            rule_for("/request-password-reset").window,
+            Duration::from_secs(60)
+        );
         assert_eq!(rule_for("/get-session").max, 100);
     }
 

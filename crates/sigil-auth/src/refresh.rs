@@ -56,7 +56,11 @@ pub async fn exchange(auth: &AuthService, presented: &str) -> ApiResult<Exchange
         return Err(invalid());
     }
     let now = now_ms();
-    let Some(old) = auth.store.refresh_token_by_hash(&crypto::sha256_hex(presented)).await? else {
+    let Some(old) = auth
+        .store
+        .refresh_token_by_hash(&crypto::sha256_hex(presented))
+        .await?
+    else {
         return Err(invalid());
     };
     if old.used_at.is_some() {
@@ -95,7 +99,10 @@ pub async fn exchange(auth: &AuthService, presented: &str) -> ApiResult<Exchange
         return Err(invalid());
     }
     auth.sessions.extend_if_due(&mut session).await?;
-    let access_token = auth.issuer.issue(&user, &session.id).map_err(ApiError::internal)?;
+    let access_token = auth
+        .issuer
+        .issue(&user, &session.id)
+        .map_err(ApiError::internal)?;
     Ok(Exchanged {
         access_token,
         refresh_token: token,

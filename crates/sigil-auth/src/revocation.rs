@@ -57,7 +57,10 @@ impl RevocationPublisher for RedisRevocations {
                 .arg("EX")
                 .arg(ttl)
                 .ignore();
-            pipe.cmd("PUBLISH").arg(CHANNEL).arg(format!("{id} {until}")).ignore();
+            pipe.cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(format!("{id} {until}"))
+                .ignore();
         }
         let mut connection = self.connection.clone();
         if let Err(error) = pipe.query_async::<()>(&mut connection).await {
@@ -85,7 +88,10 @@ pub async fn follow_redis(client: redis::Client, deny_list: Arc<SessionDenyList>
                 .query_async(&mut connection)
                 .await?;
             for key in keys {
-                let until: Option<u64> = redis::cmd("GET").arg(&key).query_async(&mut connection).await?;
+                let until: Option<u64> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await?;
                 if let (Some(id), Some(until)) = (key.strip_prefix(KEY_PREFIX), until) {
                     deny_list.insert(id, until);
                 }
@@ -127,8 +133,14 @@ impl std::fmt::Debug for Revocations {
 
 impl Revocations {
     /// Local deny-list plus an optional publisher.
-    pub fn new(deny_list: Arc<SessionDenyList>, publisher: Option<Arc<dyn RevocationPublisher>>) -> Revocations {
-        Revocations { deny_list, publisher }
+    pub fn new(
+        deny_list: Arc<SessionDenyList>,
+        publisher: Option<Arc<dyn RevocationPublisher>>,
+    ) -> Revocations {
+        Revocations {
+            deny_list,
+            publisher,
+        }
     }
 
     /// The local deny-list.

@@ -89,7 +89,12 @@ impl Sessions {
     }
 
     /// Creates and stores a session.
-    pub async fn create(&self, user_id: &str, remember: bool, client: &ClientInfo) -> StoreResult<(Session, String)> {
+    pub async fn create(
+        &self,
+        user_id: &str,
+        remember: bool,
+        client: &ClientInfo,
+    ) -> StoreResult<(Session, String)> {
         let (session, token) = self.build(user_id, remember, client);
         self.store.insert_session(&session).await?;
         Ok((session, token))
@@ -100,7 +105,11 @@ impl Sessions {
         if token.is_empty() || token.len() > 256 {
             return Ok(None);
         }
-        let Some((session, user)) = self.store.session_by_token_hash(&crypto::sha256_hex(token)).await? else {
+        let Some((session, user)) = self
+            .store
+            .session_by_token_hash(&crypto::sha256_hex(token))
+            .await?
+        else {
             return Ok(None);
         };
         if session.expires_at <= now_ms() {
@@ -120,13 +129,16 @@ impl Sessions {
         }
         session.expires_at = now + ms(self.config.expires_in);
         session.updated_at = now;
-        self.store.extend_session(&session.id, session.expires_at, now).await?;
+        self.store
+            .extend_session(&session.id, session.expires_at, now)
+            .await?;
         Ok(true)
     }
 
     /// Whether the session was created within `fresh_age`.
     pub fn is_fresh(&self, session: &Session) -> bool {
-        self.config.fresh_age.is_zero() || now_ms() - session.created_at <= ms(self.config.fresh_age)
+        self.config.fresh_age.is_zero()
+            || now_ms() - session.created_at <= ms(self.config.fresh_age)
     }
 
     /// Revokes sessions that were already deleted (or are being deleted): their JWTs are refused

@@ -19,7 +19,10 @@ async fn sign_in_is_limited_to_three_per_ten_seconds_per_client() {
     }
     let limited = s.sign_in("ivy@example.com", PASSWORD).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(limited.body["message"], "Too many requests. Please try again later.");
+    assert_eq!(
+        limited.body["message"],
+        "Too many requests. Please try again later."
+    );
     let retry: u64 = limited.header("x-retry-after").unwrap().parse().unwrap();
     assert!((1..=10).contains(&retry));
     // Other routes have their own, larger budget.
@@ -71,7 +74,10 @@ async fn login_csrf_and_origin_checks() {
     let s = server_with(|c| c.trusted_origins = vec!["https://app.example.com".into()]).await;
     s.sign_up("lou@example.com").await;
     let body = json!({ "email": "lou@example.com", "password": PASSWORD });
-    let navigate = [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")];
+    let navigate = [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-mode", "navigate"),
+    ];
     let blocked = s
         .call_with(
             Method::POST,
@@ -122,7 +128,10 @@ async fn login_csrf_and_origin_checks() {
             "/update-user",
             &As::Nobody,
             Some(json!({ "name": "x" })),
-            &[("cookie", &cookie), ("referer", &format!("{}/settings", s.url))],
+            &[
+                ("cookie", &cookie),
+                ("referer", &format!("{}/settings", s.url)),
+            ],
         )
         .await;
     assert_eq!(
@@ -156,7 +165,10 @@ async fn login_csrf_and_origin_checks() {
         )
         .await;
     assert_eq!(
-        (relative.body["redirect"].as_bool(), relative.body["url"].as_str()),
+        (
+            relative.body["redirect"].as_bool(),
+            relative.body["url"].as_str()
+        ),
         (Some(true), Some("/dashboard"))
     );
     assert_eq!(relative.header("location"), Some("/dashboard"));
@@ -184,13 +196,19 @@ async fn wrong_media_types_and_json_shapes() {
         .unwrap();
     assert_eq!(form.status(), StatusCode::OK, "HTML forms can sign up");
     let array = s
-        .post("/update-user", &s.session("max@example.com").await, json!([1]))
+        .post(
+            "/update-user",
+            &s.session("max@example.com").await,
+            json!([1]),
+        )
         .await;
     assert_eq!(
         array.body["message"],
         "[body] Invalid input: expected record, received array"
     );
-    let get_post = s.call(Method::POST, "/get-session", &As::Nobody, Some(json!({}))).await;
+    let get_post = s
+        .call(Method::POST, "/get-session", &As::Nobody, Some(json!({})))
+        .await;
     assert_eq!(
         (get_post.status, get_post.code()),
         (

@@ -8,7 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sigil_auth::mail::MailKind;
 
-const RESET_MESSAGE: &str = "If this email exists in our system, check your email for the reset link";
+const RESET_MESSAGE: &str =
+    "If this email exists in our system, check your email for the reset link";
 
 #[tokio::test]
 async fn password_reset_end_to_end() {
@@ -70,7 +71,10 @@ async fn password_reset_end_to_end() {
     let evil = s
         .call(
             Method::GET,
-            &format!("/reset-password/{}?callbackURL=https://evil.example/", mail.token),
+            &format!(
+                "/reset-password/{}?callbackURL=https://evil.example/",
+                mail.token
+            ),
             &As::Nobody,
             None,
         )
@@ -102,7 +106,10 @@ async fn password_reset_end_to_end() {
             json!({ "newPassword": "another passphrase!", "token": mail.token }),
         )
         .await;
-    assert_eq!((again.status, again.code()), (StatusCode::BAD_REQUEST, "INVALID_TOKEN"));
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::BAD_REQUEST, "INVALID_TOKEN")
+    );
     assert_eq!(
         s.post(
             "/reset-password",
@@ -119,7 +126,9 @@ async fn password_reset_end_to_end() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        s.sign_in("rita@example.com", "a brand new passphrase").await.status,
+        s.sign_in("rita@example.com", "a brand new passphrase")
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
@@ -203,7 +212,12 @@ async fn email_verification_required_before_sign_in() {
 
     // With a callback the answer is a redirect; a forged token redirects with an error.
     let redirect = s
-        .call(Method::GET, &format!("/verify-email?{query}"), &As::Nobody, None)
+        .call(
+            Method::GET,
+            &format!("/verify-email?{query}"),
+            &As::Nobody,
+            None,
+        )
         .await;
     assert_eq!(
         (redirect.status, redirect.header("location")),
@@ -219,7 +233,12 @@ async fn email_verification_required_before_sign_in() {
         .await;
     assert_eq!(forged.header("location"), Some("/done?error=INVALID_TOKEN"));
     let forged = s
-        .call(Method::GET, "/verify-email?token=abc.def.ghi", &As::Nobody, None)
+        .call(
+            Method::GET,
+            "/verify-email?token=abc.def.ghi",
+            &As::Nobody,
+            None,
+        )
         .await;
     assert_eq!(
         (forged.status, forged.code()),
@@ -232,7 +251,12 @@ async fn email_verification_required_before_sign_in() {
         .unwrap()
         .to_owned();
     let confused = s
-        .call(Method::GET, &format!("/verify-email?token={jwt}"), &As::Nobody, None)
+        .call(
+            Method::GET,
+            &format!("/verify-email?token={jwt}"),
+            &As::Nobody,
+            None,
+        )
         .await;
     assert_eq!(confused.code(), "INVALID_TOKEN");
 }
@@ -242,7 +266,11 @@ async fn send_verification_email_signed_in_and_out() {
     let s = server().await;
     let me = s.session("uma@example.com").await;
     let mismatch = s
-        .post("/send-verification-email", &me, json!({ "email": "other@example.com" }))
+        .post(
+            "/send-verification-email",
+            &me,
+            json!({ "email": "other@example.com" }),
+        )
         .await;
     assert_eq!(mismatch.code(), "EMAIL_MISMATCH");
     let sent = s
@@ -256,10 +284,19 @@ async fn send_verification_email_signed_in_and_out() {
     let mail = s.mail("uma@example.com", MailKind::VerifyEmail).await;
     assert!(mail.url.ends_with("&callbackURL=%2Fverified"));
     let query = mail.url.split_once('?').unwrap().1;
-    s.call(Method::GET, &format!("/verify-email?{query}"), &As::Nobody, None)
-        .await;
+    s.call(
+        Method::GET,
+        &format!("/verify-email?{query}"),
+        &As::Nobody,
+        None,
+    )
+    .await;
     let verified = s
-        .post("/send-verification-email", &me, json!({ "email": "uma@example.com" }))
+        .post(
+            "/send-verification-email",
+            &me,
+            json!({ "email": "uma@example.com" }),
+        )
         .await;
     assert_eq!(verified.code(), "EMAIL_ALREADY_VERIFIED");
 
@@ -267,7 +304,11 @@ async fn send_verification_email_signed_in_and_out() {
     for email in ["uma@example.com", "unknown@example.com"] {
         let started = std::time::Instant::now();
         let answer = s
-            .post("/send-verification-email", &As::Nobody, json!({ "email": email }))
+            .post(
+                "/send-verification-email",
+                &As::Nobody,
+                json!({ "email": email }),
+            )
             .await;
         assert_eq!(answer.body, json!({ "status": true }));
         assert!(started.elapsed() >= std::time::Duration::from_millis(500));
@@ -281,18 +322,30 @@ async fn change_email_needs_the_link_and_never_reveals_taken_addresses() {
     s.sign_up("taken@example.com").await;
 
     let same = s
-        .post("/change-email", &vic, json!({ "newEmail": "VIC@example.com" }))
+        .post(
+            "/change-email",
+            &vic,
+            json!({ "newEmail": "VIC@example.com" }),
+        )
         .await;
     assert_eq!(
         (same.status, same.code()),
         (StatusCode::BAD_REQUEST, "EMAIL_IS_THE_SAME")
     );
     let taken = s
-        .post("/change-email", &vic, json!({ "newEmail": "taken@example.com" }))
+        .post(
+            "/change-email",
+            &vic,
+            json!({ "newEmail": "taken@example.com" }),
+        )
         .await;
     assert_eq!(taken.body, json!({ "status": true }));
     let asked = s
-        .post("/change-email", &vic, json!({ "newEmail": "Vic.New@Example.com" }))
+        .post(
+            "/change-email",
+            &vic,
+            json!({ "newEmail": "Vic.New@Example.com" }),
+        )
         .await;
     assert_eq!(asked.body, json!({ "status": true }));
     let mail = s.mail("vic.new@example.com", MailKind::ChangeEmail).await;
@@ -303,14 +356,29 @@ async fn change_email_needs_the_link_and_never_reveals_taken_addresses() {
         "unchanged until the link is used"
     );
 
-    let query = mail.url.split_once('?').unwrap().1.replace("&callbackURL=%2F", "");
-    let done = s.call(Method::GET, &format!("/verify-email?{query}"), &vic, None).await;
+    let query = mail
+        .url
+        .split_once('?')
+        .unwrap()
+        .1
+        .replace("&callbackURL=%2F", "");
+    let done = s
+        .call(Method::GET, &format!("/verify-email?{query}"), &vic, None)
+        .await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
     assert_eq!(done.body["user"]["email"], "vic.new@example.com");
-    assert!(done.header("set-auth-token").is_some(), "the session cookie is re-sent");
-    let reused = s.call(Method::GET, &format!("/verify-email?{query}"), &vic, None).await;
+    assert!(
+        done.header("set-auth-token").is_some(),
+        "the session cookie is re-sent"
+    );
+    let reused = s
+        .call(Method::GET, &format!("/verify-email?{query}"), &vic, None)
+        .await;
     assert_eq!(reused.code(), "INVALID_TOKEN");
-    assert_eq!(s.sign_in("vic.new@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        s.sign_in("vic.new@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
     assert_eq!(
         s.sign_in("vic@example.com", PASSWORD).await.status,
         StatusCode::UNAUTHORIZED

@@ -21,8 +21,15 @@ async fn cookies_follow_better_auth() {
     );
     let token = up.body["token"].as_str().unwrap();
     assert_eq!(token.len(), 32);
-    assert!(up.header("set-auth-token").unwrap().starts_with(&format!("{token}.")));
-    assert_eq!(up.header("access-control-expose-headers"), Some("set-auth-token"));
+    assert!(
+        up.header("set-auth-token")
+            .unwrap()
+            .starts_with(&format!("{token}."))
+    );
+    assert_eq!(
+        up.header("access-control-expose-headers"),
+        Some("set-auth-token")
+    );
 
     let short = s
         .post(
@@ -32,12 +39,17 @@ async fn cookies_follow_better_auth() {
         )
         .await;
     let cookies = short.cookies();
-    assert!(cookies[0].ends_with("; Path=/; HttpOnly; SameSite=Lax") && !cookies[0].contains("Max-Age"));
+    assert!(
+        cookies[0].ends_with("; Path=/; HttpOnly; SameSite=Lax") && !cookies[0].contains("Max-Age")
+    );
     assert!(cookies[1].starts_with("better-auth.dont_remember="));
     let session = s
         .get_session(&As::Bearer(short.body["token"].as_str().unwrap().into()))
         .await;
-    let expires = session.body["session"]["expiresAt"].as_str().unwrap().to_owned();
+    let expires = session.body["session"]["expiresAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(expires.len() == 24 && expires.ends_with('Z'));
 }
 
@@ -46,12 +58,21 @@ async fn https_deployments_get_secure_prefixed_cookies() {
     let s = server_with(|c| c.base_url = "https://auth.example.com".parse().unwrap()).await;
     let up = s.sign_up("bea@example.com").await;
     let cookie = &up.cookies()[0];
-    assert!(cookie.starts_with("__Secure-better-auth.session_token="), "{cookie}");
+    assert!(
+        cookie.starts_with("__Secure-better-auth.session_token="),
+        "{cookie}"
+    );
     assert!(cookie.contains("; Secure"));
     // The browser sends it back under the same name.
     let pair = up.session_cookie().unwrap();
     let session = s
-        .call_with(Method::GET, "/get-session", &As::Nobody, None, &[("cookie", &pair)])
+        .call_with(
+            Method::GET,
+            "/get-session",
+            &As::Nobody,
+            None,
+            &[("cookie", &pair)],
+        )
         .await;
     assert_eq!(session.body["user"]["email"], "bea@example.com");
 }
@@ -63,7 +84,9 @@ async fn list_and_revoke_sessions() {
     let two = s.session("cid@example.com").await;
     let three = s.session("cid@example.com").await;
     let other_user = s.session("dee@example.com").await;
-    let As::Bearer(one_token) = &one else { unreachable!() };
+    let As::Bearer(one_token) = &one else {
+        unreachable!()
+    };
 
     let list = s.call(Method::GET, "/list-sessions", &one, None).await;
     let sessions = list.body.as_array().unwrap().clone();
@@ -72,14 +95,19 @@ async fn list_and_revoke_sessions() {
         sessions.iter().any(|x| x["token"] == one_token.as_str()),
         "the caller's own token is shown"
     );
-    let others: Vec<&Value> = sessions.iter().filter(|x| x["token"] != one_token.as_str()).collect();
+    let others: Vec<&Value> = sessions
+        .iter()
+        .filter(|x| x["token"] != one_token.as_str())
+        .collect();
     assert!(
         others.iter().all(|x| x["token"] == x["id"]),
         "other sessions' tokens are never disclosed"
     );
 
     // Revoke session two by its handle; another user's session cannot be touched.
-    let As::Bearer(two_token) = &two else { unreachable!() };
+    let As::Bearer(two_token) = &two else {
+        unreachable!()
+    };
     let two_id = s.get_session(&two).await.body["session"]["id"]
         .as_str()
         .unwrap()
@@ -89,12 +117,16 @@ async fn list_and_revoke_sessions() {
         .unwrap()
         .to_owned();
     assert_eq!(
-        s.post("/revoke-session", &one, json!({ "token": dee_id })).await.body,
+        s.post("/revoke-session", &one, json!({ "token": dee_id }))
+            .await
+            .body,
         json!({ "status": true })
     );
     assert_ne!(s.get_session(&other_user).await.body, Value::Null);
     assert_eq!(
-        s.post("/revoke-session", &one, json!({ "token": two_id })).await.body,
+        s.post("/revoke-session", &one, json!({ "token": two_id }))
+            .await
+            .body,
         json!({ "status": true })
     );
     assert_eq!(s.get_session(&two).await.body, Value::Null);
@@ -112,17 +144,25 @@ async fn list_and_revoke_sessions() {
     // Revoke the others, then everything.
     let four = s.session("cid@example.com").await;
     assert_eq!(
-        s.post("/revoke-other-sessions", &one, json!({})).await.status,
+        s.post("/revoke-other-sessions", &one, json!({}))
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(s.get_session(&three).await.body, Value::Null);
     assert_eq!(s.get_session(&four).await.body, Value::Null);
     assert_ne!(s.get_session(&one).await.body, Value::Null);
     let all = s.post("/revoke-sessions", &one, json!({})).await;
-    assert!(all.cookies().iter().any(|c| c.contains("session_token=; Max-Age=0")));
+    assert!(
+        all.cookies()
+            .iter()
+            .any(|c| c.contains("session_token=; Max-Age=0"))
+    );
     assert_eq!(s.get_session(&one).await.body, Value::Null);
     assert_eq!(
-        s.call(Method::GET, "/list-sessions", &one, None).await.status,
+        s.call(Method::GET, "/list-sessions", &one, None)
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -132,7 +172,9 @@ async fn list_sessions_needs_a_fresh_session() {
     let s = server_with(|c| c.session.fresh_age = Duration::from_millis(200)).await;
     let me = s.session("eli@example.com").await;
     assert_eq!(
-        s.call(Method::GET, "/list-sessions", &me, None).await.status,
+        s.call(Method::GET, "/list-sessions", &me, None)
+            .await
+            .status,
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -170,7 +212,11 @@ async fn update_user_and_change_password() {
             user["image"].as_str(),
             user["emailVerified"].as_bool()
         ),
-        (Some("Fay Updated"), Some("https://img.example/f.png"), Some(false))
+        (
+            Some("Fay Updated"),
+            Some("https://img.example/f.png"),
+            Some(false)
+        )
     );
     assert_eq!(
         s.post("/update-user", &me, json!({ "email": "x@example.com" }))
@@ -183,7 +229,9 @@ async fn update_user_and_change_password() {
         "NO_FIELDS_TO_UPDATE"
     );
     assert_eq!(
-        s.post("/update-user", &me, json!({ "image": null })).await.status,
+        s.post("/update-user", &me, json!({ "image": null }))
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(s.get_session(&me).await.body["user"]["image"], Value::Null);
@@ -236,7 +284,9 @@ async fn update_user_and_change_password() {
         "fay@example.com"
     );
     assert_eq!(
-        s.sign_in("fay@example.com", "a newer passphrase").await.status,
+        s.sign_in("fay@example.com", "a newer passphrase")
+            .await
+            .status,
         StatusCode::OK
     );
 }
@@ -250,14 +300,23 @@ async fn delete_user_needs_the_password_and_removes_everything() {
         .unwrap()
         .to_owned();
     let wrong = s
-        .post("/delete-user", &me, json!({ "password": "not my password" }))
+        .post(
+            "/delete-user",
+            &me,
+            json!({ "password": "not my password" }),
+        )
         .await;
     assert_eq!(
         (wrong.status, wrong.code()),
         (StatusCode::BAD_REQUEST, "INVALID_PASSWORD")
     );
-    let deleted = s.post("/delete-user", &me, json!({ "password": PASSWORD })).await;
-    assert_eq!(deleted.body, json!({ "success": true, "message": "User deleted" }));
+    let deleted = s
+        .post("/delete-user", &me, json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!(
+        deleted.body,
+        json!({ "success": true, "message": "User deleted" })
+    );
     assert!(
         deleted
             .cookies()
@@ -307,7 +366,10 @@ async fn sessions_slide_forward_at_most_once_per_update_age() {
         .to_owned();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let slid = eager.get_session(&me).await;
-    assert!(slid.session_cookie().is_some(), "due: the cookie is re-sent");
+    assert!(
+        slid.session_cookie().is_some(),
+        "due: the cookie is re-sent"
+    );
     assert_eq!(
         slid.header("access-control-expose-headers"),
         Some("set-auth-jwt, set-auth-token")

@@ -44,9 +44,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
 fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 #[cfg(test)]
@@ -64,7 +64,11 @@ mod tests {
 
     #[test]
     fn scheme_is_case_insensitive_and_spaces_are_allowed() {
-        for v in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER   abc.def.ghi"] {
+        for v in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER   abc.def.ghi",
+        ] {
             assert_eq!(bearer_token(&headers(&[v])), Ok("abc.def.ghi"), "{v}");
         }
     }
@@ -76,11 +80,26 @@ mod tests {
             bearer_token(&headers(&["Basic dXNlcjpwYXNz"])),
             Err(BearerError::Missing)
         );
-        assert_eq!(bearer_token(&headers(&["Bearer"])), Err(BearerError::Malformed));
-        assert_eq!(bearer_token(&headers(&["Bearer "])), Err(BearerError::Malformed));
-        assert_eq!(bearer_token(&headers(&["Bearer a,b"])), Err(BearerError::Malformed));
-        assert_eq!(bearer_token(&headers(&["Bearer a b"])), Err(BearerError::Malformed));
-        assert_eq!(bearer_token(&headers(&["Bearer\ta"])), Err(BearerError::Missing));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer"])),
+            Err(BearerError::Malformed)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer "])),
+            Err(BearerError::Malformed)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a,b"])),
+            Err(BearerError::Malformed)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a b"])),
+            Err(BearerError::Malformed)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer\ta"])),
+            Err(BearerError::Missing)
+        );
         assert_eq!(
             bearer_token(&headers(&["Bearer a.b.c", "Bearer d.e.f"])),
             Err(BearerError::Duplicate)

@@ -90,7 +90,8 @@ impl GuardConfig {
     pub fn from_env() -> Result<GuardConfig, ConfigError> {
         let mut sources = Vec::new();
         if let Some(url) = env("SIGIL_JWKS_URL") {
-            let url = Url::parse(&url).map_err(|e| ConfigError::Invalid(format!("SIGIL_JWKS_URL: {e}")))?;
+            let url = Url::parse(&url)
+                .map_err(|e| ConfigError::Invalid(format!("SIGIL_JWKS_URL: {e}")))?;
             sources.push(KeyConfig::JwksUrl(url));
         }
         if let Some(path) = env("SIGIL_JWKS_FILE") {
@@ -110,9 +111,9 @@ impl GuardConfig {
         };
         let base = env("SIGIL_BASE_URL").map(|b| origin_of(&b).unwrap_or(b));
         let leeway = match env("SIGIL_JWT_LEEWAY") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| ConfigError::Invalid(format!("SIGIL_JWT_LEEWAY: not a number of seconds: {v}")))?,
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError::Invalid(format!("SIGIL_JWT_LEEWAY: not a number of seconds: {v}"))
+            })?,
             None => sigil_token::DEFAULT_LEEWAY_SECS,
         };
         Ok(GuardConfig {
@@ -129,12 +130,20 @@ impl GuardConfig {
             KeyConfig::JwksUrl(url) => Some(url.origin().ascii_serialization()),
             _ => None,
         };
-        let issuer = self.issuer.clone().or_else(|| default.clone()).ok_or_else(|| {
-            ConfigError::Invalid("set SIGIL_JWT_ISSUER (or SIGIL_BASE_URL): the issuer every token must name".into())
-        })?;
+        let issuer = self
+            .issuer
+            .clone()
+            .or_else(|| default.clone())
+            .ok_or_else(|| {
+                ConfigError::Invalid(
+                    "set SIGIL_JWT_ISSUER (or SIGIL_BASE_URL): the issuer every token must name"
+                        .into(),
+                )
+            })?;
         let audience = self.audience.clone().or(default).ok_or_else(|| {
             ConfigError::Invalid(
-                "set SIGIL_JWT_AUDIENCE (or SIGIL_BASE_URL): the audience every token must name".into(),
+                "set SIGIL_JWT_AUDIENCE (or SIGIL_BASE_URL): the audience every token must name"
+                    .into(),
             )
         })?;
         Ok(Validation::new(issuer, audience).leeway(self.leeway))
@@ -143,7 +152,9 @@ impl GuardConfig {
 
 /// The origin (`scheme://host[:port]`) of a URL, which Better Auth and Sigil use as `iss`/`aud`.
 pub(crate) fn origin_of(url: &str) -> Option<String> {
-    Url::parse(url).ok().map(|u| u.origin().ascii_serialization())
+    Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
 }
 
 impl Guard {

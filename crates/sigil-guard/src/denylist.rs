@@ -47,7 +47,10 @@ impl SessionDenyList {
 
     /// Number of entries (including not yet purged expired ones).
     pub fn len(&self) -> usize {
-        self.entries.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether the list is empty.
@@ -57,7 +60,10 @@ impl SessionDenyList {
 }
 
 impl RevocationCheck for SessionDenyList {
-    fn is_revoked<'a>(&'a self, claims: &'a Claims) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+    fn is_revoked<'a>(
+        &'a self,
+        claims: &'a Claims,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
         let revoked = claims
             .sid
             .as_deref()

@@ -17,7 +17,10 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// `sid`, was signed out). Runs after the signature and claims are verified.
 pub trait RevocationCheck: Send + Sync + 'static {
     /// Whether the token with these claims must be refused.
-    fn is_revoked<'a>(&'a self, claims: &'a Claims) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+    fn is_revoked<'a>(
+        &'a self,
+        claims: &'a Claims,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 }
 
 /// Why a request was not authenticated. All variants become a 401 (or 400 for an ambiguous
@@ -119,7 +122,10 @@ impl Guard {
 
     /// A guard over fixed keys with an explicit cache capacity (`None` disables the cache).
     pub fn from_verifier_with_cache(verifier: Verifier, cache_capacity: Option<usize>) -> Guard {
-        Guard::build(Keys::Static(Arc::new(Snapshot::new(verifier, cache_capacity))), None)
+        Guard::build(
+            Keys::Static(Arc::new(Snapshot::new(verifier, cache_capacity))),
+            None,
+        )
     }
 
     /// A guard over a remote JWKS.

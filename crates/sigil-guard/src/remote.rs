@@ -176,7 +176,10 @@ impl RemoteJwks {
                         verifier: Verifier::new(keys, self.0.validation.clone()),
                         cache: old.cache.clone(),
                     },
-                    _ => Snapshot::new(Verifier::new(keys, self.0.validation.clone()), cache_capacity),
+                    _ => Snapshot::new(
+                        Verifier::new(keys, self.0.validation.clone()),
+                        cache_capacity,
+                    ),
                 };
                 state.snapshot = Some(Arc::new(snapshot));
                 state.fresh_until = Instant::now() + ttl;
@@ -200,10 +203,15 @@ impl RemoteJwks {
             .get(http::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(max_age)
-            .map(|secs| Duration::from_secs(secs).clamp(self.0.options.min_ttl, self.0.options.max_ttl))
+            .map(|secs| {
+                Duration::from_secs(secs).clamp(self.0.options.min_ttl, self.0.options.max_ttl)
+            })
             .unwrap_or(self.0.options.default_ttl);
         let limit = self.0.options.max_body_bytes;
-        if response.content_length().is_some_and(|len| len > limit as u64) {
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
             return Err(FetchError::TooLarge);
         }
         let mut body = Vec::new();
@@ -213,7 +221,8 @@ impl RemoteJwks {
             }
             body.extend_from_slice(&chunk);
         }
-        let text = String::from_utf8(body).map_err(|_| sigil_token::KeyError::Document("not UTF-8".into()))?;
+        let text = String::from_utf8(body)
+            .map_err(|_| sigil_token::KeyError::Document("not UTF-8".into()))?;
         let (keys, skipped) = JwkSet::parse_keys(&text)?;
         for key in skipped {
             tracing::warn!(target: "sigil::guard", kid = ?key.kid, reason = %key.reason, "JWKS key skipped");
@@ -258,7 +267,13 @@ impl RemoteJwks {
             }
             None => {
                 // Never loaded: try again, no more often than the retry interval.
-                let due = Instant::now() >= self.0.state.read().unwrap_or_else(PoisonError::into_inner).fresh_until;
+                let due = Instant::now()
+                    >= self
+                        .0
+                        .state
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .fresh_until;
                 if due {
                     let _ = self.refresh().await;
                 }
@@ -290,7 +305,8 @@ impl RemoteJwks {
 fn max_age(value: &str) -> Option<u64> {
     let mut age = None;
     for directive in value.split(',').map(str::trim) {
-        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
+        {
             return Some(0);
         }
         if let Some(v) = directive

@@ -33,10 +33,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|_| TaskError::TooLarge)?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| TaskError::BadJson(format!("Invalid JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| TaskError::BadJson(format!("Invalid JSON: {e}")))?;
         if !value.is_object() {
-            return Err(TaskError::Validation("the body must be a JSON object".into()));
+            return Err(TaskError::Validation(
+                "the body must be a JSON object".into(),
+            ));
         }
         serde_json::from_value(value)
             .map(JsonBody)

@@ -44,6 +44,10 @@ impl IntoResponse for TaskError {
             TaskError::Database(_) => "Internal Server Error".to_owned(),
             other => other.to_string(),
         };
-        (status, Json(serde_json::json!({ "code": code, "message": message }))).into_response()
+        (
+            status,
+            Json(serde_json::json!({ "code": code, "message": message })),
+        )
+            .into_response()
     }
 }

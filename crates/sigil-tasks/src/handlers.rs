@@ -82,7 +82,9 @@ pub async fn list(
         Some("pending") => StatusFilter::Pending,
         Some("completed") => StatusFilter::Completed,
         Some(_) => {
-            return Err(TaskError::Validation("status must be all, pending or completed".into()));
+            return Err(TaskError::Validation(
+                "status must be all, pending or completed".into(),
+            ));
         }
     };
     Ok(Json(state.store.list(&user_id, filter).await?))

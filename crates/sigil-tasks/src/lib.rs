@@ -56,12 +56,20 @@ pub fn router(store: TaskStore, guard: Guard) -> Router {
         guard: guard.clone(),
     };
     Router::new()
-        .route("/api/{user_id}/tasks", get(handlers::list).post(handlers::create))
+        .route(
+            "/api/{user_id}/tasks",
+            get(handlers::list).post(handlers::create),
+        )
         .route(
             "/api/{user_id}/tasks/{id}",
-            get(handlers::get_one).put(handlers::replace).delete(handlers::delete),
+            get(handlers::get_one)
+                .put(handlers::replace)
+                .delete(handlers::delete),
         )
-        .route("/api/{user_id}/tasks/{id}/complete", patch(handlers::complete))
+        .route(
+            "/api/{user_id}/tasks/{id}/complete",
+            patch(handlers::complete),
+        )
         .route_layer(middleware::from_fn_with_state(guard, require_path_user))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -49,8 +49,9 @@ fn now_ms() -> i64 {
 }
 
 fn rfc3339(ms: i64) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&format).ok())
@@ -110,7 +111,11 @@ impl TaskStore {
     }
 
     /// The user's tasks, oldest first.
-    pub async fn list(&self, user_id: &str, filter: StatusFilter) -> Result<Vec<Task>, sqlx::Error> {
+    pub async fn list(
+        &self,
+        user_id: &str,
+        filter: StatusFilter,
+    ) -> Result<Vec<Task>, sqlx::Error> {
         let rows = match filter {
             StatusFilter::All => {
                 sqlx::query(concat!(
@@ -152,7 +157,12 @@ impl TaskStore {
     }
 
     /// Creates a task.
-    pub async fn create(&self, user_id: &str, title: &str, description: &str) -> Result<Task, sqlx::Error> {
+    pub async fn create(
+        &self,
+        user_id: &str,
+        title: &str,
+        description: &str,
+    ) -> Result<Task, sqlx::Error> {
         let now = now_ms();
         let row = sqlx::query(concat!(
             "INSERT INTO tasks (id, user_id, title, description, completed, created_at, updated_at) \

@@ -49,7 +49,10 @@ impl VerifiedCache {
     /// The cached claims of `token`, if it was verified before and has not expired by `now`.
     pub fn get(&self, token: &str, now: u64) -> Option<Arc<Claims>> {
         let key = Self::key(token);
-        let map = self.shard(&key).lock().unwrap_or_else(PoisonError::into_inner);
+        let map = self
+            .shard(&key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let entry = map.get(&key)?;
         (now < entry.claims.exp).then(|| entry.claims.clone())
     }
@@ -58,7 +61,10 @@ impl VerifiedCache {
     /// then an arbitrary one.
     pub fn insert(&self, token: &str, claims: Arc<Claims>, now: u64) {
         let key = Self::key(token);
-        let mut map = self.shard(&key).lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .shard(&key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if map.len() >= self.per_shard && !map.contains_key(&key) {
             map.retain(|_, e| e.claims.exp > now);
             if map.len() >= self.per_shard

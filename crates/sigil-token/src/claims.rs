@@ -210,7 +210,8 @@ mod tests {
 
     #[test]
     fn types_registered_claims() {
-        let c = parse(json!({"sub":"u","exp":10,"iat":1.5,"aud":["a","b"],"iss":"i","x":true})).unwrap();
+        let c = parse(json!({"sub":"u","exp":10,"iat":1.5,"aud":["a","b"],"iss":"i","x":true}))
+            .unwrap();
         assert_eq!(c.sub, "u");
         assert_eq!(c.exp, 10);
         assert_eq!(c.iat, Some(2));
@@ -221,7 +222,10 @@ mod tests {
 
     #[test]
     fn wrongly_typed_claims_are_errors_not_absent() {
-        assert_eq!(parse(json!({"sub":"u"})), Err(VerifyError::MissingClaim("exp")));
+        assert_eq!(
+            parse(json!({"sub":"u"})),
+            Err(VerifyError::MissingClaim("exp"))
+        );
         for exp in [
             json!("99999999999"),
             json!(null),
@@ -239,9 +243,15 @@ mod tests {
             parse(json!({"sub":"u","exp":1,"nbf":"99999999999"})),
             Err(VerifyError::InvalidClaim("nbf"))
         );
-        assert_eq!(parse(json!({"exp":1})), Err(VerifyError::MissingClaim("sub")));
+        assert_eq!(
+            parse(json!({"exp":1})),
+            Err(VerifyError::MissingClaim("sub"))
+        );
         for sub in [json!(""), json!(7), json!(null), json!(["u"])] {
-            assert_eq!(parse(json!({"sub":sub,"exp":1})), Err(VerifyError::InvalidClaim("sub")));
+            assert_eq!(
+                parse(json!({"sub":sub,"exp":1})),
+                Err(VerifyError::InvalidClaim("sub"))
+            );
         }
         assert_eq!(
             parse(json!({"sub":"u","exp":1,"aud":[1]})),

@@ -77,9 +77,11 @@ impl std::fmt::Debug for Jwk {
 impl Jwk {
     /// Whether any private member (`d`, `p`, `q`, `dp`, `dq`, `qi`, `k`) is present.
     pub fn has_private_members(&self) -> bool {
-        [&self.d, &self.p, &self.q, &self.dp, &self.dq, &self.qi, &self.k]
-            .iter()
-            .any(|m| m.is_some())
+        [
+            &self.d, &self.p, &self.q, &self.dp, &self.dq, &self.qi, &self.k,
+        ]
+        .iter()
+        .any(|m| m.is_some())
     }
 }
 
@@ -110,7 +112,8 @@ impl JwkSet {
     /// carries shared secrets, so HS* can never be reached through a JWKS), RSA keys under 2048
     /// bits and other invalid key material.
     pub fn parse_keys(json: &str) -> Result<(KeySet, Vec<SkippedKey>), KeyError> {
-        let doc: JwkSet = serde_json::from_str(json).map_err(|e| KeyError::Document(e.to_string()))?;
+        let doc: JwkSet =
+            serde_json::from_str(json).map_err(|e| KeyError::Document(e.to_string()))?;
         doc.to_key_set()
     }
 
@@ -157,7 +160,9 @@ impl VerifyingKey {
             }
         };
         let member = |v: &Option<String>, what: &'static str| -> Result<Vec<u8>, KeyError> {
-            v.as_deref().and_then(b64::decode).ok_or(KeyError::Invalid(what))
+            v.as_deref()
+                .and_then(b64::decode)
+                .ok_or(KeyError::Invalid(what))
         };
         let kid = jwk.kid.clone();
         match (jwk.kty.as_str(), jwk.crv.as_deref()) {
@@ -188,7 +193,9 @@ impl VerifyingKey {
                 expect_alg(Algorithm::RS256)?;
                 VerifyingKey::rs256(&member(&jwk.n, "n")?, &member(&jwk.e, "e")?, kid)
             }
-            ("oct", _) => Err(KeyError::Unsupported("symmetric key in a public key set".into())),
+            ("oct", _) => Err(KeyError::Unsupported(
+                "symmetric key in a public key set".into(),
+            )),
             (kty, crv) => Err(KeyError::Unsupported(format!("kty {kty:?} crv {crv:?}"))),
         }
     }
@@ -278,7 +285,10 @@ mod tests {
             n: Some(b64::encode(&n[..128])),
             ..jwk.clone()
         };
-        assert_eq!(VerifyingKey::from_jwk(&small).unwrap_err(), KeyError::RsaSize);
+        assert_eq!(
+            VerifyingKey::from_jwk(&small).unwrap_err(),
+            KeyError::RsaSize
+        );
         let e1 = Jwk {
             e: Some(b64::encode([1u8])),
             ..jwk

@@ -54,9 +54,24 @@ impl HmacKey {
 
     fn tag(&self, input: &[u8]) -> Vec<u8> {
         match self {
-            HmacKey::S256(m) => m.clone().chain_update(input).finalize().into_bytes().to_vec(),
-            HmacKey::S384(m) => m.clone().chain_update(input).finalize().into_bytes().to_vec(),
-            HmacKey::S512(m) => m.clone().chain_update(input).finalize().into_bytes().to_vec(),
+            HmacKey::S256(m) => m
+                .clone()
+                .chain_update(input)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            HmacKey::S384(m) => m
+                .clone()
+                .chain_update(input)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            HmacKey::S512(m) => m
+                .clone()
+                .chain_update(input)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
         }
     }
 
@@ -117,7 +132,8 @@ impl VerifyingKey {
 
     /// An Ed25519 public key. Small-order ("weak") keys are refused.
     pub fn ed25519(public: &[u8; 32], kid: Option<String>) -> Result<Self, KeyError> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(public).map_err(|_| KeyError::Invalid("ed25519 point"))?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(public)
+            .map_err(|_| KeyError::Invalid("ed25519 point"))?;
         if key.is_weak() {
             return Err(KeyError::Invalid("ed25519 small-order point"));
         }
@@ -134,7 +150,8 @@ impl VerifyingKey {
         sec1[0] = 0x04;
         sec1[1..33].copy_from_slice(x);
         sec1[33..].copy_from_slice(y);
-        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| KeyError::Invalid("p-256 point"))?;
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(|_| KeyError::Invalid("p-256 point"))?;
         Ok(VerifyingKey {
             kid,
             alg: Algorithm::ES256,
@@ -155,10 +172,11 @@ impl VerifyingKey {
         }
         let n = BoxedUint::from_be_slice_vartime(n);
         let e = BoxedUint::from_be_slice_vartime(e);
-        let key = rsa::PublicKey::new_with_size_limits(n, e, RSA_BITS).map_err(|err| match err {
-            rsa::Error::ModulusTooSmall | rsa::Error::ModulusTooLarge => KeyError::RsaSize,
-            _ => KeyError::Invalid("rsa public key"),
-        })?;
+        let key =
+            rsa::PublicKey::new_with_size_limits(n, e, RSA_BITS).map_err(|err| match err {
+                rsa::Error::ModulusTooSmall | rsa::Error::ModulusTooLarge => KeyError::RsaSize,
+                _ => KeyError::Invalid("rsa public key"),
+            })?;
         Ok(VerifyingKey {
             kid,
             alg: Algorithm::RS256,
@@ -213,7 +231,11 @@ impl VerifyingKey {
     }
 
     /// Checks `signature` over `input` (the ASCII bytes `header.payload` as received).
-    pub(crate) fn verify_signature(&self, input: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    pub(crate) fn verify_signature(
+        &self,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), VerifyError> {
         let ok = match &self.material {
             Public::Hmac(k) => {
                 if signature.len() != k.tag_len() {
@@ -251,12 +273,18 @@ impl VerifyingKey {
                 }
             }
         };
-        if ok { Ok(()) } else { Err(VerifyError::BadSignature) }
+        if ok {
+            Ok(())
+        } else {
+            Err(VerifyError::BadSignature)
+        }
     }
 
     fn same_material(&self, other: &VerifyingKey) -> bool {
         match (self.to_jwk(), other.to_jwk()) {
-            (Some(a), Some(b)) => a.kty == b.kty && a.x == b.x && a.y == b.y && a.n == b.n && a.e == b.e,
+            (Some(a), Some(b)) => {
+                a.kty == b.kty && a.x == b.x && a.y == b.y && a.n == b.n && a.e == b.e
+            }
             _ => false,
         }
     }
@@ -309,7 +337,9 @@ impl SigningKey {
             Algorithm::EdDSA => Ok(SigningKey::ed25519_from_seed(&*random_bytes::<32>()?, kid)),
             Algorithm::ES256 => loop {
                 // A random 32-byte string is a valid scalar with overwhelming probability.
-                if let Ok(key) = SigningKey::es256_from_scalar(random_bytes::<32>()?.as_ref(), kid.clone()) {
+                if let Ok(key) =
+                    SigningKey::es256_from_scalar(random_bytes::<32>()?.as_ref(), kid.clone())
+                {
                     return Ok(key);
                 }
             },
@@ -346,7 +376,8 @@ impl SigningKey {
 
     /// A P-256 key from its 32-byte big-endian scalar.
     pub fn es256_from_scalar(d: &[u8], kid: Option<String>) -> Result<Self, KeyError> {
-        let key = p256::ecdsa::SigningKey::from_slice(d).map_err(|_| KeyError::Invalid("p-256 scalar"))?;
+        let key = p256::ecdsa::SigningKey::from_slice(d)
+            .map_err(|_| KeyError::Invalid("p-256 scalar"))?;
         Ok(SigningKey {
             kid,
             alg: Algorithm::ES256,
@@ -447,12 +478,13 @@ impl SigningKey {
 
     /// Reads a private JWK written by [`SigningKey::to_private_jwk`].
     pub fn from_private_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
-        let field = |v: &Option<String>, what: &'static str| -> Result<Zeroizing<Vec<u8>>, KeyError> {
-            v.as_deref()
-                .and_then(b64::decode)
-                .map(Zeroizing::new)
-                .ok_or(KeyError::Invalid(what))
-        };
+        let field =
+            |v: &Option<String>, what: &'static str| -> Result<Zeroizing<Vec<u8>>, KeyError> {
+                v.as_deref()
+                    .and_then(b64::decode)
+                    .map(Zeroizing::new)
+                    .ok_or(KeyError::Invalid(what))
+            };
         let kid = jwk.kid.clone();
         let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
             ("oct", _) => {
@@ -466,7 +498,10 @@ impl SigningKey {
             }
             ("OKP", Some("Ed25519")) => {
                 let d = field(&jwk.d, "d")?;
-                let seed: [u8; 32] = d.as_slice().try_into().map_err(|_| KeyError::Invalid("d"))?;
+                let seed: [u8; 32] = d
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| KeyError::Invalid("d"))?;
                 SigningKey::ed25519_from_seed(&seed, kid)
             }
             ("EC", Some("P-256")) => SigningKey::es256_from_scalar(&field(&jwk.d, "d")?, kid)?,
@@ -551,7 +586,11 @@ impl KeySet {
 
     /// Chooses the key for a token, by `kid` only among held keys. Without a `kid`, the single
     /// key whose algorithm the header names is used; if there are several, the token is refused.
-    pub(crate) fn select(&self, header: &Header, allowed: &[Algorithm]) -> Result<&VerifyingKey, VerifyError> {
+    pub(crate) fn select(
+        &self,
+        header: &Header,
+        allowed: &[Algorithm],
+    ) -> Result<&VerifyingKey, VerifyError> {
         let named = |a: &Algorithm| a.matches_header(&header.alg);
         let alg_known = if allowed.is_empty() {
             self.keys.iter().any(|k| named(&k.alg))

@@ -97,10 +97,16 @@ impl Validation {
         if now >= claims.exp.saturating_add(leeway) {
             return Err(VerifyError::Expired);
         }
-        if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
             return Err(VerifyError::NotYetValid);
         }
-        if claims.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(leeway))
+        {
             return Err(VerifyError::IssuedInFuture);
         }
         Ok(())
@@ -109,7 +115,11 @@ impl Validation {
     fn check_typ(&self, header: &Header) -> Result<(), VerifyError> {
         match &header.typ {
             None => Ok(()),
-            Some(t) if is_jwt_typ(t) || self.extra_typ.iter().any(|x| x.eq_ignore_ascii_case(t)) => Ok(()),
+            Some(t)
+                if is_jwt_typ(t) || self.extra_typ.iter().any(|x| x.eq_ignore_ascii_case(t)) =>
+            {
+                Ok(())
+            }
             Some(_) => Err(VerifyError::UnsupportedHeader("typ")),
         }
     }
@@ -174,7 +184,9 @@ impl Verifier {
             return Err(Malformed::Base64.into());
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(Malformed::SegmentCount.into());
         };
         if h64.is_empty() || p64.is_empty() || s64.is_empty() {

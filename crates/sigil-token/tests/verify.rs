@@ -4,7 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
-use sigil_token::{Algorithm, Claims, KeySet, Malformed, SigningKey, Validation, Verifier, VerifyError, sign};
+use sigil_token::{
+    Algorithm, Claims, KeySet, Malformed, SigningKey, Validation, Verifier, VerifyError, sign,
+};
 
 const ISS: &str = "https://auth.example";
 const NOW: u64 = 1_800_000_000;
@@ -52,10 +54,16 @@ fn alg_none_in_any_spelling_is_refused() {
     let payload = B64.encode(claims().to_string());
     for alg in ["none", "None", "NONE", "nOnE"] {
         let header = B64.encode(json!({"alg": alg, "kid": "k1"}).to_string());
-        for token in [format!("{header}.{payload}."), format!("{header}.{payload}.AAAA")] {
+        for token in [
+            format!("{header}.{payload}."),
+            format!("{header}.{payload}.AAAA"),
+        ] {
             let err = v.verify(&token, NOW).unwrap_err();
             assert!(
-                matches!(err, VerifyError::AlgorithmNotAllowed | VerifyError::Malformed(_)),
+                matches!(
+                    err,
+                    VerifyError::AlgorithmNotAllowed | VerifyError::Malformed(_)
+                ),
                 "{alg}: {err:?}"
             );
         }
@@ -79,7 +87,11 @@ fn the_token_cannot_choose_the_algorithm() {
     }
     // HS512 in the header against an HS256 secret.
     let hs256 = key(Algorithm::HS256, "k1");
-    let token = craft(r#"{"alg":"HS512","kid":"k1"}"#, &claims().to_string(), &hs256);
+    let token = craft(
+        r#"{"alg":"HS512","kid":"k1"}"#,
+        &claims().to_string(),
+        &hs256,
+    );
     assert_eq!(
         verifier(&[&hs256]).verify(&token, NOW),
         Err(VerifyError::AlgorithmNotAllowed)
@@ -105,18 +117,36 @@ fn tampered_payload_header_or_signature_is_refused() {
         let mut evil = claims();
         evil["sub"] = json!("admin");
         let forged = format!("{}.{}.{}", parts[0], B64.encode(evil.to_string()), parts[2]);
-        assert_eq!(v.verify(&forged, NOW), Err(VerifyError::BadSignature), "{alg}");
+        assert_eq!(
+            v.verify(&forged, NOW),
+            Err(VerifyError::BadSignature),
+            "{alg}"
+        );
 
-        let header = B64.encode(json!({"alg": alg.as_str(), "kid": "k1", "typ": "JWT", "x": 1}).to_string());
+        let header =
+            B64.encode(json!({"alg": alg.as_str(), "kid": "k1", "typ": "JWT", "x": 1}).to_string());
         let forged = format!("{header}.{}.{}", parts[1], parts[2]);
-        assert_eq!(v.verify(&forged, NOW), Err(VerifyError::BadSignature), "{alg}");
+        assert_eq!(
+            v.verify(&forged, NOW),
+            Err(VerifyError::BadSignature),
+            "{alg}"
+        );
 
         let mut sig = B64.decode(parts[2]).unwrap();
         sig[5] ^= 1;
         let forged = format!("{}.{}.{}", parts[0], parts[1], B64.encode(&sig));
-        assert_eq!(v.verify(&forged, NOW), Err(VerifyError::BadSignature), "{alg}");
+        assert_eq!(
+            v.verify(&forged, NOW),
+            Err(VerifyError::BadSignature),
+            "{alg}"
+        );
 
-        let truncated = format!("{}.{}.{}", parts[0], parts[1], B64.encode(&sig[..sig.len() - 1]));
+        let truncated = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            B64.encode(&sig[..sig.len() - 1])
+        );
         assert_eq!(
             v.verify(&truncated, NOW),
             Err(VerifyError::Malformed(Malformed::SignatureLength)),
@@ -175,8 +205,14 @@ fn critical_and_unsupported_headers_are_refused() {
     let k = key(Algorithm::HS256, "k1");
     let v = verifier(&[&k]);
     for (header, what) in [
-        (r#"{"alg":"HS256","kid":"k1","crit":["exp"],"exp":1}"#, "crit"),
-        (r#"{"alg":"HS256","kid":"k1","crit":["b64"],"b64":false}"#, "crit"),
+        (
+            r#"{"alg":"HS256","kid":"k1","crit":["exp"],"exp":1}"#,
+            "crit",
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k1","crit":["b64"],"b64":false}"#,
+            "crit",
+        ),
         (r#"{"alg":"HS256","kid":"k1","crit":[]}"#, "crit"),
         (r#"{"alg":"HS256","kid":"k1","zip":"DEF"}"#, "zip"),
         (r#"{"alg":"HS256","kid":"k1","cty":"JWT"}"#, "cty"),
@@ -202,7 +238,10 @@ fn structure_is_checked_before_any_crypto() {
     let p: Vec<&str> = good.split('.').collect();
     let m = |x| Err(VerifyError::Malformed(x));
     assert_eq!(v.verify("", NOW), m(Malformed::SegmentCount));
-    assert_eq!(v.verify(&format!("{}.{}", p[0], p[1]), NOW), m(Malformed::SegmentCount));
+    assert_eq!(
+        v.verify(&format!("{}.{}", p[0], p[1]), NOW),
+        m(Malformed::SegmentCount)
+    );
     assert_eq!(
         v.verify(&format!("{good}.{}.{}", p[1], p[2]), NOW),
         m(Malformed::SegmentCount)
@@ -229,9 +268,17 @@ fn structure_is_checked_before_any_crypto() {
     // Header not an object, duplicate members.
     let arr = craft("[1]", &claims().to_string(), &k);
     assert_eq!(v.verify(&arr, NOW), m(Malformed::HeaderJson));
-    let dup = craft(r#"{"alg":"HS256","alg":"none","kid":"k1"}"#, &claims().to_string(), &k);
+    let dup = craft(
+        r#"{"alg":"HS256","alg":"none","kid":"k1"}"#,
+        &claims().to_string(),
+        &k,
+    );
     assert_eq!(v.verify(&dup, NOW), m(Malformed::HeaderJson));
-    let dup = craft(&header_for(&k), r#"{"sub":"a","sub":"admin","exp":9999999999}"#, &k);
+    let dup = craft(
+        &header_for(&k),
+        r#"{"sub":"a","sub":"admin","exp":9999999999}"#,
+        &k,
+    );
     assert_eq!(v.verify(&dup, NOW), m(Malformed::PayloadJson));
     // Size cap.
     let big = "a".repeat(9000);
@@ -243,7 +290,10 @@ fn time_claims_with_leeway() {
     let k = key(Algorithm::EdDSA, "k1");
     let v = verifier(&[&k]);
     let token = sign(&k, &claims()).unwrap();
-    assert!(v.verify(&token, NOW + 900 + 59).is_ok(), "inside the 60 s leeway");
+    assert!(
+        v.verify(&token, NOW + 900 + 59).is_ok(),
+        "inside the 60 s leeway"
+    );
     assert_eq!(v.verify(&token, NOW + 900 + 60), Err(VerifyError::Expired));
     assert_eq!(v.verify(&token, NOW + 900 + 300), Err(VerifyError::Expired));
 
@@ -311,7 +361,10 @@ fn issuer_audience_and_subject_are_enforced() {
         v.verify(&with(&|c| c["aud"] = json!([])), NOW),
         Err(VerifyError::WrongAudience)
     );
-    assert!(v.verify(&with(&|c| c["aud"] = json!(["x", ISS])), NOW).is_ok());
+    assert!(
+        v.verify(&with(&|c| c["aud"] = json!(["x", ISS])), NOW)
+            .is_ok()
+    );
     assert_eq!(
         v.verify(
             &with(&|c| {
@@ -332,9 +385,14 @@ fn issuer_audience_and_subject_are_enforced() {
 
     let lax = Verifier::new(
         v.keys().clone(),
-        Validation::new(ISS, ISS).skip_issuer_check().skip_audience_check(),
+        Validation::new(ISS, ISS)
+            .skip_issuer_check()
+            .skip_audience_check(),
     );
-    assert!(lax.verify(&with(&|c| c["aud"] = json!("other")), NOW).is_ok());
+    assert!(
+        lax.verify(&with(&|c| c["aud"] = json!("other")), NOW)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -348,7 +406,11 @@ fn short_hmac_secrets_are_refused() {
 #[test]
 fn typed_claims_are_exposed() {
     let k = key(Algorithm::EdDSA, "k1");
-    let claims = Claims::new("u", NOW, NOW + 60).with_issuer(ISS).with_audience(ISS);
-    let got = verifier(&[&k]).verify(&sign(&k, &claims).unwrap(), NOW).unwrap();
+    let claims = Claims::new("u", NOW, NOW + 60)
+        .with_issuer(ISS)
+        .with_audience(ISS);
+    let got = verifier(&[&k])
+        .verify(&sign(&k, &claims).unwrap(), NOW)
+        .unwrap();
     assert_eq!(got, claims);
 }

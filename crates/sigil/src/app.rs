@@ -55,23 +55,30 @@ pub struct App {
 impl App {
     /// Binds the listener, opens and migrates the database, loads keys and wires the routes.
     pub async fn build(settings: Settings) -> Result<App, StartError> {
-        let listener = TcpListener::bind(&settings.addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: settings.addr.clone(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(&settings.addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: settings.addr.clone(),
+                    source,
+                })?;
         let address = listener.local_addr().map_err(|source| StartError::Bind {
             addr: settings.addr.clone(),
             source,
         })?;
         let base_url = match &settings.base_url {
             Some(url) => url.clone(),
-            None => Url::parse(&format!("http://{address}")).map_err(|e| StartError::Config(e.to_string()))?,
+            None => Url::parse(&format!("http://{address}"))
+                .map_err(|e| StartError::Config(e.to_string()))?,
         };
         let (pool, _backend) = sigil_auth::store::connect(&settings.database_url)
             .await
-            .map_err(|e| StartError::Database(format!("cannot open {}: {e}", redact_url(&settings.database_url))))?;
+            .map_err(|e| {
+                StartError::Database(format!(
+                    "cannot open {}: {e}",
+                    redact_url(&settings.database_url)
+                ))
+            })?;
 
         let mut router = Router::new();
         let mut auth_service = None;
@@ -95,14 +102,23 @@ impl App {
         };
         if let (Some(guard), true) = (guard, settings.mode != Mode::AuthOnly) {
             let tasks = TaskStore::new(pool.clone());
-            tasks.migrate().await.map_err(|e| StartError::Database(e.to_string()))?;
+            tasks
+                .migrate()
+                .await
+                .map_err(|e| StartError::Database(e.to_string()))?;
             let guard = guard.with_revocation(deny_list.clone());
-            router = router.merge(with_cors(sigil_tasks::router(tasks, guard), &settings.cors_origins)?);
+            router = router.merge(with_cors(
+                sigil_tasks::router(tasks, guard),
+                &settings.cors_origins,
+            )?);
         }
         if let Some(url) = &settings.redis_url {
-            let client =
-                redis::Client::open(url.as_str()).map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
-            tokio::spawn(sigil_auth::revocation::follow_redis(client, deny_list.clone()));
+            let client = redis::Client::open(url.as_str())
+                .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
+            tokio::spawn(sigil_auth::revocation::follow_redis(
+                client,
+                deny_list.clone(),
+            ));
         }
         spawn_revocation_sync(pool.clone(), deny_list);
         if let Some(auth) = &auth_service {
@@ -142,19 +158,31 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
     }
 }
 
-async fn build_auth(settings: &Settings, base_url: Url, pool: sqlx::AnyPool) -> Result<AuthService, StartError> {
+async fn build_auth(
+    settings: &Settings,
+    base_url: Url,
+    pool: sqlx::AnyPool,
+) -> Result<AuthService, StartError> {
     let secret = resolve_secret(settings).map_err(StartError::Config)?;
     let pool_for_tasks = pool.clone();
     let store = SqlStore::new(pool);
-    store.migrate().await.map_err(|e| StartError::Database(e.to_string()))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
     let mut config = AuthConfig::new(base_url, secret);
     config.jwt.alg = settings.jwt_alg;
     config.jwt.ttl = settings.jwt_ttl;
@@ -171,8 +199,9 @@ async fn build_auth(settings: &Settings, base_url: Url, pool: sqlx::AnyPool) -> 
         .client_ip_header
         .as_deref()
         .map(|h| {
-            h.parse()
-                .map_err(|_| StartError::Config(format!("SIGIL_CLIENT_IP_HEADER: not a header name: {h}")))
+            h.parse().map_err(|_| {
+                StartError::Config(format!("SIGIL_CLIENT_IP_HEADER: not a header name: {h}"))
+            })
         })
         .transpose()?;
 
@@ -184,24 +213,31 @@ async fn build_auth(settings: &Settings, base_url: Url, pool: sqlx::AnyPool) -> 
         (None, Some(path)) => Arc::new(FileMailer::new(path)),
         (None, None) => Arc::new(LogMailer),
     };
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let params = HashParams {
         memory_kib: settings.argon2_memory_kib,
         iterations: settings.argon2_iterations,
         parallelism: 1,
     };
-    let hasher =
-        PasswordHasher::new(params, cpus).map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
+    let hasher = PasswordHasher::new(params, cpus)
+        .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
     let redis = match &settings.redis_url {
         Some(url) => Some(redis_connection(url).await?),
         None => None,
     };
-    let limiter = redis.clone().filter(|_| settings.rate_limit).map(RateLimiter::redis);
-    let revocation_publisher = redis.map(|conn| Arc::new(RedisRevocations::new(conn)) as Arc<dyn RevocationPublisher>);
+    let limiter = redis
+        .clone()
+        .filter(|_| settings.rate_limit)
+        .map(RateLimiter::redis);
+    let revocation_publisher =
+        redis.map(|conn| Arc::new(RedisRevocations::new(conn)) as Arc<dyn RevocationPublisher>);
     let store: Arc<dyn AuthStore> = Arc::new(store);
     // In one process, deleting an account also erases the user's tasks.
-    let account_listener = (settings.mode == Mode::All)
-        .then(|| Arc::new(TasksCleanup(TaskStore::new(pool_for_tasks.clone()))) as Arc<dyn AccountListener>);
+    let account_listener = (settings.mode == Mode::All).then(|| {
+        Arc::new(TasksCleanup(TaskStore::new(pool_for_tasks.clone()))) as Arc<dyn AccountListener>
+    });
     let parts = Components {
         store,
         mailer,
@@ -228,7 +264,8 @@ impl AccountListener for TasksCleanup {
 }
 
 async fn redis_connection(url: &str) -> Result<redis::aio::ConnectionManager, StartError> {
-    let client = redis::Client::open(url).map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
+    let client = redis::Client::open(url)
+        .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
     redis::aio::ConnectionManager::new(client)
         .await
         .map_err(|e| StartError::Config(format!("cannot connect to Redis: {e}")))
@@ -239,12 +276,17 @@ async fn build_api_guard(settings: &Settings) -> Result<Guard, StartError> {
         Some(ApiKeys::JwksUrl(url)) => KeyConfig::JwksUrl(url.clone()),
         Some(ApiKeys::Secret(secret)) => KeyConfig::Secret(secret.as_bytes().to_vec()),
         None => {
-            return Err(StartError::Config("serve-api needs --jwks-url or --jwt-secret".into()));
+            return Err(StartError::Config(
+                "serve-api needs --jwks-url or --jwt-secret".into(),
+            ));
         }
     };
     let mut config = GuardConfig::new(keys);
     config.issuer = settings.api_issuer.clone();
-    config.audience = settings.api_audience.clone().or_else(|| settings.api_issuer.clone());
+    config.audience = settings
+        .api_audience
+        .clone()
+        .or_else(|| settings.api_issuer.clone());
     Guard::from_config(config)
         .await
         .map_err(|e| StartError::Config(e.to_string()))
@@ -270,7 +312,13 @@ fn with_cors(router: Router, origins: &[String]) -> Result<Router, StartError> {
         .collect::<Result<Vec<_>, _>>()?;
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(values))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE])
         .expose_headers([http::header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600));
@@ -291,7 +339,10 @@ fn spawn_revocation_sync(pool: sqlx::AnyPool, deny_list: Arc<SessionDenyList>) {
             match store.revocations_since(since).await {
                 Ok(rows) => {
                     for (session_id, until) in rows {
-                        deny_list.insert(&session_id, u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX));
+                        deny_list.insert(
+                            &session_id,
+                            u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX),
+                        );
                     }
                     // Overlap a little so a row committed during the query is not missed.
                     since = now - 5_000;
@@ -338,7 +389,9 @@ async fn not_found() -> Response {
 async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(serde_json::json!({ "code": "METHOD_NOT_ALLOWED", "message": "Method not allowed" })),
+        axum::Json(
+            serde_json::json!({ "code": "METHOD_NOT_ALLOWED", "message": "Method not allowed" }),
+        ),
     )
         .into_response()
 }

@@ -84,7 +84,11 @@ struct ServeArgs {
     #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     /// Sender of outgoing mail.
-    #[arg(long, env = "SIGIL_MAIL_FROM", default_value = "Sigil <no-reply@localhost>")]
+    #[arg(
+        long,
+        env = "SIGIL_MAIL_FROM",
+        default_value = "Sigil <no-reply@localhost>"
+    )]
     mail_from: String,
     /// Header carrying the client IP, set by a trusted reverse proxy (e.g. x-forwarded-for).
     #[arg(long, env = "SIGIL_CLIENT_IP_HEADER")]
@@ -121,7 +125,10 @@ struct ApiArgs {
 /// Parses `900`, `900s`, `15m`, `1h`, `1d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: u64 = number
         .parse()
         .map_err(|_| format!("not a duration: {text:?} (use e.g. 900, 15m, 1h)"))?;
@@ -153,7 +160,8 @@ impl Cli {
             Command::Serve(args) => serve_settings(Mode::All, args),
             Command::ServeAuth(args) => serve_settings(Mode::AuthOnly, args),
             Command::ServeApi(args) => {
-                let mut s = Settings::new(Mode::ApiOnly, &args.common.addr, &args.common.database_url);
+                let mut s =
+                    Settings::new(Mode::ApiOnly, &args.common.addr, &args.common.database_url);
                 apply_common(&mut s, args.common);
                 s.api_keys = match (args.jwks_url, args.jwt_secret) {
                     (Some(url), None) => Some(ApiKeys::JwksUrl(url)),
@@ -182,9 +190,11 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
     let mut s = Settings::new(mode, &args.common.addr, &args.common.database_url);
     apply_common(&mut s, args.common);
     s.base_url = args.base_url;
-    s.secret = args
-        .secret
-        .or_else(|| std::env::var("BETTER_AUTH_SECRET").ok().filter(|v| !v.is_empty()));
+    s.secret = args.secret.or_else(|| {
+        std::env::var("BETTER_AUTH_SECRET")
+            .ok()
+            .filter(|v| !v.is_empty())
+    });
     s.jwt_alg = args.jwt_alg;
     s.jwt_secret = args.jwt_secret;
     s.jwt_ttl = args.jwt_ttl;
@@ -195,7 +205,9 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
         .filter(|o| !o.is_empty())
         .collect();
     if s.trusted_origins.iter().any(|o| o == "*") {
-        return Err("SIGIL_TRUSTED_ORIGINS must not contain \"*\": it would disable CSRF protection".into());
+        return Err(
+            "SIGIL_TRUSTED_ORIGINS must not contain \"*\": it would disable CSRF protection".into(),
+        );
     }
     s.rate_limit = args.rate_limit;
     s.require_email_verification = args.require_email_verification;
@@ -253,11 +265,26 @@ mod tests {
                 .contains("--jwt-secret")
         );
         assert!(
-            parse(&["sigil", "serve", "--jwt-alg", "HS256", "--jwt-secret", "short"])
-                .unwrap_err()
-                .contains("at least 32")
+            parse(&[
+                "sigil",
+                "serve",
+                "--jwt-alg",
+                "HS256",
+                "--jwt-secret",
+                "short"
+            ])
+            .unwrap_err()
+            .contains("at least 32")
         );
-        let ok = parse(&["sigil", "serve", "--jwt-alg", "hs256", "--jwt-secret", &"k".repeat(32)]).unwrap();
+        let ok = parse(&[
+            "sigil",
+            "serve",
+            "--jwt-alg",
+            "hs256",
+            "--jwt-secret",
+            &"k".repeat(32),
+        ])
+        .unwrap();
         assert_eq!(ok.jwt_alg, Algorithm::HS256);
         assert!(parse(&["sigil", "serve", "--trusted-origins", "*"]).is_err());
         assert!(parse(&["sigil", "serve-api"]).is_err());

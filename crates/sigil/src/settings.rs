@@ -110,7 +110,9 @@ impl Settings {
 
 /// The file of an SQLite URL, if it names one (`sqlite://sigil.db`, `sqlite:data/s.db?mode=rwc`).
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or("");
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
@@ -144,7 +146,8 @@ pub fn resolve_secret(settings: &Settings) -> Result<Secret, String> {
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret = random_secret();
-            write_private(&file, &secret).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            write_private(&file, &secret)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
             tracing::warn!(
                 target: "sigil",
                 file = %file.display(),
@@ -185,7 +188,10 @@ mod tests {
 
     #[test]
     fn sqlite_paths() {
-        assert_eq!(sqlite_path("sqlite://sigil.db"), Some(PathBuf::from("sigil.db")));
+        assert_eq!(
+            sqlite_path("sqlite://sigil.db"),
+            Some(PathBuf::from("sigil.db"))
+        );
         assert_eq!(
             sqlite_path("sqlite:///tmp/x.db?mode=rwc"),
             Some(PathBuf::from("/tmp/x.db"))
@@ -203,13 +209,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sigil-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("t.db");
-        let mut s = Settings::new(Mode::All, "127.0.0.1:0", &format!("sqlite://{}", db.display()));
+        let mut s = Settings::new(
+            Mode::All,
+            "127.0.0.1:0",
+            &format!("sqlite://{}", db.display()),
+        );
         s.secret = Some("short".into());
         assert!(resolve_secret(&s).unwrap_err().contains("at least 32"));
         s.secret = None;
         let first = resolve_secret(&s).unwrap();
         let again = resolve_secret(&s).unwrap();
-        assert_eq!(first.expose(), again.expose(), "the generated secret is reused");
+        assert_eq!(
+            first.expose(),
+            again.expose(),
+            "the generated secret is reused"
+        );
         s.database_url = "postgres://localhost/x".into();
         assert!(resolve_secret(&s).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -13,7 +13,10 @@ use sigil_token::{Algorithm, Claims, SigningKey};
 fn assert_invalid_token(answer: &Answer) {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{:?}", answer.body);
     let challenge = answer.header("www-authenticate").unwrap();
-    assert!(challenge.starts_with("Bearer realm=\"sigil\""), "{challenge}");
+    assert!(
+        challenge.starts_with("Bearer realm=\"sigil\""),
+        "{challenge}"
+    );
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     assert!(answer.body["code"].is_string() && answer.body["message"].is_string());
 }
@@ -26,7 +29,10 @@ async fn missing_and_malformed_tokens_get_401() {
 
     let none = app.api(Method::GET, &path, None, None).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(none.header("www-authenticate"), Some("Bearer realm=\"sigil\""));
+    assert_eq!(
+        none.header("www-authenticate"),
+        Some("Bearer realm=\"sigil\"")
+    );
     assert_eq!(none.code(), "UNAUTHORIZED");
 
     for bad in [
@@ -42,13 +48,22 @@ async fn missing_and_malformed_tokens_get_401() {
     let mut claims = jwt_payload(&user.jwt);
     claims["sub"] = json!("admin");
     use base64::Engine;
-    let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+    let forged_payload =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
     let forged = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
-    assert_invalid_token(&app.api(Method::GET, "/api/admin/tasks", Some(&forged), None).await);
+    assert_invalid_token(
+        &app.api(Method::GET, "/api/admin/tasks", Some(&forged), None)
+            .await,
+    );
 
     // Tokens in the query string are ignored; two Authorization headers are refused.
     let query = app
-        .request(Method::GET, &format!("{path}?access_token={}", user.jwt), &[], None)
+        .request(
+            Method::GET,
+            &format!("{path}?access_token={}", user.jwt),
+            &[],
+            None,
+        )
         .await;
     assert_eq!(query.status, StatusCode::UNAUTHORIZED);
     let twice = app
@@ -85,7 +100,12 @@ async fn a_token_signed_by_another_server_is_refused() {
     let user = other.user("eve@example.com").await;
     // Same user id on this server's route, valid token of the other server.
     let answer = one
-        .api(Method::GET, &format!("/api/{}/tasks", user.id), Some(&user.jwt), None)
+        .api(
+            Method::GET,
+            &format!("/api/{}/tasks", user.id),
+            Some(&user.jwt),
+            None,
+        )
         .await;
     assert_invalid_token(&answer);
 }
@@ -108,21 +128,33 @@ async fn another_users_route_is_403_and_changes_nothing() {
     let alice_tasks = format!("/api/{}/tasks", alice.id);
     for (method, path, body) in [
         (Method::GET, alice_tasks.clone(), None),
-        (Method::POST, alice_tasks.clone(), Some(json!({ "title": "injected" }))),
+        (
+            Method::POST,
+            alice_tasks.clone(),
+            Some(json!({ "title": "injected" })),
+        ),
         (Method::GET, format!("{alice_tasks}/{task}"), None),
         (
             Method::PUT,
             format!("{alice_tasks}/{task}"),
             Some(json!({ "title": "hijacked" })),
         ),
-        (Method::PATCH, format!("{alice_tasks}/{task}/complete"), None),
+        (
+            Method::PATCH,
+            format!("{alice_tasks}/{task}/complete"),
+            None,
+        ),
         (Method::DELETE, format!("{alice_tasks}/{task}"), None),
     ] {
-        let answer = app.api(method.clone(), &path, Some(&mallory.jwt), body).await;
+        let answer = app
+            .api(method.clone(), &path, Some(&mallory.jwt), body)
+            .await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{method} {path}");
         assert_eq!(answer.code(), "FORBIDDEN");
     }
-    let list = app.api(Method::GET, &alice_tasks, Some(&alice.jwt), None).await;
+    let list = app
+        .api(Method::GET, &alice_tasks, Some(&alice.jwt), None)
+        .await;
     assert_eq!(list.body.as_array().unwrap().len(), 1);
     assert_eq!(list.body[0]["title"], "Alice's");
     assert_eq!(list.body[0]["completed"], false);
@@ -130,7 +162,9 @@ async fn another_users_route_is_403_and_changes_nothing() {
     // Alice's task id under Mallory's own user id: not found, not forbidden (no existence leak).
     let mallory_path = format!("/api/{}/tasks/{task}", mallory.id);
     for method in [Method::GET, Method::DELETE] {
-        let answer = app.api(method, &mallory_path, Some(&mallory.jwt), None).await;
+        let answer = app
+            .api(method, &mallory_path, Some(&mallory.jwt), None)
+            .await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND);
     }
     let put = app
@@ -159,7 +193,10 @@ async fn task_input_is_validated_and_nothing_partial_is_stored() {
     let user = app.user("frank@example.com").await;
     let path = format!("/api/{}/tasks", user.id);
     let auth = format!("Bearer {}", user.jwt);
-    let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
 
     let bad_json = app.raw(Method::POST, &path, &headers, "{\"title\": ").await;
     assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
@@ -168,7 +205,10 @@ async fn task_input_is_validated_and_nothing_partial_is_stored() {
         .raw(
             Method::POST,
             &path,
-            &[("authorization", auth.as_str()), ("content-type", "text/plain")],
+            &[
+                ("authorization", auth.as_str()),
+                ("content-type", "text/plain"),
+            ],
             "x",
         )
         .await;
@@ -182,7 +222,9 @@ async fn task_input_is_validated_and_nothing_partial_is_stored() {
         json!({ "title": "ok", "description": "d".repeat(1001) }),
         json!([1]),
     ] {
-        let answer = app.api(Method::POST, &path, Some(&user.jwt), Some(body.clone())).await;
+        let answer = app
+            .api(Method::POST, &path, Some(&user.jwt), Some(body.clone()))
+            .await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(answer.code(), "VALIDATION_ERROR");
     }
@@ -198,10 +240,19 @@ async fn task_input_is_validated_and_nothing_partial_is_stored() {
     assert_eq!(ok.body["user_id"], user.id.as_str());
     assert_ne!(ok.body["id"], "chosen");
     let list = app.api(Method::GET, &path, Some(&user.jwt), None).await;
-    assert_eq!(list.body.as_array().unwrap().len(), 1, "only the valid task exists");
+    assert_eq!(
+        list.body.as_array().unwrap().len(),
+        1,
+        "only the valid task exists"
+    );
     let big = "x".repeat(70 * 1024);
     let too_large = app
-        .api(Method::POST, &path, Some(&user.jwt), Some(json!({ "title": big })))
+        .api(
+            Method::POST,
+            &path,
+            Some(&user.jwt),
+            Some(json!({ "title": big })),
+        )
         .await;
     assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
@@ -228,12 +279,18 @@ async fn hs256_mode_flow_and_claim_checks() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
     let jwks = app.request(Method::GET, "/api/auth/jwks", &[], None).await;
-    assert_eq!(jwks.body, json!({ "keys": [] }), "a shared secret is never published");
+    assert_eq!(
+        jwks.body,
+        json!({ "keys": [] }),
+        "a shared secret is never published"
+    );
 
     let key = SigningKey::hmac(Algorithm::HS256, HS_SECRET.as_bytes(), None).unwrap();
     let now = sigil_token::now_unix();
     let make = |iss: &str, aud: &str, iat: u64, exp: u64| {
-        let claims = Claims::new(&user.id, iat, exp).with_issuer(iss).with_audience(aud);
+        let claims = Claims::new(&user.id, iat, exp)
+            .with_issuer(iss)
+            .with_audience(aud);
         sigil_token::sign(&key, &claims).unwrap()
     };
     let good = make(&app.url, &app.url, now, now + 60);
@@ -269,7 +326,12 @@ async fn hs256_mode_flow_and_claim_checks() {
         )
         .await,
     );
-    let wrong_secret = SigningKey::hmac(Algorithm::HS256, b"another-secret-of-at-least-32-bytes!!", None).unwrap();
+    let wrong_secret = SigningKey::hmac(
+        Algorithm::HS256,
+        b"another-secret-of-at-least-32-bytes!!",
+        None,
+    )
+    .unwrap();
     let forged = sigil_token::sign(
         &wrong_secret,
         &Claims::new(&user.id, now, now + 60)
@@ -293,12 +355,19 @@ async fn split_api_verifies_tokens_through_the_jwks_url() {
     .await;
     let path = format!("/api/{}/tasks", user.id);
     let created = api
-        .api(Method::POST, &path, Some(&user.jwt), Some(json!({ "title": "split" })))
+        .api(
+            Method::POST,
+            &path,
+            Some(&user.jwt),
+            Some(json!({ "title": "split" })),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     // The auth-only process serves no tasks API.
     assert_eq!(
-        auth.api(Method::GET, &path, Some(&user.jwt), None).await.status,
+        auth.api(Method::GET, &path, Some(&user.jwt), None)
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
     let stranger = spawn_app().await.user("ivan@example.com").await;

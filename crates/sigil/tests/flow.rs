@@ -36,7 +36,10 @@ async fn a_user_signs_up_signs_in_and_manages_tasks_then_signs_out() {
     assert_eq!(claims["iss"], app.base.as_str());
     assert_eq!(claims["aud"], app.base.as_str());
     assert!(claims["sid"].is_string() && claims["jti"].is_string());
-    assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 900);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        900
+    );
     let header = jwt_header(&jwt);
     assert_eq!(header["alg"], "EdDSA");
     let jwks = app.request(Method::GET, "/api/auth/jwks", &[], None).await;
@@ -70,7 +73,9 @@ async fn a_user_signs_up_signs_in_and_manages_tasks_then_signs_out() {
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.body.as_array().unwrap().len(), 2);
 
-    let one = app.api(Method::GET, &format!("{base}/{id}"), Some(&jwt), None).await;
+    let one = app
+        .api(Method::GET, &format!("{base}/{id}"), Some(&jwt), None)
+        .await;
     assert_eq!(one.body["description"], "2 litres");
 
     let put = app
@@ -85,25 +90,49 @@ async fn a_user_signs_up_signs_in_and_manages_tasks_then_signs_out() {
     assert_eq!(put.body["title"], "Buy oat milk");
 
     let done = app
-        .api(Method::PATCH, &format!("{base}/{id}/complete"), Some(&jwt), None)
+        .api(
+            Method::PATCH,
+            &format!("{base}/{id}/complete"),
+            Some(&jwt),
+            None,
+        )
         .await;
     assert_eq!(done.body["completed"], true);
     let completed = app
-        .api(Method::GET, &format!("{base}?status=completed"), Some(&jwt), None)
+        .api(
+            Method::GET,
+            &format!("{base}?status=completed"),
+            Some(&jwt),
+            None,
+        )
         .await;
     assert_eq!(completed.body.as_array().unwrap().len(), 1);
     let pending = app
-        .api(Method::GET, &format!("{base}?status=pending"), Some(&jwt), None)
+        .api(
+            Method::GET,
+            &format!("{base}?status=pending"),
+            Some(&jwt),
+            None,
+        )
         .await;
     assert_eq!(pending.body[0]["title"], "Walk the dog");
     let undone = app
-        .api(Method::PATCH, &format!("{base}/{id}/complete"), Some(&jwt), None)
+        .api(
+            Method::PATCH,
+            &format!("{base}/{id}/complete"),
+            Some(&jwt),
+            None,
+        )
         .await;
     assert_eq!(undone.body["completed"], false);
 
-    let deleted = app.api(Method::DELETE, &format!("{base}/{id}"), Some(&jwt), None).await;
+    let deleted = app
+        .api(Method::DELETE, &format!("{base}/{id}"), Some(&jwt), None)
+        .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let gone = app.api(Method::GET, &format!("{base}/{id}"), Some(&jwt), None).await;
+    let gone = app
+        .api(Method::GET, &format!("{base}/{id}"), Some(&jwt), None)
+        .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 
     // US4: sign out. The session is gone, /token is refused, and the JWT stops working too.
@@ -129,7 +158,12 @@ async fn a_user_signs_up_signs_in_and_manages_tasks_then_signs_out() {
     assert_eq!(app.jwt(&session).await.status, StatusCode::UNAUTHORIZED);
     let after = app.api(Method::GET, &base, Some(&jwt), None).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
-    assert!(after.header("www-authenticate").unwrap().contains("invalid_token"));
+    assert!(
+        after
+            .header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
 }
 
 #[tokio::test]
@@ -157,7 +191,12 @@ async fn tasks_persist_across_a_restart_of_the_server() {
     settings.database_url = db_url;
     let again = spawn_settings(settings, dir).await;
     let list = again
-        .api(Method::GET, &format!("/api/{}/tasks", user.id), Some(&user.jwt), None)
+        .api(
+            Method::GET,
+            &format!("/api/{}/tasks", user.id),
+            Some(&user.jwt),
+            None,
+        )
         .await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     assert_eq!(list.body[0]["title"], "Persist me");
@@ -171,7 +210,12 @@ async fn the_official_cookie_flow_works_for_a_browser() {
     let up = app.sign_up("Carol", "carol@example.com", PASSWORD).await;
     let cookie = up.cookies()[0].split(';').next().unwrap().to_owned();
     let session = app
-        .request(Method::GET, "/api/auth/get-session", &[("cookie", &cookie)], None)
+        .request(
+            Method::GET,
+            "/api/auth/get-session",
+            &[("cookie", &cookie)],
+            None,
+        )
         .await;
     assert_eq!(session.status, StatusCode::OK);
     assert_eq!(session.body["user"]["email"], "carol@example.com");
@@ -182,7 +226,12 @@ async fn the_official_cookie_flow_works_for_a_browser() {
 
     // A cookie-authenticated state change needs a trusted Origin.
     let no_origin = app
-        .request(Method::POST, "/api/auth/sign-out", &[("cookie", &cookie)], None)
+        .request(
+            Method::POST,
+            "/api/auth/sign-out",
+            &[("cookie", &cookie)],
+            None,
+        )
         .await;
     assert_eq!(no_origin.status, StatusCode::FORBIDDEN);
     assert_eq!(no_origin.code(), "MISSING_OR_NULL_ORIGIN");
@@ -210,7 +259,12 @@ async fn the_official_cookie_flow_works_for_a_browser() {
             .any(|c| c.starts_with("better-auth.session_token=; Max-Age=0"))
     );
     let after = app
-        .request(Method::GET, "/api/auth/get-session", &[("cookie", &cookie)], None)
+        .request(
+            Method::GET,
+            "/api/auth/get-session",
+            &[("cookie", &cookie)],
+            None,
+        )
         .await;
     assert_eq!(after.body, serde_json::Value::Null);
 }
@@ -225,7 +279,13 @@ async fn deleting_an_account_erases_its_tasks() {
     let user = app.user("wendy@example.com").await;
     let path = format!("/api/{}/tasks", user.id);
     for title in ["one", "two"] {
-        app.api(Method::POST, &path, Some(&user.jwt), Some(json!({ "title": title }))).await;
+        app.api(
+            Method::POST,
+            &path,
+            Some(&user.jwt),
+            Some(json!({ "title": title })),
+        )
+        .await;
     }
     let deleted = app
         .request(
@@ -237,10 +297,19 @@ async fn deleting_an_account_erases_its_tasks() {
         .await;
     assert_eq!(deleted.status, StatusCode::OK, "{:?}", deleted.body);
     // The old JWT is refused (its session ended); a token freshly minted for the old id sees nothing.
-    assert_eq!(app.api(Method::GET, &path, Some(&user.jwt), None).await.status, StatusCode::UNAUTHORIZED);
-    let key = sigil_token::SigningKey::hmac(sigil_token::Algorithm::HS256, HS_SECRET.as_bytes(), None).unwrap();
+    assert_eq!(
+        app.api(Method::GET, &path, Some(&user.jwt), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let key =
+        sigil_token::SigningKey::hmac(sigil_token::Algorithm::HS256, HS_SECRET.as_bytes(), None)
+            .unwrap();
     let now = sigil_token::now_unix();
-    let claims = sigil_token::Claims::new(&user.id, now, now + 60).with_issuer(&app.base).with_audience(&app.base);
+    let claims = sigil_token::Claims::new(&user.id, now, now + 60)
+        .with_issuer(&app.base)
+        .with_audience(&app.base);
     let minted = sigil_token::sign(&key, &claims).unwrap();
     let left = app.api(Method::GET, &path, Some(&minted), None).await;
     assert_eq!(left.status, StatusCode::OK);

@@ -17,7 +17,10 @@ async fn duplicate_email_is_422_whatever_the_case() {
     let again = app.sign_up("B", " JUDY@example.com", PASSWORD).await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(again.code(), "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
-    assert_eq!(again.body["message"], "User already exists. Use another email.");
+    assert_eq!(
+        again.body["message"],
+        "User already exists. Use another email."
+    );
 }
 
 #[tokio::test]
@@ -54,7 +57,9 @@ async fn password_length_rules() {
         StatusCode::OK
     );
     assert_eq!(
-        app.sign_up("L", "l4@example.com", &"x".repeat(128)).await.status,
+        app.sign_up("L", "l4@example.com", &"x".repeat(128))
+            .await
+            .status,
         StatusCode::OK
     );
     // Refused passwords created nothing.
@@ -112,7 +117,10 @@ async fn malformed_json_and_missing_fields_create_nothing() {
             json!({ "name": "n", "email": "not-an-email", "password": PASSWORD }),
         )
         .await;
-    assert_eq!(bad_email.body["message"], "[body.email] Invalid email address");
+    assert_eq!(
+        bad_email.body["message"],
+        "[body.email] Invalid email address"
+    );
     let sign_in_bad_email = app.sign_in("not-an-email", PASSWORD).await;
     assert_eq!(
         (sign_in_bad_email.status, sign_in_bad_email.code()),

@@ -33,9 +33,16 @@ impl FreshDb {
             .execute(&mut admin)
             .await
             .unwrap();
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
         let url = format!("{base}/{name}");
-        Some(FreshDb { admin_url, name, url })
+        Some(FreshDb {
+            admin_url,
+            name,
+            url,
+        })
     }
 
     async fn drop_now(self) {
@@ -66,7 +73,10 @@ async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_re
     let b = spawn_with(configure).await;
 
     // Sign up on A, sign in on B, use a JWT from B on A's API.
-    assert_eq!(a.sign_up("Pg", "pg@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        a.sign_up("Pg", "pg@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
     let user = b.user("pg2@example.com").await;
     let path = format!("/api/{}/tasks", user.id);
     let created = a
@@ -95,7 +105,11 @@ async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_re
     .await;
     let mut refused = false;
     for _ in 0..40 {
-        if a.api(Method::GET, &path, Some(&user.jwt), None).await.status == StatusCode::UNAUTHORIZED {
+        if a.api(Method::GET, &path, Some(&user.jwt), None)
+            .await
+            .status
+            == StatusCode::UNAUTHORIZED
+        {
             refused = true;
             break;
         }

@@ -11,7 +11,9 @@ use serde_json::json;
 use sigil::settings::{ApiKeys, Mode};
 
 fn redis_url() -> Option<String> {
-    std::env::var("SIGIL_TEST_REDIS_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("SIGIL_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 #[tokio::test]
@@ -90,7 +92,9 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
     .await;
     let path = format!("/api/{}/tasks", user.id);
     assert_eq!(
-        api.api(Method::GET, &path, Some(&user.jwt), None).await.status,
+        api.api(Method::GET, &path, Some(&user.jwt), None)
+            .await
+            .status,
         StatusCode::OK
     );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await; // the subscriber is connected
@@ -103,13 +107,21 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
     .await;
     let mut refused = false;
     for _ in 0..20 {
-        if api.api(Method::GET, &path, Some(&user.jwt), None).await.status == StatusCode::UNAUTHORIZED {
+        if api
+            .api(Method::GET, &path, Some(&user.jwt), None)
+            .await
+            .status
+            == StatusCode::UNAUTHORIZED
+        {
             refused = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(refused, "the API refuses the signed-out session's JWT within a second");
+    assert!(
+        refused,
+        "the API refuses the signed-out session's JWT within a second"
+    );
 
     // A process started later still learns earlier revocations.
     let jwks = format!("{}/api/auth/jwks", auth.url);
@@ -121,7 +133,9 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
-        late.api(Method::GET, &path, Some(&user.jwt), None).await.status,
+        late.api(Method::GET, &path, Some(&user.jwt), None)
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
 }

@@ -37,7 +37,9 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
     let first = inn.body["refreshToken"].as_str().unwrap().to_owned();
     assert!(first.len() >= 43);
 
-    let one = app.post("/api/auth/refresh", json!({ "refreshToken": first })).await;
+    let one = app
+        .post("/api/auth/refresh", json!({ "refreshToken": first }))
+        .await;
     assert_eq!(one.status, StatusCode::OK, "{:?}", one.body);
     let jwt = one.body["token"].as_str().unwrap().to_owned();
     let second = one.body["refreshToken"].as_str().unwrap().to_owned();
@@ -45,19 +47,30 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
     assert_eq!(one.body["tokenType"], "Bearer");
     let user_id = jwt_payload(&jwt)["sub"].as_str().unwrap().to_owned();
     let tasks = app
-        .api(Method::GET, &format!("/api/{user_id}/tasks"), Some(&jwt), None)
+        .api(
+            Method::GET,
+            &format!("/api/{user_id}/tasks"),
+            Some(&jwt),
+            None,
+        )
         .await;
     assert_eq!(tasks.status, StatusCode::OK);
 
-    let two = app.post("/api/auth/refresh", json!({ "refreshToken": second })).await;
+    let two = app
+        .post("/api/auth/refresh", json!({ "refreshToken": second }))
+        .await;
     assert_eq!(two.status, StatusCode::OK);
     let third = two.body["refreshToken"].as_str().unwrap().to_owned();
 
     // The first token again: someone copied it. The whole session ends.
-    let reuse = app.post("/api/auth/refresh", json!({ "refreshToken": first })).await;
+    let reuse = app
+        .post("/api/auth/refresh", json!({ "refreshToken": first }))
+        .await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reuse.code(), "INVALID_REFRESH_TOKEN");
-    let latest = app.post("/api/auth/refresh", json!({ "refreshToken": third })).await;
+    let latest = app
+        .post("/api/auth/refresh", json!({ "refreshToken": third }))
+        .await;
     assert_eq!(
         latest.status,
         StatusCode::UNAUTHORIZED,
@@ -69,11 +82,19 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
         "the session is gone"
     );
     let api = app
-        .api(Method::GET, &format!("/api/{user_id}/tasks"), Some(&jwt), None)
+        .api(
+            Method::GET,
+            &format!("/api/{user_id}/tasks"),
+            Some(&jwt),
+            None,
+        )
         .await;
     assert_eq!(api.status, StatusCode::UNAUTHORIZED, "and so are its JWTs");
 
-    for bad in [json!({ "refreshToken": "nope" }), json!({ "refreshToken": "" })] {
+    for bad in [
+        json!({ "refreshToken": "nope" }),
+        json!({ "refreshToken": "" }),
+    ] {
         assert_eq!(
             app.post("/api/auth/refresh", bad).await.status,
             StatusCode::UNAUTHORIZED

@@ -29,7 +29,13 @@ fn media_type(request: &Request) -> Option<String> {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 fn unsupported(media: &str, allowed: &str) -> ApiError {
@@ -58,7 +64,11 @@ async fn read(request: Request, allow_form: bool) -> Result<Body, ApiError> {
             // Top-level arrays, strings and null are answered by field validation; only
             // malformed JSON and duplicate member names are refused here.
             let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-                ApiError::with_message(StatusCode::BAD_REQUEST, codes::BAD_REQUEST.0, codes::BAD_REQUEST.1)
+                ApiError::with_message(
+                    StatusCode::BAD_REQUEST,
+                    codes::BAD_REQUEST.0,
+                    codes::BAD_REQUEST.1,
+                )
             })?;
             if value.is_object() && sigil_token::json::parse_object(&bytes).is_none() {
                 return Err(ApiError::with_message(
@@ -207,7 +217,8 @@ impl<'a> Fields<'a> {
         let s = self.string(name)?;
         let email = Email::parse(s);
         if email.is_none() {
-            self.errors.push(format!("[body.{name}] Invalid email address"));
+            self.errors
+                .push(format!("[body.{name}] Invalid email address"));
         }
         email
     }

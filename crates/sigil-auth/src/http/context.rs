@@ -71,7 +71,10 @@ pub struct Client(pub ClientInfo);
 impl FromRequestParts<AuthService> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, auth: &AuthService) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        auth: &AuthService,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Client(client_info(auth, &parts.headers, &parts.extensions)))
     }
 }
@@ -92,7 +95,10 @@ fn bearer_session_token(auth: &AuthService, headers: &HeaderMap) -> Option<Strin
             token.to_owned()
         };
         crypto::verify_signed_value(auth.config.secret.expose(), &decoded).map(str::to_owned)
-    } else if !token.is_empty() && token.len() <= 256 && token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    } else if !token.is_empty()
+        && token.len() <= 256
+        && token.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         Some(token.to_owned())
     } else {
         None
@@ -104,13 +110,20 @@ impl AuthService {
     pub async fn lookup(&self, headers: &HeaderMap) -> ApiResult<Lookup> {
         let token = match bearer_session_token(self, headers) {
             Some(token) => token,
-            None => match self.cookies.session_token_from(headers, self.config.secret.expose()) {
+            None => match self
+                .cookies
+                .session_token_from(headers, self.config.secret.expose())
+            {
                 Some(Ok(token)) => token,
                 Some(Err(())) | None => return Ok(Lookup::Anonymous),
             },
         };
         Ok(match self.sessions.resolve(&token).await? {
-            Some((session, user)) => Lookup::Live(Box::new(Caller { session, user, token })),
+            Some((session, user)) => Lookup::Live(Box::new(Caller {
+                session,
+                user,
+                token,
+            })),
             None => Lookup::Dead,
         })
     }
@@ -130,14 +143,18 @@ impl AuthService {
         let secret = self.config.secret.expose();
         let mut lines = Vec::with_capacity(2);
         if remember {
-            lines.push(
-                self.cookies
-                    .session_cookie(secret, token, Some(self.config.session.expires_in.as_secs())),
-            );
+            lines.push(self.cookies.session_cookie(
+                secret,
+                token,
+                Some(self.config.session.expires_in.as_secs()),
+            ));
         } else {
             lines.push(self.cookies.session_cookie(secret, token, None));
             lines.push(self.cookies.dont_remember_cookie(secret));
         }
-        (lines, crate::cookies::CookieJar::signed_token(secret, token))
+        (
+            lines,
+            crate::cookies::CookieJar::signed_token(secret, token),
+        )
     }
 }

@@ -177,15 +177,27 @@ impl AuthService {
             .route("/list-sessions", get(sessions::list_sessions))
             .route("/revoke-session", post(sessions::revoke_session))
             .route("/revoke-sessions", post(sessions::revoke_sessions))
-            .route("/revoke-other-sessions", post(sessions::revoke_other_sessions))
+            .route(
+                "/revoke-other-sessions",
+                post(sessions::revoke_other_sessions),
+            )
             .route("/update-user", post(account::update_user))
             .route("/change-password", post(account::change_password))
             .route("/change-email", post(account::change_email))
             .route("/delete-user", post(account::delete_user))
-            .route("/request-password-reset", post(recovery::request_password_reset))
-            .route("/reset-password/{token}", get(recovery::reset_password_link))
+            .route(
+                "/request-password-reset",
+                post(recovery::request_password_reset),
+            )
+            .route(
+                "/reset-password/{token}",
+                get(recovery::reset_password_link),
+            )
             .route("/reset-password", post(recovery::reset_password))
-            .route("/send-verification-email", post(recovery::send_verification_email))
+            .route(
+                "/send-verification-email",
+                post(recovery::send_verification_email),
+            )
             .route("/verify-email", get(recovery::verify_email))
             .route("/token", get(tokens::token))
             .route("/jwks", get(tokens::jwks))

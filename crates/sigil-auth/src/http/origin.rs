@@ -34,7 +34,10 @@ impl TrustedOrigins {
         for entry in extra {
             let entry = entry.trim().trim_end_matches('/');
             if let Some((scheme, host)) = entry.split_once("://*.") {
-                wildcard.push((scheme.to_ascii_lowercase(), format!(".{}", host.to_ascii_lowercase())));
+                wildcard.push((
+                    scheme.to_ascii_lowercase(),
+                    format!(".{}", host.to_ascii_lowercase()),
+                ));
             } else if let Ok(url) = Url::parse(entry) {
                 exact.push(url.origin().ascii_serialization());
             }
@@ -53,7 +56,8 @@ impl TrustedOrigins {
         }
         self.exact.contains(&normalized)
             || self.wildcard.iter().any(|(scheme, suffix)| {
-                url.scheme() == scheme && url.host_str().is_some_and(|h| h.ends_with(suffix.as_str()))
+                url.scheme() == scheme
+                    && url.host_str().is_some_and(|h| h.ends_with(suffix.as_str()))
             })
     }
 
@@ -99,14 +103,22 @@ fn claimed_origin(headers: &HeaderMap) -> Option<String> {
 
 fn require_trusted(trusted: &TrustedOrigins, headers: &HeaderMap) -> Result<(), ApiError> {
     match claimed_origin(headers) {
-        None => Err(ApiError::new(StatusCode::FORBIDDEN, codes::MISSING_OR_NULL_ORIGIN)),
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::MISSING_OR_NULL_ORIGIN,
+        )),
         Some(origin) if trusted.allows(&origin) => Ok(()),
         Some(_) => Err(ApiError::new(StatusCode::FORBIDDEN, codes::INVALID_ORIGIN)),
     }
 }
 
 /// The request-level checks (redirect targets are checked by the handlers that take them).
-pub fn check(trusted: &TrustedOrigins, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+pub fn check(
+    trusted: &TrustedOrigins,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -141,7 +153,10 @@ mod tests {
     fn trusted() -> TrustedOrigins {
         TrustedOrigins::new(
             "http://127.0.0.1:8080",
-            &["https://app.example.com".into(), "https://*.example.org".into()],
+            &[
+                "https://app.example.com".into(),
+                "https://*.example.org".into(),
+            ],
         )
     }
 
@@ -187,14 +202,21 @@ mod tests {
     fn cookie_requests_need_a_trusted_origin() {
         let t = trusted();
         let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("better-auth.session_token=x"));
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("better-auth.session_token=x"),
+        );
         assert_eq!(
-            check(&t, &Method::POST, "/sign-out", &h).unwrap_err().code(),
+            check(&t, &Method::POST, "/sign-out", &h)
+                .unwrap_err()
+                .code(),
             "MISSING_OR_NULL_ORIGIN"
         );
         h.insert(ORIGIN, HeaderValue::from_static("https://evil.com"));
         assert_eq!(
-            check(&t, &Method::POST, "/sign-out", &h).unwrap_err().code(),
+            check(&t, &Method::POST, "/sign-out", &h)
+                .unwrap_err()
+                .code(),
             "INVALID_ORIGIN"
         );
         h.insert(ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
@@ -210,13 +232,17 @@ mod tests {
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         h.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
         assert_eq!(
-            check(&t, &Method::POST, "/sign-in/email", &h).unwrap_err().code(),
+            check(&t, &Method::POST, "/sign-in/email", &h)
+                .unwrap_err()
+                .code(),
             "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED"
         );
         let mut h = HeaderMap::new();
         h.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
         assert_eq!(
-            check(&t, &Method::POST, "/sign-up/email", &h).unwrap_err().code(),
+            check(&t, &Method::POST, "/sign-up/email", &h)
+                .unwrap_err()
+                .code(),
             "MISSING_OR_NULL_ORIGIN"
         );
     }

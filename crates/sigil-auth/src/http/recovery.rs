@@ -55,7 +55,12 @@ fn verification_key(auth: &AuthService) -> Result<SigningKey, ApiError> {
 
 /// Mails a verification link for `user`'s email or, with `update_to`, for a change of email to
 /// that address (sent to the new address).
-pub(super) fn send_verification(auth: &AuthService, user: &User, update_to: Option<&str>, callback: &str) {
+pub(super) fn send_verification(
+    auth: &AuthService,
+    user: &User,
+    update_to: Option<&str>,
+    callback: &str,
+) {
     let result = (|| -> Result<Mail, ApiError> {
         let now = sigil_token::now_unix();
         let mut claims = Claims::new(&user.id, now, now + VERIFY_TTL_SECS)
@@ -68,15 +73,24 @@ pub(super) fn send_verification(auth: &AuthService, user: &User, update_to: Opti
                 .extra
                 .insert("requestType".into(), json!("change-email-verification"));
         }
-        let token = sigil_token::sign(&verification_key(auth)?, &claims).map_err(ApiError::internal)?;
+        let token =
+            sigil_token::sign(&verification_key(auth)?, &claims).map_err(ApiError::internal)?;
         let url = format!(
             "{}/api/auth/verify-email?token={token}&callbackURL={}",
             auth.config.origin(),
             encode(callback)
         );
         let (to, kind, subject) = match update_to {
-            Some(new) => (new.to_owned(), MailKind::ChangeEmail, "Confirm your new email address"),
-            None => (user.email.clone(), MailKind::VerifyEmail, "Verify your email address"),
+            Some(new) => (
+                new.to_owned(),
+                MailKind::ChangeEmail,
+                "Confirm your new email address",
+            ),
+            None => (
+                user.email.clone(),
+                MailKind::VerifyEmail,
+                "Verify your email address",
+            ),
         };
         Ok(Mail {
             to,
@@ -96,7 +110,10 @@ pub(super) fn send_verification(auth: &AuthService, user: &User, update_to: Opti
 
 /// `POST /request-password-reset {email, redirectTo?}`: the same answer whether or not the email
 /// is registered.
-pub async fn request_password_reset(State(auth): State<AuthService>, body: Body) -> ApiResult<Response> {
+pub async fn request_password_reset(
+    State(auth): State<AuthService>,
+    body: Body,
+) -> ApiResult<Response> {
     let mut f = body.fields("object")?;
     let email = f.email("email");
     let redirect_to = f.opt_string("redirectTo");
@@ -107,7 +124,10 @@ pub async fn request_password_reset(State(auth): State<AuthService>, body: Body)
     if let Some(target) = redirect_to
         && !auth.trusted.allows_redirect(target)
     {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::INVALID_REDIRECT_URL));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_REDIRECT_URL,
+        ));
     }
     let token = crypto::random_alphanumeric(24);
     let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
@@ -167,10 +187,18 @@ pub async fn reset_password_link(
         .map(String::as_str)
         .unwrap_or("/reset-password");
     if !auth.trusted.allows_redirect(callback) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::INVALID_CALLBACK_URL));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
     }
     let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
-    let valid = token.len() <= 64 && auth.store.peek_verification(&identifier, now_ms()).await?.is_some();
+    let valid = token.len() <= 64
+        && auth
+            .store
+            .peek_verification(&identifier, now_ms())
+            .await?
+            .is_some();
     let location = if valid {
         callback_with(&auth, callback, "token", &token)
     } else {
@@ -193,9 +221,12 @@ pub async fn reset_password(
         .map(str::to_owned)
         .or_else(|| query.get("token").cloned());
     f.finish()?;
-    let new_password = Password::new_password(new_password.unwrap_or_default(), auth.config.password)?;
+    let new_password =
+        Password::new_password(new_password.unwrap_or_default(), auth.config.password)?;
     let invalid = || ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_TOKEN);
-    let token = token.filter(|t| !t.is_empty() && t.len() <= 64).ok_or_else(invalid)?;
+    let token = token
+        .filter(|t| !t.is_empty() && t.len() <= 64)
+        .ok_or_else(invalid)?;
     let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
     let user_id = auth
         .store
@@ -203,9 +234,16 @@ pub async fn reset_password(
         .await?
         .ok_or_else(invalid)?;
     if auth.store.user_by_id(&user_id).await?.is_none() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::USER_NOT_FOUND));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::USER_NOT_FOUND,
+        ));
     }
-    let hash = auth.hasher.hash(new_password).await.map_err(ApiError::internal)?;
+    let hash = auth
+        .hasher
+        .hash(new_password)
+        .await
+        .map_err(ApiError::internal)?;
     auth.store.set_password(&user_id, &hash, now_ms()).await?;
     auth.sessions.end_all_of(&user_id, None).await?;
     tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
@@ -229,14 +267,23 @@ pub async fn send_verification_email(
     };
     let callback = callback.unwrap_or("/");
     if !auth.trusted.allows_redirect(callback) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::INVALID_CALLBACK_URL));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
     }
     if let Lookup::Live(caller) = auth.lookup(&headers).await? {
         if caller.user.email != email.as_str() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::EMAIL_MISMATCH));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::EMAIL_MISMATCH,
+            ));
         }
         if caller.user.email_verified {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::EMAIL_ALREADY_VERIFIED));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::EMAIL_ALREADY_VERIFIED,
+            ));
         }
         send_verification(&auth, &caller.user, None, callback);
         return Ok(Reply::json(json!({ "status": true })).into_response());
@@ -263,7 +310,10 @@ pub async fn verify_email(
     if let Some(cb) = callback
         && !auth.trusted.allows_redirect(cb)
     {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::INVALID_CALLBACK_URL));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
     }
     let Some(token) = query.get("token") else {
         return Err(ApiError::validation(
@@ -281,7 +331,10 @@ pub async fn verify_email(
     };
     let key = verification_key(&auth)?;
     let keys = KeySet::try_from(vec![key.verifying_key()]).map_err(ApiError::internal)?;
-    let verifier = Verifier::new(keys, Validation::new(auth.config.origin(), VERIFY_AUDIENCE).leeway(0));
+    let verifier = Verifier::new(
+        keys,
+        Validation::new(auth.config.origin(), VERIFY_AUDIENCE).leeway(0),
+    );
     let claims = match verifier.verify(token, sigil_token::now_unix()) {
         Ok(claims) => claims,
         Err(VerifyError::Expired) => return fail(codes::TOKEN_EXPIRED),

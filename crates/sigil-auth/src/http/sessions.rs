@@ -40,7 +40,9 @@ pub async fn get_session(
         .issue(&caller.user, &caller.session.id)
         .map_err(ApiError::internal)?;
     let body = json!({ "session": session_json(&caller.session, &caller.token), "user": user_json(&caller.user) });
-    let mut reply = Reply::json(body).no_store().exposed_header("set-auth-jwt", jwt);
+    let mut reply = Reply::json(body)
+        .no_store()
+        .exposed_header("set-auth-jwt", jwt);
     if extended {
         reply = with_session(&auth, reply, &caller.token, true);
     }
@@ -55,8 +57,14 @@ pub async fn get_session_post() -> Response {
     );
     let mut response = error.into_response();
     let headers = response.headers_mut();
-    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    headers.insert(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        http::header::PRAGMA,
+        http::HeaderValue::from_static("no-cache"),
+    );
     response
 }
 
@@ -64,10 +72,16 @@ pub async fn get_session_post() -> Response {
 /// day). The current session's `token` is its real token; other sessions' tokens are never
 /// disclosed (Sigil does not even store them): their `token` is a handle that `/revoke-session`
 /// accepts.
-pub async fn list_sessions(State(auth): State<AuthService>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn list_sessions(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let caller = auth.require_session(&headers).await?;
     if !auth.sessions.is_fresh(&caller.session) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::SESSION_NOT_FRESH));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::SESSION_NOT_FRESH,
+        ));
     }
     let sessions = auth.store.sessions_of(&caller.user.id, now_ms()).await?;
     let list: Vec<Value> = sessions
@@ -87,7 +101,11 @@ pub async fn list_sessions(State(auth): State<AuthService>, headers: HeaderMap) 
 /// `POST /revoke-session {token}`: ends one of the caller's sessions, named by its token (or the
 /// handle `/list-sessions` gives). Always `{"status": true}`; another user's session is never
 /// touched.
-pub async fn revoke_session(State(auth): State<AuthService>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn revoke_session(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("object")?;
     let token = f.string("token");
@@ -120,7 +138,11 @@ pub async fn revoke_session(State(auth): State<AuthService>, headers: HeaderMap,
 }
 
 /// `POST /revoke-sessions`: ends every session of the caller, the current one included.
-pub async fn revoke_sessions(State(auth): State<AuthService>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn revoke_sessions(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let caller = auth.require_session(&headers).await?;
     body.optional_fields()?.finish()?;
     let ended = auth.sessions.end_all_of(&caller.user.id, None).await?;

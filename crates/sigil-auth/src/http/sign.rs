@@ -18,7 +18,9 @@ use serde_json::json;
 /// Adds the session cookie(s), `set-auth-token` and its expose header.
 pub(super) fn with_session(auth: &AuthService, reply: Reply, token: &str, remember: bool) -> Reply {
     let (cookies, signed) = auth.session_cookies(token, remember);
-    reply.cookies(cookies).exposed_header("set-auth-token", signed)
+    reply
+        .cookies(cookies)
+        .exposed_header("set-auth-token", signed)
 }
 
 /// `POST /sign-up/email {name, email, password, image?, callbackURL?, rememberMe?}`.
@@ -44,7 +46,10 @@ pub async fn sign_up(
     if let Some(cb) = callback
         && !auth.trusted.allows_redirect(cb)
     {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::INVALID_CALLBACK_URL));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
     }
     if name.chars().count() > 256 {
         return Err(ApiError::validation(
@@ -69,7 +74,11 @@ pub async fn sign_up(
         updated_at: now,
     };
     let verify_first = auth.config.require_email_verification;
-    let hash = auth.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let hash = auth
+        .hasher
+        .hash(password)
+        .await
+        .map_err(ApiError::internal)?;
     let session = (!verify_first).then(|| auth.sessions.build(&user.id, remember, &client));
     match auth
         .store
@@ -80,7 +89,9 @@ pub async fn sign_up(
         Err(StoreError::Conflict) if verify_first => {
             // Enumeration-safe answer: the same shape as a real sign-up, for a made-up user.
             tracing::info!(target: "sigil::auth", "sign-up for an existing email (answered generically)");
-            return Ok(Reply::json(json!({ "token": null, "user": user_json(&user) })));
+            return Ok(Reply::json(
+                json!({ "token": null, "user": user_json(&user) }),
+            ));
         }
         Err(StoreError::Conflict) => {
             return Err(ApiError::new(
@@ -93,7 +104,9 @@ pub async fn sign_up(
     tracing::info!(target: "sigil::auth", user_id = %user.id, "user signed up");
     if verify_first {
         recovery::send_verification(&auth, &user, None, callback.unwrap_or("/"));
-        return Ok(Reply::json(json!({ "token": null, "user": user_json(&user) })));
+        return Ok(Reply::json(
+            json!({ "token": null, "user": user_json(&user) }),
+        ));
     }
     let token = session.map(|(_, t)| t).unwrap_or_default();
     let reply = Reply::json(json!({ "token": token, "user": user_json(&user) }));
@@ -122,9 +135,13 @@ pub async fn sign_in(
     if let Some(cb) = callback
         && !auth.trusted.allows_redirect(cb)
     {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::INVALID_CALLBACK_URL));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
     }
-    let email = Email::parse(email).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_EMAIL))?;
+    let email = Email::parse(email)
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_EMAIL))?;
     let password = Password::bounded(password, auth.config.password)?;
 
     let found = auth.store.credentials_by_email(email.as_str()).await?;
@@ -132,7 +149,11 @@ pub async fn sign_in(
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let ok = auth.hasher.verify(password, stored).await.map_err(ApiError::internal)?;
+    let ok = auth
+        .hasher
+        .verify(password, stored)
+        .await
+        .map_err(ApiError::internal)?;
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
@@ -144,12 +165,16 @@ pub async fn sign_in(
         }
     };
     if auth.config.require_email_verification && !user.email_verified {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::EMAIL_NOT_VERIFIED));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::EMAIL_NOT_VERIFIED,
+        ));
     }
     let (session, token) = auth.sessions.create(&user.id, remember, &client).await?;
     tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in");
 
-    let mut body = json!({ "redirect": callback.is_some(), "token": token, "user": user_json(&user) });
+    let mut body =
+        json!({ "redirect": callback.is_some(), "token": token, "user": user_json(&user) });
     if let Some(cb) = callback {
         body["url"] = json!(cb);
     }
@@ -165,7 +190,11 @@ pub async fn sign_in(
 
 /// `POST /sign-out`: ends the presented session (its JWTs are refused from now on) and expires
 /// the cookies. Always `{"success": true}`.
-pub async fn sign_out(State(auth): State<AuthService>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn sign_out(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     body.optional_fields()?.finish()?;
     if let Lookup::Live(caller) = auth.lookup(&headers).await? {
         auth.sessions.end_one(&caller.session.id).await?;

@@ -65,7 +65,11 @@ pub async fn error_page(Query(query): Query<HashMap<String, String>>) -> Html<St
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '\''))
         .take(64)
         .collect();
-    let code = if code.is_empty() { "UNKNOWN".to_owned() } else { code };
+    let code = if code.is_empty() {
+        "UNKNOWN".to_owned()
+    } else {
+        code
+    };
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>\
          <body><main><h1>Something went wrong</h1><p>Error code: <code>{}</code></p><p><a href=\"/\">Back to the start page</a></p></main></body></html>",

@@ -112,13 +112,21 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait AuthStore: Send + Sync + 'static {
     /// Creates a user with a password credential and, optionally, a first session, atomically.
     /// [`StoreError::Conflict`] when the email is taken.
-    async fn create_user(&self, user: &User, password_hash: &str, session: Option<&Session>) -> StoreResult<()>;
+    async fn create_user(
+        &self,
+        user: &User,
+        password_hash: &str,
+        session: Option<&Session>,
+    ) -> StoreResult<()>;
     /// A user by id.
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     /// A user by canonical email.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// A user and their password hash (if they have a credential) by canonical email.
-    async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<(User, Option<String>)>>;
+    async fn credentials_by_email(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<(User, Option<String>)>>;
     /// The password hash of a user.
     async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>>;
     /// Sets (or creates) the password credential.
@@ -132,7 +140,13 @@ pub trait AuthStore: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<()>;
     /// Changes the email; [`StoreError::Conflict`] when taken.
-    async fn set_email(&self, user_id: &str, email: &str, verified: bool, now: i64) -> StoreResult<()>;
+    async fn set_email(
+        &self,
+        user_id: &str,
+        email: &str,
+        verified: bool,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Marks the email verified.
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
     /// Deletes a user (cascading to credentials, sessions, refresh tokens); returns the ids of the
@@ -142,7 +156,8 @@ pub trait AuthStore: Send + Sync + 'static {
     /// Stores a session.
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
     /// A session and its user, by token hash.
-    async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<(Session, User)>>;
+    async fn session_by_token_hash(&self, token_hash: &str)
+    -> StoreResult<Option<(Session, User)>>;
     /// A session by id.
     async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>>;
     /// Moves a session's expiry.
@@ -154,12 +169,22 @@ pub trait AuthStore: Send + Sync + 'static {
     /// Deletes sessions by id (absent ones are ignored).
     async fn delete_many_sessions(&self, ids: &[String]) -> StoreResult<()>;
     /// Deletes the user's sessions except `keep`; returns the deleted ids.
-    async fn delete_sessions_of(&self, user_id: &str, keep: Option<&str>) -> StoreResult<Vec<String>>;
+    async fn delete_sessions_of(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<Vec<String>>;
     /// Deletes expired sessions, verifications, revocations and refresh tokens.
     async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
 
     /// Stores a single-use token.
-    async fn insert_verification(&self, identifier: &str, value: &str, expires_at: i64, now: i64) -> StoreResult<()>;
+    async fn insert_verification(
+        &self,
+        identifier: &str,
+        value: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Consumes a single-use token atomically: returns its value if it existed and had not expired.
     async fn take_verification(&self, identifier: &str, now: i64) -> StoreResult<Option<String>>;
     /// Whether an unexpired single-use token exists (without consuming it); returns its value.
@@ -173,7 +198,12 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn insert_jwk(&self, row: &JwkRow) -> StoreResult<()>;
 
     /// Records that these sessions' tokens must be refused until `until` (ms).
-    async fn revoke_sessions(&self, session_ids: &[String], until: i64, now: i64) -> StoreResult<()>;
+    async fn revoke_sessions(
+        &self,
+        session_ids: &[String],
+        until: i64,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Revocations recorded at or after `since` (ms): `(session id, until)`.
     async fn revocations_since(&self, since: i64) -> StoreResult<Vec<(String, i64)>>;
 
@@ -183,5 +213,10 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn refresh_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks `old_id` used and stores `new`, atomically, only if `old_id` was still unused;
     /// returns whether the rotation happened.
-    async fn rotate_refresh_token(&self, old_id: &str, new: &RefreshToken, now: i64) -> StoreResult<bool>;
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        new: &RefreshToken,
+        now: i64,
+    ) -> StoreResult<bool>;
 }

@@ -36,8 +36,9 @@ impl Backend {
 /// in WAL mode with `synchronous=NORMAL` and foreign keys on.
 pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
     sqlx::any::install_default_drivers();
-    let backend = Backend::of(url)
-        .ok_or_else(|| sqlx::Error::Configuration("database URL must start with sqlite: or postgres:".into()))?;
+    let backend = Backend::of(url).ok_or_else(|| {
+        sqlx::Error::Configuration("database URL must start with sqlite: or postgres:".into())
+    })?;
     let (url, max) = match backend {
         Backend::Sqlite if !url.contains("mode=") => {
             let sep = if url.contains('?') { '&' } else { '?' };
@@ -53,9 +54,15 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 Ok(())
             })
@@ -63,7 +70,9 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
         .connect(&url)
         .await?;
     if backend == Backend::Sqlite {
-        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
     }
     Ok((pool, backend))
 }
@@ -178,7 +187,12 @@ impl SqlStore {
 
 #[async_trait]
 impl AuthStore for SqlStore {
-    async fn create_user(&self, user: &User, password_hash: &str, session: Option<&Session>) -> StoreResult<()> {
+    async fn create_user(
+        &self,
+        user: &User,
+        password_hash: &str,
+        session: Option<&Session>,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&user.id)
@@ -208,22 +222,33 @@ impl AuthStore for SqlStore {
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| user_from(&r, 0)).transpose()?)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users u WHERE u.email = $1"))
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| user_from(&r, 0)).transpose()?)
     }
 
-    async fn credentials_by_email(&self, email: &str) -> StoreResult<Option<(User, Option<String>)>> {
+    async fn credentials_by_email(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
@@ -281,15 +306,23 @@ impl AuthStore for SqlStore {
         Ok(())
     }
 
-    async fn set_email(&self, user_id: &str, email: &str, verified: bool, now: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET email = $2, email_verified = $3, updated_at = $4 WHERE id = $1")
-            .bind(user_id)
-            .bind(email)
-            .bind(i64::from(verified))
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(conflict_or)?;
+    async fn set_email(
+        &self,
+        user_id: &str,
+        email: &str,
+        verified: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET email = $2, email_verified = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(email)
+        .bind(i64::from(verified))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
         Ok(())
     }
 
@@ -331,7 +364,10 @@ impl AuthStore for SqlStore {
         Ok(())
     }
 
-    async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<(Session, User)>> {
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(Session, User)>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             session_columns!(),
@@ -379,7 +415,10 @@ impl AuthStore for SqlStore {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(|r| session_from(r, 0)).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| session_from(r, 0))
+            .collect::<Result<_, _>>()?)
     }
 
     async fn delete_session(&self, id: &str) -> StoreResult<bool> {
@@ -402,13 +441,20 @@ impl AuthStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_sessions_of(&self, user_id: &str, keep: Option<&str>) -> StoreResult<Vec<String>> {
+    async fn delete_sessions_of(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
             .bind(user_id)
             .bind(keep.unwrap_or(""))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
     }
 
     async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
@@ -419,12 +465,22 @@ impl AuthStore for SqlStore {
             "DELETE FROM revoked_sessions WHERE revoked_until <= $1",
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
         ] {
-            n += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
+            n += sqlx::query(sql)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         }
         Ok(n)
     }
 
-    async fn insert_verification(&self, identifier: &str, value: &str, expires_at: i64, now: i64) -> StoreResult<()> {
+    async fn insert_verification(
+        &self,
+        identifier: &str,
+        value: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO verifications (identifier, value, expires_at, created_at) VALUES ($1, $2, $3, $4)")
             .bind(identifier)
             .bind(value)
@@ -438,10 +494,12 @@ impl AuthStore for SqlStore {
 
     async fn take_verification(&self, identifier: &str, now: i64) -> StoreResult<Option<String>> {
         // DELETE ... RETURNING is atomic: of two concurrent uses, exactly one gets the value.
-        let row = sqlx::query("DELETE FROM verifications WHERE identifier = $1 RETURNING value, expires_at")
-            .bind(identifier)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "DELETE FROM verifications WHERE identifier = $1 RETURNING value, expires_at",
+        )
+        .bind(identifier)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(r) => {
                 let expires_at: i64 = r.try_get(1)?;
@@ -452,20 +510,24 @@ impl AuthStore for SqlStore {
     }
 
     async fn peek_verification(&self, identifier: &str, now: i64) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT value FROM verifications WHERE identifier = $1 AND expires_at > $2")
-            .bind(identifier)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT value FROM verifications WHERE identifier = $1 AND expires_at > $2",
+        )
+        .bind(identifier)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     async fn delete_verifications(&self, prefix: &str, value: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM verifications WHERE value = $2 AND substr(identifier, 1, length($1)) = $1")
-            .bind(prefix)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "DELETE FROM verifications WHERE value = $2 AND substr(identifier, 1, length($1)) = $1",
+        )
+        .bind(prefix)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -504,7 +566,12 @@ impl AuthStore for SqlStore {
         Ok(())
     }
 
-    async fn revoke_sessions(&self, session_ids: &[String], until: i64, now: i64) -> StoreResult<()> {
+    async fn revoke_sessions(
+        &self,
+        session_ids: &[String],
+        until: i64,
+        now: i64,
+    ) -> StoreResult<()> {
         if session_ids.is_empty() {
             return Ok(());
         }
@@ -525,10 +592,12 @@ impl AuthStore for SqlStore {
     }
 
     async fn revocations_since(&self, since: i64) -> StoreResult<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT session_id, revoked_until FROM revoked_sessions WHERE created_at >= $1")
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT session_id, revoked_until FROM revoked_sessions WHERE created_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
@@ -564,7 +633,12 @@ impl AuthStore for SqlStore {
         Ok(row.map(|r| refresh_from(&r)).transpose()?)
     }
 
-    async fn rotate_refresh_token(&self, old_id: &str, new: &RefreshToken, now: i64) -> StoreResult<bool> {
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        new: &RefreshToken,
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let claimed =
             sqlx::query("UPDATE refresh_tokens SET used_at = $2, child_id = $3 WHERE id = $1 AND used_at IS NULL")

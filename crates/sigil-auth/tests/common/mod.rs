@@ -30,9 +30,12 @@ pub async fn server() -> Server {
 pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", dir.path().join("auth.db").display()))
-        .await
-        .unwrap();
+    let (pool, _) = sigil_auth::store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("auth.db").display()
+    ))
+    .await
+    .unwrap();
     let store = SqlStore::new(pool);
     store.migrate().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -64,9 +67,12 @@ pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
     let auth = AuthService::new(config, parts).await.unwrap();
     let router = auth.router();
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -134,7 +140,9 @@ impl Server {
         body: Option<Value>,
         extra: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self.client.request(method, format!("{}/api/auth{path}", self.url));
+        let mut req = self
+            .client
+            .request(method, format!("{}/api/auth{path}", self.url));
         match who {
             As::Nobody => {}
             As::Bearer(t) => req = req.header("authorization", format!("Bearer {t}")),
@@ -155,7 +163,11 @@ impl Server {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn post(&self, path: &str, who: &As, body: Value) -> Answer {

@@ -37,7 +37,11 @@ impl Drop for TestApp {
 /// real ones.
 pub fn test_settings(dir: &TempDir) -> Settings {
     let db = dir.path().join("sigil.db");
-    let mut settings = Settings::new(Mode::All, "127.0.0.1:0", &format!("sqlite://{}", db.display()));
+    let mut settings = Settings::new(
+        Mode::All,
+        "127.0.0.1:0",
+        &format!("sqlite://{}", db.display()),
+    );
     settings.rate_limit = false;
     settings.argon2_memory_kib = 8 * 1024;
     settings.argon2_iterations = 1;
@@ -125,7 +129,13 @@ impl TestApp {
         self.dir.take().unwrap()
     }
 
-    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Answer {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = self.client.request(method, format!("{}{path}", self.url));
         for (k, v) in headers {
             req = req.header(*k, HeaderValue::from_str(v).unwrap());
@@ -142,11 +152,24 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
-    pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &'static str) -> Answer {
-        let mut req = self.client.request(method, format!("{}{path}", self.url)).body(body);
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &'static str,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -159,7 +182,11 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
@@ -214,9 +241,16 @@ impl TestApp {
     }
 
     /// Calls the tasks API with `jwt`.
-    pub async fn api(&self, method: Method, path: &str, jwt: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        jwt: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let auth = jwt.map(|j| format!("Bearer {j}"));
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
         self.request(method, path, &headers, body).await
     }
 
@@ -261,5 +295,10 @@ pub fn jwt_payload(jwt: &str) -> Value {
 pub fn jwt_header(jwt: &str) -> Value {
     use base64::Engine;
     let header = jwt.split('.').next().unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap()
 }
