@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use url::Url;
 
@@ -128,6 +129,10 @@ impl App {
         let router = router
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(SetResponseHeaderLayer::if_not_present(
+                http::header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
             .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 // Only method and path: query strings can carry single-use tokens.
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
