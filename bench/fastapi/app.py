@@ -64,7 +64,7 @@ bearer = HTTPBearer(auto_error=False)
 
 
 class Task(BaseModel):
-    id: int
+    id: int | str
     user_id: str
     title: str
     description: str | None = None
@@ -105,7 +105,7 @@ async def list_tasks(user_id: str, sub: str = Depends(current_user_id)) -> list[
         raise HTTPException(status.HTTP_403_FORBIDDEN, "token does not belong to this user")
     rows = _db.execute(
         "SELECT id, user_id, title, description, completed, created_at, updated_at"
-        " FROM task WHERE user_id = ? ORDER BY id",
+        " FROM task WHERE user_id = ? ORDER BY created_at, rowid",
         (user_id,),
     ).fetchall()
     return [

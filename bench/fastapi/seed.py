@@ -13,7 +13,7 @@ import sys
 
 SCHEMA = """
 CREATE TABLE task (
-    id          INTEGER PRIMARY KEY,
+    id          PRIMARY KEY,  -- no declared type: keeps Sigil's ids as they are (integer or text)
     user_id     TEXT    NOT NULL,
     title       TEXT    NOT NULL,
     description TEXT,
@@ -36,12 +36,11 @@ def seed(db_path: str, tasks: list[dict]) -> None:
     with con:
         con.executescript(SCHEMA)
         for i, t in enumerate(tasks, start=1):
-            tid = t.get("id", i)
             con.execute(
                 "INSERT INTO task (id, user_id, title, description, completed, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    tid if isinstance(tid, int) else i,
+                    t.get("id", i),
                     _get(t, "user_id", "userId"),
                     t["title"],
                     t.get("description"),
