@@ -13,7 +13,7 @@ import sys
 
 SCHEMA = """
 CREATE TABLE task (
-    id          PRIMARY KEY,  -- no declared type: keeps Sigil's ids as they are (integer or text)
+    id          NOT NULL,  -- no declared type: Sigil's ids as they are (integer or text)
     user_id     TEXT    NOT NULL,
     title       TEXT    NOT NULL,
     description TEXT,

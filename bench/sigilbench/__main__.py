@@ -430,6 +430,8 @@ def main() -> int:
     def on_alarm(_signum, _frame):
         raise TimeoutError(f"the benchmark ran past its time limit (BENCH_TIMEOUT={cfg.timeout} s)")
 
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
