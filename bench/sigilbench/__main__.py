@@ -261,15 +261,28 @@ class Bench:
         s.stop()
 
         # HS256: the same protected GET with a shared-secret JWT.
-        s = self.sigil_server("sigil-hs256", "HS256", self.fresh_db("sigil-hs256.db")).start()
-        s.wait_ready()
-        seed = self.sigil_seed(s, "HS256")
-        seed["secret"] = s.env["SIGIL_JWT_SECRET"]
+        seed = self.sigil_protected("HS256", cache=True)
         self.fastapi_inputs["HS256"] = seed
-        self.scenario("sigil.tasks_hs256", s,
+        # The same two with Sigil's verified-token cache off: every request pays for a signature check,
+        # as every request does in the FastAPI peer.
+        for alg in ("HS256", "EdDSA"):
+            self.sigil_protected(alg, cache=False)
+
+    def sigil_protected(self, alg: str, cache: bool) -> dict:
+        suffix = "" if cache else "_nocache"
+        name = f"sigil-{alg.lower()}{suffix.replace('_', '-')}"
+        s = self.sigil_server(name, alg, self.fresh_db(f"{name}.db"))
+        if not cache:
+            s.env["SIGIL_TOKEN_CACHE"] = "off"
+        s.start()
+        s.wait_ready()
+        seed = self.sigil_seed(s, alg)
+        seed["secret"] = s.env["SIGIL_JWT_SECRET"]
+        self.scenario(f"sigil.tasks_{alg.lower()}{suffix}", s,
                       load.Load(f"/api/{seed['user_id']}/tasks", {"Authorization": f"Bearer {seed['jwt']}"},
-                                connections=cfg.connections), check=lambda b: len(b) == n)
+                                connections=self.cfg.connections), check=lambda b: len(b) == len(TASKS))
         s.stop()
+        return seed
 
     def stand_in_tokens(self) -> None:
         """Without a Sigil binary: JWTs of the same shape made here, so the FastAPI side can still run."""
