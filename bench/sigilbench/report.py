@@ -291,6 +291,9 @@ def plot(res: dict, path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
+        plt.rcParams["svg.fonttype"] = "none"  # text stays text: a small, readable, diffable SVG
+        plt.rcParams["svg.hashsalt"] = "sigil-bench"  # stable element ids from run to run
     except ImportError:
         return False
     runs, base = res["runs"], res["baselines"]
