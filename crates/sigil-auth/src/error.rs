@@ -1,0 +1,202 @@
+//! API errors: one type, mapped to HTTP in one place.
+//!
+//! Every error answers with JSON `{"message": ..., "code": ...}` (Better Auth's key order) and a
+//! status. Codes and messages match Better Auth's `BASE_ERROR_CODES` byte for byte where Better
+//! Auth has one, because client applications compare `error.code`. Internal failures are logged
+//! with their cause and answered with a generic 500: no stack trace, no SQL, no secret.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+use std::borrow::Cow;
+
+/// A code and its English message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Code(pub &'static str, pub &'static str);
+
+/// Better Auth's error codes (from `@better-auth/core` `BASE_ERROR_CODES`) and Sigil's own.
+#[allow(missing_docs)]
+pub mod codes {
+    use super::Code;
+    pub const USER_NOT_FOUND: Code = Code("USER_NOT_FOUND", "User not found");
+    pub const FAILED_TO_CREATE_USER: Code = Code("FAILED_TO_CREATE_USER", "Failed to create user");
+    pub const FAILED_TO_CREATE_SESSION: Code =
+        Code("FAILED_TO_CREATE_SESSION", "Failed to create session");
+    pub const FAILED_TO_GET_SESSION: Code = Code("FAILED_TO_GET_SESSION", "Failed to get session");
+    pub const INVALID_PASSWORD: Code = Code("INVALID_PASSWORD", "Invalid password");
+    pub const INVALID_EMAIL: Code = Code("INVALID_EMAIL", "Invalid email");
+    pub const INVALID_EMAIL_OR_PASSWORD: Code =
+        Code("INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
+    pub const INVALID_USER: Code = Code("INVALID_USER", "Invalid user");
+    pub const INVALID_TOKEN: Code = Code("INVALID_TOKEN", "Invalid token");
+    pub const TOKEN_EXPIRED: Code = Code("TOKEN_EXPIRED", "Token expired");
+    pub const EMAIL_NOT_VERIFIED: Code = Code("EMAIL_NOT_VERIFIED", "Email not verified");
+    pub const PASSWORD_TOO_SHORT: Code = Code("PASSWORD_TOO_SHORT", "Password too short");
+    pub const PASSWORD_TOO_LONG: Code = Code("PASSWORD_TOO_LONG", "Password too long");
+    pub const USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL: Code = Code(
+        "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+        "User already exists. Use another email.",
+    );
+    pub const EMAIL_CAN_NOT_BE_UPDATED: Code =
+        Code("EMAIL_CAN_NOT_BE_UPDATED", "Email can not be updated");
+    pub const CREDENTIAL_ACCOUNT_NOT_FOUND: Code = Code(
+        "CREDENTIAL_ACCOUNT_NOT_FOUND",
+        "Credential account not found",
+    );
+    pub const SESSION_EXPIRED: Code = Code(
+        "SESSION_EXPIRED",
+        "Session expired. Re-authenticate to perform this action.",
+    );
+    pub const SESSION_NOT_FRESH: Code = Code("SESSION_NOT_FRESH", "Session is not fresh");
+    pub const VERIFICATION_EMAIL_NOT_ENABLED: Code = Code(
+        "VERIFICATION_EMAIL_NOT_ENABLED",
+        "Verification email isn't enabled",
+    );
+    pub const EMAIL_ALREADY_VERIFIED: Code =
+        Code("EMAIL_ALREADY_VERIFIED", "Email is already verified");
+    pub const EMAIL_MISMATCH: Code = Code("EMAIL_MISMATCH", "Email mismatch");
+    pub const INVALID_ORIGIN: Code = Code("INVALID_ORIGIN", "Invalid origin");
+    pub const MISSING_OR_NULL_ORIGIN: Code =
+        Code("MISSING_OR_NULL_ORIGIN", "Missing or null Origin");
+    pub const INVALID_CALLBACK_URL: Code = Code("INVALID_CALLBACK_URL", "Invalid callbackURL");
+    pub const INVALID_REDIRECT_URL: Code = Code("INVALID_REDIRECT_URL", "Invalid redirectURL");
+    pub const CROSS_SITE_NAVIGATION_LOGIN_BLOCKED: Code = Code(
+        "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+        "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
+    );
+    pub const METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED: Code = Code(
+        "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED",
+        "POST method requires deferSessionRefresh to be enabled in session config",
+    );
+    pub const BODY_MUST_BE_AN_OBJECT: Code =
+        Code("BODY_MUST_BE_AN_OBJECT", "Body must be an object");
+    pub const UNAUTHORIZED: Code = Code("UNAUTHORIZED", "Unauthorized");
+    pub const INTERNAL_SERVER_ERROR: Code = Code("INTERNAL_SERVER_ERROR", "Internal Server Error");
+    pub const BAD_REQUEST: Code = Code("BAD_REQUEST", "Invalid JSON in request body");
+    pub const CHANGE_EMAIL_DISABLED: Code =
+        Code("CHANGE_EMAIL_DISABLED", "Change email is disabled");
+    pub const RESET_PASSWORD_DISABLED: Code =
+        Code("RESET_PASSWORD_DISABLED", "Reset password isn't enabled");
+    // Sigil's own.
+    pub const NO_FIELDS_TO_UPDATE: Code = Code("NO_FIELDS_TO_UPDATE", "No fields to update");
+    pub const EMAIL_IS_THE_SAME: Code = Code("EMAIL_IS_THE_SAME", "Email is the same");
+    pub const PAYLOAD_TOO_LARGE: Code = Code("PAYLOAD_TOO_LARGE", "Request body is too large");
+    pub const TOO_MANY_REQUESTS: Code = Code(
+        "TOO_MANY_REQUESTS",
+        "Too many requests. Please try again later.",
+    );
+    pub const NOT_FOUND: Code = Code("NOT_FOUND", "Not found");
+    pub const INVALID_REFRESH_TOKEN: Code = Code("INVALID_REFRESH_TOKEN", "Invalid refresh token");
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    retry_after: Option<u64>,
+    set_cookies: Vec<String>,
+}
+
+impl ApiError {
+    /// An error with a known code and its standard message.
+    pub fn new(status: StatusCode, code: Code) -> ApiError {
+        ApiError {
+            status,
+            code: code.0,
+            message: Cow::Borrowed(code.1),
+            retry_after: None,
+            set_cookies: Vec::new(),
+        }
+    }
+
+    /// An error with a known code and a specific message.
+    pub fn with_message(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            set_cookies: Vec::new(),
+        }
+    }
+
+    /// 400 `VALIDATION_ERROR` with Better Auth's `[body.field] message` text.
+    pub fn validation(message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::with_message(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+    }
+
+    /// 401 `UNAUTHORIZED`.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED)
+    }
+
+    /// 429 with `X-Retry-After` (Better Auth's header) and `Retry-After`.
+    pub fn too_many_requests(retry_after_secs: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after_secs),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS)
+        }
+    }
+
+    /// A generic 500 after logging `cause` (the cause never reaches the client).
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(target: "sigil::auth", error = %cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL_SERVER_ERROR,
+        )
+    }
+
+    /// Adds `Set-Cookie` lines (Better Auth clears dead session cookies on a 401).
+    pub fn with_cookies(mut self, lines: impl IntoIterator<Item = String>) -> ApiError {
+        self.set_cookies.extend(lines);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "message": self.message, "code": self.code }));
+        let mut response = (self.status, body).into_response();
+        if let Some(secs) = self.retry_after {
+            let value = HeaderValue::from(secs);
+            response
+                .headers_mut()
+                .insert("x-retry-after", value.clone());
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, value);
+        }
+        for line in self.set_cookies {
+            if let Ok(v) = HeaderValue::from_str(&line) {
+                response.headers_mut().append(http::header::SET_COOKIE, v);
+            }
+        }
+        response
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,224 @@
+//! `POST /update-user`, `POST /change-password`, `POST /change-email`, `POST /delete-user`.
+
+use super::AuthService;
+use super::body::Body;
+use super::recovery;
+use super::reply::{Reply, user_json};
+use super::sign::with_session;
+use crate::domain::{Password, now_ms};
+use crate::error::{ApiError, ApiResult, codes};
+use crate::session::ClientInfo;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+/// `POST /update-user {name?, image?}`: `email` is refused (`/change-email` exists for that);
+/// every other field (`emailVerified`, `id`, `role`, ...) is ignored.
+pub async fn update_user(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let caller = auth.require_session(&headers).await?;
+    let mut f = body.fields("record")?;
+    if f.has("email") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::EMAIL_CAN_NOT_BE_UPDATED,
+        ));
+    }
+    let name = f.opt_string("name");
+    let image = f.opt_nullable_string("image");
+    f.finish()?;
+    if name.is_none() && image.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::NO_FIELDS_TO_UPDATE,
+        ));
+    }
+    if name.is_some_and(|n| n.chars().count() > 256)
+        || image.flatten().is_some_and(|i| i.len() > 2048)
+    {
+        return Err(ApiError::validation(
+            "[body] Too big: name is limited to 256 characters, image to 2048",
+        ));
+    }
+    auth.store
+        .update_profile(&caller.user.id, name, image, now_ms())
+        .await?;
+    let reply = Reply::json(json!({ "status": true }));
+    Ok(with_session(&auth, reply, &caller.token, caller.session.remember).into_response())
+}
+
+/// `POST /change-password {currentPassword, newPassword, revokeOtherSessions?}`. With
+/// `revokeOtherSessions: true` every session (this one too) is ended and a new one is returned.
+pub async fn change_password(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let caller = auth.require_session(&headers).await?;
+    let mut f = body.fields("object")?;
+    let new_password = f.string("newPassword");
+    let current = f.string("currentPassword");
+    let revoke = f.opt_bool("revokeOtherSessions").unwrap_or(false);
+    f.finish()?;
+    let (Some(new_password), Some(current)) = (new_password, current) else {
+        return Err(ApiError::validation("[body] Invalid input"));
+    };
+    let new_password = Password::new_password(new_password, auth.config.password)?;
+    let current = Password::bounded(current, auth.config.password)?;
+    let Some(stored) = auth.store.password_hash(&caller.user.id).await? else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::CREDENTIAL_ACCOUNT_NOT_FOUND,
+        ));
+    };
+    if !auth
+        .hasher
+        .verify(current, Some(stored))
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PASSWORD,
+        ));
+    }
+    let hash = auth
+        .hasher
+        .hash(new_password)
+        .await
+        .map_err(ApiError::internal)?;
+    auth.store
+        .set_password(&caller.user.id, &hash, now_ms())
+        .await?;
+    tracing::info!(target: "sigil::auth", user_id = %caller.user.id, revoke, "password changed");
+    if !revoke {
+        return Ok(
+            Reply::json(json!({ "token": null, "user": user_json(&caller.user) })).into_response(),
+        );
+    }
+    auth.sessions.end_all_of(&caller.user.id, None).await?;
+    let client = ClientInfo {
+        ip: caller.session.ip_address.clone(),
+        user_agent: caller.session.user_agent.clone(),
+    };
+    let (_, token) = auth
+        .sessions
+        .create(&caller.user.id, caller.session.remember, &client)
+        .await?;
+    let reply = Reply::json(json!({ "token": token, "user": user_json(&caller.user) }));
+    Ok(with_session(&auth, reply, &token, caller.session.remember).into_response())
+}
+
+/// `POST /change-email {newEmail, callbackURL?}`: mails a confirmation link to the new address;
+/// the email changes when the link is opened. An address that belongs to another account gets
+/// the same answer and no mail (no enumeration).
+pub async fn change_email(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let caller = auth.require_session(&headers).await?;
+    let mut f = body.fields("object")?;
+    let new_email = f.email("newEmail");
+    let callback = f.opt_string("callbackURL");
+    f.finish()?;
+    let Some(new_email) = new_email else {
+        return Err(ApiError::validation(
+            "[body.newEmail] Invalid email address",
+        ));
+    };
+    if let Some(cb) = callback
+        && !auth.trusted.allows_redirect(cb)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
+    }
+    if new_email.as_str() == caller.user.email {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::EMAIL_IS_THE_SAME,
+        ));
+    }
+    if auth
+        .store
+        .user_by_email(new_email.as_str())
+        .await?
+        .is_none()
+    {
+        recovery::send_verification(
+            &auth,
+            &caller.user,
+            Some(new_email.as_str()),
+            callback.unwrap_or("/"),
+        );
+    } else {
+        tracing::info!(target: "sigil::auth", user_id = %caller.user.id, "change-email to a taken address (answered generically)");
+    }
+    Ok(Reply::json(json!({ "status": true })).into_response())
+}
+
+/// `POST /delete-user {password?}`: deletes the account and everything attached to it. Needs
+/// the password, or a session created within the last day.
+pub async fn delete_user(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    if !auth.config.allow_delete_user {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND));
+    }
+    let caller = auth.require_session(&headers).await?;
+    let mut f = body.optional_fields()?;
+    let password = f.opt_string("password");
+    let callback = f.opt_string("callbackURL");
+    f.finish()?;
+    if let Some(cb) = callback
+        && !auth.trusted.allows_redirect(cb)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
+    }
+    match password {
+        Some(password) => {
+            let password = Password::bounded(password, auth.config.password)?;
+            let Some(stored) = auth.store.password_hash(&caller.user.id).await? else {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    codes::CREDENTIAL_ACCOUNT_NOT_FOUND,
+                ));
+            };
+            if !auth
+                .hasher
+                .verify(password, Some(stored))
+                .await
+                .map_err(ApiError::internal)?
+            {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    codes::INVALID_PASSWORD,
+                ));
+            }
+        }
+        None if !auth.sessions.is_fresh(&caller.session) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::SESSION_EXPIRED,
+            ));
+        }
+        None => {}
+    }
+    let ended = auth.store.delete_user(&caller.user.id).await?;
+    auth.sessions.end(ended).await?;
+    tracing::info!(target: "sigil::auth", user_id = %caller.user.id, "user deleted");
+    let reply = Reply::json(json!({ "success": true, "message": "User deleted" }))
+        .cookies(auth.cookies.expire_all());
+    Ok(reply.into_response())
+}

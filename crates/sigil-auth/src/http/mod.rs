@@ -1,0 +1,203 @@
+//! The identity service's HTTP interface: Better Auth's `/api/auth/*` routes, plus the
+//! cross-cutting defences every route gets (body cap, rate limit, origin check).
+
+mod account;
+mod body;
+mod context;
+mod origin;
+mod recovery;
+mod reply;
+mod sessions;
+mod sign;
+mod tokens;
+
+pub use context::{Caller, Lookup};
+pub use origin::TrustedOrigins;
+
+use crate::config::AuthConfig;
+use crate::cookies::CookieJar;
+use crate::error::ApiError;
+use crate::jwt::{KeyLoadError, TokenIssuer};
+use crate::mail::Mailer;
+use crate::password::PasswordHasher;
+use crate::ratelimit::{RateLimiter, rule_for};
+use crate::session::Sessions;
+use crate::store::AuthStore;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sigil_guard::SessionDenyList;
+use std::sync::Arc;
+
+/// Base path of every identity route.
+pub const BASE_PATH: &str = "/api/auth";
+
+/// Everything the handlers share.
+pub struct Inner {
+    /// Settings.
+    pub config: AuthConfig,
+    /// Storage.
+    pub store: Arc<dyn AuthStore>,
+    /// Password hashing.
+    pub hasher: PasswordHasher,
+    /// Session operations.
+    pub sessions: Sessions,
+    /// JWT issuance.
+    pub issuer: TokenIssuer,
+    /// Outgoing mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// Cookie names and attributes.
+    pub cookies: CookieJar,
+    /// Rate limiting (`None`: off).
+    pub limiter: Option<RateLimiter>,
+    /// Revoked sessions, shared with in-process guards.
+    pub deny_list: Arc<SessionDenyList>,
+    /// Origins allowed to make cookie-authenticated requests.
+    pub trusted: TrustedOrigins,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identity service. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthService(Arc<Inner>);
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("base_url", &self.0.config.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for AuthService {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AuthService {
+    /// Builds the service: loads (or creates) the signing key and wires the parts together.
+    pub async fn new(
+        config: AuthConfig,
+        store: Arc<dyn AuthStore>,
+        mailer: Arc<dyn Mailer>,
+        hasher: PasswordHasher,
+        limiter: Option<RateLimiter>,
+    ) -> Result<AuthService, KeyLoadError> {
+        let issuer = TokenIssuer::load(store.as_ref(), &config).await?;
+        let deny_list = Arc::new(SessionDenyList::new());
+        let sessions = Sessions::new(
+            store.clone(),
+            config.session,
+            deny_list.clone(),
+            config.jwt.ttl,
+        );
+        let cookies = CookieJar::new(config.secure_cookies());
+        let trusted = TrustedOrigins::new(&config.origin(), &config.trusted_origins);
+        let limiter = if config.rate_limit {
+            limiter.or_else(|| Some(RateLimiter::memory()))
+        } else {
+            None
+        };
+        Ok(AuthService(Arc::new(Inner {
+            config,
+            store,
+            hasher,
+            sessions,
+            issuer,
+            mailer,
+            cookies,
+            limiter,
+            deny_list,
+            trusted,
+        })))
+    }
+
+    /// The JWT issuer (for wiring an in-process guard).
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.0.issuer
+    }
+
+    /// The revoked-session list (for wiring an in-process guard).
+    pub fn deny_list(&self) -> Arc<SessionDenyList> {
+        self.0.deny_list.clone()
+    }
+
+    /// The `/api/auth/*` routes.
+    pub fn router(&self) -> Router {
+        let routes = Router::new()
+            .route("/sign-up/email", post(sign::sign_up))
+            .route("/sign-in/email", post(sign::sign_in))
+            .route("/sign-out", post(sign::sign_out))
+            .route(
+                "/get-session",
+                get(sessions::get_session).post(sessions::get_session_post),
+            )
+            .route("/list-sessions", get(sessions::list_sessions))
+            .route("/revoke-session", post(sessions::revoke_session))
+            .route("/revoke-sessions", post(sessions::revoke_sessions))
+            .route(
+                "/revoke-other-sessions",
+                post(sessions::revoke_other_sessions),
+            )
+            .route("/update-user", post(account::update_user))
+            .route("/change-password", post(account::change_password))
+            .route("/change-email", post(account::change_email))
+            .route("/delete-user", post(account::delete_user))
+            .route(
+                "/request-password-reset",
+                post(recovery::request_password_reset),
+            )
+            .route(
+                "/reset-password/{token}",
+                get(recovery::reset_password_link),
+            )
+            .route("/reset-password", post(recovery::reset_password))
+            .route(
+                "/send-verification-email",
+                post(recovery::send_verification_email),
+            )
+            .route("/verify-email", get(recovery::verify_email))
+            .route("/token", get(tokens::token))
+            .route("/jwks", get(tokens::jwks))
+            .route("/refresh", post(tokens::refresh))
+            .route("/ok", get(tokens::ok))
+            .route("/error", get(tokens::error_page))
+            .layer(middleware::from_fn_with_state(self.clone(), defences))
+            .layer(DefaultBodyLimit::max(self.0.config.max_body_bytes))
+            .with_state(self.clone());
+        Router::new().nest(BASE_PATH, routes)
+    }
+
+    /// Deletes expired rows; run periodically.
+    pub async fn purge_expired(&self) -> Result<u64, crate::store::StoreError> {
+        self.0.store.purge_expired(crate::domain::now_ms()).await
+    }
+}
+
+/// Rate limit, then origin/CSRF check, before any handler.
+async fn defences(State(auth): State<AuthService>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if let Some(limiter) = &auth.limiter {
+        let client = context::client_info(&auth, request.headers(), request.extensions());
+        let key = format!("{}|{path}", client.ip);
+        if let Err(retry_after) = limiter.hit(&key, rule_for(&path)).await {
+            tracing::info!(target: "sigil::auth", ip = %client.ip, %path, "rate limited");
+            return ApiError::too_many_requests(retry_after).into_response();
+        }
+    }
+    if let Err(error) = origin::check(&auth.trusted, request.method(), &path, request.headers()) {
+        return error.into_response();
+    }
+    next.run(request).await
+}

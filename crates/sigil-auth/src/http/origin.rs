@@ -1,0 +1,249 @@
+//! CSRF defence by origin checking, answered as Better Auth answers it.
+//!
+//! * A state-changing request (not GET/HEAD/OPTIONS) that carries a `Cookie` header must name a
+//!   trusted origin in `Origin` (or, failing that, `Referer`): otherwise 403
+//!   `MISSING_OR_NULL_ORIGIN` or `INVALID_ORIGIN`. Bearer-only requests carry no ambient
+//!   credential and are not checked.
+//! * Sign-in and sign-up are also protected against login CSRF without cookies: a cross-site
+//!   navigation is refused (`CROSS_SITE_NAVIGATION_LOGIN_BLOCKED`), and if the request has any
+//!   Fetch-Metadata or origin header, the origin must be trusted. A request with none of them
+//!   (curl, a server) is allowed.
+//! * Redirect targets in bodies and queries (`callbackURL`, `redirectTo`) must be relative paths
+//!   or trusted origins ([`TrustedOrigins::allows_redirect`]).
+//!
+//! Trusted origins come only from configuration (the base URL and `SIGIL_TRUSTED_ORIGINS`),
+//! never from request headers; a bare `*` is refused at start.
+
+use crate::error::{ApiError, codes};
+use http::header::{COOKIE, ORIGIN, REFERER};
+use http::{HeaderMap, Method, StatusCode};
+use url::Url;
+
+/// The allow-list: exact origins, and `scheme://*.domain` patterns for subdomains.
+#[derive(Clone, Debug)]
+pub struct TrustedOrigins {
+    exact: Vec<String>,
+    wildcard: Vec<(String, String)>,
+}
+
+impl TrustedOrigins {
+    /// The base URL's origin plus `extra` entries.
+    pub fn new(base_origin: &str, extra: &[String]) -> TrustedOrigins {
+        let mut exact = vec![base_origin.to_owned()];
+        let mut wildcard = Vec::new();
+        for entry in extra {
+            let entry = entry.trim().trim_end_matches('/');
+            if let Some((scheme, host)) = entry.split_once("://*.") {
+                wildcard.push((
+                    scheme.to_ascii_lowercase(),
+                    format!(".{}", host.to_ascii_lowercase()),
+                ));
+            } else if let Ok(url) = Url::parse(entry) {
+                exact.push(url.origin().ascii_serialization());
+            }
+        }
+        TrustedOrigins { exact, wildcard }
+    }
+
+    /// Whether `origin` (as sent in an `Origin` header) is trusted.
+    pub fn allows(&self, origin: &str) -> bool {
+        let Ok(url) = Url::parse(origin) else {
+            return false;
+        };
+        let normalized = url.origin().ascii_serialization();
+        if normalized == "null" {
+            return false;
+        }
+        self.exact.contains(&normalized)
+            || self.wildcard.iter().any(|(scheme, suffix)| {
+                url.scheme() == scheme
+                    && url.host_str().is_some_and(|h| h.ends_with(suffix.as_str()))
+            })
+    }
+
+    /// Whether a redirect target is acceptable: a same-site relative path (`/welcome`, but not
+    /// `//evil`, `/\evil` or encoded variants), or an absolute URL on a trusted origin.
+    pub fn allows_redirect(&self, target: &str) -> bool {
+        if let Some(rest) = target.strip_prefix('/') {
+            let lower = rest.to_ascii_lowercase();
+            return !rest.starts_with('/')
+                && !rest.starts_with('\\')
+                && !lower.starts_with("%2f")
+                && !lower.starts_with("%5c")
+                && !target.chars().any(|c| c.is_control() || c == '\\');
+        }
+        match Url::parse(target) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.username().is_empty()
+                    && url.password().is_none() =>
+            {
+                self.allows(&url.origin().ascii_serialization())
+            }
+            _ => false,
+        }
+    }
+}
+
+fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The origin a request claims: `Origin`, else the origin of `Referer`.
+fn claimed_origin(headers: &HeaderMap) -> Option<String> {
+    match header(headers, ORIGIN) {
+        Some(o) if o != "null" => Some(o.to_owned()),
+        Some(_) => None,
+        None => header(headers, REFERER)
+            .and_then(|r| Url::parse(r).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null"),
+    }
+}
+
+fn require_trusted(trusted: &TrustedOrigins, headers: &HeaderMap) -> Result<(), ApiError> {
+    match claimed_origin(headers) {
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::MISSING_OR_NULL_ORIGIN,
+        )),
+        Some(origin) if trusted.allows(&origin) => Ok(()),
+        Some(_) => Err(ApiError::new(StatusCode::FORBIDDEN, codes::INVALID_ORIGIN)),
+    }
+}
+
+/// The request-level checks (redirect targets are checked by the handlers that take them).
+pub fn check(
+    trusted: &TrustedOrigins,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    if headers.contains_key(COOKIE) {
+        return require_trusted(trusted, headers);
+    }
+    let is_login = path.starts_with("/sign-in") || path.starts_with("/sign-up");
+    if is_login {
+        let site = header(headers, "sec-fetch-site");
+        let mode = header(headers, "sec-fetch-mode");
+        if site == Some("cross-site") && mode == Some("navigate") {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                codes::CROSS_SITE_NAVIGATION_LOGIN_BLOCKED,
+            ));
+        }
+        let has_metadata = ["sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"]
+            .iter()
+            .any(|h| headers.contains_key(*h));
+        if has_metadata || headers.contains_key(ORIGIN) || headers.contains_key(REFERER) {
+            return require_trusted(trusted, headers);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn trusted() -> TrustedOrigins {
+        TrustedOrigins::new(
+            "http://127.0.0.1:8080",
+            &[
+                "https://app.example.com".into(),
+                "https://*.example.org".into(),
+            ],
+        )
+    }
+
+    #[test]
+    fn origins() {
+        let t = trusted();
+        assert!(t.allows("http://127.0.0.1:8080"));
+        assert!(t.allows("https://app.example.com"));
+        assert!(t.allows("https://a.b.example.org"));
+        assert!(!t.allows("https://example.org"));
+        assert!(!t.allows("http://a.example.org"));
+        assert!(!t.allows("https://app.example.com.evil.net"));
+        assert!(!t.allows("null"));
+    }
+
+    #[test]
+    fn redirects() {
+        let t = trusted();
+        for ok in [
+            "/welcome",
+            "/a/b?c=d",
+            "http://127.0.0.1:8080/x",
+            "https://app.example.com/cb",
+        ] {
+            assert!(t.allows_redirect(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.com",
+            "/\\evil.com",
+            "/%2fevil.com",
+            "/%5Cevil",
+            "https://evil.com",
+            "javascript:alert(1)",
+            "evil.com",
+            "https://user@evil.com",
+            "https://app.example.com@evil.com",
+        ] {
+            assert!(!t.allows_redirect(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cookie_requests_need_a_trusted_origin() {
+        let t = trusted();
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("better-auth.session_token=x"),
+        );
+        assert_eq!(
+            check(&t, &Method::POST, "/sign-out", &h)
+                .unwrap_err()
+                .code(),
+            "MISSING_OR_NULL_ORIGIN"
+        );
+        h.insert(ORIGIN, HeaderValue::from_static("https://evil.com"));
+        assert_eq!(
+            check(&t, &Method::POST, "/sign-out", &h)
+                .unwrap_err()
+                .code(),
+            "INVALID_ORIGIN"
+        );
+        h.insert(ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(check(&t, &Method::POST, "/sign-out", &h).is_ok());
+        assert!(check(&t, &Method::GET, "/get-session", &HeaderMap::new()).is_ok());
+    }
+
+    #[test]
+    fn login_csrf() {
+        let t = trusted();
+        assert!(check(&t, &Method::POST, "/sign-in/email", &HeaderMap::new()).is_ok());
+        let mut h = HeaderMap::new();
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        h.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
+        assert_eq!(
+            check(&t, &Method::POST, "/sign-in/email", &h)
+                .unwrap_err()
+                .code(),
+            "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
+        assert_eq!(
+            check(&t, &Method::POST, "/sign-up/email", &h)
+                .unwrap_err()
+                .code(),
+            "MISSING_OR_NULL_ORIGIN"
+        );
+    }
+}

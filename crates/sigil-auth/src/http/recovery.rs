@@ -1,0 +1,384 @@
+//! Password reset and email verification: `POST /request-password-reset`,
+//! `GET /reset-password/{token}`, `POST /reset-password`, `POST /send-verification-email`,
+//! `GET /verify-email`.
+//!
+//! Reset tokens are 24 random alphanumeric characters, stored only as a SHA-256, valid one hour,
+//! consumed atomically (single use). Verification links carry a short-lived HS256 JWT signed
+//! with a key derived from the server secret for this purpose only (it can never pass as an
+//! access token: other key, other audience). Answers never reveal whether an email is
+//! registered, and mail goes out in the background so its latency shows in no response.
+
+use super::AuthService;
+use super::body::Body;
+use super::context::Lookup;
+use super::reply::{Reply, redirect, user_json};
+use super::sign::with_session;
+use crate::crypto;
+use crate::domain::{Password, now_ms};
+use crate::error::{ApiError, ApiResult, codes};
+use crate::mail::{Mail, MailKind};
+use crate::store::{StoreError, User};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+use sigil_token::{Algorithm, Claims, KeySet, SigningKey, Validation, Verifier, VerifyError};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const RESET_PREFIX: &str = "reset-password:";
+const RESET_TTL_MS: i64 = 3600 * 1000;
+const VERIFY_TTL_SECS: u64 = 3600;
+const VERIFY_AUDIENCE: &str = "sigil:email-verification";
+const VERIFY_KEY_PURPOSE: &str = "sigil/email-verification/v1";
+const RESET_SENT: &str = "If this email exists in our system, check your email for the reset link";
+/// Signed-out verification requests take at least this long, whatever the email's state.
+const MIN_ANONYMOUS_DURATION: Duration = Duration::from_millis(500);
+
+fn encode(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+fn spawn_mail(auth: &AuthService, mail: Mail) {
+    let mailer = auth.mailer.clone();
+    tokio::spawn(async move {
+        if let Err(error) = mailer.send(mail).await {
+            tracing::error!(target: "sigil::mail", %error, "could not send mail");
+        }
+    });
+}
+
+fn verification_key(auth: &AuthService) -> Result<SigningKey, ApiError> {
+    let key = crypto::derive_key(auth.config.secret.expose(), VERIFY_KEY_PURPOSE);
+    SigningKey::hmac(Algorithm::HS256, key.as_ref(), None).map_err(ApiError::internal)
+}
+
+/// Mails a verification link for `user`'s email or, with `update_to`, for a change of email to
+/// that address (sent to the new address).
+pub(super) fn send_verification(
+    auth: &AuthService,
+    user: &User,
+    update_to: Option<&str>,
+    callback: &str,
+) {
+    let result = (|| -> Result<Mail, ApiError> {
+        let now = sigil_token::now_unix();
+        let mut claims = Claims::new(&user.id, now, now + VERIFY_TTL_SECS)
+            .with_issuer(auth.config.origin())
+            .with_audience(VERIFY_AUDIENCE);
+        claims.email = Some(user.email.clone());
+        if let Some(new) = update_to {
+            claims.extra.insert("updateTo".into(), json!(new));
+            claims
+                .extra
+                .insert("requestType".into(), json!("change-email-verification"));
+        }
+        let token =
+            sigil_token::sign(&verification_key(auth)?, &claims).map_err(ApiError::internal)?;
+        let url = format!(
+            "{}/api/auth/verify-email?token={token}&callbackURL={}",
+            auth.config.origin(),
+            encode(callback)
+        );
+        let (to, kind, subject) = match update_to {
+            Some(new) => (
+                new.to_owned(),
+                MailKind::ChangeEmail,
+                "Confirm your new email address",
+            ),
+            None => (
+                user.email.clone(),
+                MailKind::VerifyEmail,
+                "Verify your email address",
+            ),
+        };
+        Ok(Mail {
+            to,
+            kind,
+            subject: subject.into(),
+            url,
+            token,
+        })
+    })();
+    match result {
+        Ok(mail) => spawn_mail(auth, mail),
+        Err(error) => {
+            tracing::error!(target: "sigil::auth", code = error.code(), "could not prepare a verification mail")
+        }
+    }
+}
+
+/// `POST /request-password-reset {email, redirectTo?}`: the same answer whether or not the email
+/// is registered.
+pub async fn request_password_reset(
+    State(auth): State<AuthService>,
+    body: Body,
+) -> ApiResult<Response> {
+    let mut f = body.fields("object")?;
+    let email = f.email("email");
+    let redirect_to = f.opt_string("redirectTo");
+    f.finish()?;
+    let Some(email) = email else {
+        return Err(ApiError::validation("[body.email] Invalid email address"));
+    };
+    if let Some(target) = redirect_to
+        && !auth.trusted.allows_redirect(target)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_REDIRECT_URL,
+        ));
+    }
+    let token = crypto::random_alphanumeric(24);
+    let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
+    let now = now_ms();
+    match auth.store.user_by_email(email.as_str()).await? {
+        Some(user) => {
+            auth.store
+                .insert_verification(&identifier, &user.id, now + RESET_TTL_MS, now)
+                .await?;
+            let callback = redirect_to.unwrap_or("/reset-password");
+            let url = format!(
+                "{}/api/auth/reset-password/{token}?callbackURL={}",
+                auth.config.origin(),
+                encode(callback)
+            );
+            spawn_mail(
+                &auth,
+                Mail {
+                    to: user.email,
+                    kind: MailKind::ResetPassword,
+                    subject: "Reset your password".into(),
+                    url,
+                    token,
+                },
+            );
+            tracing::info!(target: "sigil::auth", user_id = %user.id, "password reset requested");
+        }
+        None => {
+            // Comparable database work for an unknown address.
+            auth.store.take_verification(&identifier, now).await?;
+        }
+    }
+    Ok(Reply::json(json!({ "status": true, "message": RESET_SENT })).into_response())
+}
+
+/// Resolves a (checked) callback against the base URL and appends a query parameter.
+fn callback_with(auth: &AuthService, callback: &str, key: &str, value: &str) -> String {
+    let base = auth
+        .config
+        .base_url
+        .join(callback)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| auth.config.origin());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{key}={}", encode(value))
+}
+
+/// `GET /reset-password/{token}?callbackURL=...`: the link in the mail. Redirects to the
+/// application's reset page with the token (or `error=INVALID_TOKEN`), without consuming it.
+pub async fn reset_password_link(
+    State(auth): State<AuthService>,
+    Path(token): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let callback = query
+        .get("callbackURL")
+        .map(String::as_str)
+        .unwrap_or("/reset-password");
+    if !auth.trusted.allows_redirect(callback) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
+    }
+    let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
+    let valid = token.len() <= 64
+        && auth
+            .store
+            .peek_verification(&identifier, now_ms())
+            .await?
+            .is_some();
+    let location = if valid {
+        callback_with(&auth, callback, "token", &token)
+    } else {
+        callback_with(&auth, callback, "error", "INVALID_TOKEN")
+    };
+    Ok(redirect(&location, Vec::new()))
+}
+
+/// `POST /reset-password {newPassword, token}`: sets the new password and ends every session of
+/// the account (a reset usually means the old password may be known to someone else).
+pub async fn reset_password(
+    State(auth): State<AuthService>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Body,
+) -> ApiResult<Response> {
+    let mut f = body.fields("object")?;
+    let new_password = f.string("newPassword");
+    let token = f
+        .opt_string("token")
+        .map(str::to_owned)
+        .or_else(|| query.get("token").cloned());
+    f.finish()?;
+    let new_password =
+        Password::new_password(new_password.unwrap_or_default(), auth.config.password)?;
+    let invalid = || ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_TOKEN);
+    let token = token
+        .filter(|t| !t.is_empty() && t.len() <= 64)
+        .ok_or_else(invalid)?;
+    let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
+    let user_id = auth
+        .store
+        .take_verification(&identifier, now_ms())
+        .await?
+        .ok_or_else(invalid)?;
+    if auth.store.user_by_id(&user_id).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::USER_NOT_FOUND,
+        ));
+    }
+    let hash = auth
+        .hasher
+        .hash(new_password)
+        .await
+        .map_err(ApiError::internal)?;
+    auth.store.set_password(&user_id, &hash, now_ms()).await?;
+    auth.sessions.end_all_of(&user_id, None).await?;
+    tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
+    Ok(Reply::json(json!({ "status": true })).into_response())
+}
+
+/// `POST /send-verification-email {email, callbackURL?}`. Signed in: for the caller's own
+/// address. Signed out: always `{"status": true}` after at least 500 ms, whatever the address.
+pub async fn send_verification_email(
+    State(auth): State<AuthService>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let started = Instant::now();
+    let mut f = body.fields("object")?;
+    let email = f.email("email");
+    let callback = f.opt_string("callbackURL");
+    f.finish()?;
+    let Some(email) = email else {
+        return Err(ApiError::validation("[body.email] Invalid email address"));
+    };
+    let callback = callback.unwrap_or("/");
+    if !auth.trusted.allows_redirect(callback) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
+    }
+    if let Lookup::Live(caller) = auth.lookup(&headers).await? {
+        if caller.user.email != email.as_str() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::EMAIL_MISMATCH,
+            ));
+        }
+        if caller.user.email_verified {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::EMAIL_ALREADY_VERIFIED,
+            ));
+        }
+        send_verification(&auth, &caller.user, None, callback);
+        return Ok(Reply::json(json!({ "status": true })).into_response());
+    }
+    if let Some(user) = auth.store.user_by_email(email.as_str()).await?
+        && !user.email_verified
+    {
+        send_verification(&auth, &user, None, callback);
+    }
+    if let Some(rest) = MIN_ANONYMOUS_DURATION.checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    Ok(Reply::json(json!({ "status": true })).into_response())
+}
+
+/// `GET /verify-email?token=...&callbackURL=...`: verifies the address (or completes an email
+/// change). With `callbackURL`, answers with a redirect (`?error=CODE` on failure).
+pub async fn verify_email(
+    State(auth): State<AuthService>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let callback = query.get("callbackURL").map(String::as_str);
+    if let Some(cb) = callback
+        && !auth.trusted.allows_redirect(cb)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_CALLBACK_URL,
+        ));
+    }
+    let Some(token) = query.get("token") else {
+        return Err(ApiError::validation(
+            "[query.token] Invalid input: expected string, received undefined",
+        ));
+    };
+    let fail = |code: crate::error::Code| -> ApiResult<Response> {
+        match callback {
+            Some(cb) => {
+                let sep = if cb.contains('?') { '&' } else { '?' };
+                Ok(redirect(&format!("{cb}{sep}error={}", code.0), Vec::new()))
+            }
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, code)),
+        }
+    };
+    let key = verification_key(&auth)?;
+    let keys = KeySet::try_from(vec![key.verifying_key()]).map_err(ApiError::internal)?;
+    let verifier = Verifier::new(
+        keys,
+        Validation::new(auth.config.origin(), VERIFY_AUDIENCE).leeway(0),
+    );
+    let claims = match verifier.verify(token, sigil_token::now_unix()) {
+        Ok(claims) => claims,
+        Err(VerifyError::Expired) => return fail(codes::TOKEN_EXPIRED),
+        Err(_) => return fail(codes::INVALID_TOKEN),
+    };
+    let Some(user) = auth.store.user_by_id(&claims.sub).await? else {
+        return fail(codes::USER_NOT_FOUND);
+    };
+    if claims.email.as_deref() != Some(user.email.as_str()) {
+        return fail(codes::INVALID_TOKEN);
+    }
+    let now = now_ms();
+    let update_to = claims.extra.get("updateTo").and_then(Value::as_str);
+    let Some(new_email) = update_to else {
+        if !user.email_verified {
+            auth.store.set_email_verified(&user.id, now).await?;
+            tracing::info!(target: "sigil::auth", user_id = %user.id, "email verified");
+        }
+        return match callback {
+            Some(cb) => Ok(redirect(cb, Vec::new())),
+            None => Ok(Reply::json(json!({ "status": true, "user": null })).into_response()),
+        };
+    };
+    match auth.store.set_email(&user.id, new_email, true, now).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return fail(codes::INVALID_TOKEN),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(target: "sigil::auth", user_id = %user.id, "email changed");
+    let updated = auth.store.user_by_id(&user.id).await?.unwrap_or(user);
+    let caller = match auth.lookup(&headers).await? {
+        Lookup::Live(caller) if caller.user.id == updated.id => Some(caller),
+        _ => None,
+    };
+    if let Some(cb) = callback {
+        let cookies = caller
+            .map(|c| auth.session_cookies(&c.token, c.session.remember).0)
+            .unwrap_or_default();
+        return Ok(redirect(cb, cookies));
+    }
+    let reply = Reply::json(json!({ "status": true, "user": user_json(&updated) }));
+    Ok(match caller {
+        Some(c) => with_session(&auth, reply, &c.token, c.session.remember).into_response(),
+        None => reply.into_response(),
+    })
+}

@@ -1,0 +1,78 @@
+//! `GET /token`, `GET /jwks`, `POST /refresh`, `GET /ok`, `GET /error`.
+
+use super::AuthService;
+use super::body::Body;
+use super::reply::Reply;
+use crate::error::{ApiError, ApiResult};
+use crate::refresh;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use http::HeaderMap;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// `GET /token`: a fresh JWT for the current session, `{"token": ...}`.
+pub async fn token(State(auth): State<AuthService>, headers: HeaderMap) -> ApiResult<Response> {
+    let caller = auth.require_session(&headers).await?;
+    let jwt = auth
+        .issuer
+        .issue(&caller.user, &caller.session.id)
+        .map_err(ApiError::internal)?;
+    Ok(Reply::json(json!({ "token": jwt })).into_response())
+}
+
+/// `GET /jwks`: the public keys that verify this service's tokens (rotated keys stay listed for
+/// their grace period). Cacheable for five minutes.
+pub async fn jwks(State(auth): State<AuthService>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "application/json"),
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        auth.issuer.jwks_body(),
+    )
+        .into_response()
+}
+
+/// `POST /refresh {refreshToken}` (Sigil extension): a new JWT and a new refresh token.
+pub async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiResult<Response> {
+    let mut f = body.fields("object")?;
+    let presented = f.string("refreshToken");
+    f.finish()?;
+    let exchanged = refresh::exchange(&auth, presented.unwrap_or_default()).await?;
+    let body = json!({
+        "token": exchanged.access_token,
+        "refreshToken": exchanged.refresh_token,
+        "tokenType": "Bearer",
+        "expiresIn": auth.issuer.ttl_secs(),
+    });
+    Ok(Reply::json(body).no_store().into_response())
+}
+
+/// `GET /ok`: liveness, `{"ok": true}`.
+pub async fn ok() -> Response {
+    Reply::json(json!({ "ok": true })).into_response()
+}
+
+/// `GET /error?error=CODE`: a small HTML error page (the target of failed redirects).
+pub async fn error_page(Query(query): Query<HashMap<String, String>>) -> Html<String> {
+    let code: String = query
+        .get("error")
+        .map(String::as_str)
+        .unwrap_or("UNKNOWN")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '\''))
+        .take(64)
+        .collect();
+    let code = if code.is_empty() {
+        "UNKNOWN".to_owned()
+    } else {
+        code
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>\
+         <body><main><h1>Something went wrong</h1><p>Error code: <code>{}</code></p><p><a href=\"/\">Back to the start page</a></p></main></body></html>",
+        code.replace('\'', "&#39;")
+    ))
+}

@@ -1,0 +1,200 @@
+//! JWT issuance: signing keys (created on first start, stored sealed in the database), the access
+//! token's claims, and the public JWKS document.
+//!
+//! Claims of a Sigil access token: `sub` (user id), `email`, `name`, `iat`, `exp` (15 minutes by
+//! default), `iss` and `aud` (both the base URL's origin, as Better Auth does), `sid` (the session,
+//! so a signed-out session's tokens can be refused) and `jti` (a unique token id). The header is
+//! `{"alg":"EdDSA","kid":...,"typ":"JWT"}`; in HS256 mode there is no `kid` and nothing is
+//! published at `/jwks`.
+
+use crate::config::AuthConfig;
+use crate::crypto;
+use crate::domain::now_ms;
+use crate::store::{AuthStore, JwkRow, User};
+use bytes::Bytes;
+use sigil_token::{
+    Algorithm, Claims, Jwk, JwkSet, KeySet, SigningKey, Validation, Verifier, VerifyingKey,
+};
+use std::sync::Arc;
+
+const SEAL_PURPOSE: &str = "sigil/jwks-private-key/v1";
+
+/// Issues access tokens and publishes the keys that verify them.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    signing: Arc<SigningKey>,
+    verifying: Vec<VerifyingKey>,
+    jwks_body: Bytes,
+    issuer: String,
+    ttl_secs: u64,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("alg", &self.signing.algorithm())
+            .field("kid", &self.signing.kid())
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the signing keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    /// HS256 without a secret.
+    #[error("--jwt-alg HS256 needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)")]
+    MissingHsSecret,
+    /// Key material refused.
+    #[error("signing key: {0}")]
+    Key(#[from] sigil_token::KeyError),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// Encryption failed.
+    #[error("could not seal the signing key")]
+    Seal,
+}
+
+impl TokenIssuer {
+    /// Loads the signing key for the configured algorithm, creating and storing one on first
+    /// start. With several instances on one database, every instance signs with the oldest live
+    /// key of the algorithm, so they agree.
+    pub async fn load(
+        store: &dyn AuthStore,
+        config: &AuthConfig,
+    ) -> Result<TokenIssuer, KeyLoadError> {
+        let alg = config.jwt.alg;
+        let issuer = config.origin();
+        let ttl_secs = config.jwt.ttl.as_secs().max(1);
+        if alg.is_symmetric() {
+            let secret = config
+                .jwt
+                .hs_secret
+                .as_ref()
+                .ok_or(KeyLoadError::MissingHsSecret)?;
+            let key = SigningKey::hmac(alg, secret.expose(), None)?;
+            let verifying = vec![key.verifying_key()];
+            let jwks_body = Bytes::from_static(br#"{"keys":[]}"#);
+            return Ok(TokenIssuer {
+                signing: Arc::new(key),
+                verifying,
+                jwks_body,
+                issuer,
+                ttl_secs,
+            });
+        }
+
+        let secret = config.secret.expose();
+        let signing = match pick_signing_key(&store.jwks().await?, alg, secret) {
+            Some(key) => key,
+            None => {
+                let kid = crypto::random_alphanumeric(32);
+                let key = SigningKey::generate(alg, Some(kid.clone()))?;
+                let public = key.verifying_key().to_jwk().ok_or(KeyLoadError::Seal)?;
+                let private =
+                    serde_json::to_vec(&key.to_private_jwk()).map_err(|_| KeyLoadError::Seal)?;
+                let row = JwkRow {
+                    kid,
+                    alg: alg.as_str().to_owned(),
+                    public_jwk: serde_json::to_string(&public).map_err(|_| KeyLoadError::Seal)?,
+                    private_jwk: crypto::seal(secret, SEAL_PURPOSE, &private)
+                        .ok_or(KeyLoadError::Seal)?,
+                    created_at: now_ms(),
+                    expires_at: None,
+                };
+                store.insert_jwk(&row).await?;
+                tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
+                // Another instance may have created one at the same moment: agree on the oldest.
+                pick_signing_key(&store.jwks().await?, alg, secret).unwrap_or(key)
+            }
+        };
+
+        let grace_ms = i64::try_from(config.jwt.grace.as_millis()).unwrap_or(i64::MAX);
+        let now = now_ms();
+        let published: Vec<Jwk> = store
+            .jwks()
+            .await?
+            .into_iter()
+            .filter(|row| {
+                row.expires_at
+                    .is_none_or(|e| e.saturating_add(grace_ms) > now)
+            })
+            .filter_map(|row| serde_json::from_str::<Jwk>(&row.public_jwk).ok())
+            .collect();
+        let verifying = JwkSet {
+            keys: published.clone(),
+        }
+        .to_key_set()
+        .map(|(set, _)| set.keys().to_vec())
+        .unwrap_or_default();
+        let jwks_body =
+            Bytes::from(serde_json::to_vec(&JwkSet { keys: published }).unwrap_or_default());
+        Ok(TokenIssuer {
+            signing: Arc::new(signing),
+            verifying,
+            jwks_body,
+            issuer,
+            ttl_secs,
+        })
+    }
+
+    /// A signed access token for `user` in session `session_id`.
+    pub fn issue(&self, user: &User, session_id: &str) -> Result<String, sigil_token::SignError> {
+        let now = sigil_token::now_unix();
+        let mut claims = Claims::new(&user.id, now, now + self.ttl_secs)
+            .with_issuer(&self.issuer)
+            .with_audience(&self.issuer);
+        claims.sid = Some(session_id.to_owned());
+        claims.jti = Some(crypto::random_alphanumeric(24));
+        claims.email = Some(user.email.clone());
+        claims.name = Some(user.name.clone());
+        sigil_token::sign(&self.signing, &claims)
+    }
+
+    /// The `/jwks` response body.
+    pub fn jwks_body(&self) -> Bytes {
+        self.jwks_body.clone()
+    }
+
+    /// The issuer (and audience) of issued tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Token lifetime in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    /// The signing algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.signing.algorithm()
+    }
+
+    /// A verifier for this service's tokens, for a guard in the same process.
+    pub fn verifier(&self) -> Result<Verifier, sigil_token::KeyError> {
+        let keys = KeySet::try_from(self.verifying.clone())?;
+        Ok(Verifier::new(
+            keys,
+            Validation::new(&self.issuer, &self.issuer),
+        ))
+    }
+}
+
+fn pick_signing_key(rows: &[JwkRow], alg: Algorithm, secret: &[u8]) -> Option<SigningKey> {
+    let now = now_ms();
+    let mut live: Vec<&JwkRow> = rows
+        .iter()
+        .filter(|r| r.alg == alg.as_str() && r.expires_at.is_none_or(|e| e > now))
+        .collect();
+    live.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+    live.into_iter().find_map(|row| {
+        let opened = crypto::open(secret, SEAL_PURPOSE, &row.private_jwk);
+        if opened.is_none() {
+            tracing::warn!(target: "sigil::auth", kid = %row.kid, "cannot unseal a stored signing key (was SIGIL_SECRET changed?); skipping it");
+        }
+        let jwk: Jwk = serde_json::from_slice(&opened?).ok()?;
+        SigningKey::from_private_jwk(&jwk).ok()
+    })
+}

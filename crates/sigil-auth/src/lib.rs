@@ -1,0 +1,35 @@
+//! Sigil's identity service: email + password accounts, sessions, JWT issuance, password reset and
+//! email verification, answered over the Better Auth HTTP protocol so that the official
+//! `better-auth` client works against it unchanged.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | settings and their defaults |
+//! | [`domain`] | parsed values: [`domain::Email`], [`domain::Password`], timestamps |
+//! | [`password`] | argon2id hashing off the runtime with bounded concurrency |
+//! | [`store`] | the storage trait and its SQLite/PostgreSQL implementation |
+//! | [`session`] | session creation, sliding expiry, ending sessions everywhere |
+//! | [`cookies`] | Better Auth's signed cookies |
+//! | [`jwt`] | signing keys, access-token claims, the JWKS document |
+//! | [`refresh`] | rotating refresh tokens with reuse detection |
+//! | [`ratelimit`] | request rate limits (memory or Redis) |
+//! | [`mail`] | outgoing mail |
+//! | [`http`] | the `/api/auth/*` routes and their defences |
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod cookies;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod jwt;
+pub mod mail;
+pub mod password;
+pub mod ratelimit;
+pub mod refresh;
+pub mod session;
+pub mod store;
+
+pub use config::{AuthConfig, Secret};
+pub use http::AuthService;

@@ -1,0 +1,171 @@
+//! Sessions: creation, lookup with Better Auth's sliding expiry, and ending them everywhere.
+//!
+//! A session token is 32 random alphanumeric characters (≈ 190 bits); the database keeps only its
+//! SHA-256, so a leaked row does not hand out a session. Ending a session deletes the row and
+//! lists its id as revoked until every JWT issued from it has expired, so the tokens stop working
+//! at the guards too.
+
+use crate::config::SessionConfig;
+use crate::crypto;
+use crate::domain::now_ms;
+use crate::store::{AuthStore, Session, StoreResult, User};
+use sigil_guard::SessionDenyList;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Who is calling, for the session record.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// Client IP (peer address, or the configured proxy header).
+    pub ip: String,
+    /// `User-Agent`, truncated to 512 bytes.
+    pub user_agent: String,
+}
+
+/// Session operations.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn AuthStore>,
+    config: SessionConfig,
+    deny_list: Arc<SessionDenyList>,
+    /// How long a revoked session stays listed: the JWT lifetime plus verification leeway.
+    revoke_for: Duration,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Sessions {
+    /// Session operations over `store`; ended sessions are also put on `deny_list`.
+    pub fn new(
+        store: Arc<dyn AuthStore>,
+        config: SessionConfig,
+        deny_list: Arc<SessionDenyList>,
+        jwt_ttl: Duration,
+    ) -> Sessions {
+        Sessions {
+            store,
+            config,
+            deny_list,
+            revoke_for: jwt_ttl + Duration::from_secs(sigil_token::DEFAULT_LEEWAY_SECS),
+        }
+    }
+
+    /// The lifetimes.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// A new session for `user_id` (not yet stored) and its token.
+    pub fn build(&self, user_id: &str, remember: bool, client: &ClientInfo) -> (Session, String) {
+        let now = now_ms();
+        let token = crypto::random_alphanumeric(32);
+        let lifetime = if remember {
+            self.config.expires_in
+        } else {
+            self.config.short_lived
+        };
+        let session = Session {
+            id: crypto::random_alphanumeric(32),
+            token_hash: crypto::sha256_hex(&token),
+            user_id: user_id.to_owned(),
+            expires_at: now + ms(lifetime),
+            created_at: now,
+            updated_at: now,
+            ip_address: client.ip.clone(),
+            user_agent: client.user_agent.chars().take(512).collect(),
+            remember,
+        };
+        (session, token)
+    }
+
+    /// Creates and stores a session.
+    pub async fn create(
+        &self,
+        user_id: &str,
+        remember: bool,
+        client: &ClientInfo,
+    ) -> StoreResult<(Session, String)> {
+        let (session, token) = self.build(user_id, remember, client);
+        self.store.insert_session(&session).await?;
+        Ok((session, token))
+    }
+
+    /// The live session for a token. An expired session is deleted and reported as absent.
+    pub async fn resolve(&self, token: &str) -> StoreResult<Option<(Session, User)>> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(None);
+        }
+        let Some((session, user)) = self
+            .store
+            .session_by_token_hash(&crypto::sha256_hex(token))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if session.expires_at <= now_ms() {
+            self.end(vec![session.id.clone()]).await?;
+            return Ok(None);
+        }
+        Ok(Some((session, user)))
+    }
+
+    /// Slides a remembered session forward when it was last extended more than `update_age` ago
+    /// (so the row is written at most once a day, not on every request). Returns whether it moved.
+    pub async fn extend_if_due(&self, session: &mut Session) -> StoreResult<bool> {
+        let now = now_ms();
+        let last_extended = session.expires_at - ms(self.config.expires_in);
+        if !session.remember || now < last_extended + ms(self.config.update_age) {
+            return Ok(false);
+        }
+        session.expires_at = now + ms(self.config.expires_in);
+        session.updated_at = now;
+        self.store
+            .extend_session(&session.id, session.expires_at, now)
+            .await?;
+        Ok(true)
+    }
+
+    /// Whether the session was created within `fresh_age`.
+    pub fn is_fresh(&self, session: &Session) -> bool {
+        self.config.fresh_age.is_zero()
+            || now_ms() - session.created_at <= ms(self.config.fresh_age)
+    }
+
+    /// Revokes sessions that were already deleted (or are being deleted): their JWTs are refused
+    /// from now on, here and (through the revocation table) in every other process.
+    pub async fn end(&self, session_ids: Vec<String>) -> StoreResult<()> {
+        if session_ids.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let until = now + ms(self.revoke_for);
+        let until_secs = u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX);
+        for id in &session_ids {
+            self.deny_list.insert(id, until_secs);
+        }
+        self.store.delete_many_sessions(&session_ids).await?;
+        self.store.revoke_sessions(&session_ids, until, now).await
+    }
+
+    /// Ends one session.
+    pub async fn end_one(&self, session_id: &str) -> StoreResult<()> {
+        self.end(vec![session_id.to_owned()]).await
+    }
+
+    /// Ends every session of a user except `keep`.
+    pub async fn end_all_of(&self, user_id: &str, keep: Option<&str>) -> StoreResult<Vec<String>> {
+        let ids = self.store.delete_sessions_of(user_id, keep).await?;
+        self.end(ids.clone()).await?;
+        Ok(ids)
+    }
+}

@@ -1,0 +1,658 @@
+//! [`AuthStore`] over sqlx's `Any` driver: one set of statements (numbered `$n` parameters, which
+//! both SQLite and PostgreSQL accept), one migration set, two backends.
+
+use super::{AuthStore, JwkRow, RefreshToken, Session, StoreError, StoreResult, User};
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Which database a URL points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of a database URL.
+    pub fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens a pool for a `sqlite:` or `postgres:` URL. SQLite files are created if missing and run
+/// in WAL mode with `synchronous=NORMAL` and foreign keys on.
+pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of(url).ok_or_else(|| {
+        sqlx::Error::Configuration("database URL must start with sqlite: or postgres:".into())
+    })?;
+    let (url, max) = match backend {
+        Backend::Sqlite if !url.contains("mode=") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            (format!("{url}{sep}mode=rwc"), 8)
+        }
+        Backend::Sqlite => (url.to_owned(), 8),
+        Backend::Postgres => (url.to_owned(), 16),
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
+    }
+    Ok((pool, backend))
+}
+
+/// The SQL store.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+}
+
+fn conflict_or(e: sqlx::Error) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e),
+    }
+}
+
+// Column lists as macros so that every statement stays a string literal (sqlx refuses
+// dynamically built SQL).
+macro_rules! user_columns {
+    () => {
+        "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at"
+    };
+}
+macro_rules! session_columns {
+    () => {
+        "s.id, s.token_hash, s.user_id, s.expires_at, s.created_at, s.updated_at, s.ip_address, s.user_agent, s.remember"
+    };
+}
+
+fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get(offset)?,
+        name: row.try_get(offset + 1)?,
+        email: row.try_get(offset + 2)?,
+        email_verified: row.try_get::<i64, _>(offset + 3)? != 0,
+        image: row.try_get(offset + 4)?,
+        created_at: row.try_get(offset + 5)?,
+        updated_at: row.try_get(offset + 6)?,
+    })
+}
+
+fn session_from(row: &AnyRow, offset: usize) -> Result<Session, sqlx::Error> {
+    Ok(Session {
+        id: row.try_get(offset)?,
+        token_hash: row.try_get(offset + 1)?,
+        user_id: row.try_get(offset + 2)?,
+        expires_at: row.try_get(offset + 3)?,
+        created_at: row.try_get(offset + 4)?,
+        updated_at: row.try_get(offset + 5)?,
+        ip_address: row.try_get(offset + 6)?,
+        user_agent: row.try_get(offset + 7)?,
+        remember: row.try_get::<i64, _>(offset + 8)? != 0,
+    })
+}
+
+fn refresh_from(row: &AnyRow) -> Result<RefreshToken, sqlx::Error> {
+    Ok(RefreshToken {
+        id: row.try_get(0)?,
+        token_hash: row.try_get(1)?,
+        session_id: row.try_get(2)?,
+        parent_id: row.try_get(3)?,
+        child_id: row.try_get(4)?,
+        used_at: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+        expires_at: row.try_get(7)?,
+    })
+}
+
+const INSERT_SESSION: &str = "INSERT INTO sessions (id, token_hash, user_id, expires_at, created_at, updated_at, ip_address, user_agent, remember) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+fn bind_session<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    s: &'q Session,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&s.id)
+        .bind(&s.token_hash)
+        .bind(&s.user_id)
+        .bind(s.expires_at)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .bind(&s.ip_address)
+        .bind(&s.user_agent)
+        .bind(i64::from(s.remember))
+}
+
+impl SqlStore {
+    /// A store over `pool`. Call [`SqlStore::migrate`] once at start.
+    pub fn new(pool: AnyPool) -> SqlStore {
+        SqlStore { pool }
+    }
+
+    /// Applies the identity schema (tracked in its own `_sigil_auth_migrations` table so other
+    /// components can keep their own migrations in the same database).
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let mut migrator = Migrator {
+            migrations: MIGRATOR.migrations.clone(),
+            ..Migrator::DEFAULT
+        };
+        migrator.dangerous_set_table_name("_sigil_auth_migrations");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl AuthStore for SqlStore {
+    async fn create_user(
+        &self,
+        user: &User,
+        password_hash: &str,
+        session: Option<&Session>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&user.id)
+            .bind(&user.email)
+            .bind(&user.name)
+            .bind(i64::from(user.email_verified))
+            .bind(&user.image)
+            .bind(user.created_at)
+            .bind(user.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or)?;
+        sqlx::query("INSERT INTO credentials (user_id, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+            .bind(&user.id)
+            .bind(password_hash)
+            .bind(user.created_at)
+            .bind(user.created_at)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(session) = session {
+            bind_session(sqlx::query(INSERT_SESSION), session)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| user_from(&r, 0)).transpose()?)
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| user_from(&r, 0)).transpose()?)
+    }
+
+    async fn credentials_by_email(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), ", c.password_hash FROM users u LEFT JOIN credentials c ON c.user_id = u.id WHERE u.email = $1"))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| Ok::<_, sqlx::Error>((user_from(&r, 0)?, r.try_get(7)?)))
+            .transpose()?)
+    }
+
+    async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT password_hash FROM credentials WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn set_password(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO credentials (user_id, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_profile(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+        image: Option<Option<&str>>,
+        now: i64,
+    ) -> StoreResult<()> {
+        // CASE keeps one statement for every combination of present fields.
+        sqlx::query(
+            "UPDATE users SET name = CASE WHEN $2 = 1 THEN $3 ELSE name END, \
+             image = CASE WHEN $4 = 1 THEN $5 ELSE image END, updated_at = $6 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(i64::from(name.is_some()))
+        .bind(name.unwrap_or_default())
+        .bind(i64::from(image.is_some()))
+        .bind(image.flatten())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_email(
+        &self,
+        user_id: &str,
+        email: &str,
+        verified: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET email = $2, email_verified = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(email)
+        .bind(i64::from(verified))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET email_verified = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(1i64)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let ids = sqlx::query("DELETE FROM sessions WHERE user_id = $1 RETURNING id")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<Vec<String>, _>>()?;
+        sqlx::query("DELETE FROM verifications WHERE value = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        bind_session(sqlx::query(INSERT_SESSION), session)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(Session, User)>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            ", ",
+            user_columns!(),
+            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| Ok::<_, sqlx::Error>((session_from(&r, 0)?, user_from(&r, 9)?)))
+            .transpose()?)
+    }
+
+    async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions s WHERE s.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| session_from(&r, 0)).transpose()?)
+    }
+
+    async fn extend_session(&self, id: &str, expires_at: i64, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET expires_at = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sessions_of(&self, user_id: &str, now: i64) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 ORDER BY s.created_at DESC, s.id"))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| session_from(r, 0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_many_sessions(&self, ids: &[String]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM verifications WHERE expires_at <= $1",
+            "DELETE FROM revoked_sessions WHERE revoked_until <= $1",
+            "DELETE FROM refresh_tokens WHERE expires_at <= $1",
+        ] {
+            n += sqlx::query(sql)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
+    }
+
+    async fn insert_verification(
+        &self,
+        identifier: &str,
+        value: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO verifications (identifier, value, expires_at, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(identifier)
+            .bind(value)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn take_verification(&self, identifier: &str, now: i64) -> StoreResult<Option<String>> {
+        // DELETE ... RETURNING is atomic: of two concurrent uses, exactly one gets the value.
+        let row = sqlx::query(
+            "DELETE FROM verifications WHERE identifier = $1 RETURNING value, expires_at",
+        )
+        .bind(identifier)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => {
+                let expires_at: i64 = r.try_get(1)?;
+                Ok((expires_at > now).then(|| r.try_get(0)).transpose()?)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn peek_verification(&self, identifier: &str, now: i64) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT value FROM verifications WHERE identifier = $1 AND expires_at > $2",
+        )
+        .bind(identifier)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn delete_verifications(&self, prefix: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM verifications WHERE value = $2 AND substr(identifier, 1, length($1)) = $1",
+        )
+        .bind(prefix)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn jwks(&self) -> StoreResult<Vec<JwkRow>> {
+        let rows = sqlx::query("SELECT kid, alg, public_jwk, private_jwk, created_at, expires_at FROM jwks ORDER BY created_at DESC, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JwkRow {
+                    kid: r.try_get(0)?,
+                    alg: r.try_get(1)?,
+                    public_jwk: r.try_get(2)?,
+                    private_jwk: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                    expires_at: r.try_get(5)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn insert_jwk(&self, row: &JwkRow) -> StoreResult<()> {
+        sqlx::query("INSERT INTO jwks (kid, alg, public_jwk, private_jwk, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&row.kid)
+            .bind(&row.alg)
+            .bind(&row.public_jwk)
+            .bind(&row.private_jwk)
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn revoke_sessions(
+        &self,
+        session_ids: &[String],
+        until: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        if session_ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for id in session_ids {
+            sqlx::query(
+                "INSERT INTO revoked_sessions (session_id, revoked_until, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (session_id) DO UPDATE SET revoked_until = excluded.revoked_until, created_at = excluded.created_at",
+            )
+            .bind(id)
+            .bind(until)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revocations_since(&self, since: i64) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT session_id, revoked_until FROM revoked_sessions WHERE created_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, token_hash, session_id, parent_id, child_id, used_at, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&t.id)
+        .bind(&t.token_hash)
+        .bind(&t.session_id)
+        .bind(&t.parent_id)
+        .bind(&t.child_id)
+        .bind(t.used_at)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn refresh_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
+        let row = sqlx::query(
+            "SELECT id, token_hash, session_id, parent_id, child_id, used_at, created_at, expires_at FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| refresh_from(&r)).transpose()?)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        new: &RefreshToken,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $2, child_id = $3 WHERE id = $1 AND used_at IS NULL")
+            .bind(old_id)
+            .bind(now)
+            .bind(&new.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, token_hash, session_id, parent_id, child_id, used_at, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, NULL, NULL, $5, $6)",
+        )
+        .bind(&new.id)
+        .bind(&new.token_hash)
+        .bind(&new.session_id)
+        .bind(&new.parent_id)
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,197 @@
+//! The guard: turns a bearer token into an [`AuthUser`] or a typed refusal.
+
+use crate::bearer::{BearerError, bearer_token};
+use crate::extract::AuthUser;
+use crate::rejection::AuthRejection;
+use crate::remote::RemoteJwks;
+use http::HeaderMap;
+use sigil_token::{Claims, VerifiedCache, Verifier, VerifyError};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Default number of verified tokens remembered per key set.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// Decides whether a verified token has been revoked (for example because its session, named by
+/// `sid`, was signed out). Runs after the signature and claims are verified.
+pub trait RevocationCheck: Send + Sync + 'static {
+    /// Whether the token with these claims must be refused.
+    fn is_revoked<'a>(
+        &'a self,
+        claims: &'a Claims,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+}
+
+/// Why a request was not authenticated. All variants become a 401 (or 400 for an ambiguous
+/// request); the variant is for logs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GuardError {
+    /// No bearer credentials.
+    #[error("no bearer token")]
+    Missing,
+    /// Two `Authorization` headers.
+    #[error("more than one Authorization header")]
+    DuplicateHeader,
+    /// The credential is not a bearer token of valid syntax.
+    #[error("malformed bearer credential")]
+    MalformedHeader,
+    /// The token failed verification.
+    #[error("invalid token: {0}")]
+    Token(#[from] VerifyError),
+    /// The token is valid but its session has been revoked.
+    #[error("token revoked")]
+    Revoked,
+    /// No verification keys are available (the remote JWKS has never been loaded).
+    #[error("no verification keys available")]
+    NoKeys,
+}
+
+impl From<BearerError> for GuardError {
+    fn from(e: BearerError) -> Self {
+        match e {
+            BearerError::Missing => GuardError::Missing,
+            BearerError::Duplicate => GuardError::DuplicateHeader,
+            BearerError::Malformed => GuardError::MalformedHeader,
+        }
+    }
+}
+
+/// A verifier plus the cache of tokens it has accepted. Replaced as a whole when keys change,
+/// so a cached token never outlives its key.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) verifier: Verifier,
+    pub(crate) cache: Option<Arc<VerifiedCache>>,
+}
+
+impl Snapshot {
+    pub(crate) fn new(verifier: Verifier, cache_capacity: Option<usize>) -> Snapshot {
+        let cache = cache_capacity.map(|c| Arc::new(VerifiedCache::new(c)));
+        Snapshot { verifier, cache }
+    }
+
+    pub(crate) fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, VerifyError> {
+        let validation = self.verifier.validation();
+        if let Some(cache) = &self.cache
+            && let Some(claims) = cache.get(token, now)
+        {
+            validation.check_time(&claims, now)?;
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.verifier.verify_untimed(token)?);
+        validation.check_time(&claims, now)?;
+        if let Some(cache) = &self.cache {
+            cache.insert(token, claims.clone(), now);
+        }
+        Ok(claims)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Keys {
+    Static(Arc<Snapshot>),
+    Remote(RemoteJwks),
+}
+
+struct Inner {
+    keys: Keys,
+    revocation: Option<Arc<dyn RevocationCheck>>,
+    realm: Arc<str>,
+}
+
+/// Verifies bearer tokens. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Guard(Arc<Inner>);
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("keys", &self.0.keys)
+            .field("revocation", &self.0.revocation.is_some())
+            .field("realm", &self.0.realm)
+            .finish()
+    }
+}
+
+impl Guard {
+    /// A guard over fixed keys (a shared secret or a static JWKS), with a verified-token cache.
+    pub fn from_verifier(verifier: Verifier) -> Guard {
+        Guard::from_verifier_with_cache(verifier, Some(DEFAULT_CACHE_CAPACITY))
+    }
+
+    /// A guard over fixed keys with an explicit cache capacity (`None` disables the cache).
+    pub fn from_verifier_with_cache(verifier: Verifier, cache_capacity: Option<usize>) -> Guard {
+        Guard::build(
+            Keys::Static(Arc::new(Snapshot::new(verifier, cache_capacity))),
+            None,
+        )
+    }
+
+    /// A guard over a remote JWKS.
+    pub fn from_remote(remote: RemoteJwks) -> Guard {
+        Guard::build(Keys::Remote(remote), None)
+    }
+
+    fn build(keys: Keys, revocation: Option<Arc<dyn RevocationCheck>>) -> Guard {
+        Guard(Arc::new(Inner {
+            keys,
+            revocation,
+            realm: Arc::from("sigil"),
+        }))
+    }
+
+    /// Adds a revocation check, consulted after a token verifies.
+    pub fn with_revocation(self, check: Arc<dyn RevocationCheck>) -> Guard {
+        Guard(Arc::new(Inner {
+            keys: self.0.keys.clone(),
+            revocation: Some(check),
+            realm: self.0.realm.clone(),
+        }))
+    }
+
+    /// Sets the `realm` of the `WWW-Authenticate` challenge (default `sigil`).
+    pub fn with_realm(self, realm: &str) -> Guard {
+        let realm: String = realm
+            .chars()
+            .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
+            .collect();
+        Guard(Arc::new(Inner {
+            keys: self.0.keys.clone(),
+            revocation: self.0.revocation.clone(),
+            realm: realm.into(),
+        }))
+    }
+
+    /// The challenge realm.
+    pub fn realm(&self) -> &str {
+        &self.0.realm
+    }
+
+    /// Verifies a token (without the `Bearer ` prefix).
+    pub async fn verify(&self, token: &str) -> Result<AuthUser, GuardError> {
+        let now = sigil_token::now_unix();
+        let claims = match &self.0.keys {
+            Keys::Static(snapshot) => snapshot.verify(token, now)?,
+            Keys::Remote(remote) => remote.verify(token, now).await?,
+        };
+        if let Some(check) = &self.0.revocation
+            && check.is_revoked(&claims).await
+        {
+            return Err(GuardError::Revoked);
+        }
+        Ok(AuthUser::from_claims(claims))
+    }
+
+    /// Authenticates a request from its headers, answering with a ready HTTP rejection.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AuthUser, AuthRejection> {
+        let result = match bearer_token(headers) {
+            Ok(token) => self.verify(token).await,
+            Err(e) => Err(e.into()),
+        };
+        result.map_err(|error| {
+            tracing::info!(target: "sigil::guard", reason = %error, "bearer authentication refused");
+            AuthRejection::new(error, self.0.realm.clone())
+        })
+    }
+}

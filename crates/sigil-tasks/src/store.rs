@@ -1,0 +1,254 @@
+//! Task storage (SQLite or PostgreSQL through sqlx's `Any` driver). Every query is scoped to one
+//! user: there is no way to read or change a task without naming its owner.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Task {
+    /// Random 32-character id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// 1 to 200 characters.
+    pub title: String,
+    /// 0 to 1000 characters.
+    pub description: String,
+    /// Done or not.
+    pub completed: bool,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+}
+
+/// Which tasks to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Every task.
+    All,
+    /// Not completed.
+    Pending,
+    /// Completed.
+    Completed,
+}
+
+/// The task store.
+#[derive(Clone, Debug)]
+pub struct TaskStore {
+    pool: AnyPool,
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn rfc3339(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+fn new_id() -> String {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut id = String::with_capacity(32);
+    let mut buf = [0u8; 64];
+    while id.len() < 32 {
+        if getrandom::fill(&mut buf).is_err() {
+            std::process::abort();
+        }
+        for b in buf.iter().filter(|b| **b < 248) {
+            if id.len() < 32 {
+                id.push(char::from(ALPHABET[usize::from(*b % 62)]));
+            }
+        }
+    }
+    id
+}
+
+fn task_from(row: &AnyRow) -> Result<Task, sqlx::Error> {
+    Ok(Task {
+        id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        title: row.try_get(2)?,
+        description: row.try_get(3)?,
+        completed: row.try_get::<i64, _>(4)? != 0,
+        created_at: rfc3339(row.try_get(5)?),
+        updated_at: rfc3339(row.try_get(6)?),
+    })
+}
+
+macro_rules! columns {
+    () => {
+        "id, user_id, title, description, completed, created_at, updated_at"
+    };
+}
+
+impl TaskStore {
+    /// A store over `pool` (install sqlx's Any drivers before connecting).
+    pub fn new(pool: AnyPool) -> TaskStore {
+        TaskStore { pool }
+    }
+
+    /// Creates the `tasks` table if needed (tracked in `_sigil_tasks_migrations`).
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        let mut migrator = Migrator {
+            migrations: MIGRATOR.migrations.clone(),
+            ..Migrator::DEFAULT
+        };
+        migrator.dangerous_set_table_name("_sigil_tasks_migrations");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await
+    }
+
+    /// The user's tasks, oldest first.
+    pub async fn list(
+        &self,
+        user_id: &str,
+        filter: StatusFilter,
+    ) -> Result<Vec<Task>, sqlx::Error> {
+        let rows = match filter {
+            StatusFilter::All => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM tasks WHERE user_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            StatusFilter::Pending | StatusFilter::Completed => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM tasks WHERE user_id = $1 AND completed = $2 ORDER BY created_at, id"
+                ))
+                .bind(user_id)
+                .bind(i64::from(filter == StatusFilter::Completed))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(task_from).collect()
+    }
+
+    /// One task of the user.
+    pub async fn get(&self, user_id: &str, id: &str) -> Result<Option<Task>, sqlx::Error> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tasks WHERE user_id = $1 AND id = $2"
+        ))
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(task_from).transpose()
+    }
+
+    /// Creates a task.
+    pub async fn create(
+        &self,
+        user_id: &str,
+        title: &str,
+        description: &str,
+    ) -> Result<Task, sqlx::Error> {
+        let now = now_ms();
+        let row = sqlx::query(concat!(
+            "INSERT INTO tasks (id, user_id, title, description, completed, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+            columns!()
+        ))
+        .bind(new_id())
+        .bind(user_id)
+        .bind(title)
+        .bind(description)
+        .bind(0i64)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        task_from(&row)
+    }
+
+    /// Replaces a task's fields; `None` if the user has no such task.
+    pub async fn replace(
+        &self,
+        user_id: &str,
+        id: &str,
+        title: &str,
+        description: &str,
+        completed: bool,
+    ) -> Result<Option<Task>, sqlx::Error> {
+        let row = sqlx::query(concat!(
+            "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = $6 \
+             WHERE user_id = $1 AND id = $2 RETURNING ",
+            columns!()
+        ))
+        .bind(user_id)
+        .bind(id)
+        .bind(title)
+        .bind(description)
+        .bind(i64::from(completed))
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(task_from).transpose()
+    }
+
+    /// Sets completion (`Some`) or toggles it (`None`).
+    pub async fn set_completed(
+        &self,
+        user_id: &str,
+        id: &str,
+        completed: Option<bool>,
+    ) -> Result<Option<Task>, sqlx::Error> {
+        let query = match completed {
+            Some(value) => sqlx::query(concat!(
+                "UPDATE tasks SET completed = $3, updated_at = $4 WHERE user_id = $1 AND id = $2 RETURNING ",
+                columns!()
+            ))
+            .bind(user_id)
+            .bind(id)
+            .bind(i64::from(value))
+            .bind(now_ms()),
+            None => sqlx::query(concat!(
+                "UPDATE tasks SET completed = 1 - completed, updated_at = $3 WHERE user_id = $1 AND id = $2 RETURNING ",
+                columns!()
+            ))
+            .bind(user_id)
+            .bind(id)
+            .bind(now_ms()),
+        };
+        let row = query.fetch_optional(&self.pool).await?;
+        row.as_ref().map(task_from).transpose()
+    }
+
+    /// Deletes a task; whether it existed.
+    pub async fn delete(&self, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM tasks WHERE user_id = $1 AND id = $2")
+            .bind(user_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes every task of a user (account deletion).
+    pub async fn delete_all_of(&self, user_id: &str) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM tasks WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,292 @@
+//! The command line. Every setting is a `--flag` and a `SIGIL_*` environment variable (plus
+//! `DATABASE_URL`); flags win over the environment.
+
+use crate::settings::{ApiKeys, Mode, Settings};
+use crate::telemetry::LogFormat;
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand};
+use sigil_token::Algorithm;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// Sigil: email + password authentication with sessions and JWTs, speaking the Better Auth
+/// protocol, plus a tasks API protected by a strict JWT guard.
+#[derive(Debug, Parser)]
+#[command(name = "sigil", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the identity service, the tasks API and the web UI in one process.
+    Serve(ServeArgs),
+    /// Run the identity service and the web UI only (split deployments).
+    ServeAuth(ServeArgs),
+    /// Run the tasks API only, verifying tokens with --jwks-url or --jwt-secret.
+    ServeApi(ApiArgs),
+}
+
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SIGIL_ADDR", default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Database URL: sqlite://<file> (created on first start) or postgres://...
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db")]
+    database_url: String,
+    /// Origins allowed to call the tasks API from a browser (CORS), comma-separated.
+    #[arg(long, env = "SIGIL_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Redis URL for rate limits and revocations shared by several instances.
+    #[arg(long, env = "SIGIL_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Log format.
+    #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Public base URL; its origin is the JWT iss and aud [default: http://<addr>]
+    #[arg(long, env = "SIGIL_BASE_URL")]
+    base_url: Option<Url>,
+    /// Secret (>= 32 bytes) signing session cookies and sealing keys; BETTER_AUTH_SECRET is read
+    /// too. Generated and stored beside an SQLite database when absent.
+    #[arg(long, env = "SIGIL_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// JWT signing algorithm: EdDSA, ES256, RS256 or HS256.
+    #[arg(long, env = "SIGIL_JWT_ALG", default_value = "EdDSA")]
+    jwt_alg: Algorithm,
+    /// HS256 key (>= 32 bytes), shared with every API that verifies the tokens.
+    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// JWT lifetime (e.g. 900, 900s, 15m, 1h).
+    #[arg(long, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
+    jwt_ttl: Duration,
+    /// Extra origins trusted for cookie requests and redirects, comma-separated.
+    #[arg(long, env = "SIGIL_TRUSTED_ORIGINS", value_delimiter = ',')]
+    trusted_origins: Vec<String>,
+    /// Rate limits on (default) or off.
+    #[arg(long, env = "SIGIL_RATE_LIMIT", default_value = "on", value_parser = BoolishValueParser::new())]
+    rate_limit: bool,
+    /// Refuse sign-in until the email address is verified.
+    #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION", default_value = "false", value_parser = BoolishValueParser::new())]
+    require_email_verification: bool,
+    /// Append outgoing mail as JSON lines to this file (development and tests).
+    #[arg(long, env = "SIGIL_MAIL_FILE")]
+    mail_file: Option<PathBuf>,
+    /// SMTP server for outgoing mail (smtps://user:pass@host:465).
+    #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of outgoing mail.
+    #[arg(
+        long,
+        env = "SIGIL_MAIL_FROM",
+        default_value = "Sigil <no-reply@localhost>"
+    )]
+    mail_from: String,
+    /// Header carrying the client IP, set by a trusted reverse proxy (e.g. x-forwarded-for).
+    #[arg(long, env = "SIGIL_CLIENT_IP_HEADER")]
+    client_ip_header: Option<String>,
+    /// Public URL of the tasks API, when it runs on another origin (serve-auth's web UI).
+    #[arg(long, env = "SIGIL_API_URL")]
+    api_url: Option<Url>,
+    /// Argon2id memory cost in KiB.
+    #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value_t = 2)]
+    argon2_iterations: u32,
+}
+
+#[derive(Debug, Args)]
+struct ApiArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// JWKS URL of the identity service (Sigil's or Better Auth's /api/auth/jwks).
+    #[arg(long, env = "SIGIL_JWKS_URL")]
+    jwks_url: Option<Url>,
+    /// HS256 secret shared with the identity service.
+    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Required token issuer [default: the JWKS URL's origin].
+    #[arg(long, env = "SIGIL_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Required token audience [default: the issuer].
+    #[arg(long, env = "SIGIL_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+}
+
+/// Parses `900`, `900s`, `15m`, `1h`, `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text:?} (use e.g. 900, 15m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit in {text:?}: use s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+impl Cli {
+    /// The chosen log format.
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Serve(a) | Command::ServeAuth(a) => a.common.log_format,
+            Command::ServeApi(a) => a.common.log_format,
+        }
+    }
+
+    /// Turns the command line into settings, with the cross-field checks clap cannot do.
+    pub fn into_settings(self) -> Result<Settings, String> {
+        match self.command {
+            Command::Serve(args) => serve_settings(Mode::All, args),
+            Command::ServeAuth(args) => serve_settings(Mode::AuthOnly, args),
+            Command::ServeApi(args) => {
+                let mut s =
+                    Settings::new(Mode::ApiOnly, &args.common.addr, &args.common.database_url);
+                apply_common(&mut s, args.common);
+                s.api_keys = match (args.jwks_url, args.jwt_secret) {
+                    (Some(url), None) => Some(ApiKeys::JwksUrl(url)),
+                    (None, Some(secret)) => Some(ApiKeys::Secret(secret)),
+                    _ => return Err("serve-api needs exactly one of --jwks-url / SIGIL_JWKS_URL and --jwt-secret / SIGIL_JWT_SECRET".into()),
+                };
+                s.api_issuer = args.jwt_issuer;
+                s.api_audience = args.jwt_audience;
+                Ok(s)
+            }
+        }
+    }
+}
+
+fn apply_common(s: &mut Settings, common: CommonArgs) {
+    s.cors_origins = common
+        .cors_origins
+        .into_iter()
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    s.redis_url = common.redis_url;
+}
+
+fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
+    let mut s = Settings::new(mode, &args.common.addr, &args.common.database_url);
+    apply_common(&mut s, args.common);
+    s.base_url = args.base_url;
+    s.secret = args.secret.or_else(|| {
+        std::env::var("BETTER_AUTH_SECRET")
+            .ok()
+            .filter(|v| !v.is_empty())
+    });
+    s.jwt_alg = args.jwt_alg;
+    s.jwt_secret = args.jwt_secret;
+    s.jwt_ttl = args.jwt_ttl;
+    s.trusted_origins = args
+        .trusted_origins
+        .into_iter()
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if s.trusted_origins.iter().any(|o| o == "*") {
+        return Err(
+            "SIGIL_TRUSTED_ORIGINS must not contain \"*\": it would disable CSRF protection".into(),
+        );
+    }
+    s.rate_limit = args.rate_limit;
+    s.require_email_verification = args.require_email_verification;
+    s.mail_file = args.mail_file;
+    s.smtp_url = args.smtp_url;
+    s.mail_from = args.mail_from;
+    s.client_ip_header = args.client_ip_header;
+    s.api_url = args.api_url;
+    s.argon2_memory_kib = args.argon2_memory_kib;
+    s.argon2_iterations = args.argon2_iterations;
+    if s.jwt_alg.is_symmetric() && s.jwt_secret.is_none() {
+        return Err(format!(
+            "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
+            s.jwt_alg
+        ));
+    }
+    if let Some(secret) = &s.jwt_secret {
+        if secret.len() < sigil_auth::config::MIN_SECRET_BYTES {
+            return Err(format!(
+                "SIGIL_JWT_SECRET is {} bytes; at least 32 are required",
+                secret.len()
+            ));
+        }
+        if s.secret.as_deref() == Some(secret.as_str()) {
+            return Err("SIGIL_JWT_SECRET must differ from SIGIL_SECRET (the API servers know the JWT secret)".into());
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("900"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("15 minutes").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn hs256_needs_a_long_jwt_secret() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        assert!(
+            parse(&["sigil", "serve", "--jwt-alg", "HS256"])
+                .unwrap_err()
+                .contains("--jwt-secret")
+        );
+        assert!(
+            parse(&[
+                "sigil",
+                "serve",
+                "--jwt-alg",
+                "HS256",
+                "--jwt-secret",
+                "short"
+            ])
+            .unwrap_err()
+            .contains("at least 32")
+        );
+        let ok = parse(&[
+            "sigil",
+            "serve",
+            "--jwt-alg",
+            "hs256",
+            "--jwt-secret",
+            &"k".repeat(32),
+        ])
+        .unwrap();
+        assert_eq!(ok.jwt_alg, Algorithm::HS256);
+        assert!(parse(&["sigil", "serve", "--trusted-origins", "*"]).is_err());
+        assert!(parse(&["sigil", "serve-api"]).is_err());
+    }
+}

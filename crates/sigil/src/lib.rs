@@ -1,0 +1,16 @@
+//! The `sigil` binary's library: command line, settings, wiring and the web UI.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`cli`] | flags and environment variables, turned into [`settings::Settings`] |
+//! | [`settings`] | the validated settings of one process (and the secret file) |
+//! | [`app`] | building the router for `serve`, `serve-auth` or `serve-api`, and running it |
+//! | [`telemetry`] | logging |
+//! | [`ui`] | the web pages |
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod settings;
+pub mod telemetry;
+pub mod ui;

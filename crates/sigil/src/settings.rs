@@ -1,0 +1,229 @@
+//! The validated settings of one `sigil` process.
+
+use sigil_auth::Secret;
+use sigil_token::Algorithm;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// What the process serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Identity service, tasks API and web UI.
+    All,
+    /// Identity service and web UI.
+    AuthOnly,
+    /// Tasks API only.
+    ApiOnly,
+}
+
+/// How the tasks API of `serve-api` verifies tokens.
+#[derive(Clone, Debug)]
+pub enum ApiKeys {
+    /// A remote JWKS (Sigil's or Better Auth's `/api/auth/jwks`).
+    JwksUrl(Url),
+    /// The HS256 secret shared with the identity service.
+    Secret(String),
+}
+
+/// Settings of one process. Built from the command line by [`crate::cli`], or directly in tests.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// What to serve.
+    pub mode: Mode,
+    /// Listen address (`127.0.0.1:0` for any free port).
+    pub addr: String,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// Public base URL (default `http://<bound address>`).
+    pub base_url: Option<Url>,
+    /// Cookie/key secret (`SIGIL_SECRET` or `BETTER_AUTH_SECRET`).
+    pub secret: Option<String>,
+    /// JWT algorithm.
+    pub jwt_alg: Algorithm,
+    /// HS256 secret.
+    pub jwt_secret: Option<String>,
+    /// JWT lifetime.
+    pub jwt_ttl: Duration,
+    /// Extra trusted origins for cookie requests.
+    pub trusted_origins: Vec<String>,
+    /// Origins allowed to call the tasks API cross-origin.
+    pub cors_origins: Vec<String>,
+    /// Rate limiting.
+    pub rate_limit: bool,
+    /// Require a verified email to sign in.
+    pub require_email_verification: bool,
+    /// Mail outbox file (JSON lines).
+    pub mail_file: Option<PathBuf>,
+    /// SMTP URL.
+    pub smtp_url: Option<String>,
+    /// Sender address.
+    pub mail_from: String,
+    /// Redis URL (shared rate limits and revocations).
+    pub redis_url: Option<String>,
+    /// Trusted proxy header for the client IP.
+    pub client_ip_header: Option<String>,
+    /// Key source of `serve-api`.
+    pub api_keys: Option<ApiKeys>,
+    /// Issuer required by `serve-api` (default: the JWKS URL's origin).
+    pub api_issuer: Option<String>,
+    /// Audience required by `serve-api` (default: the issuer).
+    pub api_audience: Option<String>,
+    /// The tasks API's public URL, for the web UI of `serve-auth` (split deployments).
+    pub api_url: Option<Url>,
+    /// Argon2id memory cost in KiB (default 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (default 2).
+    pub argon2_iterations: u32,
+}
+
+impl Settings {
+    /// Defaults for `sigil serve` on `addr` with `database_url` (what tests start from).
+    pub fn new(mode: Mode, addr: &str, database_url: &str) -> Settings {
+        Settings {
+            mode,
+            addr: addr.to_owned(),
+            database_url: database_url.to_owned(),
+            base_url: None,
+            secret: None,
+            jwt_alg: Algorithm::EdDSA,
+            jwt_secret: None,
+            jwt_ttl: Duration::from_secs(15 * 60),
+            trusted_origins: Vec::new(),
+            cors_origins: Vec::new(),
+            rate_limit: true,
+            require_email_verification: false,
+            mail_file: None,
+            smtp_url: None,
+            mail_from: "Sigil <no-reply@localhost>".to_owned(),
+            redis_url: None,
+            client_ip_header: None,
+            api_keys: None,
+            api_issuer: None,
+            api_audience: None,
+            api_url: None,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+/// The file of an SQLite URL, if it names one (`sqlite://sigil.db`, `sqlite:data/s.db?mode=rwc`).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// Where the generated secret of an SQLite database is kept: beside it, `<name>.secret`.
+pub fn secret_file_for(db: &Path) -> PathBuf {
+    db.with_extension("secret")
+}
+
+/// Resolves the cookie/key secret: the configured one (at least 32 bytes), or, for an SQLite
+/// file, one generated on first start and kept beside the database (mode 0600). PostgreSQL
+/// deployments must configure it: every instance has to share it.
+pub fn resolve_secret(settings: &Settings) -> Result<Secret, String> {
+    if let Some(secret) = &settings.secret {
+        return Secret::new(secret.as_bytes().to_vec(), "SIGIL_SECRET");
+    }
+    let Some(db) = sqlite_path(&settings.database_url) else {
+        if settings.database_url.starts_with("sqlite:") {
+            tracing::warn!(target: "sigil", "no SIGIL_SECRET and an in-memory database: using a throwaway secret");
+            return Secret::new(random_secret().into_bytes(), "generated secret");
+        }
+        return Err("SIGIL_SECRET (or --secret) is required with PostgreSQL: every instance must share the same secret".into());
+    };
+    let file = secret_file_for(&db);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => Secret::new(
+            text.trim().as_bytes().to_vec(),
+            &format!("the secret in {}", file.display()),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = random_secret();
+            write_private(&file, &secret)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            tracing::warn!(
+                target: "sigil",
+                file = %file.display(),
+                "no SIGIL_SECRET given: generated one and stored it beside the database; set SIGIL_SECRET in production"
+            );
+            Secret::new(secret.into_bytes(), "generated secret")
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+    }
+}
+
+fn random_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        std::process::abort();
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(content.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://sigil.db"),
+            Some(PathBuf::from("sigil.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/x.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://localhost/db"), None);
+        assert_eq!(
+            secret_file_for(Path::new("data/sigil.db")),
+            PathBuf::from("data/sigil.secret")
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_and_missing_ones_generated() {
+        let dir = std::env::temp_dir().join(format!("sigil-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("t.db");
+        let mut s = Settings::new(
+            Mode::All,
+            "127.0.0.1:0",
+            &format!("sqlite://{}", db.display()),
+        );
+        s.secret = Some("short".into());
+        assert!(resolve_secret(&s).unwrap_err().contains("at least 32"));
+        s.secret = None;
+        let first = resolve_secret(&s).unwrap();
+        let again = resolve_secret(&s).unwrap();
+        assert_eq!(
+            first.expose(),
+            again.expose(),
+            "the generated secret is reused"
+        );
+        s.database_url = "postgres://localhost/x".into();
+        assert!(resolve_secret(&s).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
