@@ -56,6 +56,7 @@ class Config:
     wrk_threads: int = field(default_factory=lambda: _env_int("BENCH_WRK_THREADS", 1))
     cold_runs: int = field(default_factory=lambda: _env_int("BENCH_COLD_RUNS", 10))
     baseline_seconds: float = field(default_factory=lambda: _env_float("BENCH_BASELINE_SECONDS", 5))
+    harvest_seconds: float = field(default_factory=lambda: _env_float("BENCH_HARVEST_SECONDS", 4))
     pin: str = field(default_factory=lambda: os.environ.get("BENCH_PIN", "none"))
     timeout: int = field(default_factory=lambda: _env_int("BENCH_TIMEOUT", 570))
     only: set[str] = field(
@@ -114,6 +115,7 @@ class Bench:
         self.load_settings = load.Settings(cfg.duration, cfg.warmup, cfg.wrk_threads, cfg.load_cpus)
         # What the FastAPI peer verifies and serves, filled from Sigil (or made up without it).
         self.fastapi_inputs: dict[str, dict] = {}
+        self.token_counts: dict[str, int] = {}
         self.sigil_built = bool(cfg.sigil_bin and Path(cfg.sigil_bin).is_file())
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -128,8 +130,10 @@ class Bench:
         headers = {k.lower(): v for k, v in lo.headers.items()}
         bearer = headers.get("authorization", "")[len("Bearer "):] or None
         body = json.loads(lo.body) if lo.body else None
+        if lo.tokens_file:
+            bearer = Path(lo.tokens_file).read_text().split("\n", 1)[0]
         r = call(lo.method, server.base + lo.path, body=body, bearer=bearer)
-        expect(r, f"{key}: probe {lo.method} {lo.path}")
+        expect(r, f"{key}: probe {lo.method} {lo.path}", status=lo.expect_status or 200)
         if check is not None and not check(r.json()):
             raise RuntimeError(f"{key}: unexpected answer to the probe: {r!r}")
         log(f"  {key}: {lo.method} {lo.path}, {lo.connections} connections, "
@@ -137,13 +141,14 @@ class Bench:
         m = load.measure(server, lo, self.load_settings)
         m["server"] = server.name
         self.runs[key] = m
-        bad = m["non_2xx"] + sum(m["errors"].values())
-        flag = f"  (!! {m['non_2xx']} non-2xx, errors {m['errors']})" if bad else ""
+        bad = m["unexpected_status"] + sum(m["errors"].values())
+        flag = f"  (!! {m['unexpected_status']} unexpected statuses, errors {m['errors']})" if bad else ""
         log(f"    {m['rps']:>10.0f} req/s   p50 {m['p50_ms']:.2f} ms   p99 {m['p99_ms']:.2f} ms   "
             f"peak RSS {m['peak_rss_kib'] / 1000:.1f} MB{flag}")
         if bad:
-            self.notes.append(f"{key}: {m['non_2xx']} non-2xx answers and socket errors {m['errors']} "
-                              f"out of {m['requests']} requests (not counted in req/s).")
+            self.notes.append(f"{key}: {m['unexpected_status']} answers with another status than "
+                              f"{m['expect_status']} and socket errors {m['errors']} out of {m['requests']} "
+                              "requests (not counted in req/s).")
 
     def cold_start(self, key: str, make: "callable[[int], Server]", runs: int) -> None:
         """Spawns a fresh server `runs` times; ms from spawn to its first 200 on the ready path."""
@@ -203,6 +208,7 @@ class Bench:
             "SIGIL_JWT_ALG": alg,
             "SIGIL_JWT_SECRET": "bench-jwt-secret-" + "j" * 40,
             "SIGIL_RATE_LIMIT": "off",
+            "SIGIL_JWT_TTL": "1h",  # the tokens collected at the start must outlive the whole run
             "RUST_LOG": os.environ.get("SIGIL_BENCH_RUST_LOG", "warn"),
         }
         return self.server(name, [self.cfg.sigil_bin, "serve"], port, "/api/auth/ok", env=env)
@@ -236,53 +242,56 @@ class Bench:
         log(f"Sigil ({cfg.sigil_bin})")
         self.cold_start("sigil", lambda i: self.sigil_server(f"sigil-cold-{i}", "EdDSA",
                                                             self.fresh_db(f"sigil-cold-{i}.db")), cfg.cold_runs)
-
-        # EdDSA (the default): ceiling, protected GET, get-session, token, then sign-in (it adds sessions).
+        # EdDSA (the default) first: it also serves the ceiling, get-session, token and, last because it
+        # adds a session per request, sign-in.
         s = self.sigil_server("sigil-eddsa", "EdDSA", self.fresh_db("sigil-eddsa.db")).start()
         s.wait_ready()
         self.idle("sigil", s)
         seed = self.sigil_seed(s, "EdDSA")
-        self.fastapi_inputs["EdDSA"] = seed
-        n = len(TASKS)
         self.scenario("sigil.ok", s, load.Load("/api/auth/ok", {}, connections=cfg.connections),
                       check=lambda b: b == {"ok": True})
-        self.scenario("sigil.tasks_eddsa", s,
-                      load.Load(f"/api/{seed['user_id']}/tasks", {"Authorization": f"Bearer {seed['jwt']}"},
-                                connections=cfg.connections), check=lambda b: len(b) == n)
+        self.sigil_protected(s, "EdDSA", seed)
+        session = {"Authorization": f"Bearer {seed['session']}"}
         self.scenario("sigil.get_session", s,
-                      load.Load("/api/auth/get-session", {"Authorization": f"Bearer {seed['session']}"},
-                                connections=cfg.connections), check=lambda b: b and "session" in b)
-        self.scenario("sigil.token", s,
-                      load.Load("/api/auth/token", {"Authorization": f"Bearer {seed['session']}"},
-                                connections=cfg.connections), check=lambda b: "token" in b)
+                      load.Load("/api/auth/get-session", session, connections=cfg.connections),
+                      check=lambda b: b and "session" in b)
+        self.scenario("sigil.token", s, load.Load("/api/auth/token", session, connections=cfg.connections),
+                      check=lambda b: "token" in b)
         self.scenario("sigil.sign_in", s,
                       load.Load("/api/auth/sign-in/email", {"Content-Type": "application/json"}, "POST",
                                 SIGNIN_BODY, connections=cfg.signin_connections), check=lambda b: "token" in b)
         s.stop()
-
-        # HS256: the same protected GET with a shared-secret JWT.
-        seed = self.sigil_protected("HS256", cache=True)
-        self.fastapi_inputs["HS256"] = seed
-        # The same two with Sigil's verified-token cache off: every request pays for a signature check,
-        # as every request does in the FastAPI peer.
-        for alg in ("HS256", "EdDSA"):
-            self.sigil_protected(alg, cache=False)
-
-    def sigil_protected(self, alg: str, cache: bool) -> dict:
-        suffix = "" if cache else "_nocache"
-        name = f"sigil-{alg.lower()}{suffix.replace('_', '-')}"
-        s = self.sigil_server(name, alg, self.fresh_db(f"{name}.db"))
-        if not cache:
-            s.env["SIGIL_TOKEN_CACHE"] = "off"
-        s.start()
+        # HS256: the same protected reads with shared-secret JWTs.
+        s = self.sigil_server("sigil-hs256", "HS256", self.fresh_db("sigil-hs256.db")).start()
         s.wait_ready()
-        seed = self.sigil_seed(s, alg)
-        seed["secret"] = s.env["SIGIL_JWT_SECRET"]
-        self.scenario(f"sigil.tasks_{alg.lower()}{suffix}", s,
-                      load.Load(f"/api/{seed['user_id']}/tasks", {"Authorization": f"Bearer {seed['jwt']}"},
-                                connections=self.cfg.connections), check=lambda b: len(b) == len(TASKS))
+        self.sigil_protected(s, "HS256", self.sigil_seed(s, "HS256"))
         s.stop()
-        return seed
+
+    def sigil_protected(self, s: Server, alg: str, seed: dict) -> None:
+        """The protected GET three ways: one hot token, many distinct tokens, and the 403 path."""
+        cfg = self.cfg
+        a = alg.lower()
+        path = f"/api/{seed['user_id']}/tasks"
+        seed["secret"] = s.env["SIGIL_JWT_SECRET"]
+        self.fastapi_inputs[alg] = seed
+        self.scenario(f"sigil.tasks_{a}", s,
+                      load.Load(path, {"Authorization": f"Bearer {seed['jwt']}"}, connections=cfg.connections),
+                      check=lambda b: len(b) == len(TASKS))
+        # Distinct tokens: more than Sigil's verified-token cache holds (10,000), each used once per round,
+        # so nearly every request pays for a full signature check, as every request does in FastAPI.
+        tokens = self.work / f"tokens-{a}.txt"
+        n = load.harvest_tokens(s, seed["session"], tokens, cfg.harvest_seconds, cfg.load_cpus)
+        seed["tokens_file"] = str(tokens)
+        self.token_counts[alg] = n
+        log(f"  collected {n} distinct {alg} tokens from /api/auth/token")
+        self.scenario(f"sigil.tasks_{a}_many", s,
+                      load.Load(path, {}, connections=cfg.connections, tokens_file=str(tokens)),
+                      check=lambda b: len(b) == len(TASKS))
+        # Diagnostic: a valid token on another user's path is refused with 403 after verification and
+        # before any database work, so this is the route's cost without the query.
+        self.scenario(f"sigil.forbidden_{a}", s,
+                      load.Load(f"/api/{rand_id()}/tasks", {"Authorization": f"Bearer {seed['jwt']}"},
+                                connections=cfg.connections, expect_status=403))
 
     def stand_in_tokens(self) -> None:
         """Without a Sigil binary: JWTs of the same shape made here, so the FastAPI side can still run."""
@@ -339,13 +348,19 @@ class Bench:
         for workers in (1, 2):
             for alg in ("HS256", "EdDSA"):
                 inp = self.fastapi_inputs[alg]
-                s = make(alg, workers, f"fastapi-{alg.lower()}-w{workers}").start()
+                a = alg.lower()
+                s = make(alg, workers, f"fastapi-{a}-w{workers}").start()
                 s.wait_ready()
                 if alg == "HS256":
                     self.idle(f"fastapi_w{workers}", s)
-                self.scenario(f"fastapi.tasks_{alg.lower()}_w{workers}", s,
-                              load.Load(f"/api/{inp['user_id']}/tasks", {"Authorization": f"Bearer {inp['jwt']}"},
-                                        connections=cfg.connections), check=lambda b: len(b) == len(TASKS))
+                path = f"/api/{inp['user_id']}/tasks"
+                self.scenario(f"fastapi.tasks_{a}_w{workers}", s,
+                              load.Load(path, {"Authorization": f"Bearer {inp['jwt']}"}, connections=cfg.connections),
+                              check=lambda b: len(b) == len(TASKS))
+                if inp.get("tokens_file"):
+                    self.scenario(f"fastapi.tasks_{a}_many_w{workers}", s,
+                                  load.Load(path, {}, connections=cfg.connections, tokens_file=inp["tokens_file"]),
+                                  check=lambda b: len(b) == len(TASKS))
                 s.stop()
 
     # ---- Better Auth -----------------------------------------------------------------------------
@@ -431,6 +446,7 @@ class Bench:
             "baselines": self.baselines,
             "notes": self.notes,
             "background_cpu_percent": self.background_cpu,
+            "distinct_tokens": self.token_counts,
         }
 
 

@@ -127,11 +127,20 @@ def build_rows(res: dict) -> list[dict]:
 
     fastapi = {1: "FastAPI + PyJWT, 1 uvicorn worker", 2: "FastAPI + PyJWT, 2 uvicorn workers"}
     algs = {"hs256": "HS256", "eddsa": "EdDSA"}
-    for suffix, how in (("", ""), ("_nocache", ", Sigil's token cache off")):
+    counts = res.get("distinct_tokens", {})
+
+    def variant(alg, many):
+        if not many:
+            return f"{algs[alg]} JWT, one token"
+        n = counts.get(algs[alg])
+        return f"{algs[alg]} JWT, {f'{n:,}' if n else 'many'} distinct tokens in rotation"
+
+    for many in (False, True):
+        m = "_many" if many else ""
         for alg in ("hs256", "eddsa"):
             for w in (1, 2):
-                add_rps(f"Protected `GET /api/{{id}}/tasks`, {algs[alg]} JWT{how}", fastapi[w],
-                        run(f"sigil.tasks_{alg}{suffix}"), run(f"fastapi.tasks_{alg}_w{w}"),
+                add_rps(f"Protected `GET /api/{{id}}/tasks`, {variant(alg, many)}", fastapi[w],
+                        run(f"sigil.tasks_{alg}{m}"), run(f"fastapi.tasks_{alg}{m}_w{w}"),
                         targets=[t_ratio("req/s ≥ 10× peer", 10), t_p99("p99 ≤ 0.1× peer", 0.1)])
     add_rps("`GET /api/auth/get-session` (Bearer session token)", "Better Auth 1.7.25",
             run("sigil.get_session"), run("better_auth.get_session"), targets=[t_ratio("req/s ≥ 5× peer", 5)])
@@ -162,11 +171,16 @@ def build_rows(res: dict) -> list[dict]:
         })
     add_rps("Unauthenticated `GET /api/auth/ok` (ceiling)", "Better Auth 1.7.25", run("sigil.ok"),
             run("better_auth.ok"))
-    for suffix, how in (("", ""), ("_nocache", ", token cache off")):
+    for many in (False, True):
+        m = "_many" if many else ""
         for alg in ("hs256", "eddsa"):
-            add_rps(f"Verification cost: protected GET ({algs[alg]}{how}) vs the ceiling",
-                    "Sigil's own unauthenticated `/api/auth/ok`", run(f"sigil.tasks_{alg}{suffix}"), run("sigil.ok"),
+            add_rps(f"Verification cost: protected GET ({variant(alg, many)}) vs the ceiling",
+                    "Sigil's own unauthenticated `/api/auth/ok`", run(f"sigil.tasks_{alg}{m}"), run("sigil.ok"),
                     targets=[t_ratio("≥ 80% of the ceiling", 0.8, percent=True)])
+    for alg in ("hs256", "eddsa"):
+        add_rps(f"(diagnostic) 403 path: valid {algs[alg]} token on another user's tasks, verification without "
+                "the database query", "Sigil's own unauthenticated `/api/auth/ok`", run(f"sigil.forbidden_{alg}"),
+                run("sigil.ok"), note="Counts 403 answers: the guard and the user check, no SQLite.")
 
     def start_row(metric, unit, sigil_v, peer_key, peer_name, fmt_key, target=None):
         pv = startup.get(peer_key, {}).get(fmt_key)
@@ -212,7 +226,7 @@ def _fmt_ratio(row):
     r = row["ratio"]
     if r is None:
         return "—"
-    if row["scenario"].startswith("Verification cost"):
+    if row["scenario"].startswith(("Verification cost", "(diagnostic) 403")):
         return f"{r * 100:.0f}%"
     return f"{r:.2f}×" if r < 10 else f"{r:.1f}×"
 
@@ -298,22 +312,22 @@ def plot(res: dict, path: Path) -> bool:
         return False
     runs, base = res["runs"], res["baselines"]
     rps = lambda k: (runs.get(k) or {}).get("rps")
-    cats = ["GET tasks\nHS256", "GET tasks\nEdDSA", "get-session", "token", "sign-in/email", "/api/auth/ok\n(ceiling)"]
+    cats = ["GET tasks\nHS256\none token", "GET tasks\nHS256\ndistinct tokens", "GET tasks\nEdDSA\none token",
+            "GET tasks\nEdDSA\ndistinct tokens", "get-session", "token", "sign-in/email", "/api/auth/ok\n(ceiling)"]
+    tasks = lambda side, w="": [rps(f"{side}.tasks_{a}{m}{w}") for a in ("hs256", "eddsa") for m in ("", "_many")]
     series = {
-        "Sigil": [rps("sigil.tasks_hs256"), rps("sigil.tasks_eddsa"), rps("sigil.get_session"), rps("sigil.token"),
-                  rps("sigil.sign_in"), rps("sigil.ok")],
-        "Sigil, token cache off": [rps("sigil.tasks_hs256_nocache"), rps("sigil.tasks_eddsa_nocache"), None, None,
-                                   None, None],
-        "FastAPI, 1 worker": [rps("fastapi.tasks_hs256_w1"), rps("fastapi.tasks_eddsa_w1"), None, None, None, None],
-        "FastAPI, 2 workers": [rps("fastapi.tasks_hs256_w2"), rps("fastapi.tasks_eddsa_w2"), None, None, None, None],
-        "Better Auth": [None, None, rps("better_auth.get_session"), rps("better_auth.token"),
-                        rps("better_auth.sign_in"), rps("better_auth.ok")],
-        "bare argon2id hash": [None, None, None, None, (base.get("argon2") or {}).get("hashes_per_sec"), None],
+        "Sigil": tasks("sigil") + [rps("sigil.get_session"), rps("sigil.token"), rps("sigil.sign_in"),
+                                   rps("sigil.ok")],
+        "FastAPI, 1 worker": tasks("fastapi", "_w1") + [None] * 4,
+        "FastAPI, 2 workers": tasks("fastapi", "_w2") + [None] * 4,
+        "Better Auth": [None] * 4 + [rps("better_auth.get_session"), rps("better_auth.token"),
+                                     rps("better_auth.sign_in"), rps("better_auth.ok")],
+        "bare argon2id hash": [None] * 6 + [(base.get("argon2") or {}).get("hashes_per_sec"), None],
     }
-    colors = {"Sigil": "#c2410c", "Sigil, token cache off": "#fb923c", "FastAPI, 1 worker": "#0f766e", "FastAPI, 2 workers": "#14b8a6",
+    colors = {"Sigil": "#c2410c", "FastAPI, 1 worker": "#0f766e", "FastAPI, 2 workers": "#14b8a6",
               "Better Auth": "#1d4ed8", "bare argon2id hash": "#9ca3af"}
-    fig, ax = plt.subplots(figsize=(11, 5.5))
-    width = 0.8 / 4
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    width = 0.8 / 3
     labelled = set()
     for c in range(len(cats)):
         present = [(name, values[c]) for name, values in series.items() if values[c]]
