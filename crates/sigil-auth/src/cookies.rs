@@ -22,6 +22,11 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'(')
     .remove(b')');
 
+/// Percent-encodes like JavaScript's `encodeURIComponent`.
+pub fn encode_uri_component(s: &str) -> String {
+    utf8_percent_encode(s, URI_COMPONENT).to_string()
+}
+
 /// Cookie names and attributes for one deployment.
 #[derive(Clone, Debug)]
 pub struct CookieJar {

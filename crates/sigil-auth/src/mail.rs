@@ -31,7 +31,8 @@ pub struct Mail {
     pub to: String,
     /// Purpose.
     pub kind: MailKind,
-    /// Subject line.
+    /// Subject line (not part of the JSON-lines outbox record, which is `{to, kind, url, token}`).
+    #[serde(skip)]
     pub subject: String,
     /// The link the recipient must open.
     pub url: String,

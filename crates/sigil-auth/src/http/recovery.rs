@@ -21,7 +21,6 @@ use crate::store::{StoreError, User};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use sigil_token::{Algorithm, Claims, KeySet, SigningKey, Validation, Verifier, VerifyError};
 use std::collections::HashMap;
@@ -37,7 +36,7 @@ const RESET_SENT: &str = "If this email exists in our system, check your email f
 const MIN_ANONYMOUS_DURATION: Duration = Duration::from_millis(500);
 
 fn encode(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+    crate::cookies::encode_uri_component(s)
 }
 
 fn spawn_mail(auth: &AuthService, mail: Mail) {
@@ -359,7 +358,12 @@ pub async fn verify_email(
             None => Ok(Reply::json(json!({ "status": true, "user": null })).into_response()),
         };
     };
-    match auth.store.set_email(&user.id, new_email, true, now).await {
+    // As Better Auth: the verification state is left as it was.
+    match auth
+        .store
+        .set_email(&user.id, new_email, user.email_verified, now)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::Conflict) => return fail(codes::INVALID_TOKEN),
         Err(e) => return Err(e.into()),

@@ -88,6 +88,11 @@ impl IntoResponse for Reply {
 pub fn redirect(location: &str, cookies: Vec<String>) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
+    // Better Auth labels its empty redirect bodies as JSON; so do we.
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(location) {
         headers.insert(LOCATION, v);
     }

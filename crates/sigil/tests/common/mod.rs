@@ -1,0 +1,304 @@
+//! Test helpers: start the real application on port 0 with a fresh SQLite database, and talk
+//! HTTP to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sigil::app::App;
+use sigil::settings::{Mode, Settings};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const HS_SECRET: &str = "test-jwt-secret-0123456789-abcdefghijklmnop";
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// Where to connect (`http://<bound address>`).
+    pub url: String,
+    /// The configured base URL (JWT issuer/audience); equal to `url` unless a test sets one.
+    pub base: String,
+    pub client: reqwest::Client,
+    pub path: std::path::PathBuf,
+    dir: Option<TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Settings for a test server: port 0, a database in a fresh temporary directory, rate limits
+/// off (tests that exercise them turn them on), cheap argon2 parameters unless a test needs the
+/// real ones.
+pub fn test_settings(dir: &TempDir) -> Settings {
+    let db = dir.path().join("sigil.db");
+    let mut settings = Settings::new(
+        Mode::All,
+        "127.0.0.1:0",
+        &format!("sqlite://{}", db.display()),
+    );
+    settings.rate_limit = false;
+    settings.argon2_memory_kib = 8 * 1024;
+    settings.argon2_iterations = 1;
+    settings.mail_file = Some(dir.path().join("mail.jsonl"));
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir);
+    configure(&mut settings);
+    spawn_settings(settings, dir).await
+}
+
+pub async fn spawn_settings(settings: Settings, dir: TempDir) -> TestApp {
+    let app = App::build(settings).await.expect("app starts");
+    let url = format!("http://{}", app.address());
+    let base = app.url().to_owned();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let path = dir.path().to_owned();
+    TestApp {
+        url,
+        base,
+        client,
+        path,
+        dir: Some(dir),
+        shutdown: Some(tx),
+    }
+}
+
+/// A JSON response.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A signed-in user: ids and credentials.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub session_token: String,
+    pub jwt: String,
+}
+
+impl TestApp {
+    /// Stops the server (after in-flight requests) and hands back its directory.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        self.dir.take().unwrap()
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        for (k, v) in headers {
+            req = req.header(*k, HeaderValue::from_str(v).unwrap());
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &'static str,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = req.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.request(Method::POST, path, &[], Some(body)).await
+    }
+
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> Answer {
+        self.post(
+            "/api/auth/sign-up/email",
+            json!({ "name": name, "email": email, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Answer {
+        self.post(
+            "/api/auth/sign-in/email",
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// The JWT of a session (session token as bearer).
+    pub async fn jwt(&self, session_token: &str) -> Answer {
+        self.request(
+            Method::GET,
+            "/api/auth/token",
+            &[("authorization", &format!("Bearer {session_token}"))],
+            None,
+        )
+        .await
+    }
+
+    /// Signs up and in a new user, returning their session token and a JWT.
+    pub async fn user(&self, email: &str) -> User {
+        let up = self.sign_up("Test User", email, PASSWORD).await;
+        assert_eq!(up.status, StatusCode::OK, "{:?}", up.body);
+        let id = up.body["user"]["id"].as_str().unwrap().to_owned();
+        let inn = self.sign_in(email, PASSWORD).await;
+        assert_eq!(inn.status, StatusCode::OK, "{:?}", inn.body);
+        let session_token = inn.body["token"].as_str().unwrap().to_owned();
+        let jwt = self.jwt(&session_token).await.body["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        User {
+            id,
+            email: email.to_owned(),
+            session_token,
+            jwt,
+        }
+    }
+
+    /// Calls the tasks API with `jwt`.
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        jwt: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let auth = jwt.map(|j| format!("Bearer {j}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        self.request(method, path, &headers, body).await
+    }
+
+    pub fn mails(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path.join("mail.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits for a mail of `kind` to `to` (mail is sent in the background).
+    pub async fn mail(&self, to: &str, kind: &str) -> Value {
+        for _ in 0..100 {
+            if let Some(m) = self
+                .mails()
+                .into_iter()
+                .rev()
+                .find(|m| m["to"] == to && m["kind"] == kind)
+            {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no {kind} mail to {to}");
+    }
+}
+
+/// The decoded payload of a JWT (no verification).
+pub fn jwt_payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The decoded header of a JWT.
+pub fn jwt_header(jwt: &str) -> Value {
+    use base64::Engine;
+    let header = jwt.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap()
+}

@@ -1,0 +1,124 @@
+//! The same flow on PostgreSQL, with two instances sharing one database: what a deployment
+//! behind a load balancer does. Runs when `SIGIL_TEST_POSTGRES_URL` is set (`scripts/test` sets
+//! it to the local server); each test creates and drops its own database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+struct FreshDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl FreshDb {
+    async fn create() -> Option<FreshDb> {
+        let admin_url = std::env::var("SIGIL_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "sigil_test_{}_{}",
+            std::process::id(),
+            sigil_auth::crypto::random_alphanumeric(8).to_lowercase()
+        );
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .expect("PostgreSQL reachable");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        let url = format!("{base}/{name}");
+        Some(FreshDb {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    async fn drop_now(self) {
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.admin_url)
+            .await
+            .unwrap();
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_revocations() {
+    let Some(db) = FreshDb::create().await else {
+        eprintln!("SIGIL_TEST_POSTGRES_URL not set: PostgreSQL test skipped");
+        return;
+    };
+    let configure = |s: &mut sigil::settings::Settings| {
+        s.database_url = db.url.clone();
+        s.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
+        s.base_url = Some("http://sigil.test".parse().unwrap());
+    };
+    let a = spawn_with(configure).await;
+    let b = spawn_with(configure).await;
+
+    // Sign up on A, sign in on B, use a JWT from B on A's API.
+    assert_eq!(
+        a.sign_up("Pg", "pg@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let user = b.user("pg2@example.com").await;
+    let path = format!("/api/{}/tasks", user.id);
+    let created = a
+        .api(
+            Method::POST,
+            &path,
+            Some(&user.jwt),
+            Some(json!({ "title": "on postgres" })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let listed = b.api(Method::GET, &path, Some(&user.jwt), None).await;
+    assert_eq!(listed.body[0]["title"], "on postgres");
+    assert_eq!(
+        b.sign_up("Pg", "PG@example.com", PASSWORD).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Sign out on B: A learns the revocation from the database within a few seconds.
+    b.request(
+        Method::POST,
+        "/api/auth/sign-out",
+        &[("authorization", &format!("Bearer {}", user.session_token))],
+        None,
+    )
+    .await;
+    let mut refused = false;
+    for _ in 0..40 {
+        if a.api(Method::GET, &path, Some(&user.jwt), None)
+            .await
+            .status
+            == StatusCode::UNAUTHORIZED
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        refused,
+        "instance A refuses a JWT of a session signed out on instance B"
+    );
+    drop((a, b));
+    db.drop_now().await;
+}
