@@ -116,6 +116,7 @@ class Bench:
         # What the FastAPI peer verifies and serves, filled from Sigil (or made up without it).
         self.fastapi_inputs: dict[str, dict] = {}
         self.token_counts: dict[str, int] = {}
+        self.busy_runs: list[str] = []
         self.sigil_built = bool(cfg.sigil_bin and Path(cfg.sigil_bin).is_file())
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -144,7 +145,10 @@ class Bench:
         bad = m["unexpected_status"] + sum(m["errors"].values())
         flag = f"  (!! {m['unexpected_status']} unexpected statuses, errors {m['errors']})" if bad else ""
         log(f"    {m['rps']:>10.0f} req/s   p50 {m['p50_ms']:.2f} ms   p99 {m['p99_ms']:.2f} ms   "
-            f"peak RSS {m['peak_rss_kib'] / 1000:.1f} MB{flag}")
+            f"peak RSS {m['peak_rss_kib'] * 1.024 / 1000:.1f} MB   CPU: server {m['cpu_server_pct']:.0f}%, "
+            f"wrk {m['cpu_wrk_pct']:.0f}%, other {m['cpu_other_pct']:.0f}%{flag}")
+        if m["cpu_other_pct"] > 10:
+            self.busy_runs.append(f"{key} ({m['cpu_other_pct']:.0f}%)")
         if bad:
             self.notes.append(f"{key}: {m['unexpected_status']} answers with another status than "
                               f"{m['expect_status']} and socket errors {m['errors']} out of {m['requests']} "
@@ -170,7 +174,7 @@ class Bench:
         time.sleep(settle)
         rss = server.rss_kib()
         self.startup.setdefault(key, {})["idle_rss_kib"] = rss
-        log(f"  {key}: idle RSS {rss / 1000:.1f} MB")
+        log(f"  {key}: idle RSS {rss * 1.024 / 1000:.1f} MB")
 
     # ---- baselines -------------------------------------------------------------------------------
     def run_baselines(self) -> None:
@@ -433,6 +437,9 @@ class Bench:
             self.run_better_auth()
         elapsed = time.time() - started
         log(f"all scenarios done in {elapsed:.0f} s")
+        if self.busy_runs:
+            self.notes.append("Other processes on the machine took more than 10% of its CPU during: "
+                              + ", ".join(self.busy_runs) + ". Those numbers are skewed.")
         busy = cpu_busy()
         self.background_cpu["after"] = round(busy, 1)
         if busy > 5:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,32 @@ def _wrk(server: Server, load: Load, seconds: float, settings: Settings) -> dict
     raise RuntimeError(f"wrk gave no summary (exit {out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
 
 
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = f[3] + (f[4] if len(f) > 4 else 0)
+    return sum(f) - idle, sum(f)
+
+
+def _proc_jiffies(pids: list[int]) -> int:
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _children_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def harvest_tokens(server: Server, bearer: str, out: Path, seconds: float, cpus: str | None) -> int:
     """Fills `out` with distinct JWTs from the server's /api/auth/token (wrk + harvest.lua); returns how many."""
     cmd = (["taskset", "-c", cpus] if cpus else []) + [
@@ -72,7 +99,18 @@ def measure(server: Server, load: Load, settings: Settings) -> dict:
         _wrk(server, load, settings.warmup, settings)
     server.reset_peak()
     rss_before = server.rss_kib()
+    # CPU accounting around the measured run: what the server and wrk used, and what anything else on
+    # the machine took (other work skews a benchmark on two cores).
+    pids = server.pids()
+    busy0, total0 = _cpu_jiffies()
+    srv0, kids0 = _proc_jiffies(pids), _children_seconds()
     r = _wrk(server, load, settings.duration, settings)
+    busy1, total1 = _cpu_jiffies()
+    srv1, kids1 = _proc_jiffies(pids), _children_seconds()
+    span = max(1, total1 - total0)
+    server_cpu = (srv1 - srv0) / span
+    wrk_cpu = (kids1 - kids0) * _HZ / span
+    other_cpu = max(0.0, (busy1 - busy0) / span - server_cpu - wrk_cpu)
     secs = r["duration_us"] / 1e6
     lat = r["latency_us"]
     # wrk counts answers with a status >= 400 as "status" errors; the rest are the expected 2xx.
@@ -98,4 +136,8 @@ def measure(server: Server, load: Load, settings: Settings) -> dict:
         "connections": load.connections,
         "rss_before_kib": rss_before,
         "peak_rss_kib": server.peak_kib(),
+        # shares of the whole machine (all CPUs = 100%) during the measured run
+        "cpu_server_pct": round(100 * server_cpu, 1),
+        "cpu_wrk_pct": round(100 * wrk_cpu, 1),
+        "cpu_other_pct": round(100 * other_cpu, 1),
     }
