@@ -56,6 +56,7 @@ class Config:
     wrk_threads: int = field(default_factory=lambda: _env_int("BENCH_WRK_THREADS", 1))
     cold_runs: int = field(default_factory=lambda: _env_int("BENCH_COLD_RUNS", 10))
     baseline_seconds: float = field(default_factory=lambda: _env_float("BENCH_BASELINE_SECONDS", 5))
+    wait_quiet: float = field(default_factory=lambda: _env_float("BENCH_WAIT_QUIET", 0))
     harvest_seconds: float = field(default_factory=lambda: _env_float("BENCH_HARVEST_SECONDS", 4))
     pin: str = field(default_factory=lambda: os.environ.get("BENCH_PIN", "none"))
     timeout: int = field(default_factory=lambda: _env_int("BENCH_TIMEOUT", 570))
@@ -412,6 +413,12 @@ class Bench:
         shutil.rmtree(self.logs, ignore_errors=True)
         self.work.mkdir(parents=True)
         self.logs.mkdir(parents=True)
+        if cfg.wait_quiet > 0:
+            log(f"waiting up to {cfg.wait_quiet:.0f} s for the machine to be quiet (< 5% busy for 10 s)")
+            deadline, quiet = time.time() + cfg.wait_quiet, 0
+            while time.time() < deadline and quiet < 5:
+                quiet = quiet + 1 if cpu_busy(2.0) < 5 else 0
+            log("quiet" if quiet >= 5 else "still busy; going on anyway")
         started = time.time()
         busy = cpu_busy()
         self.background_cpu = {"before": round(busy, 1)}
@@ -471,7 +478,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(cfg.timeout)
+    signal.alarm(cfg.timeout + int(cfg.wait_quiet))
     try:
         results = Bench(cfg).run()
     except KeyboardInterrupt:
