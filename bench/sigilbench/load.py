@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .procs import Server
+from .procs import Server, run_prioritized
 
 LUA = Path(__file__).resolve().parent.parent / "wrk" / "report.lua"
 
@@ -35,11 +35,15 @@ class Settings:
     warmup: float
     threads: int
     cpus: str | None  # taskset CPU list for wrk, or None
+    nice: int = 0  # scheduling priority of wrk, the same as the servers'
+
+
+def _prefix(cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus] if cpus else []
 
 
 def _wrk(server: Server, load: Load, seconds: float, settings: Settings) -> dict:
-    cmd = ["taskset", "-c", settings.cpus] if settings.cpus else []
-    cmd += [
+    cmd = _prefix(settings.cpus) + [
         "wrk", f"-t{settings.threads}", f"-c{load.connections}", f"-d{max(1, round(seconds))}s",
         "--timeout", "10s", "-s", str(LUA),
     ]
@@ -47,7 +51,7 @@ def _wrk(server: Server, load: Load, seconds: float, settings: Settings) -> dict
         cmd += ["-H", f"{k}: {v}"]
     cmd.append(server.base + load.path)
     env = dict(os.environ, WRK_METHOD=load.method, WRK_BODY=load.body or "", WRK_TOKENS_FILE=load.tokens_file or "")
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    out = run_prioritized(cmd, settings.nice, timeout=seconds + 60, env=env)
     for line in out.stdout.splitlines():
         if line.startswith("WRK_JSON "):
             return json.loads(line[len("WRK_JSON "):])
@@ -80,14 +84,15 @@ def _children_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def harvest_tokens(server: Server, bearer: str, out: Path, seconds: float, cpus: str | None) -> int:
+def harvest_tokens(server: Server, bearer: str, out: Path, seconds: float, settings: Settings) -> int:
     """Fills `out` with distinct JWTs from the server's /api/auth/token (wrk + harvest.lua); returns how many."""
-    cmd = (["taskset", "-c", cpus] if cpus else []) + [
+    cmd = _prefix(settings.cpus) + [
         "wrk", "-t1", "-c8", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA.parent / "harvest.lua"),
         "-H", f"Authorization: Bearer {bearer}", server.base + "/api/auth/token",
     ]
-    subprocess.run(cmd, env=dict(os.environ, WRK_OUT=str(out)), capture_output=True, text=True, check=True,
-                   timeout=seconds + 60)
+    r = run_prioritized(cmd, settings.nice, timeout=seconds + 60, env=dict(os.environ, WRK_OUT=str(out)))
+    if r.returncode != 0:
+        raise RuntimeError(f"token harvest failed: {r.stderr.strip()}")
     tokens = list(dict.fromkeys(t for t in out.read_text().splitlines() if t))
     out.write_text("\n".join(tokens) + "\n")
     return len(tokens)

@@ -366,7 +366,8 @@ def results_md(res: dict, rows: list[dict], plot_rel: str | None) -> str:
         f"- Sigil: {sigil}",
         f"- Load: wrk, {s['wrk_threads']} thread, {s['connections']} keep-alive connections "
         f"({s['signin_connections']} for sign-in), {s['warmup']:g} s warm-up then {s['duration']:g} s measured, "
-        f"CPU pinning: {s['pin']}. req/s counts 2xx answers only.",
+        f"CPU pinning: {s['pin']}, priority nice {s.get('nice', 0)} for servers, wrk and baselines. "
+        "req/s counts 2xx answers only.",
         "",
         table_md(rows),
         "",
