@@ -3,12 +3,14 @@
 //! Parameters default to OWASP's minimum for argon2id (m = 19 MiB, t = 2, p = 1). Hashes run on
 //! tokio's blocking pool behind a semaphore sized to the CPU count, so a burst of sign-ins cannot
 //! allocate unbounded memory (each hash holds 19 MiB) or starve request handling. Unknown users
-//! are checked against a dummy hash computed at start with the same parameters, so "no such
+//! are checked against a dummy hash with the same parameters (random salt and output, so nothing
+//! ever matches it, and nothing is hashed at start), so "no such
 //! user" costs the same time as "wrong password".
 
 use crate::domain::Password;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Semaphore;
 
 /// argon2id cost parameters.
@@ -51,6 +53,7 @@ pub struct PasswordHasher {
     params: HashParams,
     permits: Arc<Semaphore>,
     dummy: Arc<String>,
+    operations: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -72,14 +75,13 @@ impl PasswordHasher {
         )
         .map_err(|e| HashError::Argon2(e.to_string()))?;
         let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, p));
-        let mut filler = [0u8; 32];
-        crate::crypto::fill(&mut filler);
-        let dummy = hash_blocking(&argon2, &filler)?;
+        let dummy = dummy_phc(params);
         Ok(PasswordHasher {
             argon2,
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(dummy),
+            operations: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -96,8 +98,15 @@ impl PasswordHasher {
         self.params
     }
 
+    /// How many hashes and verifications have run (for metrics, and for tests that check that
+    /// every sign-in path costs exactly one argon2id computation).
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
+    }
+
     /// Hashes a new password into a PHC string (`$argon2id$v=19$m=...`).
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let argon2 = self.argon2.clone();
         tokio::task::spawn_blocking(move || hash_blocking(&argon2, password.expose()))
@@ -112,6 +121,7 @@ impl PasswordHasher {
         password: Password,
         stored: Option<String>,
     ) -> Result<bool, HashError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let argon2 = self.argon2.clone();
         let known = stored.is_some();
@@ -126,6 +136,25 @@ impl PasswordHasher {
         .map_err(|_| HashError::Task)?;
         Ok(ok && known)
     }
+}
+
+/// A PHC string with the given costs, a random salt and a random output: verifying any password
+/// against it costs one full argon2id computation and never succeeds.
+fn dummy_phc(params: HashParams) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let mut salt = [0u8; 16];
+    let mut output = [0u8; 32];
+    crate::crypto::fill(&mut salt);
+    crate::crypto::fill(&mut output);
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        b64.encode(salt),
+        b64.encode(output)
+    )
 }
 
 fn hash_blocking(argon2: &Argon2<'static>, password: &[u8]) -> Result<String, HashError> {
@@ -167,6 +196,9 @@ mod tests {
         );
         assert!(!hasher.verify(pw("correct horsf"), Some(phc)).await.unwrap());
         assert!(!hasher.verify(pw("anything"), None).await.unwrap());
+        // The dummy hash parses as a real one with the same costs, so it costs a full computation.
+        assert!(hasher.dummy.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert!(argon2::PasswordHash::new(&hasher.dummy).is_ok());
         assert!(
             !hasher
                 .verify(pw("x"), Some("garbage".into()))

@@ -217,6 +217,9 @@ pub async fn delete_user(
     }
     let ended = auth.store.delete_user(&caller.user.id).await?;
     auth.sessions.end(ended).await?;
+    if let Some(listener) = &auth.account_listener {
+        listener.user_deleted(&caller.user.id).await;
+    }
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, "user deleted");
     let reply = Reply::json(json!({ "success": true, "message": "User deleted" }))
         .cookies(auth.cookies.expire_all());
