@@ -285,7 +285,7 @@ def targets_md(rows: list[dict]) -> str:
     reached, missed, unknown = [], [], []
     for r in rows:
         for t in r["targets"]:
-            peer = "" if r["unit"] != "req/s" else f" vs {r['peer']}"
+            peer = "" if r["unit"] != "req/s" or " vs " in r["scenario"] else f" vs {r['peer']}"
             item = f"{r['scenario']}{peer}: {t['label']}; measured {t['measured'] or '—'}"
             (unknown if t["ok"] is None else reached if t["ok"] else missed).append(item)
     out = [f"**Targets: {len(reached)} reached, {len(missed)} missed, {len(unknown)} not measured.**", ""]
