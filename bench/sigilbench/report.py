@@ -28,6 +28,15 @@ def _cmd(args: list[str]) -> str:
         return "unknown"
 
 
+def _relative(path: str) -> str:
+    """A path inside the repository, as seen from its root (what a reader can reproduce)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return path
+
+
 def machine(cfg, sigil_built: bool, elapsed: float) -> dict:
     cpu, cores = "unknown", os.cpu_count()
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -49,6 +58,8 @@ def machine(cfg, sigil_built: bool, elapsed: float) -> dict:
     src = os.environ.get("SIGIL_SRC_DIR")
     if sigil_built and src:
         sigil_rev = _cmd(["git", "-C", src, "describe", "--always", "--dirty", "--abbrev=10"])
+        if sigil_rev.startswith(("fatal", "unknown")):
+            sigil_rev = None
     return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "cpu": cpu,
@@ -60,7 +71,7 @@ def machine(cfg, sigil_built: bool, elapsed: float) -> dict:
         "node": _cmd(["node", "-v"]),
         "python": platform.python_version(),
         "wrk": _cmd(["wrk", "-v"]).split(" [")[0],
-        "sigil": (cfg.sigil_bin if sigil_built else None),
+        "sigil": (_relative(cfg.sigil_bin) if sigil_built else None),
         "sigil_rev": sigil_rev,
         "command": os.environ.get("BENCH_COMMAND", "./bench/run"),
         "elapsed_s": round(elapsed),
