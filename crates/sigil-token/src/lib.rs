@@ -13,7 +13,8 @@
 //! 4. the algorithm is the one pinned to the key the verifier holds, never chosen by the token:
 //!    the header's `alg` must name it exactly (`none`, in any spelling, is never a key's algorithm);
 //!    `kid` selects among held keys only; `jku`, `jwk`, `x5u`, `x5c` are never used to find a key;
-//!    any `crit` is refused (we implement no extensions), as are `zip` and nested JWTs;
+//!    any `crit` is refused (we implement no extensions), as are `zip`, `enc` and nested JWTs;
+//!    `typ`, when present, must be `JWT` or `application/jwt` (or a value the caller allows);
 //! 5. the signature is checked over the exact received bytes (constant-time MAC comparison,
 //!    strict Ed25519, 64-byte P-256 `R‖S` with `r, s ∈ [1, n−1]`, RSA ≥ 2048 bits);
 //! 6. claims are typed before use (a wrongly typed `exp` is an error, never "absent"), then
