@@ -103,6 +103,11 @@ impl GuardConfig {
         if let Some(url) = env("SIGIL_JWKS_URL") {
             let url = Url::parse(&url)
                 .map_err(|e| ConfigError::Invalid(format!("SIGIL_JWKS_URL: {e}")))?;
+            if !matches!(url.scheme(), "https" | "http") {
+                return Err(ConfigError::Invalid(format!(
+                    "SIGIL_JWKS_URL: expected an https:// (or http://) URL, got {url}"
+                )));
+            }
             sources.push(KeyConfig::JwksUrl(url));
         }
         if let Some(path) = env("SIGIL_JWKS_FILE") {
@@ -266,6 +271,10 @@ mod tests {
         ));
         assert!(matches!(
             config(&[("SIGIL_JWKS_URL", "not a url")]),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            config(&[("SIGIL_JWKS_URL", "file:///etc/jwks.json")]),
             Err(ConfigError::Invalid(_))
         ));
         assert!(matches!(
