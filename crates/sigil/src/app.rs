@@ -284,7 +284,13 @@ fn with_cors(router: Router, origins: &[String]) -> Result<Router, StartError> {
         .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE])
         .expose_headers([http::header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600));
-    Ok(router.layer(cors))
+    // A preflight is an OPTIONS request, which no route declares: it reaches each route's
+    // method-not-allowed fallback. Set that fallback here, before layering, so that the CORS
+    // layer wraps it (the application-wide `method_not_allowed_fallback` set later only
+    // replaces fallbacks still at their default, and would otherwise answer preflights 405).
+    Ok(router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors))
 }
 
 /// Keeps this process's deny-list in step with revocations recorded by any instance sharing the
