@@ -90,7 +90,20 @@ impl App {
                     .issuer()
                     .verifier()
                     .map_err(|e| StartError::Config(e.to_string()))?;
-                router = router.merge(auth.router()).merge(crate::ui::router());
+                // One process: the UI calls the tasks API on its own origin. Split: on
+                // SIGIL_API_URL (serve-auth has no tasks API of its own).
+                let ui_api_url = match settings.mode {
+                    Mode::AuthOnly => {
+                        if settings.api_url.is_none() {
+                            tracing::warn!(target: "sigil", "serve-auth without SIGIL_API_URL: the web UI's tasks page has no API to call");
+                        }
+                        settings.api_url.as_ref()
+                    }
+                    _ => None,
+                };
+                router = router
+                    .merge(auth.router())
+                    .merge(crate::ui::router(auth.clone(), ui_api_url));
                 auth_service = Some(auth);
                 Some(Guard::from_verifier(verifier))
             }
