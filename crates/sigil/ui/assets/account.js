@@ -2,7 +2,7 @@
 
 import { auth, goToSignIn } from './api.js';
 import {
-  $, h, announce, busy, clearErrors, fieldError, flash, focusFirstError, passwordProblem,
+  $, h, busy, clearErrors, fieldError, flash, focusFirstError, passwordProblem,
   showAlert, showFormError, showUserName, timeElement, value,
 } from './dom.js';
 
@@ -162,7 +162,6 @@ export async function accountPage() {
         try {
           await busy(button, 'Signing out…', () => auth.revokeSession(s.token));
           li.remove();
-          announce(`Signed out ${device.name}.`);
           flash(sessionsStatus, `Signed out ${device.name}.`);
           revokeOthers.hidden = list.children.length < 2;
           revokeOthers.focus();

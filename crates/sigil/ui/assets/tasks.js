@@ -33,8 +33,14 @@ function confirmDelete(title) {
   const dialog = $('[data-delete-dialog]');
   $('[data-delete-name]', dialog).textContent = title;
   return new Promise((resolve) => {
+    const onClose = () => {
+      // The close event of an earlier closing can arrive after this opening: ignore it.
+      if (dialog.open) return;
+      dialog.removeEventListener('close', onClose);
+      resolve(dialog.returnValue === 'delete');
+    };
     dialog.returnValue = '';
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'delete'), { once: true });
+    dialog.addEventListener('close', onClose);
     dialog.showModal();
     $('button[value="cancel"]', dialog).focus();
   });
