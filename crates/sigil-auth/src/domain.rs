@@ -55,6 +55,37 @@ impl fmt::Display for Email {
     }
 }
 
+/// Checks a display name: at most 256 characters and no control characters (they would end up
+/// in pages, logs and mail).
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.chars().count() > 256 {
+        return Err(ApiError::validation(
+            "[body.name] Too big: expected string to have <=256 characters",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "[body.name] Invalid input: control characters are not allowed",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an avatar URL: at most 2048 bytes, no whitespace or control characters.
+pub fn check_image(image: &str) -> Result<(), ApiError> {
+    if image.len() > 2048 {
+        return Err(ApiError::validation(
+            "[body.image] Too big: expected string to have <=2048 characters",
+        ));
+    }
+    if image.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ApiError::validation(
+            "[body.image] Invalid input: whitespace and control characters are not allowed",
+        ));
+    }
+    Ok(())
+}
+
 /// The password length policy. Lengths count UTF-16 code units, as Better Auth (JavaScript's
 /// `string.length`) does, so both servers accept and refuse the same passwords; 128 units are at
 /// most 512 UTF-8 bytes, which also bounds the hashing work.
@@ -158,6 +189,17 @@ mod tests {
             assert!(Email::parse(bad).is_none(), "{bad:?}");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(65))).is_none());
+    }
+
+    #[test]
+    fn names_and_images() {
+        assert!(check_name("Ada Lovelace").is_ok());
+        assert!(check_name("").is_ok(), "Better Auth allows an empty name");
+        assert!(check_name("a\u{0}b").is_err());
+        assert!(check_name("a\nb").is_err());
+        assert!(check_name(&"x".repeat(257)).is_err());
+        assert!(check_image("https://img.example/a.png").is_ok());
+        assert!(check_image("https://img.example/a b.png").is_err());
     }
 
     #[test]

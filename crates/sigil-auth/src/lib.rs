@@ -12,6 +12,7 @@
 //! | [`cookies`] | Better Auth's signed cookies |
 //! | [`jwt`] | signing keys, access-token claims, the JWKS document |
 //! | [`refresh`] | rotating refresh tokens with reuse detection |
+//! | [`revocation`] | announcing ended sessions to every instance (database, Redis) |
 //! | [`ratelimit`] | request rate limits (memory or Redis) |
 //! | [`mail`] | outgoing mail |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
@@ -28,8 +29,9 @@ pub mod mail;
 pub mod password;
 pub mod ratelimit;
 pub mod refresh;
+pub mod revocation;
 pub mod session;
 pub mod store;
 
 pub use config::{AuthConfig, Secret};
-pub use http::AuthService;
+pub use http::{AccountListener, AuthService, Components};

@@ -3,7 +3,8 @@
 //! Parameters default to OWASP's minimum for argon2id (m = 19 MiB, t = 2, p = 1). Hashes run on
 //! tokio's blocking pool behind a semaphore sized to the CPU count, so a burst of sign-ins cannot
 //! allocate unbounded memory (each hash holds 19 MiB) or starve request handling. Unknown users
-//! are checked against a dummy hash computed at start with the same parameters, so "no such
+//! are checked against a dummy hash with the same parameters (random salt and output, so nothing
+//! ever matches it, and nothing is hashed at start), so "no such
 //! user" costs the same time as "wrong password".
 
 use crate::domain::Password;
@@ -74,9 +75,7 @@ impl PasswordHasher {
         )
         .map_err(|e| HashError::Argon2(e.to_string()))?;
         let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, p));
-        let mut filler = [0u8; 32];
-        crate::crypto::fill(&mut filler);
-        let dummy = hash_blocking(&argon2, &filler)?;
+        let dummy = dummy_phc(params);
         Ok(PasswordHasher {
             argon2,
             params,
@@ -139,6 +138,25 @@ impl PasswordHasher {
     }
 }
 
+/// A PHC string with the given costs, a random salt and a random output: verifying any password
+/// against it costs one full argon2id computation and never succeeds.
+fn dummy_phc(params: HashParams) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let mut salt = [0u8; 16];
+    let mut output = [0u8; 32];
+    crate::crypto::fill(&mut salt);
+    crate::crypto::fill(&mut output);
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        b64.encode(salt),
+        b64.encode(output)
+    )
+}
+
 fn hash_blocking(argon2: &Argon2<'static>, password: &[u8]) -> Result<String, HashError> {
     let mut salt = [0u8; 16];
     crate::crypto::fill(&mut salt);
@@ -178,6 +196,9 @@ mod tests {
         );
         assert!(!hasher.verify(pw("correct horsf"), Some(phc)).await.unwrap());
         assert!(!hasher.verify(pw("anything"), None).await.unwrap());
+        // The dummy hash parses as a real one with the same costs, so it costs a full computation.
+        assert!(hasher.dummy.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert!(argon2::PasswordHash::new(&hasher.dummy).is_ok());
         assert!(
             !hasher
                 .verify(pw("x"), Some("garbage".into()))

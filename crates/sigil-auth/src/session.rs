@@ -8,8 +8,8 @@
 use crate::config::SessionConfig;
 use crate::crypto;
 use crate::domain::now_ms;
+use crate::revocation::Revocations;
 use crate::store::{AuthStore, Session, StoreResult, User};
-use sigil_guard::SessionDenyList;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ pub struct ClientInfo {
 pub struct Sessions {
     store: Arc<dyn AuthStore>,
     config: SessionConfig,
-    deny_list: Arc<SessionDenyList>,
+    revocations: Revocations,
     /// How long a revoked session stays listed: the JWT lifetime plus verification leeway.
     revoke_for: Duration,
 }
@@ -45,17 +45,17 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Sessions {
-    /// Session operations over `store`; ended sessions are also put on `deny_list`.
+    /// Session operations over `store`; ended sessions are also revoked through `revocations`.
     pub fn new(
         store: Arc<dyn AuthStore>,
         config: SessionConfig,
-        deny_list: Arc<SessionDenyList>,
+        revocations: Revocations,
         jwt_ttl: Duration,
     ) -> Sessions {
         Sessions {
             store,
             config,
-            deny_list,
+            revocations,
             revoke_for: jwt_ttl + Duration::from_secs(sigil_token::DEFAULT_LEEWAY_SECS),
         }
     }
@@ -150,9 +150,7 @@ impl Sessions {
         let now = now_ms();
         let until = now + ms(self.revoke_for);
         let until_secs = u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX);
-        for id in &session_ids {
-            self.deny_list.insert(id, until_secs);
-        }
+        self.revocations.revoke(&session_ids, until_secs).await;
         self.store.delete_many_sessions(&session_ids).await?;
         self.store.revoke_sessions(&session_ids, until, now).await
     }

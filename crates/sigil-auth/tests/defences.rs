@@ -149,9 +149,21 @@ async fn login_csrf_and_origin_checks() {
         )
         .await;
     assert_eq!(null.code(), "MISSING_OR_NULL_ORIGIN");
-    let callback = s.post("/sign-in/email", &As::Nobody, json!({ "email": "lou@example.com", "password": PASSWORD, "callbackURL": "https://evil.example" })).await;
+    let callback = s
+        .post(
+            "/sign-in/email",
+            &As::Nobody,
+            json!({ "email": "lou@example.com", "password": PASSWORD, "callbackURL": "https://evil.example" }),
+        )
+        .await;
     assert_eq!(callback.code(), "INVALID_CALLBACK_URL");
-    let relative = s.post("/sign-in/email", &As::Nobody, json!({ "email": "lou@example.com", "password": PASSWORD, "callbackURL": "/dashboard" })).await;
+    let relative = s
+        .post(
+            "/sign-in/email",
+            &As::Nobody,
+            json!({ "email": "lou@example.com", "password": PASSWORD, "callbackURL": "/dashboard" }),
+        )
+        .await;
     assert_eq!(
         (
             relative.body["redirect"].as_bool(),

@@ -196,7 +196,13 @@ async fn update_user_and_change_password() {
     let s = server().await;
     let me = s.session("fay@example.com").await;
     let device = s.session("fay@example.com").await;
-    let updated = s.post("/update-user", &me, json!({ "name": "Fay Updated", "image": "https://img.example/f.png", "emailVerified": true, "id": "x" })).await;
+    let updated = s
+        .post(
+            "/update-user",
+            &me,
+            json!({ "name": "Fay Updated", "image": "https://img.example/f.png", "emailVerified": true, "id": "x" }),
+        )
+        .await;
     assert_eq!(updated.body, json!({ "status": true }));
     assert!(updated.header("set-auth-token").is_some());
     let user = s.get_session(&me).await.body["user"].clone();

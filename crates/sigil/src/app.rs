@@ -9,8 +9,9 @@ use http::{HeaderValue, Method, StatusCode};
 use sigil_auth::mail::{FileMailer, LogMailer, Mailer};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::ratelimit::RateLimiter;
+use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, SqlStore};
-use sigil_auth::{AuthConfig, AuthService, Secret};
+use sigil_auth::{AccountListener, AuthConfig, AuthService, Components, Secret};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
 use std::future::Future;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use url::Url;
 
@@ -124,6 +126,14 @@ impl App {
                 &settings.cors_origins,
             )?);
         }
+        if let Some(url) = &settings.redis_url {
+            let client = redis::Client::open(url.as_str())
+                .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
+            tokio::spawn(sigil_auth::revocation::follow_redis(
+                client,
+                deny_list.clone(),
+            ));
+        }
         spawn_revocation_sync(pool.clone(), deny_list);
         if let Some(auth) = &auth_service {
             spawn_purge(auth.clone());
@@ -132,12 +142,14 @@ impl App {
         let router = router
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
-            .layer(
-                TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    // Only method and path: query strings can carry single-use tokens.
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-                }),
-            );
+            .layer(SetResponseHeaderLayer::if_not_present(
+                http::header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                // Only method and path: query strings can carry single-use tokens.
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            }));
         let url = base_url.as_str().trim_end_matches('/').to_owned();
         Ok(App {
             listener,
@@ -183,6 +195,7 @@ async fn build_auth(
     pool: sqlx::AnyPool,
 ) -> Result<AuthService, StartError> {
     let secret = resolve_secret(settings).map_err(StartError::Config)?;
+    let pool_for_tasks = pool.clone();
     let store = SqlStore::new(pool);
     store
         .migrate()
@@ -228,14 +241,44 @@ async fn build_auth(
     };
     let hasher = PasswordHasher::new(params, cpus)
         .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
-    let limiter = match &settings.redis_url {
-        Some(url) if settings.rate_limit => Some(RateLimiter::redis(redis_connection(url).await?)),
-        _ => None,
+    let redis = match &settings.redis_url {
+        Some(url) => Some(redis_connection(url).await?),
+        None => None,
     };
+    let limiter = redis
+        .clone()
+        .filter(|_| settings.rate_limit)
+        .map(RateLimiter::redis);
+    let revocation_publisher =
+        redis.map(|conn| Arc::new(RedisRevocations::new(conn)) as Arc<dyn RevocationPublisher>);
     let store: Arc<dyn AuthStore> = Arc::new(store);
-    AuthService::new(config, store, mailer, hasher, limiter)
+    // In one process, deleting an account also erases the user's tasks.
+    let account_listener = (settings.mode == Mode::All).then(|| {
+        Arc::new(TasksCleanup(TaskStore::new(pool_for_tasks.clone()))) as Arc<dyn AccountListener>
+    });
+    let parts = Components {
+        store,
+        mailer,
+        hasher,
+        limiter,
+        revocation_publisher,
+        account_listener,
+    };
+    AuthService::new(config, parts)
         .await
         .map_err(|e| StartError::Config(e.to_string()))
+}
+
+/// Erases a deleted user's tasks.
+struct TasksCleanup(TaskStore);
+
+#[async_trait::async_trait]
+impl AccountListener for TasksCleanup {
+    async fn user_deleted(&self, user_id: &str) {
+        if let Err(error) = self.0.delete_all_of(user_id).await {
+            tracing::error!(target: "sigil", %error, "could not delete a deleted user's tasks");
+        }
+    }
 }
 
 async fn redis_connection(url: &str) -> Result<redis::aio::ConnectionManager, StartError> {

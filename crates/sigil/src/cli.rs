@@ -4,7 +4,7 @@
 use crate::settings::{ApiKeys, Mode, Settings};
 use crate::telemetry::LogFormat;
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use sigil_token::Algorithm;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,10 +72,10 @@ struct ServeArgs {
     #[arg(long, env = "SIGIL_TRUSTED_ORIGINS", value_delimiter = ',')]
     trusted_origins: Vec<String>,
     /// Rate limits on (default) or off.
-    #[arg(long, env = "SIGIL_RATE_LIMIT", default_value = "on", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "SIGIL_RATE_LIMIT", default_value = "on", value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
     rate_limit: bool,
     /// Refuse sign-in until the email address is verified.
-    #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION", default_value = "false", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
     require_email_verification: bool,
     /// Append outgoing mail as JSON lines to this file (development and tests).
     #[arg(long, env = "SIGIL_MAIL_FILE")]
@@ -288,5 +288,28 @@ mod tests {
         assert_eq!(ok.jwt_alg, Algorithm::HS256);
         assert!(parse(&["sigil", "serve", "--trusted-origins", "*"]).is_err());
         assert!(parse(&["sigil", "serve-api"]).is_err());
+    }
+
+    #[test]
+    fn rate_limits_are_on_unless_turned_off() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        assert!(parse(&["sigil", "serve"]).unwrap().rate_limit);
+        assert!(
+            !parse(&["sigil", "serve", "--rate-limit", "off"])
+                .unwrap()
+                .rate_limit
+        );
+        assert!(
+            !parse(&["sigil", "serve", "--rate-limit", "false"])
+                .unwrap()
+                .rate_limit
+        );
+        assert!(parse(&["sigil", "serve", "--rate-limit", "sometimes"]).is_err());
+        let verify = parse(&["sigil", "serve", "--require-email-verification", "true"]).unwrap();
+        assert!(verify.require_email_verification);
     }
 }

@@ -134,7 +134,9 @@ pub fn resolve_secret(settings: &Settings) -> Result<Secret, String> {
             tracing::warn!(target: "sigil", "no SIGIL_SECRET and an in-memory database: using a throwaway secret");
             return Secret::new(random_secret().into_bytes(), "generated secret");
         }
-        return Err("SIGIL_SECRET (or --secret) is required with PostgreSQL: every instance must share the same secret".into());
+        return Err(
+            "SIGIL_SECRET (or --secret) is required with PostgreSQL: every instance must share the same secret".into(),
+        );
     };
     let file = secret_file_for(&db);
     match std::fs::read_to_string(&file) {

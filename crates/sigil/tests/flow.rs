@@ -268,3 +268,50 @@ async fn the_official_cookie_flow_works_for_a_browser() {
         .await;
     assert_eq!(after.body, serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn deleting_an_account_erases_its_tasks() {
+    let app = spawn_with(|s| {
+        s.jwt_alg = sigil_token::Algorithm::HS256;
+        s.jwt_secret = Some(HS_SECRET.to_owned());
+    })
+    .await;
+    let user = app.user("wendy@example.com").await;
+    let path = format!("/api/{}/tasks", user.id);
+    for title in ["one", "two"] {
+        app.api(
+            Method::POST,
+            &path,
+            Some(&user.jwt),
+            Some(json!({ "title": title })),
+        )
+        .await;
+    }
+    let deleted = app
+        .request(
+            Method::POST,
+            "/api/auth/delete-user",
+            &[("authorization", &format!("Bearer {}", user.session_token))],
+            Some(json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{:?}", deleted.body);
+    // The old JWT is refused (its session ended); a token freshly minted for the old id sees nothing.
+    assert_eq!(
+        app.api(Method::GET, &path, Some(&user.jwt), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let key =
+        sigil_token::SigningKey::hmac(sigil_token::Algorithm::HS256, HS_SECRET.as_bytes(), None)
+            .unwrap();
+    let now = sigil_token::now_unix();
+    let claims = sigil_token::Claims::new(&user.id, now, now + 60)
+        .with_issuer(&app.base)
+        .with_audience(&app.base);
+    let minted = sigil_token::sign(&key, &claims).unwrap();
+    let left = app.api(Method::GET, &path, Some(&minted), None).await;
+    assert_eq!(left.status, StatusCode::OK);
+    assert_eq!(left.body, json!([]), "the deleted user's tasks are gone");
+}

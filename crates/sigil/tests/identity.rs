@@ -136,7 +136,12 @@ async fn malformed_json_and_missing_fields_create_nothing() {
         .await;
     assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let dup = app
-        .raw(Method::POST, "/api/auth/sign-up/email", &json_header, r#"{"name":"a","email":"d@example.com","email":"e@example.com","password":"correct horse battery"}"#)
+        .raw(
+            Method::POST,
+            "/api/auth/sign-up/email",
+            &json_header,
+            r#"{"name":"a","email":"d@example.com","email":"e@example.com","password":"correct horse battery"}"#,
+        )
         .await;
     assert_eq!(dup.status, StatusCode::BAD_REQUEST);
 
@@ -175,7 +180,12 @@ async fn mass_assignment_is_ignored() {
 #[tokio::test]
 async fn bodies_over_64_kib_are_refused_with_413() {
     let app = spawn_app().await;
-    let big = app.post("/api/auth/sign-up/email", json!({ "name": "x".repeat(70 * 1024), "email": "big@example.com", "password": PASSWORD })).await;
+    let big = app
+        .post(
+            "/api/auth/sign-up/email",
+            json!({ "name": "x".repeat(70 * 1024), "email": "big@example.com", "password": PASSWORD }),
+        )
+        .await;
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(big.code(), "PAYLOAD_TOO_LARGE");
 }

@@ -27,7 +27,10 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_session() {
     let app = spawn_app().await;
     app.sign_up("P", "pat@example.com", PASSWORD).await;
     let inn = app
-        .post("/api/auth/sign-in/email", json!({ "email": "pat@example.com", "password": PASSWORD, "requestRefreshToken": true }))
+        .post(
+            "/api/auth/sign-in/email",
+            json!({ "email": "pat@example.com", "password": PASSWORD, "requestRefreshToken": true }),
+        )
         .await;
     assert_eq!(inn.status, StatusCode::OK);
     let session = inn.body["token"].as_str().unwrap().to_owned();
@@ -108,7 +111,10 @@ async fn signing_out_kills_the_refresh_token() {
     let app = spawn_app().await;
     app.sign_up("Q", "quinn@example.com", PASSWORD).await;
     let inn = app
-        .post("/api/auth/sign-in/email", json!({ "email": "quinn@example.com", "password": PASSWORD, "requestRefreshToken": true }))
+        .post(
+            "/api/auth/sign-in/email",
+            json!({ "email": "quinn@example.com", "password": PASSWORD, "requestRefreshToken": true }),
+        )
         .await;
     let session = inn.body["token"].as_str().unwrap();
     let refresh = inn.body["refreshToken"].as_str().unwrap();

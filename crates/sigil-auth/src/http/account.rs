@@ -5,7 +5,7 @@ use super::body::Body;
 use super::recovery;
 use super::reply::{Reply, user_json};
 use super::sign::with_session;
-use crate::domain::{Password, now_ms};
+use crate::domain::{Password, check_image, check_name, now_ms};
 use crate::error::{ApiError, ApiResult, codes};
 use crate::session::ClientInfo;
 use axum::extract::State;
@@ -37,13 +37,8 @@ pub async fn update_user(
             codes::NO_FIELDS_TO_UPDATE,
         ));
     }
-    if name.is_some_and(|n| n.chars().count() > 256)
-        || image.flatten().is_some_and(|i| i.len() > 2048)
-    {
-        return Err(ApiError::validation(
-            "[body] Too big: name is limited to 256 characters, image to 2048",
-        ));
-    }
+    name.map(check_name).transpose()?;
+    image.flatten().map(check_image).transpose()?;
     auth.store
         .update_profile(&caller.user.id, name, image, now_ms())
         .await?;
@@ -217,6 +212,9 @@ pub async fn delete_user(
     }
     let ended = auth.store.delete_user(&caller.user.id).await?;
     auth.sessions.end(ended).await?;
+    if let Some(listener) = &auth.account_listener {
+        listener.user_deleted(&caller.user.id).await;
+    }
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, "user deleted");
     let reply = Reply::json(json!({ "success": true, "message": "User deleted" }))
         .cookies(auth.cookies.expire_all());

@@ -21,6 +21,7 @@ use crate::jwt::{KeyLoadError, TokenIssuer};
 use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::ratelimit::{RateLimiter, rule_for};
+use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
 use axum::Router;
@@ -56,6 +57,8 @@ pub struct Inner {
     pub deny_list: Arc<SessionDenyList>,
     /// Origins allowed to make cookie-authenticated requests.
     pub trusted: TrustedOrigins,
+    /// Told about deleted accounts.
+    pub account_listener: Option<Arc<dyn AccountListener>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -63,6 +66,35 @@ impl std::fmt::Debug for Inner {
         f.debug_struct("Inner")
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// The replaceable parts of the service.
+pub struct Components {
+    /// Storage.
+    pub store: Arc<dyn AuthStore>,
+    /// Outgoing mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// Password hashing.
+    pub hasher: PasswordHasher,
+    /// Rate limiter (in memory when `None` and rate limiting is on).
+    pub limiter: Option<RateLimiter>,
+    /// Announces revocations to other processes (Redis), if any.
+    pub revocation_publisher: Option<Arc<dyn RevocationPublisher>>,
+    /// Told when an account is deleted, so other components can erase the user's data.
+    pub account_listener: Option<Arc<dyn AccountListener>>,
+}
+
+/// Receives account events from the identity service.
+#[async_trait::async_trait]
+pub trait AccountListener: Send + Sync + 'static {
+    /// The account `user_id` was deleted (its sessions are already ended).
+    async fn user_deleted(&self, user_id: &str);
+}
+
+impl std::fmt::Debug for Components {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Components").finish_non_exhaustive()
     }
 }
 
@@ -87,21 +119,19 @@ impl std::ops::Deref for AuthService {
 
 impl AuthService {
     /// Builds the service: loads (or creates) the signing key and wires the parts together.
-    pub async fn new(
-        config: AuthConfig,
-        store: Arc<dyn AuthStore>,
-        mailer: Arc<dyn Mailer>,
-        hasher: PasswordHasher,
-        limiter: Option<RateLimiter>,
-    ) -> Result<AuthService, KeyLoadError> {
+    pub async fn new(config: AuthConfig, parts: Components) -> Result<AuthService, KeyLoadError> {
+        let Components {
+            store,
+            mailer,
+            hasher,
+            limiter,
+            revocation_publisher,
+            account_listener,
+        } = parts;
         let issuer = TokenIssuer::load(store.as_ref(), &config).await?;
         let deny_list = Arc::new(SessionDenyList::new());
-        let sessions = Sessions::new(
-            store.clone(),
-            config.session,
-            deny_list.clone(),
-            config.jwt.ttl,
-        );
+        let revocations = Revocations::new(deny_list.clone(), revocation_publisher);
+        let sessions = Sessions::new(store.clone(), config.session, revocations, config.jwt.ttl);
         let cookies = CookieJar::new(config.secure_cookies());
         let trusted = TrustedOrigins::new(&config.origin(), &config.trusted_origins);
         let limiter = if config.rate_limit {
@@ -120,6 +150,7 @@ impl AuthService {
             limiter,
             deny_list,
             trusted,
+            account_listener,
         })))
     }
 

@@ -6,7 +6,7 @@ use super::context::{Client, Lookup};
 use super::recovery;
 use super::reply::{Reply, user_json};
 use crate::crypto;
-use crate::domain::{Email, Password, now_ms};
+use crate::domain::{Email, Password, check_image, check_name, now_ms};
 use crate::error::{ApiError, ApiResult, codes};
 use crate::refresh;
 use crate::store::{StoreError, User};
@@ -51,16 +51,8 @@ pub async fn sign_up(
             codes::INVALID_CALLBACK_URL,
         ));
     }
-    if name.chars().count() > 256 {
-        return Err(ApiError::validation(
-            "[body.name] Too big: expected string to have <=256 characters",
-        ));
-    }
-    if image.is_some_and(|i| i.len() > 2048) {
-        return Err(ApiError::validation(
-            "[body.image] Too big: expected string to have <=2048 characters",
-        ));
-    }
+    check_name(name)?;
+    image.map(check_image).transpose()?;
     let password = Password::new_password(password, auth.config.password)?;
 
     let now = now_ms();

@@ -249,7 +249,11 @@ impl AuthStore for SqlStore {
         &self,
         email: &str,
     ) -> StoreResult<Option<(User, Option<String>)>> {
-        let row = sqlx::query(concat!("SELECT ", user_columns!(), ", c.password_hash FROM users u LEFT JOIN credentials c ON c.user_id = u.id WHERE u.email = $1"))
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", c.password_hash FROM users u LEFT JOIN credentials c ON c.user_id = u.id WHERE u.email = $1"
+        ))
         .bind(email)
         .fetch_optional(&self.pool)
         .await?;
@@ -402,7 +406,11 @@ impl AuthStore for SqlStore {
     }
 
     async fn sessions_of(&self, user_id: &str, now: i64) -> StoreResult<Vec<Session>> {
-        let rows = sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 ORDER BY s.created_at DESC, s.id"))
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 ORDER BY s.created_at DESC, s.id"
+        ))
         .bind(user_id)
         .bind(now)
         .fetch_all(&self.pool)
@@ -524,9 +532,11 @@ impl AuthStore for SqlStore {
     }
 
     async fn jwks(&self) -> StoreResult<Vec<JwkRow>> {
-        let rows = sqlx::query("SELECT kid, alg, public_jwk, private_jwk, created_at, expires_at FROM jwks ORDER BY created_at DESC, kid")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT kid, alg, public_jwk, private_jwk, created_at, expires_at FROM jwks ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(JwkRow {
@@ -630,13 +640,14 @@ impl AuthStore for SqlStore {
         now: i64,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $2, child_id = $3 WHERE id = $1 AND used_at IS NULL")
-            .bind(old_id)
-            .bind(now)
-            .bind(&new.id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let claimed =
+            sqlx::query("UPDATE refresh_tokens SET used_at = $2, child_id = $3 WHERE id = $1 AND used_at IS NULL")
+                .bind(old_id)
+                .bind(now)
+                .bind(&new.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if claimed != 1 {
             return Ok(false);
         }

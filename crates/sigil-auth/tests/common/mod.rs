@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sigil_auth::mail::{Mail, MailKind, MemoryMailer};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::store::SqlStore;
-use sigil_auth::{AuthConfig, AuthService, Secret};
+use sigil_auth::{AuthConfig, AuthService, Components, Secret};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -56,15 +56,15 @@ pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
     )
     .unwrap();
     let mailer = MemoryMailer::new();
-    let auth = AuthService::new(
-        config,
-        Arc::new(store),
-        Arc::new(mailer.clone()),
-        hasher.clone(),
-        None,
-    )
-    .await
-    .unwrap();
+    let parts = Components {
+        store: Arc::new(store),
+        mailer: Arc::new(mailer.clone()),
+        hasher: hasher.clone(),
+        limiter: None,
+        revocation_publisher: None,
+        account_listener: None,
+    };
+    let auth = AuthService::new(config, parts).await.unwrap();
     let router = auth.router();
     tokio::spawn(async move {
         axum::serve(

@@ -1,0 +1,160 @@
+//! Telling every instance that sessions ended, so that guards everywhere refuse their JWTs.
+//!
+//! Each ended session is (1) put on this process's [`SessionDenyList`], (2) recorded in the
+//! database's `revoked_sessions` table, which other instances on the same database poll every
+//! 2 s, and (3) with Redis configured, published at once on the `sigil:revoked` channel and kept
+//! under `sigil:revoked:<sid>` until its tokens have expired — which also reaches API processes
+//! that do not share the identity database (`sigil serve-api` with `SIGIL_REDIS_URL`).
+
+use async_trait::async_trait;
+use sigil_guard::SessionDenyList;
+use std::sync::Arc;
+
+/// Publishes revocations to other processes.
+#[async_trait]
+pub trait RevocationPublisher: Send + Sync + 'static {
+    /// Announces that `session_ids` are revoked until `until` (Unix seconds).
+    async fn publish(&self, session_ids: &[String], until: u64);
+}
+
+/// Redis channel carrying `<session id> <until>` messages.
+pub const CHANNEL: &str = "sigil:revoked";
+const KEY_PREFIX: &str = "sigil:revoked:";
+
+/// Redis-backed revocation broadcast.
+#[cfg(feature = "redis")]
+#[derive(Clone)]
+pub struct RedisRevocations {
+    connection: redis::aio::ConnectionManager,
+}
+
+#[cfg(feature = "redis")]
+impl std::fmt::Debug for RedisRevocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisRevocations")
+    }
+}
+
+#[cfg(feature = "redis")]
+impl RedisRevocations {
+    /// A publisher over an open connection.
+    pub fn new(connection: redis::aio::ConnectionManager) -> RedisRevocations {
+        RedisRevocations { connection }
+    }
+}
+
+#[cfg(feature = "redis")]
+#[async_trait]
+impl RevocationPublisher for RedisRevocations {
+    async fn publish(&self, session_ids: &[String], until: u64) {
+        let now = sigil_token::now_unix();
+        let ttl = until.saturating_sub(now).max(1);
+        let mut pipe = redis::pipe();
+        for id in session_ids {
+            pipe.cmd("SET")
+                .arg(format!("{KEY_PREFIX}{id}"))
+                .arg(until)
+                .arg("EX")
+                .arg(ttl)
+                .ignore();
+            pipe.cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(format!("{id} {until}"))
+                .ignore();
+        }
+        let mut connection = self.connection.clone();
+        if let Err(error) = pipe.query_async::<()>(&mut connection).await {
+            // The database record still reaches instances on the same database.
+            tracing::warn!(target: "sigil::auth", %error, "could not publish revocations to Redis");
+        }
+    }
+}
+
+/// Keeps `deny_list` in step with revocations published on Redis by any instance: loads the
+/// current ones, then follows the channel, reconnecting after failures. Runs until the process
+/// ends.
+#[cfg(feature = "redis")]
+pub async fn follow_redis(client: redis::Client, deny_list: Arc<SessionDenyList>) {
+    use futures_util::StreamExt;
+    let mut backoff = std::time::Duration::from_millis(250);
+    loop {
+        let result: redis::RedisResult<()> = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANNEL).await?;
+            // Catch up on revocations published before we subscribed.
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{KEY_PREFIX}*"))
+                .query_async(&mut connection)
+                .await?;
+            for key in keys {
+                let until: Option<u64> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await?;
+                if let (Some(id), Some(until)) = (key.strip_prefix(KEY_PREFIX), until) {
+                    deny_list.insert(id, until);
+                }
+            }
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                let payload: String = message.get_payload().unwrap_or_default();
+                if let Some((id, until)) = payload.split_once(' ')
+                    && let Ok(until) = until.parse()
+                {
+                    deny_list.insert(id, until);
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(target: "sigil::auth", %error, "Redis revocation feed interrupted; reconnecting");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
+/// Records revocations locally and, when configured, announces them.
+#[derive(Clone)]
+pub struct Revocations {
+    deny_list: Arc<SessionDenyList>,
+    publisher: Option<Arc<dyn RevocationPublisher>>,
+}
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocations")
+            .field("published", &self.publisher.is_some())
+            .finish()
+    }
+}
+
+impl Revocations {
+    /// Local deny-list plus an optional publisher.
+    pub fn new(
+        deny_list: Arc<SessionDenyList>,
+        publisher: Option<Arc<dyn RevocationPublisher>>,
+    ) -> Revocations {
+        Revocations {
+            deny_list,
+            publisher,
+        }
+    }
+
+    /// The local deny-list.
+    pub fn deny_list(&self) -> &Arc<SessionDenyList> {
+        &self.deny_list
+    }
+
+    /// Lists `session_ids` here and announces them.
+    pub async fn revoke(&self, session_ids: &[String], until: u64) {
+        for id in session_ids {
+            self.deny_list.insert(id, until);
+        }
+        if let Some(publisher) = &self.publisher {
+            publisher.publish(session_ids, until).await;
+        }
+    }
+}
