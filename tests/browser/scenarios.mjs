@@ -281,6 +281,10 @@ export async function runScenarios(browser, env, run) {
       await pageB.goto(`/tasks/${reportTaskId}`);
       await pageB.getByRole('heading', { name: 'Task not found' }).first().waitFor();
       await run.shot(pageB, 'task-of-another-user');
+      const mistyped = await pageB.goto('/taks');
+      assertEqual(mistyped.status(), 404, 'a mistyped address');
+      await pageB.getByRole('heading', { name: 'Page not found' }).waitFor();
+      await run.shot(pageB, 'page-not-found');
       const direct = await pageB.goto(`${env.apiUrl}/api/${adaId}/tasks`);
       assertEqual(direct.status(), 401, 'the API URL opened in the browser (cookies do not count)');
       assert(!(await direct.text()).includes('Write the report'), 'nothing of Ada leaks');
@@ -305,11 +309,12 @@ export async function runScenarios(browser, env, run) {
     contexts.push(C.context);
     const pageC = C.page;
     await run.step('the same user signs in on a phone', async () => {
-      await pageC.goto('/');
-      await pageC.waitForURL('**/sign-in');
+      // A crafted link must not send the user elsewhere after signing in.
+      await pageC.goto('/sign-in?next=//evil.example/phish');
       await run.shot(pageC, 'phone-sign-in');
       await signIn(pageC, ada.email, ada.password);
       await pageC.waitForURL(/\/tasks$/);
+      assert(new URL(pageC.url()).origin === env.authUrl, 'next= only follows paths of this site');
       await waitForTaskCount(pageC, 3);
       await run.shot(pageC, 'phone-tasks');
       await pageC.getByRole('link', { name: 'Account' }).click();

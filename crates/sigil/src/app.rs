@@ -139,8 +139,9 @@ impl App {
             spawn_purge(auth.clone());
         }
 
+        let has_ui = settings.mode != Mode::ApiOnly;
         let router = router
-            .fallback(not_found)
+            .fallback(move |request: Request| not_found(has_ui, request))
             .method_not_allowed_fallback(method_not_allowed)
             .layer(SetResponseHeaderLayer::if_not_present(
                 http::header::X_CONTENT_TYPE_OPTIONS,
@@ -402,7 +403,10 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn not_found() -> Response {
+async fn not_found(has_ui: bool, request: Request) -> Response {
+    if has_ui && let Some(page) = crate::ui::not_found_page(&request) {
+        return page;
+    }
     (
         StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({ "code": "NOT_FOUND", "message": "Not found" })),

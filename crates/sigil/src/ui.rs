@@ -124,6 +124,13 @@ const PAGES: &[PageDef] = &[
         body: include_str!("../ui/pages/task.html"),
     },
     PageDef {
+        name: "not-found",
+        title: "Page not found",
+        access: Access::Anyone,
+        layout: Layout::Card,
+        body: include_str!("../ui/pages/not-found.html"),
+    },
+    PageDef {
         name: "account",
         title: "Account",
         access: Access::SignedIn,
@@ -280,6 +287,39 @@ pub fn router(auth: AuthService, api_url: Option<&Url>) -> Router {
         .route("/account", get(page("account")))
         .route("/assets/{version}/{file}", get(asset))
         .with_state(state)
+}
+
+/// The answer to a browser navigating to a page that does not exist (a `GET` outside `/api/` that
+/// accepts HTML): a 404 page with a way back. `None` for everything else, which gets the JSON 404.
+pub fn not_found_page(request: &Request) -> Option<Response> {
+    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let wants_html = request
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let is_page = matches!(*request.method(), http::Method::GET | http::Method::HEAD)
+        && !request.uri().path().starts_with("/api/");
+    if !(wants_html && is_page) {
+        return None;
+    }
+    let html = PAGE.get_or_init(|| {
+        let def = PAGES.iter().find(|p| p.name == "not-found");
+        def.map(|d| render(d, &assets_version(), ""))
+            .unwrap_or_default()
+    });
+    let mut response = (StatusCode::NOT_FOUND, html.clone()).into_response();
+    let headers = response.headers_mut();
+    insert(headers, CONTENT_TYPE, "text/html; charset=utf-8");
+    headers.insert(
+        HeaderName::from_static("content-security-policy"),
+        content_security_policy(None),
+    );
+    insert(headers, X_CONTENT_TYPE_OPTIONS, "nosniff");
+    insert(headers, X_FRAME_OPTIONS, "DENY");
+    insert(headers, REFERRER_POLICY, "same-origin");
+    insert(headers, CACHE_CONTROL, "no-store");
+    Some(response)
 }
 
 /// The Content-Security-Policy of every page.

@@ -202,3 +202,25 @@ async fn serve_auth_points_its_pages_at_the_api_url() {
         "{csp}"
     );
 }
+
+#[tokio::test]
+async fn a_browser_gets_a_page_for_an_unknown_address_and_api_clients_get_json() {
+    let app = spawn_app().await;
+    let html = [("accept", "text/html,application/xhtml+xml,*/*;q=0.8")];
+    let page = app.request(Method::GET, "/no-such-page", &html, None).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.header("content-security-policy").is_some());
+    assert!(page.body.as_str().unwrap().contains("Page not found"));
+    for (path, headers) in [
+        ("/no-such-page", &[][..]),
+        ("/api/no-such-route", &html[..]),
+    ] {
+        let answer = app.request(Method::GET, path, headers, None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(answer.code(), "NOT_FOUND", "{path}");
+    }
+}
