@@ -87,6 +87,10 @@ pub mod codes {
     );
     pub const NOT_FOUND: Code = Code("NOT_FOUND", "Not found");
     pub const INVALID_REFRESH_TOKEN: Code = Code("INVALID_REFRESH_TOKEN", "Invalid refresh token");
+    pub const SERVICE_BUSY: Code = Code(
+        "SERVICE_BUSY",
+        "The server is busy. Please try again in a moment.",
+    );
 }
 
 /// An error answer.
@@ -189,6 +193,21 @@ impl IntoResponse for ApiError {
             }
         }
         response
+    }
+}
+
+impl From<crate::password::HashError> for ApiError {
+    fn from(e: crate::password::HashError) -> Self {
+        match e {
+            crate::password::HashError::Busy => {
+                tracing::warn!(target: "sigil::auth", "password hashing saturated: shedding load");
+                ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
+                }
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

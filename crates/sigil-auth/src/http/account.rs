@@ -70,22 +70,13 @@ pub async fn change_password(
             codes::CREDENTIAL_ACCOUNT_NOT_FOUND,
         ));
     };
-    if !auth
-        .hasher
-        .verify(current, Some(stored))
-        .await
-        .map_err(ApiError::internal)?
-    {
+    if !auth.hasher.verify(current, Some(stored)).await? {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             codes::INVALID_PASSWORD,
         ));
     }
-    let hash = auth
-        .hasher
-        .hash(new_password)
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = auth.hasher.hash(new_password).await?;
     auth.store
         .set_password(&caller.user.id, &hash, now_ms())
         .await?;
@@ -190,12 +181,7 @@ pub async fn delete_user(
                     codes::CREDENTIAL_ACCOUNT_NOT_FOUND,
                 ));
             };
-            if !auth
-                .hasher
-                .verify(password, Some(stored))
-                .await
-                .map_err(ApiError::internal)?
-            {
+            if !auth.hasher.verify(password, Some(stored)).await? {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     codes::INVALID_PASSWORD,

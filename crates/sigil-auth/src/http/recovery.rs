@@ -239,11 +239,7 @@ pub async fn reset_password(
             codes::USER_NOT_FOUND,
         ));
     }
-    let hash = auth
-        .hasher
-        .hash(new_password)
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = auth.hasher.hash(new_password).await?;
     auth.store.set_password(&user_id, &hash, now_ms()).await?;
     auth.sessions.end_all_of(&user_id, None).await?;
     tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");

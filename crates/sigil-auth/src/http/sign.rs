@@ -66,11 +66,7 @@ pub async fn sign_up(
         updated_at: now,
     };
     let verify_first = auth.config.require_email_verification;
-    let hash = auth
-        .hasher
-        .hash(password)
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = auth.hasher.hash(password).await?;
     let session = (!verify_first).then(|| auth.sessions.build(&user.id, remember, &client));
     match auth
         .store
@@ -141,11 +137,7 @@ pub async fn sign_in(
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let ok = auth
-        .hasher
-        .verify(password, stored)
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = auth.hasher.verify(password, stored).await?;
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
