@@ -68,6 +68,8 @@ export function describe(error) {
       return { field: 'email', text: FIELD_TEXT.email };
     case 'INVALID_PASSWORD':
       return { field: 'currentPassword', text: 'Your current password is not right.' };
+    case 'SERVICE_BUSY':
+      return { text: 'Sigil is very busy right now. Try again in a moment.' };
     case 'TOO_MANY_REQUESTS': {
       const wait = error.retryAfter ? `Wait ${error.retryAfter} second${error.retryAfter === 1 ? '' : 's'}` : 'Wait a little';
       return { text: `Too many attempts. ${wait}, then try again.` };
