@@ -43,7 +43,7 @@ mod remote;
 pub use config::{ConfigError, GuardConfig, KeyConfig};
 pub use denylist::SessionDenyList;
 pub use extract::{AuthUser, require_path_user};
-pub use guard::{Guard, GuardError, RevocationCheck};
+pub use guard::{DEFAULT_CACHE_CAPACITY, Guard, GuardError, RevocationCheck};
 pub use rejection::AuthRejection;
 pub use remote::{FetchError, RemoteJwks, RemoteJwksOptions};
 pub use sigil_token;

@@ -6,6 +6,7 @@ use crate::store::{StatusFilter, Task};
 use crate::{DESCRIPTION_MAX, TITLE_MAX, TasksState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
 use http::StatusCode;
 use serde::Deserialize;
 
@@ -76,7 +77,7 @@ pub async fn list(
     State(state): State<TasksState>,
     Path(user_id): Path<String>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<Task>>, TaskError> {
+) -> Result<axum::response::Response, TaskError> {
     let filter = match query.status.as_deref() {
         None | Some("all") => StatusFilter::All,
         Some("pending") => StatusFilter::Pending,
@@ -87,7 +88,8 @@ pub async fn list(
             ));
         }
     };
-    Ok(Json(state.store.list(&user_id, filter).await?))
+    let json = state.store.list_json(&user_id, filter).await?;
+    Ok(([(http::header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// `POST /api/{user_id}/tasks`.

@@ -15,12 +15,13 @@
 #![forbid(unsafe_code)]
 
 mod body;
+pub mod cache;
 mod error;
 mod handlers;
 mod store;
 
 pub use error::TaskError;
-pub use store::{Task, TaskStore};
+pub use store::{StatusFilter, Task, TaskStore};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

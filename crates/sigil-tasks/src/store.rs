@@ -1,10 +1,13 @@
 //! Task storage (SQLite or PostgreSQL through sqlx's `Any` driver). Every query is scoped to one
 //! user: there is no way to read or change a task without naming its owner.
 
+use crate::cache::{CachedList, ListCache};
+use bytes::Bytes;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
+use std::sync::Arc;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -42,6 +45,12 @@ pub enum StatusFilter {
 #[derive(Clone, Debug)]
 pub struct TaskStore {
     pool: AnyPool,
+    cache: Option<Arc<ListCache>>,
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Bytes {
+    // Serialising plain strings, numbers and booleans cannot fail.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"[]".to_vec()))
 }
 
 fn now_ms() -> i64 {
@@ -96,7 +105,55 @@ macro_rules! columns {
 impl TaskStore {
     /// A store over `pool` (install sqlx's Any drivers before connecting).
     pub fn new(pool: AnyPool) -> TaskStore {
-        TaskStore { pool }
+        TaskStore { pool, cache: None }
+    }
+
+    /// Caches up to `users` task lists in memory (see [`crate::cache`]); only for a process that
+    /// is the sole writer of its tasks.
+    pub fn with_list_cache(mut self, users: usize) -> TaskStore {
+        self.cache = Some(Arc::new(ListCache::new(users)));
+        self
+    }
+
+    fn invalidate(&self, user_id: &str) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(user_id);
+        }
+    }
+
+    /// The user's tasks as JSON, from the cache when there is one.
+    pub async fn list_json(
+        &self,
+        user_id: &str,
+        filter: StatusFilter,
+    ) -> Result<Bytes, sqlx::Error> {
+        let Some(cache) = &self.cache else {
+            return Ok(to_json(&self.list(user_id, filter).await?));
+        };
+        let cached = match cache.get(user_id) {
+            Ok(cached) => cached,
+            Err(epoch) => {
+                let tasks = Arc::new(self.list(user_id, StatusFilter::All).await?);
+                let cached = CachedList {
+                    json: to_json(&tasks),
+                    tasks,
+                };
+                cache.insert(user_id, epoch, cached.clone());
+                cached
+            }
+        };
+        Ok(match filter {
+            StatusFilter::All => cached.json,
+            StatusFilter::Pending | StatusFilter::Completed => {
+                let want = filter == StatusFilter::Completed;
+                let subset: Vec<&Task> = cached
+                    .tasks
+                    .iter()
+                    .filter(|t| t.completed == want)
+                    .collect();
+                to_json(&subset)
+            }
+        })
     }
 
     /// Creates the `tasks` table if needed (tracked in `_sigil_tasks_migrations`).
@@ -177,6 +234,7 @@ impl TaskStore {
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
+        self.invalidate(user_id);
         task_from(&row)
     }
 
@@ -202,6 +260,7 @@ impl TaskStore {
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
+        self.invalidate(user_id);
         row.as_ref().map(task_from).transpose()
     }
 
@@ -230,6 +289,7 @@ impl TaskStore {
             .bind(now_ms()),
         };
         let row = query.fetch_optional(&self.pool).await?;
+        self.invalidate(user_id);
         row.as_ref().map(task_from).transpose()
     }
 
@@ -240,6 +300,7 @@ impl TaskStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.invalidate(user_id);
         Ok(done.rows_affected() > 0)
     }
 
@@ -249,6 +310,7 @@ impl TaskStore {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.invalidate(user_id);
         Ok(done.rows_affected())
     }
 }

@@ -10,7 +10,7 @@ use sigil_auth::mail::{FileMailer, LogMailer, Mailer};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::ratelimit::RateLimiter;
 use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
-use sigil_auth::store::{AuthStore, SqlStore};
+use sigil_auth::store::{AuthStore, Backend, SqlStore};
 use sigil_auth::{AccountListener, AuthConfig, AuthService, Components, Secret};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
@@ -23,6 +23,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use url::Url;
+
+/// How many users' task lists the in-memory cache keeps.
+const TASK_LIST_CACHE_USERS: usize = 10_000;
 
 /// Why the process could not start.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +75,7 @@ impl App {
             None => Url::parse(&format!("http://{address}"))
                 .map_err(|e| StartError::Config(e.to_string()))?,
         };
-        let (pool, _backend) = sigil_auth::store::connect(&settings.database_url)
+        let (pool, backend) = sigil_auth::store::connect(&settings.database_url)
             .await
             .map_err(|e| {
                 StartError::Database(format!(
@@ -81,32 +84,63 @@ impl App {
                 ))
             })?;
 
+        // The tasks API's store, shared with the identity service's account-deletion hook so
+        // that one cache sees every write of this process.
+        let tasks = match settings.mode {
+            Mode::AuthOnly => None,
+            Mode::All | Mode::ApiOnly => {
+                let mut tasks = TaskStore::new(pool.clone());
+                if settings.tasks_cache.unwrap_or(backend == Backend::Sqlite) {
+                    tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
+                }
+                tasks
+                    .migrate()
+                    .await
+                    .map_err(|e| StartError::Database(e.to_string()))?;
+                Some(tasks)
+            }
+        };
+        let token_cache = settings
+            .token_cache
+            .then_some(sigil_guard::DEFAULT_CACHE_CAPACITY);
+
         let mut router = Router::new();
         let mut auth_service = None;
-        let deny_list;
-        let guard = match settings.mode {
+        let (guard, deny_list) = match settings.mode {
             Mode::All | Mode::AuthOnly => {
-                let auth = build_auth(&settings, base_url.clone(), pool.clone()).await?;
-                deny_list = auth.deny_list();
+                let auth =
+                    build_auth(&settings, base_url.clone(), pool.clone(), tasks.clone()).await?;
                 let verifier = auth
                     .issuer()
                     .verifier()
                     .map_err(|e| StartError::Config(e.to_string()))?;
-                router = router.merge(auth.router()).merge(crate::ui::router());
+                // One process: the UI calls the tasks API on its own origin. Split: on
+                // SIGIL_API_URL (serve-auth has no tasks API of its own).
+                let ui_api_url = match settings.mode {
+                    Mode::AuthOnly => {
+                        if settings.api_url.is_none() {
+                            tracing::warn!(target: "sigil", "serve-auth without SIGIL_API_URL: the web UI's tasks page has no API to call");
+                        }
+                        settings.api_url.as_ref()
+                    }
+                    _ => None,
+                };
+                router = router
+                    .merge(auth.router())
+                    .merge(crate::ui::router(auth.clone(), ui_api_url));
+                let deny_list = auth.deny_list();
                 auth_service = Some(auth);
-                Some(Guard::from_verifier(verifier))
+                (
+                    Guard::from_verifier_with_cache(verifier, token_cache),
+                    deny_list,
+                )
             }
-            Mode::ApiOnly => {
-                deny_list = Arc::new(SessionDenyList::new());
-                Some(build_api_guard(&settings).await?)
-            }
+            Mode::ApiOnly => (
+                build_api_guard(&settings).await?,
+                Arc::new(SessionDenyList::new()),
+            ),
         };
-        if let (Some(guard), true) = (guard, settings.mode != Mode::AuthOnly) {
-            let tasks = TaskStore::new(pool.clone());
-            tasks
-                .migrate()
-                .await
-                .map_err(|e| StartError::Database(e.to_string()))?;
+        if let Some(tasks) = tasks {
             let guard = guard.with_revocation(deny_list.clone());
             router = router.merge(with_cors(
                 sigil_tasks::router(tasks, guard),
@@ -126,8 +160,9 @@ impl App {
             spawn_purge(auth.clone());
         }
 
+        let has_ui = settings.mode != Mode::ApiOnly;
         let router = router
-            .fallback(not_found)
+            .fallback(move |request: Request| not_found(has_ui, request))
             .method_not_allowed_fallback(method_not_allowed)
             .layer(SetResponseHeaderLayer::if_not_present(
                 http::header::X_CONTENT_TYPE_OPTIONS,
@@ -180,9 +215,9 @@ async fn build_auth(
     settings: &Settings,
     base_url: Url,
     pool: sqlx::AnyPool,
+    tasks: Option<TaskStore>,
 ) -> Result<AuthService, StartError> {
     let secret = resolve_secret(settings).map_err(StartError::Config)?;
-    let pool_for_tasks = pool.clone();
     let store = SqlStore::new(pool);
     store
         .migrate()
@@ -240,9 +275,7 @@ async fn build_auth(
         redis.map(|conn| Arc::new(RedisRevocations::new(conn)) as Arc<dyn RevocationPublisher>);
     let store: Arc<dyn AuthStore> = Arc::new(store);
     // In one process, deleting an account also erases the user's tasks.
-    let account_listener = (settings.mode == Mode::All).then(|| {
-        Arc::new(TasksCleanup(TaskStore::new(pool_for_tasks.clone()))) as Arc<dyn AccountListener>
-    });
+    let account_listener = tasks.map(|t| Arc::new(TasksCleanup(t)) as Arc<dyn AccountListener>);
     let parts = Components {
         store,
         mailer,
@@ -287,6 +320,7 @@ async fn build_api_guard(settings: &Settings) -> Result<Guard, StartError> {
         }
     };
     let mut config = GuardConfig::new(keys);
+    config.cache = settings.token_cache;
     config.issuer = settings.api_issuer.clone();
     config.audience = settings
         .api_audience
@@ -327,7 +361,13 @@ fn with_cors(router: Router, origins: &[String]) -> Result<Router, StartError> {
         .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE])
         .expose_headers([http::header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600));
-    Ok(router.layer(cors))
+    // A preflight is an OPTIONS request, which no route declares: it reaches each route's
+    // method-not-allowed fallback. Set that fallback here, before layering, so that the CORS
+    // layer wraps it (the application-wide `method_not_allowed_fallback` set later only
+    // replaces fallbacks still at their default, and would otherwise answer preflights 405).
+    Ok(router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors))
 }
 
 /// Keeps this process's deny-list in step with revocations recorded by any instance sharing the
@@ -383,7 +423,10 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn not_found() -> Response {
+async fn not_found(has_ui: bool, request: Request) -> Response {
+    if has_ui && let Some(page) = crate::ui::not_found_page(&request) {
+        return page;
+    }
     (
         StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({ "code": "NOT_FOUND", "message": "Not found" })),

@@ -43,6 +43,12 @@ struct CommonArgs {
     /// Redis URL for rate limits and revocations shared by several instances.
     #[arg(long, env = "SIGIL_REDIS_URL")]
     redis_url: Option<String>,
+    /// Cache verified tokens, so a token seen before costs a hash lookup (on/off).
+    #[arg(long, env = "SIGIL_TOKEN_CACHE", default_value = "on", value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    token_cache: bool,
+    /// Cache each user's task list in memory (on/off) [default: on with SQLite, off with PostgreSQL]
+    #[arg(long, env = "SIGIL_TASKS_CACHE", value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    tasks_cache: Option<bool>,
     /// Log format.
     #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -184,6 +190,8 @@ fn apply_common(s: &mut Settings, common: CommonArgs) {
         .filter(|o| !o.is_empty())
         .collect();
     s.redis_url = common.redis_url;
+    s.token_cache = common.token_cache;
+    s.tasks_cache = common.tasks_cache;
 }
 
 fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
@@ -311,5 +319,19 @@ mod tests {
         assert!(parse(&["sigil", "serve", "--rate-limit", "sometimes"]).is_err());
         let verify = parse(&["sigil", "serve", "--require-email-verification", "true"]).unwrap();
         assert!(verify.require_email_verification);
+        let defaults = parse(&["sigil", "serve"]).unwrap();
+        assert!(defaults.token_cache);
+        assert_eq!(defaults.tasks_cache, None, "decided by the database");
+        let off = parse(&[
+            "sigil",
+            "serve",
+            "--token-cache",
+            "off",
+            "--tasks-cache",
+            "off",
+        ])
+        .unwrap();
+        assert!(!off.token_cache);
+        assert_eq!(off.tasks_cache, Some(false));
     }
 }

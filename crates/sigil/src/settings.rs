@@ -71,6 +71,11 @@ pub struct Settings {
     pub api_audience: Option<String>,
     /// The tasks API's public URL, for the web UI of `serve-auth` (split deployments).
     pub api_url: Option<Url>,
+    /// Keep a cache of verified tokens in the guard (default on).
+    pub token_cache: bool,
+    /// Cache task lists in memory: `None` = on with SQLite (this process is the only writer),
+    /// off with PostgreSQL.
+    pub tasks_cache: Option<bool>,
     /// Argon2id memory cost in KiB (default 19456).
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (default 2).
@@ -102,6 +107,8 @@ impl Settings {
             api_issuer: None,
             api_audience: None,
             api_url: None,
+            token_cache: true,
+            tasks_cache: None,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
         }

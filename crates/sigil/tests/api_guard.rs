@@ -381,3 +381,65 @@ async fn split_api_verifies_tokens_through_the_jwks_url() {
         .await,
     );
 }
+
+/// CORS on `serve-api`: preflights answered for the configured origins only, never with
+/// credentials (identity travels in the `Authorization` header).
+#[tokio::test]
+async fn the_split_api_answers_preflights_for_configured_origins_only_and_never_allows_credentials()
+{
+    let ui_origin = "http://127.0.0.1:4000";
+    let api = spawn_with(|s| {
+        s.mode = Mode::ApiOnly;
+        s.api_keys = Some(sigil::settings::ApiKeys::Secret(HS_SECRET.into()));
+        s.api_issuer = Some("http://auth.example".into());
+        s.cors_origins = vec![ui_origin.into()];
+    })
+    .await;
+    let app = &api;
+    let preflight = |origin: &'static str| async move {
+        let headers = [
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "authorization,content-type",
+            ),
+        ];
+        app.request(Method::OPTIONS, "/api/someone/tasks", &headers, None)
+            .await
+    };
+    let allowed = preflight(ui_origin).await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some(ui_origin)
+    );
+    let headers = allowed
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(headers.contains("authorization") && headers.contains("content-type"));
+    assert!(
+        allowed
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH")
+    );
+    assert_eq!(allowed.header("access-control-allow-credentials"), None);
+
+    let refused = preflight("http://evil.example").await;
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+
+    // An actual call: the origin is echoed, credentials are not allowed, the 401 is readable.
+    let call = api
+        .request(
+            Method::GET,
+            "/api/someone/tasks",
+            &[("origin", ui_origin)],
+            None,
+        )
+        .await;
+    assert_eq!(call.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(call.header("access-control-allow-origin"), Some(ui_origin));
+    assert_eq!(call.header("access-control-allow-credentials"), None);
+}
