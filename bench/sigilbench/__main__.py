@@ -202,7 +202,8 @@ class Bench:
         log(f"  scrypt N={b['N']} r={b['r']} p={b['p']}: {b['hashes_per_sec']:.1f} hashes/s, p50 {b['p50_ms']:.1f} ms")
 
     # ---- Sigil -----------------------------------------------------------------------------------
-    def sigil_server(self, name: str, alg: str, db: Path, port: int | None = None) -> Server:
+    def sigil_server(self, name: str, alg: str, db: Path, port: int | None = None,
+                     extra: dict | None = None) -> Server:
         port = port or free_port()
         env = {
             "SIGIL_ADDR": f"127.0.0.1:{port}",
@@ -215,6 +216,7 @@ class Bench:
             "SIGIL_JWT_TTL": "1h",  # the tokens collected at the start must outlive the whole run
             "RUST_LOG": os.environ.get("SIGIL_BENCH_RUST_LOG", "warn"),
         }
+        env.update(extra or {})
         return self.server(name, [self.cfg.sigil_bin, "serve"], port, "/api/auth/ok", env=env)
 
     def sigil_seed(self, s: Server, alg: str) -> dict:
@@ -269,6 +271,16 @@ class Bench:
         s = self.sigil_server("sigil-hs256", "HS256", self.fresh_db("sigil-hs256.db")).start()
         s.wait_ready()
         self.sigil_protected(s, "HS256", self.sigil_seed(s, "HS256"))
+        s.stop()
+        # Both caches off: every request verifies the signature and reads SQLite, as FastAPI does.
+        s = self.sigil_server("sigil-hs256-nocache", "HS256", self.fresh_db("sigil-hs256-nocache.db"),
+                              extra={"SIGIL_TASKS_CACHE": "off", "SIGIL_TOKEN_CACHE": "off"}).start()
+        s.wait_ready()
+        seed = self.sigil_seed(s, "HS256")
+        self.scenario("sigil.tasks_hs256_nocache", s,
+                      load.Load(f"/api/{seed['user_id']}/tasks", {"Authorization": f"Bearer {seed['jwt']}"},
+                                connections=cfg.connections),
+                      check=lambda b: len(b) == len(TASKS))
         s.stop()
 
     def sigil_protected(self, s: Server, alg: str, seed: dict) -> None:

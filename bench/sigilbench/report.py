@@ -153,6 +153,11 @@ def build_rows(res: dict) -> list[dict]:
                 add_rps(f"Protected `GET /api/{{id}}/tasks`, {variant(alg, many)}", fastapi[w],
                         run(f"sigil.tasks_{alg}{m}"), run(f"fastapi.tasks_{alg}{m}_w{w}"),
                         targets=[t_ratio("req/s ≥ 10× peer", 10), t_p99("p99 ≤ 0.1× peer", 0.1)])
+    for w in (1, 2):
+        add_rps("Protected `GET /api/{id}/tasks`, HS256, one token, **no caches** (`SIGIL_TOKEN_CACHE=off`, "
+                "`SIGIL_TASKS_CACHE=off`: a signature check and an SQLite read per request, as FastAPI does)",
+                fastapi[w], run("sigil.tasks_hs256_nocache"), run(f"fastapi.tasks_hs256_w{w}"),
+                note="Context: what the two caches are worth; the targets apply to the default configuration.")
     add_rps("`GET /api/auth/get-session` (Bearer session token)", "Better Auth 1.7.25",
             run("sigil.get_session"), run("better_auth.get_session"), targets=[t_ratio("req/s ≥ 5× peer", 5)])
     add_rps("`GET /api/auth/token` (JWT issuance, EdDSA)", "Better Auth 1.7.25",
