@@ -117,14 +117,8 @@ pub async fn change_email(
             "[body.newEmail] Invalid email address",
         ));
     };
-    if let Some(cb) = callback
-        && !auth.trusted.allows_redirect(cb)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_CALLBACK_URL,
-        ));
-    }
+    auth.trusted
+        .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     if new_email.as_str() == caller.user.email {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -164,14 +158,8 @@ pub async fn delete_user(
     let password = f.opt_string("password");
     let callback = f.opt_string("callbackURL");
     f.finish()?;
-    if let Some(cb) = callback
-        && !auth.trusted.allows_redirect(cb)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_CALLBACK_URL,
-        ));
-    }
+    auth.trusted
+        .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     match password {
         Some(password) => {
             let password = Password::bounded(password, auth.config.password)?;

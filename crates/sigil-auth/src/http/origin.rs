@@ -61,6 +61,19 @@ impl TrustedOrigins {
             })
     }
 
+    /// Refuses an unacceptable redirect target with 403 and `code` (`INVALID_CALLBACK_URL`,
+    /// `INVALID_REDIRECT_URL`); `None` (no target) is fine.
+    pub fn check_redirect(
+        &self,
+        target: Option<&str>,
+        code: crate::error::Code,
+    ) -> Result<(), ApiError> {
+        match target {
+            Some(t) if !self.allows_redirect(t) => Err(ApiError::new(StatusCode::FORBIDDEN, code)),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether a redirect target is acceptable: a same-site relative path (`/welcome`, but not
     /// `//evil`, `/\evil` or encoded variants), or an absolute URL on a trusted origin.
     pub fn allows_redirect(&self, target: &str) -> bool {

@@ -121,14 +121,8 @@ pub async fn request_password_reset(
     let Some(email) = email else {
         return Err(ApiError::validation("[body.email] Invalid email address"));
     };
-    if let Some(target) = redirect_to
-        && !auth.trusted.allows_redirect(target)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_REDIRECT_URL,
-        ));
-    }
+    auth.trusted
+        .check_redirect(redirect_to, codes::INVALID_REDIRECT_URL)?;
     let token = crypto::random_alphanumeric(24);
     let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
     let now = now_ms();
@@ -186,12 +180,8 @@ pub async fn reset_password_link(
         .get("callbackURL")
         .map(String::as_str)
         .unwrap_or("/reset-password");
-    if !auth.trusted.allows_redirect(callback) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_CALLBACK_URL,
-        ));
-    }
+    auth.trusted
+        .check_redirect(Some(callback), codes::INVALID_CALLBACK_URL)?;
     let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
     let valid = token.len() <= 64
         && auth
@@ -262,12 +252,8 @@ pub async fn send_verification_email(
         return Err(ApiError::validation("[body.email] Invalid email address"));
     };
     let callback = callback.unwrap_or("/");
-    if !auth.trusted.allows_redirect(callback) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_CALLBACK_URL,
-        ));
-    }
+    auth.trusted
+        .check_redirect(Some(callback), codes::INVALID_CALLBACK_URL)?;
     if let Lookup::Live(caller) = auth.lookup(&headers).await? {
         if caller.user.email != email.as_str() {
             return Err(ApiError::new(
@@ -303,14 +289,8 @@ pub async fn verify_email(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let callback = query.get("callbackURL").map(String::as_str);
-    if let Some(cb) = callback
-        && !auth.trusted.allows_redirect(cb)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_CALLBACK_URL,
-        ));
-    }
+    auth.trusted
+        .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     let Some(token) = query.get("token") else {
         return Err(ApiError::validation(
             "[query.token] Invalid input: expected string, received undefined",

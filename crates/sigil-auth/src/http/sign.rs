@@ -43,14 +43,8 @@ pub async fn sign_up(
     let (Some(name), Some(email), Some(password)) = (name, email, password) else {
         return Err(ApiError::validation("[body] Invalid input"));
     };
-    if let Some(cb) = callback
-        && !auth.trusted.allows_redirect(cb)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_CALLBACK_URL,
-        ));
-    }
+    auth.trusted
+        .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     check_name(name)?;
     image.map(check_image).transpose()?;
     let password = Password::new_password(password, auth.config.password)?;
@@ -120,14 +114,8 @@ pub async fn sign_in(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::validation("[body] Invalid input"));
     };
-    if let Some(cb) = callback
-        && !auth.trusted.allows_redirect(cb)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_CALLBACK_URL,
-        ));
-    }
+    auth.trusted
+        .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     let email = Email::parse(email)
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_EMAIL))?;
     let password = Password::bounded(password, auth.config.password)?;
