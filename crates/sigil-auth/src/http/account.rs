@@ -46,6 +46,25 @@ pub async fn update_user(
     Ok(with_session(&auth, reply, &caller.token, caller.session.remember).into_response())
 }
 
+/// Checks a user's current password: 400 `PASSWORD_TOO_LONG` before any hashing,
+/// `CREDENTIAL_ACCOUNT_NOT_FOUND` without a password credential, `INVALID_PASSWORD` when wrong.
+async fn confirm_password(auth: &AuthService, user_id: &str, raw: &str) -> ApiResult<()> {
+    let password = Password::bounded(raw, auth.config.password)?;
+    let Some(stored) = auth.store.password_hash(user_id).await? else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::CREDENTIAL_ACCOUNT_NOT_FOUND,
+        ));
+    };
+    if !auth.hasher.verify(password, Some(stored)).await? {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PASSWORD,
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /change-password {currentPassword, newPassword, revokeOtherSessions?}`. With
 /// `revokeOtherSessions: true` every session (this one too) is ended and a new one is returned.
 pub async fn change_password(
@@ -63,19 +82,7 @@ pub async fn change_password(
         return Err(ApiError::validation("[body] Invalid input"));
     };
     let new_password = Password::new_password(new_password, auth.config.password)?;
-    let current = Password::bounded(current, auth.config.password)?;
-    let Some(stored) = auth.store.password_hash(&caller.user.id).await? else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::CREDENTIAL_ACCOUNT_NOT_FOUND,
-        ));
-    };
-    if !auth.hasher.verify(current, Some(stored)).await? {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_PASSWORD,
-        ));
-    }
+    confirm_password(&auth, &caller.user.id, current).await?;
     let hash = auth.hasher.hash(new_password).await?;
     auth.store
         .set_password(&caller.user.id, &hash, now_ms())
@@ -161,21 +168,7 @@ pub async fn delete_user(
     auth.trusted
         .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     match password {
-        Some(password) => {
-            let password = Password::bounded(password, auth.config.password)?;
-            let Some(stored) = auth.store.password_hash(&caller.user.id).await? else {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    codes::CREDENTIAL_ACCOUNT_NOT_FOUND,
-                ));
-            };
-            if !auth.hasher.verify(password, Some(stored)).await? {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    codes::INVALID_PASSWORD,
-                ));
-            }
-        }
+        Some(password) => confirm_password(&auth, &caller.user.id, password).await?,
         None if !auth.sessions.is_fresh(&caller.session) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
