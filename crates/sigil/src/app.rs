@@ -401,6 +401,12 @@ impl AuthParts {
             .map(|s| Secret::new(s.as_bytes().to_vec(), "SIGIL_JWT_SECRET"))
             .transpose()
             .map_err(StartError::Config)?;
+        if settings.jwt_alg.is_symmetric() && config_jwt_secret.is_none() {
+            return Err(StartError::Config(format!(
+                "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
+                settings.jwt_alg
+            )));
+        }
         let client_ip_header = settings
             .client_ip_header
             .as_deref()
@@ -799,12 +805,17 @@ fn spawn_purge(auth: AuthService) -> JoinHandle<()> {
     })
 }
 
+/// A database URL fit for a message: its password masked; not shown at all when it cannot be
+/// parsed and might hold credentials.
 fn redact_url(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("****"));
             u.to_string()
         }
+        // Parsed with a host: any '@' separates a user name without password.
+        Ok(u) if u.has_host() => url.to_owned(),
+        _ if url.contains('@') => "(not shown: it may hold credentials)".to_owned(),
         _ => url.to_owned(),
     }
 }
@@ -865,5 +876,68 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     async move {
         stop.await;
         tracing::info!(target: "sigil", "shutting down");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_start_removes_the_files_it_created_and_only_those() {
+        let dir = std::env::temp_dir().join(format!("sigil-created-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old.db");
+        std::fs::write(&old, b"was here before").unwrap();
+        let new = dir.join("new.db");
+        let secret = dir.join("new.secret");
+        let mut created = Created::default();
+        created.note_if_new(&old);
+        created.note_if_new(&new);
+        created.note_if_new(&secret);
+        for file in [
+            &new,
+            &secret,
+            &suffixed(&new, "-wal"),
+            &suffixed(&new, "-shm"),
+        ] {
+            std::fs::write(file, b"made by this start").unwrap();
+        }
+        created.remove().await;
+        let mut left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["old.db"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn database_urls_are_checked_before_anything_is_created() {
+        assert!(check_database_url("sqlite::memory:").is_ok());
+        assert_eq!(
+            check_database_url("sqlite://sigil.db").unwrap().file,
+            Some(PathBuf::from("sigil.db"))
+        );
+        let missing = check_database_url("sqlite:///no/such/dir/x.db").unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("the directory /no/such/dir does not exist"),
+            "{missing}"
+        );
+        let secret = check_database_url("postgres://u:hunter2@db/sigil")
+            .map(|t| t.backend)
+            .unwrap();
+        assert_eq!(secret, Backend::Postgres);
+        for url in [
+            "mysql://u:hunter2@db/sigil",
+            "postgres://u:hunter2@db:port/sigil",
+            "u:hunter2@db/sigil",
+        ] {
+            let bad = check_database_url(url).unwrap_err();
+            assert!(!bad.to_string().contains("hunter2"), "{bad}");
+        }
     }
 }
