@@ -45,7 +45,7 @@ apt_install() {
     $sudo apt-get update -qq
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
 ensure_services_dir() {
@@ -124,7 +124,7 @@ start_throwaway_redis() {
 # Does the default PostgreSQL let the tests in? Without psql we cannot tell: assume it does.
 postgres_lets_us_in() {
   command -v psql >/dev/null || return 0
-  PGCONNECT_TIMEOUT=5 psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1
+  PGCONNECT_TIMEOUT=5 psql --no-password "$1" -Atqc 'SELECT 1' >/dev/null 2>&1
 }
 
 start_services() {
