@@ -26,8 +26,9 @@ Settings (environment):
   browser (no credentials: identity travels in ``Authorization``).
 """
 
-from __future__ import annotations
 
+# No `from __future__ import annotations`: FastAPI must resolve the endpoint annotations, and
+# `Db`/`Caller` below are local to `create_app`.
 import os
 import secrets
 from contextlib import asynccontextmanager
