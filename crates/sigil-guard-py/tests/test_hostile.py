@@ -383,3 +383,23 @@ def test_verify_blocking_for_synchronous_code(owner):
     assert g.verify_blocking(sign(k, claims("alice"))).user_id == "alice"
     with pytest.raises(TokenExpired):
         g.verify_blocking(sign(k, claims("alice", exp=int(time.time()) - 3600)))
+
+
+def test_a_guard_used_after_a_fork_raises_instead_of_hanging(owner):
+    import os
+
+    k, g = owner
+    token = sign(k, claims("alice"))
+    assert g.verify_blocking(token).user_id == "alice"  # the runtime is running
+    pid = os.fork()
+    if pid == 0:  # the child: the runtime's threads did not survive the fork
+        code = 1
+        try:
+            g.verify_blocking(token)
+        except RuntimeError as e:
+            code = 0 if "forked" in str(e) else 2
+        except BaseException:
+            code = 3
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
