@@ -27,7 +27,10 @@ async function liveSession(request) {
 export async function proxy(request) {
   const { pathname, search } = request.nextUrl;
   if (pathname.startsWith('/api/auth/')) {
-    return NextResponse.rewrite(new URL(`${pathname}${search}`, sigilUrl()));
+    // Only Sigil's /api/auth/*: a path that resolves elsewhere (`%2e%2e` segments) is not forwarded.
+    const target = new URL(`${pathname}${search}`, sigilUrl());
+    if (!target.pathname.startsWith('/api/auth/')) return new NextResponse(null, { status: 404 });
+    return NextResponse.rewrite(target);
   }
   const live = await liveSession(request);
   if (pathname === '/sign-in' || pathname === '/sign-up') {

@@ -194,6 +194,18 @@ async function scenario(browser, env, run) {
   const bearerOf = (entry) => entry.request.headers().authorization?.replace(/^Bearer /, '');
   let alice;
 
+  await run.step('the app forwards /api/auth/* to Sigil, and nothing else', async () => {
+    const ok = await fetch(`${env.webUrl}/api/auth/ok`);
+    assertEqual([ok.status, await ok.json()], [200, { ok: true }], "Sigil's /api/auth/ok through the app");
+    const jwks = await (await fetch(`${env.webUrl}/api/auth/jwks`)).json();
+    assert(jwks.keys.length > 0, 'the JWKS through the app');
+    for (const path of ['/api/auth/%2e%2e/%2e%2e/api/auth-less/tasks', '/api/auth/..%2f..%2fsign-in']) {
+      const r = await fetch(`${env.webUrl}${path}`, { redirect: 'manual' });
+      assert(r.status === 404 || r.status === 307, `${path}: ${r.status}`);
+      assert(!(r.headers.get('content-type') ?? '').includes('application/json') || r.status !== 200, `${path} not forwarded`);
+    }
+  });
+
   await run.step('a signed-out visitor is sent to sign-in by the middleware', async () => {
     await page.goto(`${env.webUrl}/tasks`);
     await page.waitForURL(/\/sign-in\?next=%2Ftasks$/);

@@ -14,8 +14,11 @@ const MESSAGES = {
 };
 
 function safeNext(next) {
-  // Only paths of this app: never an absolute or protocol-relative URL.
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/tasks';
+  // Only paths of this app: never an absolute or protocol-relative URL (`//host`, and `/\host`,
+  // which browsers read the same way).
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) return '/tasks';
+  const url = new URL(next, window.location.origin);
+  return url.origin === window.location.origin ? `${url.pathname}${url.search}` : '/tasks';
 }
 
 export default function AuthForm({ mode }) {
