@@ -150,12 +150,15 @@ impl App {
         if let Some(url) = &settings.redis_url {
             let client = redis::Client::open(url.as_str())
                 .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
-            tokio::spawn(sigil_auth::revocation::follow_redis(
-                client,
-                deny_list.clone(),
-            ));
+            tokio::spawn(sigil_guard::feed::follow_redis(client, deny_list.clone()));
         }
-        spawn_revocation_sync(pool.clone(), deny_list);
+        // Revocations recorded by any instance sharing the database (stops at once on a
+        // database without identity tables, such as serve-api's own).
+        tokio::spawn(sigil_guard::feed::follow_database(
+            pool.clone(),
+            deny_list,
+            sigil_guard::feed::DEFAULT_POLL_INTERVAL,
+        ));
         if let Some(auth) = &auth_service {
             spawn_purge(auth.clone());
         }
@@ -368,37 +371,6 @@ fn with_cors(router: Router, origins: &[String]) -> Result<Router, StartError> {
     Ok(router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors))
-}
-
-/// Keeps this process's deny-list in step with revocations recorded by any instance sharing the
-/// database (every 2 s). Stops quietly if the database has no identity tables (an API-only
-/// database).
-fn spawn_revocation_sync(pool: sqlx::AnyPool, deny_list: Arc<SessionDenyList>) {
-    tokio::spawn(async move {
-        let store = SqlStore::new(pool);
-        let mut since = 0i64;
-        let mut ticker = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            ticker.tick().await;
-            let now = sigil_auth::domain::now_ms();
-            match store.revocations_since(since).await {
-                Ok(rows) => {
-                    for (session_id, until) in rows {
-                        deny_list.insert(
-                            &session_id,
-                            u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX),
-                        );
-                    }
-                    // Overlap a little so a row committed during the query is not missed.
-                    since = now - 5_000;
-                }
-                Err(error) => {
-                    tracing::info!(target: "sigil", %error, "no revocation table in this database; revocation sync off");
-                    return;
-                }
-            }
-        }
-    });
 }
 
 fn spawn_purge(auth: AuthService) {
