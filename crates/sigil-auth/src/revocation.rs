@@ -5,6 +5,9 @@
 //! 2 s, and (3) with Redis configured, published at once on the `sigil:revoked` channel and kept
 //! under `sigil:revoked:<sid>` until its tokens have expired — which also reaches API processes
 //! that do not share the identity database (`sigil serve-api` with `SIGIL_REDIS_URL`).
+//!
+//! The other side, following these records, is `sigil_guard::feed` (used by the binary and by
+//! the Python guard alike).
 
 use async_trait::async_trait;
 use sigil_guard::SessionDenyList;
@@ -17,9 +20,10 @@ pub trait RevocationPublisher: Send + Sync + 'static {
     async fn publish(&self, session_ids: &[String], until: u64);
 }
 
-/// Redis channel carrying `<session id> <until>` messages.
-pub const CHANNEL: &str = "sigil:revoked";
-const KEY_PREFIX: &str = "sigil:revoked:";
+/// Redis channel carrying `<session id> <until>` messages (followed by
+/// `sigil_guard::feed::follow_redis`).
+pub const CHANNEL: &str = sigil_guard::feed::REDIS_CHANNEL;
+const KEY_PREFIX: &str = sigil_guard::feed::REDIS_KEY_PREFIX;
 
 /// Redis-backed revocation broadcast.
 #[cfg(feature = "redis")]
@@ -67,52 +71,6 @@ impl RevocationPublisher for RedisRevocations {
             // The database record still reaches instances on the same database.
             tracing::warn!(target: "sigil::auth", %error, "could not publish revocations to Redis");
         }
-    }
-}
-
-/// Keeps `deny_list` in step with revocations published on Redis by any instance: loads the
-/// current ones, then follows the channel, reconnecting after failures. Runs until the process
-/// ends.
-#[cfg(feature = "redis")]
-pub async fn follow_redis(client: redis::Client, deny_list: Arc<SessionDenyList>) {
-    use futures_util::StreamExt;
-    let mut backoff = std::time::Duration::from_millis(250);
-    loop {
-        let result: redis::RedisResult<()> = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
-            // Catch up on revocations published before we subscribed.
-            let mut connection = client.get_multiplexed_async_connection().await?;
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{KEY_PREFIX}*"))
-                .query_async(&mut connection)
-                .await?;
-            for key in keys {
-                let until: Option<u64> = redis::cmd("GET")
-                    .arg(&key)
-                    .query_async(&mut connection)
-                    .await?;
-                if let (Some(id), Some(until)) = (key.strip_prefix(KEY_PREFIX), until) {
-                    deny_list.insert(id, until);
-                }
-            }
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                let payload: String = message.get_payload().unwrap_or_default();
-                if let Some((id, until)) = payload.split_once(' ')
-                    && let Ok(until) = until.parse()
-                {
-                    deny_list.insert(id, until);
-                }
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(error) = result {
-            tracing::warn!(target: "sigil::auth", %error, "Redis revocation feed interrupted; reconnecting");
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
     }
 }
 

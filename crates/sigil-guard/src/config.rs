@@ -213,6 +213,16 @@ pub(crate) fn origin_of(url: &str) -> Option<String> {
 impl Guard {
     /// Builds a guard from a configuration (fetching a remote JWKS once).
     pub async fn from_config(config: GuardConfig) -> Result<Guard, ConfigError> {
+        Guard::from_config_with_options(config, RemoteJwksOptions::default()).await
+    }
+
+    /// Like [`Guard::from_config`], with the tuning of a remote JWKS (timeouts, refetch and
+    /// retry intervals; the cache capacity still follows `config.cache`). Static key sources
+    /// ignore `options`.
+    pub async fn from_config_with_options(
+        config: GuardConfig,
+        options: RemoteJwksOptions,
+    ) -> Result<Guard, ConfigError> {
         let validation = config.validation()?;
         let capacity = config.cache.then_some(DEFAULT_CACHE_CAPACITY);
         Ok(match config.keys {
@@ -231,7 +241,7 @@ impl Guard {
             KeyConfig::JwksUrl(url) => {
                 let options = RemoteJwksOptions {
                     cache_capacity: capacity,
-                    ..RemoteJwksOptions::default()
+                    ..options
                 };
                 Guard::from_remote(RemoteJwks::start(url, validation, options).await?)
             }

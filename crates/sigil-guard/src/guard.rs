@@ -47,6 +47,22 @@ pub enum GuardError {
     NoKeys,
 }
 
+impl GuardError {
+    /// A short stable name, for logs, metrics and bindings: `missing`, `duplicate_header`,
+    /// `malformed_header`, `revoked`, `no_keys`, or the token error's own
+    /// ([`VerifyError::kind`]: `expired`, `bad_signature`, `unknown_key`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GuardError::Missing => "missing",
+            GuardError::DuplicateHeader => "duplicate_header",
+            GuardError::MalformedHeader => "malformed_header",
+            GuardError::Token(e) => e.kind(),
+            GuardError::Revoked => "revoked",
+            GuardError::NoKeys => "no_keys",
+        }
+    }
+}
+
 impl From<BearerError> for GuardError {
     fn from(e: BearerError) -> Self {
         match e {
@@ -190,6 +206,17 @@ impl Guard {
             return Err(GuardError::Revoked);
         }
         Ok(AuthUser::from_claims(claims))
+    }
+
+    /// The HTTP answer for `error` under this guard's realm (what [`Guard::authenticate`] would
+    /// answer), for frameworks and bindings that call [`Guard::verify`] themselves.
+    pub fn rejection(&self, error: GuardError) -> AuthRejection {
+        AuthRejection::new(error, self.0.realm.clone())
+    }
+
+    /// The 403 answer for a valid token used on another user's route.
+    pub fn forbidden(&self) -> AuthRejection {
+        AuthRejection::forbidden(self.0.realm.clone())
     }
 
     /// Authenticates a request from its headers, answering with a ready HTTP rejection.

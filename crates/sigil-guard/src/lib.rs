@@ -9,6 +9,8 @@
 //! * [`AuthUser`] is the extractor handlers take; [`require_path_user`] is the route layer that
 //!   answers 403 before the handler runs when the `{user_id}` path segment is not the token's
 //!   `sub`;
+//! * [`feed`] keeps a [`SessionDenyList`] in step with the sessions the identity service ended
+//!   (Redis and database followers, behind the `feed-redis` and `feed-sql` features);
 //! * [`AuthRejection`] answers RFC 6750-style: 401 with `WWW-Authenticate: Bearer realm=...`
 //!   (plus `error="invalid_token"` when a token was presented), 403 for another user's route.
 //!
@@ -36,6 +38,7 @@ pub mod bearer;
 mod config;
 mod denylist;
 mod extract;
+pub mod feed;
 mod guard;
 mod rejection;
 mod remote;

@@ -63,10 +63,26 @@ impl AuthRejection {
     }
 }
 
-impl IntoResponse for AuthRejection {
-    fn into_response(self) -> Response {
+impl AuthRejection {
+    /// The `WWW-Authenticate` value (none for a 403).
+    pub fn challenge(&self) -> Option<String> {
+        self.describe().0
+    }
+
+    /// The body's `code`: `UNAUTHORIZED`, `INVALID_TOKEN`, `TOKEN_EXPIRED`, `INVALID_REQUEST` or
+    /// `FORBIDDEN`.
+    pub fn code(&self) -> &'static str {
+        self.describe().1
+    }
+
+    /// The body's `message`, a sentence that never contains the token.
+    pub fn message(&self) -> &'static str {
+        self.describe().2
+    }
+
+    fn describe(&self) -> (Option<String>, &'static str, &'static str) {
         let realm = &self.realm;
-        let (challenge, code, message) = match &self.kind {
+        match &self.kind {
             Kind::Guard(GuardError::Missing) => (
                 Some(format!("Bearer realm=\"{realm}\"")),
                 "UNAUTHORIZED",
@@ -101,7 +117,13 @@ impl IntoResponse for AuthRejection {
                 "The access token is invalid",
             ),
             Kind::Forbidden => (None, "FORBIDDEN", "This resource belongs to another user"),
-        };
+        }
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let (challenge, code, message) = self.describe();
         let body = Json(serde_json::json!({ "code": code, "message": message }));
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();

@@ -561,7 +561,7 @@ impl Wiring<'_> {
         }
         let mut background = Vec::new();
         if let Some(client) = self.redis_client.clone() {
-            background.push(tokio::spawn(sigil_auth::revocation::follow_redis(
+            background.push(tokio::spawn(sigil_guard::feed::follow_redis(
                 client,
                 deny_list.clone(),
             )));
@@ -725,8 +725,10 @@ fn with_cors(router: Router, cors: Option<CorsLayer>) -> Router {
 }
 
 /// Keeps this process's deny-list in step with revocations recorded by any instance sharing the
-/// database (every 2 s). A `serve-api` on a database of its own (tasks only) has no revocation
-/// table to poll: it says once what it relies on instead (Redis, or nothing).
+/// database (polled every 2 s by [`sigil_guard::feed::follow_database`]). A `serve-api` on a
+/// database of its own (tasks only) has no revocation table to poll: it says once what carries
+/// revocations to it instead (Redis, or nothing and what that means), rather than that a feed is
+/// off.
 fn spawn_revocation_sync(
     pool: sqlx::AnyPool,
     deny_list: Arc<SessionDenyList>,
@@ -734,62 +736,37 @@ fn spawn_revocation_sync(
     redis: bool,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let store = SqlStore::new(pool);
-        if let Err(error) = store.revocations_since(i64::MAX).await {
-            match (mode, redis) {
-                (Mode::ApiOnly, true) => tracing::info!(
-                    target: "sigil",
-                    "revocations: received through Redis (SIGIL_REDIS_URL) at once; this database holds tasks only, so there are no identity tables to poll"
-                ),
-                (Mode::ApiOnly, false) => tracing::warn!(
-                    target: "sigil",
-                    "revocations: none configured. This database holds tasks only and there is no SIGIL_REDIS_URL, so a signed-out session's JWTs keep working here until they expire (the identity service's SIGIL_JWT_TTL, plus 60 s of leeway). Set SIGIL_REDIS_URL, or point DATABASE_URL at the identity database"
-                ),
-                _ => tracing::error!(
-                    target: "sigil",
-                    %error,
-                    "revocations: cannot read the revocation table; other instances' sign-outs reach this one only through Redis"
-                ),
-            }
-            return;
-        }
         if mode == Mode::ApiOnly {
+            // A probe: nothing is newer than i64::MAX, so this reads no row.
+            if sigil_guard::feed::poll_database(&pool, &deny_list, i64::MAX)
+                .await
+                .is_err()
+            {
+                if redis {
+                    tracing::info!(
+                        target: "sigil",
+                        "revocations: received through Redis (SIGIL_REDIS_URL) at once; this database holds tasks only, so there are no identity tables to poll"
+                    );
+                } else {
+                    tracing::warn!(
+                        target: "sigil",
+                        "revocations: none configured. This database holds tasks only and there is no SIGIL_REDIS_URL, so a signed-out session's JWTs keep working here until they expire (the identity service's SIGIL_JWT_TTL, plus 60 s of leeway). Set SIGIL_REDIS_URL, or point DATABASE_URL at the identity database"
+                    );
+                }
+                return;
+            }
             tracing::info!(
                 target: "sigil",
                 redis,
                 "revocations: polled from the identity tables of this database every 2 s"
             );
         }
-        let mut since = 0i64;
-        let mut failing = false;
-        let mut ticker = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            ticker.tick().await;
-            let now = sigil_auth::domain::now_ms();
-            match store.revocations_since(since).await {
-                Ok(rows) => {
-                    for (session_id, until) in rows {
-                        deny_list.insert(
-                            &session_id,
-                            u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX),
-                        );
-                    }
-                    // Overlap a little so a row committed during the query is not missed.
-                    since = now - 5_000;
-                    if failing {
-                        tracing::info!(target: "sigil", "revocation sync: the database answers again");
-                        failing = false;
-                    }
-                }
-                Err(error) => {
-                    // A database outage: keep trying (once a tick), say so once.
-                    if !failing {
-                        tracing::warn!(target: "sigil", %error, "revocation sync: cannot read the database; retrying every 2 s");
-                        failing = true;
-                    }
-                }
-            }
-        }
+        sigil_guard::feed::follow_database(
+            pool,
+            deny_list,
+            sigil_guard::feed::DEFAULT_POLL_INTERVAL,
+        )
+        .await;
     })
 }
 

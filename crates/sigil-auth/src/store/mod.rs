@@ -204,8 +204,6 @@ pub trait AuthStore: Send + Sync + 'static {
         until: i64,
         now: i64,
     ) -> StoreResult<()>;
-    /// Revocations recorded at or after `since` (ms): `(session id, until)`.
-    async fn revocations_since(&self, since: i64) -> StoreResult<Vec<(String, i64)>>;
 
     /// Stores a refresh token.
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;

@@ -608,19 +608,6 @@ impl AuthStore for SqlStore {
         Ok(())
     }
 
-    async fn revocations_since(&self, since: i64) -> StoreResult<Vec<(String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT session_id, revoked_until FROM revoked_sessions WHERE created_at >= $1",
-        )
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, _>>()?)
-    }
-
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO refresh_tokens (id, token_hash, session_id, parent_id, child_id, used_at, created_at, expires_at) \
