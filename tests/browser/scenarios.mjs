@@ -141,10 +141,18 @@ export async function runScenarios(browser, env, run) {
       await run.shot(pageA, 'tasks-three-one-completed');
     }, [pageA]);
 
-    await run.step('filters by status', async () => {
+    await run.step('filters by status (a stale form error goes with the old view)', async () => {
+      await pageA.getByRole('button', { name: 'Add task' }).click();
+      await pageA.getByText('Give the task a title.').waitFor();
       await pageA.locator('[data-filter] label', { hasText: 'Pending' }).click();
       await pageA.waitForURL('**/tasks?status=pending');
       await waitForTaskCount(pageA, 2);
+      assertEqual(await pageA.getByText('Give the task a title.').count(), 0, 'the empty-title error is cleared by a filter change');
+      assertEqual(
+        await pageA.locator('[data-form="add-task"] [name="title"]').getAttribute('aria-invalid'),
+        null,
+        'the title field is no longer marked invalid',
+      );
       await run.shot(pageA, 'tasks-filter-pending');
       await pageA.locator('[data-filter] label', { hasText: 'Completed' }).click();
       await waitForTaskCount(pageA, 1);
@@ -246,11 +254,14 @@ export async function runScenarios(browser, env, run) {
       await pageA.getByRole('banner').getByRole('button', { name: 'Sign out' }).click();
       await pageA.waitForURL('**/sign-in?reason=signed-out');
       await pageA.getByText('You are signed out.').waitFor();
-      await pageA.goto('/tasks');
-      await pageA.waitForURL('**/sign-in?next=%2Ftasks');
       await signIn(pageA, ada.email, 'not my password');
       await pageA.getByText('The email or the password is not right.').waitFor();
+      // The arrival notice gives way to the error rather than stacking above it.
+      assertEqual(await pageA.getByText('You are signed out.').count(), 0, 'the signed-out notice is gone after a new attempt');
+      assert(!pageA.url().includes('reason='), `the notice is out of the address too: ${pageA.url()}`);
       await run.shot(pageA, 'sign-in-wrong-password');
+      await pageA.goto('/tasks');
+      await pageA.waitForURL('**/sign-in?next=%2Ftasks');
       await signIn(pageA, ada.email, ada.password);
       await pageA.waitForURL(/\/tasks$/);
       await waitForTaskCount(pageA, 3);

@@ -5,11 +5,31 @@ use crate::cache::{CachedList, ListCache};
 use bytes::Bytes;
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row, SqlStr};
 use std::sync::Arc;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The tasks schema, embedded in the binary: what `sqlx::migrate!("./migrations")` would embed,
+/// without sqlx's macros (they compile sqlx, both drivers and SQLite a second time, for the
+/// build host). `tests::the_embedded_migrations_are_the_files` keeps it equal to the files.
+fn migrations() -> Vec<Migration> {
+    let embed = |version, description: &'static str, sql: &'static str| {
+        let no_tx = sql.starts_with("-- no-transaction");
+        let sql = SqlStr::from_static(sql);
+        Migration::new(
+            version,
+            description.into(),
+            MigrationType::Simple,
+            sql,
+            no_tx,
+        )
+    };
+    vec![embed(
+        20261124000101,
+        "tasks",
+        include_str!("../migrations/20261124000101_tasks.sql"),
+    )]
+}
 
 /// A task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -158,10 +178,7 @@ impl TaskStore {
 
     /// Creates the `tasks` table if needed (tracked in `_sigil_tasks_migrations`).
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        let mut migrator = Migrator {
-            migrations: MIGRATOR.migrations.clone(),
-            ..Migrator::DEFAULT
-        };
+        let mut migrator = Migrator::with_migrations(migrations());
         migrator.dangerous_set_table_name("_sigil_tasks_migrations");
         migrator.set_ignore_missing(true);
         migrator.run(&self.pool).await
@@ -312,5 +329,30 @@ impl TaskStore {
             .await?;
         self.invalidate(user_id);
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_embedded_migrations_are_the_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let files = Migrator::new(dir.as_path()).await.unwrap();
+        let describe = |m: &Migration| {
+            (
+                m.version,
+                m.description.to_string(),
+                m.checksum.to_vec(),
+                m.no_tx,
+            )
+        };
+        let embedded: Vec<_> = migrations().iter().map(describe).collect();
+        let on_disk: Vec<_> = files.iter().map(describe).collect();
+        assert_eq!(
+            embedded, on_disk,
+            "every file in migrations/ must be listed, unchanged, in `migrations()`"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Building and running one Sigil process: the same [`App::build`] serves `main`, the tests and
 //! the benchmarks.
 
-use crate::settings::{ApiKeys, Mode, Settings, resolve_secret};
+use crate::settings::{ApiKeys, Mode, Settings, resolve_secret, secret_file_for, sqlite_path};
 use axum::Router;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -14,11 +14,13 @@ use sigil_auth::store::{AuthStore, Backend, SqlStore};
 use sigil_auth::{AccountListener, AuthConfig, AuthService, Components, Secret};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -54,11 +56,164 @@ pub struct App {
     address: SocketAddr,
     url: String,
     auth: Option<AuthService>,
+    pool: sqlx::AnyPool,
+    backend: Backend,
+    /// Revocation sync, Redis follower, purge: stopped before the pool closes.
+    background: Vec<JoinHandle<()>>,
+}
+
+/// How long a stop waits for in-flight requests before closing the database anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Files a start created, removed again when the start fails after creating them.
+#[derive(Debug, Default)]
+struct Created {
+    files: Vec<PathBuf>,
+    pool: Option<sqlx::AnyPool>,
+}
+
+impl Created {
+    /// Notes that `path` did not exist before this start (call before creating it).
+    fn note_if_new(&mut self, path: &Path) {
+        if !path.exists() {
+            self.files.push(path.to_owned());
+        }
+    }
+
+    async fn remove(self) {
+        if let Some(pool) = self.pool {
+            pool.close().await;
+        }
+        for file in self.files {
+            // The database's WAL and shared-memory files go with it.
+            for path in [
+                file.clone(),
+                suffixed(&file, "-wal"),
+                suffixed(&file, "-shm"),
+            ] {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::info!(target: "sigil", file = %path.display(), "start refused: removed the file it had created");
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        tracing::warn!(target: "sigil", file = %path.display(), %error, "start refused: could not remove the file it had created");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// What `DATABASE_URL` points at, checked before anything is opened or created.
+#[derive(Debug)]
+struct DatabaseTarget {
+    backend: Backend,
+    /// The SQLite file, unless in memory.
+    file: Option<PathBuf>,
+}
+
+/// Checks `DATABASE_URL` without touching anything: a known scheme and, for an SQLite file, a
+/// directory that exists.
+fn check_database_url(url: &str) -> Result<DatabaseTarget, StartError> {
+    let shown = redact_url(url);
+    let Some(backend) = Backend::of(url) else {
+        return Err(StartError::Config(format!(
+            "DATABASE_URL {shown:?} is not a database URL: use sqlite://<file> (e.g. sqlite://sigil.db) or postgres://user@host/database"
+        )));
+    };
+    if backend == Backend::Postgres {
+        Url::parse(url).map_err(|e| {
+            StartError::Config(format!("DATABASE_URL {shown:?} is not a valid URL: {e}"))
+        })?;
+        return Ok(DatabaseTarget {
+            backend,
+            file: None,
+        });
+    }
+    let Some(file) = sqlite_path(url) else {
+        if url.contains(":memory:") {
+            return Ok(DatabaseTarget {
+                backend,
+                file: None,
+            });
+        }
+        return Err(StartError::Config(format!(
+            "DATABASE_URL {shown:?} names no file: use sqlite://<file>, e.g. sqlite://sigil.db or sqlite:///var/lib/sigil/sigil.db"
+        )));
+    };
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    match std::fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(StartError::Config(format!(
+                "DATABASE_URL {shown:?}: {} is not a directory",
+                dir.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StartError::Config(format!(
+                "DATABASE_URL {shown:?}: the directory {} does not exist; create it first (Sigil creates the database file, not its directory)",
+                dir.display()
+            )));
+        }
+        Err(e) => {
+            return Err(StartError::Config(format!(
+                "DATABASE_URL {shown:?}: cannot use the directory {}: {e}",
+                dir.display()
+            )));
+        }
+    }
+    if file.is_dir() {
+        return Err(StartError::Config(format!(
+            "DATABASE_URL {shown:?}: {} is a directory, not a database file",
+            file.display()
+        )));
+    }
+    Ok(DatabaseTarget {
+        backend,
+        file: Some(file),
+    })
 }
 
 impl App {
-    /// Binds the listener, opens and migrates the database, loads keys and wires the routes.
+    /// Checks the settings, binds the listener, opens and migrates the database, loads keys and
+    /// wires the routes.
+    ///
+    /// Everything that can be refused is checked before anything is created: a refused start
+    /// leaves no file behind and migrates nothing. The steps, in order: settings that need no I/O
+    /// (database URL and its directory, secrets, origins, mail, hashing parameters); the listen
+    /// address; Redis; then the secret file and the database (removed again if a later step
+    /// fails when this start created them).
     pub async fn build(settings: Settings) -> Result<App, StartError> {
+        let target = check_database_url(&settings.database_url)?;
+        let cors = cors_layer(&settings.cors_origins)?;
+        let redis_client = settings
+            .redis_url
+            .as_deref()
+            .map(|url| {
+                redis::Client::open(url)
+                    .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))
+            })
+            .transpose()?;
+        let auth_parts = match settings.mode {
+            Mode::All | Mode::AuthOnly => Some(AuthParts::check(&settings, &target)?),
+            Mode::ApiOnly => None,
+        };
+        let api_keys = match settings.mode {
+            Mode::ApiOnly => Some(api_guard_config(&settings)?),
+            Mode::All | Mode::AuthOnly => None,
+        };
+
         let listener =
             TcpListener::bind(&settings.addr)
                 .await
@@ -75,6 +230,255 @@ impl App {
             None => Url::parse(&format!("http://{address}"))
                 .map_err(|e| StartError::Config(e.to_string()))?,
         };
+        let url = base_url.as_str().trim_end_matches('/').to_owned();
+
+        // Redis for the identity service (rate limits, revocation messages), before any file.
+        let redis = match (&auth_parts, &settings.redis_url) {
+            (Some(_), Some(url)) => Some(redis_connection(url).await?),
+            _ => None,
+        };
+        let guard = match api_keys {
+            Some(config) => Some(
+                Guard::from_config(config)
+                    .await
+                    .map_err(|e| StartError::Config(e.to_string()))?,
+            ),
+            None => None,
+        };
+
+        let mut created = Created::default();
+        let wiring = Wiring {
+            settings: &settings,
+            target: &target,
+            base_url,
+            auth_parts,
+            redis,
+            redis_client,
+            guard,
+            cors,
+        };
+        match wiring.build(&mut created).await {
+            Ok((router, auth, pool, background)) => Ok(App {
+                listener,
+                router,
+                address,
+                url,
+                auth,
+                pool,
+                backend: target.backend,
+                background,
+            }),
+            Err(error) => {
+                created.remove().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Where the process listens: `http://<bound address>`.
+    pub fn listen_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The public base URL (default `http://<address>`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The line `sigil` prints once it is ready: the address actually bound, and the public
+    /// base URL too when it is another one (behind a proxy, or `SIGIL_BASE_URL` set).
+    pub fn ready_line(&self) -> String {
+        let listen = self.listen_url();
+        if self.url == listen {
+            format!("Sigil listening on {listen}")
+        } else {
+            format!("Sigil listening on {listen} (public URL {})", self.url)
+        }
+    }
+
+    /// The identity service, when this process runs one.
+    pub fn auth(&self) -> Option<&AuthService> {
+        self.auth.as_ref()
+    }
+
+    /// Serves until `shutdown` completes, then stops cleanly: in-flight requests are answered
+    /// (for at most 10 s), background work stops, and the database pool is closed. SQLite is
+    /// checkpointed first, so its `-wal` and `-shm` files are gone and the `.db` file alone is
+    /// a complete copy.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let App {
+            listener,
+            router,
+            pool,
+            backend,
+            background,
+            ..
+        } = self;
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        };
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, service)
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let drain_limit = async move {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(DRAIN_TIMEOUT).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let served = tokio::select! {
+            result = serve => result,
+            () = drain_limit => {
+                tracing::warn!(target: "sigil", "requests still open after {} s: stopping anyway", DRAIN_TIMEOUT.as_secs());
+                Ok(())
+            }
+        };
+        for task in &background {
+            task.abort();
+        }
+        for task in background {
+            let _ = task.await;
+        }
+        close_database(pool, backend).await;
+        served
+    }
+}
+
+/// Checkpoints SQLite's write-ahead log into the database file, then closes every connection
+/// (SQLite removes the `-wal` and `-shm` files when the last one closes).
+async fn close_database(pool: sqlx::AnyPool, backend: Backend) {
+    if backend == Backend::Sqlite
+        && let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&pool)
+            .await
+    {
+        tracing::warn!(target: "sigil", %error, "SQLite checkpoint at shutdown failed");
+    }
+    pool.close().await;
+    tracing::info!(target: "sigil", "database closed");
+}
+
+/// The identity service's parts that need no I/O, built (and so checked) before anything is
+/// bound, opened or created.
+struct AuthParts {
+    config_jwt_secret: Option<Secret>,
+    client_ip_header: Option<http::HeaderName>,
+    mailer: Arc<dyn Mailer>,
+    hasher: PasswordHasher,
+}
+
+impl AuthParts {
+    fn check(settings: &Settings, target: &DatabaseTarget) -> Result<AuthParts, StartError> {
+        // The cookie/key secret: refused here when given and too short, or missing with
+        // PostgreSQL; generated (into a file beside an SQLite database) only later.
+        if let Some(secret) = &settings.secret {
+            Secret::new(secret.as_bytes().to_vec(), "SIGIL_SECRET").map_err(StartError::Config)?;
+        } else if target.backend == Backend::Postgres {
+            return Err(StartError::Config(
+                "SIGIL_SECRET (or --secret) is required with PostgreSQL: every instance must share the same secret".into(),
+            ));
+        } else if let Some(file) = &target.file
+            && secret_file_for(file).exists()
+        {
+            // Reads and checks the stored secret; writes nothing.
+            resolve_secret(settings).map_err(StartError::Config)?;
+        }
+        let config_jwt_secret = settings
+            .jwt_secret
+            .as_ref()
+            .map(|s| Secret::new(s.as_bytes().to_vec(), "SIGIL_JWT_SECRET"))
+            .transpose()
+            .map_err(StartError::Config)?;
+        if settings.jwt_alg.is_symmetric() && config_jwt_secret.is_none() {
+            return Err(StartError::Config(format!(
+                "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
+                settings.jwt_alg
+            )));
+        }
+        let client_ip_header = settings
+            .client_ip_header
+            .as_deref()
+            .map(|h| {
+                h.parse().map_err(|_| {
+                    StartError::Config(format!("SIGIL_CLIENT_IP_HEADER: not a header name: {h}"))
+                })
+            })
+            .transpose()?;
+        let mailer: Arc<dyn Mailer> = match (&settings.smtp_url, &settings.mail_file) {
+            (Some(url), _) => Arc::new(
+                sigil_auth::mail::SmtpMailer::new(url, &settings.mail_from)
+                    .map_err(|e| StartError::Config(e.to_string()))?,
+            ),
+            (None, Some(path)) => Arc::new(FileMailer::new(path)),
+            (None, None) => Arc::new(LogMailer),
+        };
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let params = HashParams {
+            memory_kib: settings.argon2_memory_kib,
+            iterations: settings.argon2_iterations,
+            parallelism: 1,
+        };
+        let hasher = PasswordHasher::new(params, cpus)
+            .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
+        Ok(AuthParts {
+            config_jwt_secret,
+            client_ip_header,
+            mailer,
+            hasher,
+        })
+    }
+}
+
+/// The part of a start that creates files: the secret file, the database, the migrations, and
+/// everything wired on top of them.
+struct Wiring<'a> {
+    settings: &'a Settings,
+    target: &'a DatabaseTarget,
+    base_url: Url,
+    auth_parts: Option<AuthParts>,
+    redis: Option<redis::aio::ConnectionManager>,
+    redis_client: Option<redis::Client>,
+    guard: Option<Guard>,
+    cors: Option<CorsLayer>,
+}
+
+type Built = (
+    Router,
+    Option<AuthService>,
+    sqlx::AnyPool,
+    Vec<JoinHandle<()>>,
+);
+
+impl Wiring<'_> {
+    async fn build(self, created: &mut Created) -> Result<Built, StartError> {
+        let settings = self.settings;
+        let secret = match (&self.auth_parts, &self.target.file) {
+            (Some(_), Some(db)) => {
+                if settings.secret.is_none() {
+                    created.note_if_new(&secret_file_for(db));
+                }
+                Some(resolve_secret(settings).map_err(StartError::Config)?)
+            }
+            (Some(_), None) => Some(resolve_secret(settings).map_err(StartError::Config)?),
+            (None, _) => None,
+        };
+        if let Some(db) = &self.target.file {
+            created.note_if_new(db);
+        }
         let (pool, backend) = sigil_auth::store::connect(&settings.database_url)
             .await
             .map_err(|e| {
@@ -83,6 +487,7 @@ impl App {
                     redact_url(&settings.database_url)
                 ))
             })?;
+        created.pool = Some(pool.clone());
 
         // The tasks API's store, shared with the identity service's account-deletion hook so
         // that one cache sees every write of this process.
@@ -106,10 +511,18 @@ impl App {
 
         let mut router = Router::new();
         let mut auth_service = None;
-        let (guard, deny_list) = match settings.mode {
-            Mode::All | Mode::AuthOnly => {
-                let auth =
-                    build_auth(&settings, base_url.clone(), pool.clone(), tasks.clone()).await?;
+        let (guard, deny_list) = match (self.auth_parts, secret, self.guard) {
+            (Some(parts), Some(secret), _) => {
+                let auth = build_auth(
+                    settings,
+                    self.base_url.clone(),
+                    secret,
+                    parts,
+                    self.redis,
+                    pool.clone(),
+                    tasks.clone(),
+                )
+                .await?;
                 let verifier = auth
                     .issuer()
                     .verifier()
@@ -135,32 +548,32 @@ impl App {
                     deny_list,
                 )
             }
-            Mode::ApiOnly => (
-                build_api_guard(&settings).await?,
-                Arc::new(SessionDenyList::new()),
-            ),
+            (_, _, Some(guard)) => (guard, Arc::new(SessionDenyList::new())),
+            _ => {
+                return Err(StartError::Config(
+                    "serve-api needs --jwks-url or --jwt-secret".into(),
+                ));
+            }
         };
         if let Some(tasks) = tasks {
             let guard = guard.with_revocation(deny_list.clone());
-            router = router.merge(with_cors(
-                sigil_tasks::router(tasks, guard),
-                &settings.cors_origins,
-            )?);
+            router = router.merge(with_cors(sigil_tasks::router(tasks, guard), self.cors));
         }
-        if let Some(url) = &settings.redis_url {
-            let client = redis::Client::open(url.as_str())
-                .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
-            tokio::spawn(sigil_guard::feed::follow_redis(client, deny_list.clone()));
+        let mut background = Vec::new();
+        if let Some(client) = self.redis_client.clone() {
+            background.push(tokio::spawn(sigil_guard::feed::follow_redis(
+                client,
+                deny_list.clone(),
+            )));
         }
-        // Revocations recorded by any instance sharing the database (stops at once on a
-        // database without identity tables, such as serve-api's own).
-        tokio::spawn(sigil_guard::feed::follow_database(
+        background.push(spawn_revocation_sync(
             pool.clone(),
             deny_list,
-            sigil_guard::feed::DEFAULT_POLL_INTERVAL,
+            settings.mode,
+            self.redis_client.is_some(),
         ));
         if let Some(auth) = &auth_service {
-            spawn_purge(auth.clone());
+            background.push(spawn_purge(auth.clone()));
         }
 
         let has_ui = settings.mode != Mode::ApiOnly;
@@ -175,52 +588,19 @@ impl App {
                 // Only method and path: query strings can carry single-use tokens.
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
             }));
-        let url = base_url.as_str().trim_end_matches('/').to_owned();
-        Ok(App {
-            listener,
-            router,
-            address,
-            url,
-            auth: auth_service,
-        })
-    }
-
-    /// The bound address.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// The public base URL (default `http://<address>`).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The identity service, when this process runs one.
-    pub fn auth(&self) -> Option<&AuthService> {
-        self.auth.as_ref()
-    }
-
-    /// Serves until `shutdown` completes, then drains in-flight requests.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
+        Ok((router, auth_service, pool, background))
     }
 }
 
 async fn build_auth(
     settings: &Settings,
     base_url: Url,
+    secret: Secret,
+    parts: AuthParts,
+    redis: Option<redis::aio::ConnectionManager>,
     pool: sqlx::AnyPool,
     tasks: Option<TaskStore>,
 ) -> Result<AuthService, StartError> {
-    let secret = resolve_secret(settings).map_err(StartError::Config)?;
     let store = SqlStore::new(pool);
     store
         .migrate()
@@ -229,47 +609,11 @@ async fn build_auth(
     let mut config = AuthConfig::new(base_url, secret);
     config.jwt.alg = settings.jwt_alg;
     config.jwt.ttl = settings.jwt_ttl;
-    config.jwt.hs_secret = settings
-        .jwt_secret
-        .as_ref()
-        .map(|s| Secret::new(s.as_bytes().to_vec(), "SIGIL_JWT_SECRET"))
-        .transpose()
-        .map_err(StartError::Config)?;
+    config.jwt.hs_secret = parts.config_jwt_secret;
     config.trusted_origins = settings.trusted_origins.clone();
     config.rate_limit = settings.rate_limit;
     config.require_email_verification = settings.require_email_verification;
-    config.client_ip_header = settings
-        .client_ip_header
-        .as_deref()
-        .map(|h| {
-            h.parse().map_err(|_| {
-                StartError::Config(format!("SIGIL_CLIENT_IP_HEADER: not a header name: {h}"))
-            })
-        })
-        .transpose()?;
-
-    let mailer: Arc<dyn Mailer> = match (&settings.smtp_url, &settings.mail_file) {
-        (Some(url), _) => Arc::new(
-            sigil_auth::mail::SmtpMailer::new(url, &settings.mail_from)
-                .map_err(|e| StartError::Config(e.to_string()))?,
-        ),
-        (None, Some(path)) => Arc::new(FileMailer::new(path)),
-        (None, None) => Arc::new(LogMailer),
-    };
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
-    let params = HashParams {
-        memory_kib: settings.argon2_memory_kib,
-        iterations: settings.argon2_iterations,
-        parallelism: 1,
-    };
-    let hasher = PasswordHasher::new(params, cpus)
-        .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
-    let redis = match &settings.redis_url {
-        Some(url) => Some(redis_connection(url).await?),
-        None => None,
-    };
+    config.client_ip_header = parts.client_ip_header;
     let limiter = redis
         .clone()
         .filter(|_| settings.rate_limit)
@@ -279,15 +623,15 @@ async fn build_auth(
     let store: Arc<dyn AuthStore> = Arc::new(store);
     // In one process, deleting an account also erases the user's tasks.
     let account_listener = tasks.map(|t| Arc::new(TasksCleanup(t)) as Arc<dyn AccountListener>);
-    let parts = Components {
+    let components = Components {
         store,
-        mailer,
-        hasher,
+        mailer: parts.mailer,
+        hasher: parts.hasher,
         limiter,
         revocation_publisher,
         account_listener,
     };
-    AuthService::new(config, parts)
+    AuthService::new(config, components)
         .await
         .map_err(|e| StartError::Config(e.to_string()))
 }
@@ -312,7 +656,8 @@ async fn redis_connection(url: &str) -> Result<redis::aio::ConnectionManager, St
         .map_err(|e| StartError::Config(format!("cannot connect to Redis: {e}")))
 }
 
-async fn build_api_guard(settings: &Settings) -> Result<Guard, StartError> {
+/// The key source of `serve-api`, checked before anything is bound.
+fn api_guard_config(settings: &Settings) -> Result<GuardConfig, StartError> {
     let keys = match &settings.api_keys {
         Some(ApiKeys::JwksUrl(url)) => KeyConfig::JwksUrl(url.clone()),
         Some(ApiKeys::Secret(secret)) => KeyConfig::Secret(secret.as_bytes().to_vec()),
@@ -329,16 +674,14 @@ async fn build_api_guard(settings: &Settings) -> Result<Guard, StartError> {
         .api_audience
         .clone()
         .or_else(|| settings.api_issuer.clone());
-    Guard::from_config(config)
-        .await
-        .map_err(|e| StartError::Config(e.to_string()))
+    Ok(config)
 }
 
 /// CORS for the tasks API: only the configured origins, no credentials (identity travels in the
-/// `Authorization` header, never in cookies), preflight answered.
-fn with_cors(router: Router, origins: &[String]) -> Result<Router, StartError> {
+/// `Authorization` header, never in cookies), preflight answered. `None` without origins.
+fn cors_layer(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
     if origins.is_empty() {
-        return Ok(router);
+        return Ok(None);
     }
     if origins.iter().any(|o| o == "*") {
         return Err(StartError::Config(
@@ -352,28 +695,82 @@ fn with_cors(router: Router, origins: &[String]) -> Result<Router, StartError> {
                 .map_err(|_| StartError::Config(format!("SIGIL_CORS_ORIGINS: bad origin {o}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(values))
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE])
-        .expose_headers([http::header::WWW_AUTHENTICATE])
-        .max_age(Duration::from_secs(600));
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(values))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE])
+            .expose_headers([http::header::WWW_AUTHENTICATE])
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+fn with_cors(router: Router, cors: Option<CorsLayer>) -> Router {
+    let Some(cors) = cors else {
+        return router;
+    };
     // A preflight is an OPTIONS request, which no route declares: it reaches each route's
     // method-not-allowed fallback. Set that fallback here, before layering, so that the CORS
     // layer wraps it (the application-wide `method_not_allowed_fallback` set later only
     // replaces fallbacks still at their default, and would otherwise answer preflights 405).
-    Ok(router
+    router
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(cors))
+        .layer(cors)
 }
 
-fn spawn_purge(auth: AuthService) {
+/// Keeps this process's deny-list in step with revocations recorded by any instance sharing the
+/// database (polled every 2 s by [`sigil_guard::feed::follow_database`]). A `serve-api` on a
+/// database of its own (tasks only) has no revocation table to poll: it says once what carries
+/// revocations to it instead (Redis, or nothing and what that means), rather than that a feed is
+/// off.
+fn spawn_revocation_sync(
+    pool: sqlx::AnyPool,
+    deny_list: Arc<SessionDenyList>,
+    mode: Mode,
+    redis: bool,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if mode == Mode::ApiOnly {
+            // A probe: nothing is newer than i64::MAX, so this reads no row.
+            if sigil_guard::feed::poll_database(&pool, &deny_list, i64::MAX)
+                .await
+                .is_err()
+            {
+                if redis {
+                    tracing::info!(
+                        target: "sigil",
+                        "revocations: received through Redis (SIGIL_REDIS_URL) at once; this database holds tasks only, so there are no identity tables to poll"
+                    );
+                } else {
+                    tracing::warn!(
+                        target: "sigil",
+                        "revocations: none configured. This database holds tasks only and there is no SIGIL_REDIS_URL, so a signed-out session's JWTs keep working here until they expire (the identity service's SIGIL_JWT_TTL, plus 60 s of leeway). Set SIGIL_REDIS_URL, or point DATABASE_URL at the identity database"
+                    );
+                }
+                return;
+            }
+            tracing::info!(
+                target: "sigil",
+                redis,
+                "revocations: polled from the identity tables of this database every 2 s"
+            );
+        }
+        sigil_guard::feed::follow_database(
+            pool,
+            deny_list,
+            sigil_guard::feed::DEFAULT_POLL_INTERVAL,
+        )
+        .await;
+    })
+}
+
+fn spawn_purge(auth: AuthService) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(600));
         loop {
@@ -382,15 +779,20 @@ fn spawn_purge(auth: AuthService) {
                 tracing::warn!(target: "sigil", %error, "purging expired rows failed");
             }
         }
-    });
+    })
 }
 
+/// A database URL fit for a message: its password masked; not shown at all when it cannot be
+/// parsed and might hold credentials.
 fn redact_url(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("****"));
             u.to_string()
         }
+        // Parsed with a host: any '@' separates a user name without password.
+        Ok(u) if u.has_host() => url.to_owned(),
+        _ if url.contains('@') => "(not shown: it may hold credentials)".to_owned(),
         _ => url.to_owned(),
     }
 }
@@ -416,25 +818,103 @@ async fn method_not_allowed() -> Response {
         .into_response()
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the Ctrl-C (SIGINT) and SIGTERM handlers at once, and returns a future that
+/// completes on either. Call it before starting: a signal that arrives while the process starts
+/// (or just after it printed that it is ready) then still stops it cleanly, instead of killing it
+/// with the default action.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let stop = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {},
+                        _ = terminate.recv() => {},
+                    }
+                }
+                (interrupt, terminate) => {
+                    // Not expected on a Unix system; the default actions still stop the process.
+                    if let Err(error) = interrupt.and(terminate) {
+                        tracing::warn!(target: "sigil", %error, "cannot handle SIGINT/SIGTERM");
+                    }
+                    std::future::pending::<()>().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    async move {
+        stop.await;
+        tracing::info!(target: "sigil", "shutting down");
     }
-    tracing::info!(target: "sigil", "shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_start_removes_the_files_it_created_and_only_those() {
+        let dir = std::env::temp_dir().join(format!("sigil-created-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old.db");
+        std::fs::write(&old, b"was here before").unwrap();
+        let new = dir.join("new.db");
+        let secret = dir.join("new.secret");
+        let mut created = Created::default();
+        created.note_if_new(&old);
+        created.note_if_new(&new);
+        created.note_if_new(&secret);
+        for file in [
+            &new,
+            &secret,
+            &suffixed(&new, "-wal"),
+            &suffixed(&new, "-shm"),
+        ] {
+            std::fs::write(file, b"made by this start").unwrap();
+        }
+        created.remove().await;
+        let mut left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["old.db"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn database_urls_are_checked_before_anything_is_created() {
+        assert!(check_database_url("sqlite::memory:").is_ok());
+        assert_eq!(
+            check_database_url("sqlite://sigil.db").unwrap().file,
+            Some(PathBuf::from("sigil.db"))
+        );
+        let missing = check_database_url("sqlite:///no/such/dir/x.db").unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("the directory /no/such/dir does not exist"),
+            "{missing}"
+        );
+        let secret = check_database_url("postgres://u:hunter2@db/sigil")
+            .map(|t| t.backend)
+            .unwrap();
+        assert_eq!(secret, Backend::Postgres);
+        for url in [
+            "mysql://u:hunter2@db/sigil",
+            "postgres://u:hunter2@db:port/sigil",
+            "u:hunter2@db/sigil",
+        ] {
+            let bad = check_database_url(url).unwrap_err();
+            assert!(!bad.to_string().contains("hunter2"), "{bad}");
+        }
+    }
 }

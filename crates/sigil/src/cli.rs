@@ -3,7 +3,7 @@
 
 use crate::settings::{ApiKeys, Mode, Settings};
 use crate::telemetry::LogFormat;
-use clap::builder::BoolishValueParser;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use sigil_token::Algorithm;
 use std::path::PathBuf;
@@ -44,10 +44,10 @@ struct CommonArgs {
     #[arg(long, env = "SIGIL_REDIS_URL")]
     redis_url: Option<String>,
     /// Cache verified tokens, so a token seen before costs a hash lookup (on/off).
-    #[arg(long, env = "SIGIL_TOKEN_CACHE", default_value = "on", value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    #[arg(long, env = "SIGIL_TOKEN_CACHE", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
     token_cache: bool,
     /// Cache each user's task list in memory (on/off) [default: on with SQLite, off with PostgreSQL]
-    #[arg(long, env = "SIGIL_TASKS_CACHE", value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    #[arg(long, env = "SIGIL_TASKS_CACHE", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
     tasks_cache: Option<bool>,
     /// Log format.
     #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value = "text")]
@@ -78,10 +78,10 @@ struct ServeArgs {
     #[arg(long, env = "SIGIL_TRUSTED_ORIGINS", value_delimiter = ',')]
     trusted_origins: Vec<String>,
     /// Rate limits on (default) or off.
-    #[arg(long, env = "SIGIL_RATE_LIMIT", default_value = "on", value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    #[arg(long, env = "SIGIL_RATE_LIMIT", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
     rate_limit: bool,
-    /// Refuse sign-in until the email address is verified.
-    #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set)]
+    /// Refuse sign-in until the email address is verified (on/off).
+    #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
     require_email_verification: bool,
     /// Append outgoing mail as JSON lines to this file (development and tests).
     #[arg(long, env = "SIGIL_MAIL_FILE")]
@@ -126,6 +126,21 @@ struct ApiArgs {
     /// Required token audience [default: the issuer].
     #[arg(long, env = "SIGIL_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
+}
+
+/// The parser of switches: `on` or `off` (what the help lists and the README documents), also
+/// `true`/`false`, `yes`/`no`, `1`/`0`, in any case.
+fn on_off() -> impl TypedValueParser<Value = bool> {
+    PossibleValuesParser::new([
+        PossibleValue::new("on").aliases(["true", "yes", "1"]),
+        PossibleValue::new("off").aliases(["false", "no", "0"]),
+    ])
+    .map(|value: String| {
+        matches!(
+            value.to_ascii_lowercase().as_str(),
+            "on" | "true" | "yes" | "1"
+        )
+    })
 }
 
 /// Parses `900`, `900s`, `15m`, `1h`, `1d`.
@@ -333,5 +348,29 @@ mod tests {
         .unwrap();
         assert!(!off.token_cache);
         assert_eq!(off.tasks_cache, Some(false));
+    }
+
+    #[test]
+    fn switches_are_documented_as_on_off_and_accept_the_usual_spellings() {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        let serve = command.find_subcommand_mut("serve").unwrap();
+        let help = serve.render_long_help().to_string();
+        assert!(help.contains("[possible values: on, off]"), "{help}");
+        assert!(!help.contains("true, false"), "{help}");
+        let parse = |value: &str| {
+            Cli::try_parse_from(["sigil", "serve", "--rate-limit", value])
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+                .map(|s| s.rate_limit)
+        };
+        for on in ["on", "ON", "true", "yes", "1"] {
+            assert_eq!(parse(on), Ok(true), "{on}");
+        }
+        for off in ["off", "Off", "false", "no", "0"] {
+            assert_eq!(parse(off), Ok(false), "{off}");
+        }
+        let error = parse("maybe").unwrap_err();
+        assert!(error.contains("[possible values: on, off]"), "{error}");
     }
 }

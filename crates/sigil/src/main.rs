@@ -8,6 +8,20 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let cli = sigil::cli::Cli::parse();
     sigil::telemetry::init(cli.log_format());
+    // Signal handlers first: Ctrl-C or SIGTERM while starting ends the start, after it a clean
+    // stop; never the default action (death with files half written).
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = sigil::app::shutdown_signal();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let signalled = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
     let settings = match cli.into_settings() {
         Ok(settings) => settings,
         Err(message) => {
@@ -15,15 +29,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let app = match sigil::app::App::build(settings).await {
-        Ok(app) => app,
-        Err(error) => {
-            eprintln!("sigil: {error}");
+    let app = tokio::select! {
+        built = sigil::app::App::build(settings) => match built {
+            Ok(app) => app,
+            Err(error) => {
+                eprintln!("sigil: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        () = signalled() => {
+            eprintln!("sigil: stopped by a signal before it was ready");
             return ExitCode::FAILURE;
         }
     };
-    println!("Sigil listening on {}", app.url());
-    match app.run_until(sigil::app::shutdown_signal()).await {
+    println!("{}", app.ready_line());
+    match app.run_until(signalled()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("sigil: {error}");

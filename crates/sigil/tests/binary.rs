@@ -1,32 +1,31 @@
-//! The `sigil` executable itself: starts on a free port, prints its URL, answers, stops cleanly
-//! on SIGTERM, and refuses unusable settings with a clear message.
+//! The `sigil` executable itself: starts on a free port, prints where it listens, answers, stops
+//! cleanly on SIGTERM and Ctrl-C (SIGINT) leaving one self-contained SQLite file, and refuses
+//! unusable settings with a clear message, creating nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn sigil() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigil"));
-    for var in [
-        "DATABASE_URL",
-        "SIGIL_SECRET",
-        "BETTER_AUTH_SECRET",
-        "SIGIL_JWT_SECRET",
-        "SIGIL_JWT_ALG",
-        "SIGIL_ADDR",
-    ] {
-        cmd.env_remove(var);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("SIGIL_") || name == "DATABASE_URL" || name == "BETTER_AUTH_SECRET" {
+            cmd.env_remove(&*name);
+        }
     }
+    cmd.env("SIGIL_LOG", "info");
     cmd
 }
 
-#[test]
-fn serve_prints_its_url_answers_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+/// Starts `sigil` with `args` in `dir` and returns it with the line it printed when ready.
+fn start(dir: &Path, args: &[&str]) -> (Child, String) {
     let mut child = sigil()
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -35,57 +34,414 @@ fn serve_prints_its_url_answers_and_stops_on_sigterm() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("Sigil listening on ")
-        .expect("prints its URL")
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"));
+    (child, line.trim().to_owned())
+}
 
-    let body = std::process::Command::new("curl")
-        .args(["-s", &format!("{url}/api/auth/ok")])
-        .output();
-    if let Ok(out) = body {
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"ok\":true}");
-    }
-    assert!(
-        dir.path().join("sigil.db").exists(),
-        "SQLite file created in the working directory"
-    );
-    assert!(
-        dir.path().join("sigil.secret").exists(),
-        "generated secret stored beside the database"
-    );
+/// One HTTP/1.1 request over a plain socket; returns the status and the body.
+fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let host = url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
 
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let start = std::time::Instant::now();
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "clean exit on SIGTERM: {status}");
-            break;
+            return status;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "did not stop");
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("did not stop within 20 s");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-#[test]
-fn a_short_secret_is_refused_with_a_clear_message() {
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The users and tasks in an SQLite file, read with nothing but that file.
+async fn rows_in(db: &Path) -> (Vec<String>, Vec<String>) {
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let check: (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(check.0, "ok");
+    let users: Vec<(String,)> = sqlx::query_as("SELECT email FROM users ORDER BY email")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let tasks: Vec<(String,)> = sqlx::query_as("SELECT title FROM tasks ORDER BY title")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    (
+        users.into_iter().map(|r| r.0).collect(),
+        tasks.into_iter().map(|r| r.0).collect(),
+    )
+}
+
+/// Serves, writes a user and a task, stops on `sig`, and checks that the directory holds the
+/// database and its secret only, and that the database file alone holds everything.
+async fn stops_cleanly_on(sig: &str) {
     let dir = tempfile::tempdir().unwrap();
+    let (mut child, line) = start(dir.path(), &["serve", "--addr", "127.0.0.1:0"]);
+    let url = line
+        .strip_prefix("Sigil listening on ")
+        .expect("prints where it listens")
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    assert!(
+        !url.ends_with(":0"),
+        "the bound port, not the configured one: {line}"
+    );
+
+    assert_eq!(
+        http(&url, "GET", "/api/auth/ok", None),
+        (200, r#"{"ok":true}"#.to_owned())
+    );
+    let email = format!("{}@example.com", sig.to_lowercase());
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/api/auth/sign-up/email",
+        Some(&format!(
+            r#"{{"name":"Stop","email":"{email}","password":"a long passphrase"}}"#
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = body
+        .split(r#""token":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let user_id = body
+        .split(r#""id":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    // A JWT for the tasks API, then a task: writes to both components' tables.
+    let jwt = {
+        let host = url.strip_prefix("http://").unwrap();
+        let mut stream = TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "GET /api/auth/token HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+            .split(r#""token":""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    {
+        let host = url.strip_prefix("http://").unwrap();
+        let mut stream = TcpStream::connect(host).unwrap();
+        let body = r#"{"title":"survives the stop"}"#;
+        write!(
+            stream,
+            "POST /api/{user_id}/tasks HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAuthorization: Bearer {jwt}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    }
+    assert!(
+        dir.path().join("sigil.db-wal").exists(),
+        "SQLite runs in WAL mode while serving"
+    );
+
+    signal(&child, sig);
+    let status = wait_for_exit(&mut child);
+    assert!(status.success(), "clean exit on SIG{sig}: {status}");
+    assert_eq!(
+        files_in(dir.path()),
+        ["sigil.db", "sigil.secret"],
+        "no -wal or -shm file left after SIG{sig}"
+    );
+
+    // The .db file alone, copied elsewhere, is the whole database.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("sigil.db"), copy.path().join("backup.db")).unwrap();
+    let (users, tasks) = rows_in(&copy.path().join("backup.db")).await;
+    assert_eq!(users, [email]);
+    assert_eq!(tasks, ["survives the stop"]);
+}
+
+#[tokio::test]
+async fn sigterm_closes_the_database_and_leaves_one_self_contained_file() {
+    stops_cleanly_on("TERM").await;
+}
+
+#[tokio::test]
+async fn ctrl_c_closes_the_database_and_leaves_one_self_contained_file() {
+    stops_cleanly_on("INT").await;
+}
+
+#[test]
+fn the_ready_line_shows_the_bound_address_and_the_public_url_when_it_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, line) = start(
+        dir.path(),
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--base-url",
+            "https://auth.example.com",
+        ],
+    );
+    signal(&child, "TERM");
+    assert!(wait_for_exit(&mut child).success());
+    let rest = line
+        .strip_prefix("Sigil listening on http://127.0.0.1:")
+        .unwrap();
+    let (port, public) = rest.split_once(' ').unwrap();
+    assert!(port.parse::<u16>().unwrap() > 0, "{line}");
+    assert_eq!(public, "(public URL https://auth.example.com)");
+}
+
+/// Runs `sigil` in a fresh directory, expects a refusal naming `expected`, and that the
+/// directory is still empty.
+fn refused(args: &[&str], env: &[(&str, &str)], expected: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = sigil();
+    command.args(args).current_dir(dir.path());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} started: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected {expected:?} in\n{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("listening"),
+        "{args:?}"
+    );
+    assert_eq!(
+        files_in(dir.path()),
+        Vec::<String>::new(),
+        "{args:?} left files behind"
+    );
+    out
+}
+
+#[test]
+fn refused_starts_say_why_and_create_nothing() {
+    let serve = |extra: &[&'static str]| {
+        let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        args
+    };
+    refused(&serve(&["--secret", "too-short"]), &[], "at least 32");
+    refused(&serve(&[]), &[("SIGIL_SECRET", "short")], "at least 32");
+    refused(&["serve", "--jwt-alg", "HS256"], &[], "--jwt-secret");
+    // PostgreSQL without a shared secret: refused before connecting (the port is closed).
+    refused(
+        &serve(&["--database-url", "postgres://postgres@127.0.0.1:1/sigil"]),
+        &[],
+        "SIGIL_SECRET (or --secret) is required with PostgreSQL",
+    );
+    // A missing directory is named as such.
+    refused(
+        &serve(&["--database-url", "sqlite://data/sigil.db"]),
+        &[],
+        "the directory data does not exist",
+    );
+    refused(
+        &serve(&[]),
+        &[("DATABASE_URL", "sqlite://no/such/dir/sigil.db")],
+        "the directory no/such/dir does not exist",
+    );
+    // Not a database URL, no file, a directory.
+    refused(
+        &serve(&["--database-url", "mysql://localhost/sigil"]),
+        &[],
+        "is not a database URL",
+    );
+    refused(
+        &serve(&["--database-url", "sigil.db"]),
+        &[],
+        "is not a database URL",
+    );
+    refused(
+        &serve(&["--database-url", "sqlite://"]),
+        &[],
+        "names no file",
+    );
+    refused(
+        &serve(&["--database-url", "sqlite://."]),
+        &[],
+        "is a directory",
+    );
+    refused(&serve(&["--cors-origins", "*"]), &[], "must list origins");
+    refused(
+        &serve(&["--client-ip-header", "not a header"]),
+        &[],
+        "not a header name",
+    );
+    refused(
+        &serve(&["--argon2-memory-kib", "1"]),
+        &[],
+        "argon2 parameters",
+    );
+    refused(
+        &["serve-api", "--addr", "127.0.0.1:0"],
+        &[],
+        "serve-api needs exactly one of",
+    );
+    refused(
+        &[
+            "serve-api",
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            "sqlite://tasks.db",
+            "--jwt-secret",
+            "a-jwt-secret-for-the-api-0123456789abcdef",
+        ],
+        &[],
+        "the issuer every token must name",
+    );
+}
+
+#[test]
+fn a_refused_listen_address_creates_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    refused(&["serve", "--addr", &addr], &[], "cannot listen on");
+}
+
+#[test]
+fn a_bad_stored_secret_is_refused_before_the_database_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sigil.secret"), "short\n").unwrap();
     let out = sigil()
-        .args(["serve", "--addr", "127.0.0.1:0", "--secret", "too-short"])
+        .args(["serve", "--addr", "127.0.0.1:0"])
         .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("at least 32"), "{stderr}");
-    let out = sigil()
-        .args(["serve", "--jwt-alg", "HS256"])
+    assert!(stderr.contains("sigil.secret"), "{stderr}");
+    assert_eq!(files_in(dir.path()), ["sigil.secret"]);
+}
+
+/// Starts `serve-api` on a tasks-only database and returns what it logged within a few seconds
+/// of being ready.
+fn serve_api_log(extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "serve-api",
+        "--addr",
+        "127.0.0.1:0",
+        "--database-url",
+        "sqlite://tasks.db",
+        "--jwt-secret",
+        "a-jwt-secret-for-the-api-0123456789abcdef",
+        "--jwt-issuer",
+        "http://127.0.0.1:8080",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = sigil()
+        .args(&args)
         .current_dir(dir.path())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--jwt-secret"));
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert!(
+        ready.starts_with("Sigil listening on http://127.0.0.1:"),
+        "{ready}"
+    );
+    let mut log = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("revocations:") {
+            break;
+        }
+    }
+    signal(&child, "TERM");
+    assert!(wait_for_exit(&mut child).success());
+    log
+}
+
+#[test]
+fn serve_api_says_what_carries_revocations() {
+    let alone = serve_api_log(&[]);
+    assert!(alone.contains("revocations: none configured"), "{alone}");
+    assert!(alone.contains("Set SIGIL_REDIS_URL"), "{alone}");
+    assert!(!alone.contains("no revocation table"), "{alone}");
+    // With Redis configured (not reachable here: the message is about the configuration).
+    let redis = serve_api_log(&["--redis-url", "redis://127.0.0.1:1"]);
+    assert!(
+        redis.contains("revocations: received through Redis"),
+        "{redis}"
+    );
+    assert!(!redis.contains("none configured"), "{redis}");
 }

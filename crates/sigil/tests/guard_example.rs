@@ -9,59 +9,63 @@ use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-/// Builds the example with the same cargo and profile as this test (a no-op when it is up to
-/// date: `cargo test` of sigil-guard builds it too) and returns the executable's path, read from
-/// cargo's own artifact messages rather than guessed.
-fn build_example() -> PathBuf {
-    let mut cargo = Command::new(env!("CARGO"));
-    // Cargo gives this test process the variables of *this* package (CARGO_PKG_NAME, …); build
-    // scripts such as ring's ask to rerun when those change, so passing them on would rebuild
-    // half the dependency tree here and again in the next plain `cargo test`.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                &*name,
-                "CARGO_CRATE_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_TARGET_TMPDIR"
-                    | "CARGO_BIN_NAME"
-                    | "OUT_DIR"
+/// The example's executable as `cargo test --workspace` built it (cargo builds every package's
+/// examples when it tests them, into `target/<profile>/examples/`, beside this test's `deps/`).
+/// No nested `cargo build` here: it would compile the dependencies again with another feature
+/// set. A missing or outdated executable fails the test with the command that builds it.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let binary = profile_dir
+        .join("examples")
+        .join(format!("hello_api{}", std::env::consts::EXE_SUFFIX));
+    let how = "build it with `cargo test --workspace` (or `cargo build -p sigil-guard --example hello_api`)";
+    let built = std::fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "the guard example is not built at {}: {how}",
+                binary.display()
             )
-        {
-            cargo.env_remove(&*name);
+        });
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sources = ["sigil-guard/src", "sigil-guard/examples", "sigil-token/src"];
+    for dir in sources.map(|d| crates.join(d)) {
+        if let Some(newer) = newest_file(&dir).filter(|(time, _)| *time > built) {
+            panic!(
+                "the guard example at {} is older than {}: {how}",
+                binary.display(),
+                newer.1.display()
+            );
         }
     }
-    let output = cargo
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "sigil-guard",
-            "--example",
-            "hello_api",
-            "--message-format=json",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "cargo build --example hello_api failed"
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "hello_api")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the example's executable")
+    binary
+}
+
+/// The most recently modified file under `dir`.
+fn newest_file(dir: &Path) -> Option<(SystemTime, PathBuf)> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_file(&path)
+        } else {
+            entry.metadata().ok()?.modified().ok().map(|t| (t, path))
+        };
+        if let Some(c) = candidate
+            && newest.as_ref().is_none_or(|n| c.0 > n.0)
+        {
+            newest = Some(c);
+        }
+    }
+    newest
 }
 
 /// The example process; killed when dropped.
@@ -78,8 +82,7 @@ impl Drop for Example {
 }
 
 async fn start_example(jwks_url: &str) -> Example {
-    let binary = tokio::task::spawn_blocking(build_example).await.unwrap();
-    let mut command = Command::new(binary);
+    let mut command = Command::new(example_binary());
     for var in [
         "SIGIL_JWKS_FILE",
         "SIGIL_JWKS",

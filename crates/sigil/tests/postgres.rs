@@ -1,6 +1,7 @@
 //! The same flow on PostgreSQL, with two instances sharing one database: what a deployment
 //! behind a load balancer does. Runs when `SIGIL_TEST_POSTGRES_URL` is set (`scripts/test` sets
-//! it to the local server); each test creates and drops its own database.
+//! it, starting a throwaway server when none is running, and requires it); each test creates and
+//! drops its own database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -17,9 +18,7 @@ struct FreshDb {
 
 impl FreshDb {
     async fn create() -> Option<FreshDb> {
-        let admin_url = std::env::var("SIGIL_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.is_empty())?;
+        let admin_url = service_url("SIGIL_TEST_POSTGRES_URL")?;
         sqlx::any::install_default_drivers();
         let name = format!(
             "sigil_test_{}_{}",
@@ -61,7 +60,6 @@ impl FreshDb {
 #[tokio::test]
 async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_revocations() {
     let Some(db) = FreshDb::create().await else {
-        eprintln!("SIGIL_TEST_POSTGRES_URL not set: PostgreSQL test skipped");
         return;
     };
     let configure = |s: &mut sigil::settings::Settings| {
@@ -120,5 +118,40 @@ async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_re
         "instance A refuses a JWT of a session signed out on instance B"
     );
     drop((a, b));
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_refused_start_on_postgres_migrates_nothing() {
+    let Some(db) = FreshDb::create().await else {
+        return;
+    };
+    let settings = |secret: Option<&str>| {
+        let mut s =
+            sigil::settings::Settings::new(sigil::settings::Mode::All, "127.0.0.1:0", &db.url);
+        s.secret = secret.map(str::to_owned);
+        s
+    };
+    let missing = sigil::app::App::build(settings(None)).await.unwrap_err();
+    assert!(
+        missing.to_string().contains("required with PostgreSQL"),
+        "{missing}"
+    );
+    let short = sigil::app::App::build(settings(Some("short")))
+        .await
+        .unwrap_err();
+    assert!(short.to_string().contains("at least 32"), "{short}");
+
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "a refused start creates no table");
+    drop(conn);
     db.drop_now().await;
 }

@@ -1,6 +1,7 @@
 //! Redis shared by several instances: rate limits count across instances, and a sign-out on the
 //! identity service reaches an API process that shares nothing else with it. Runs when
-//! `SIGIL_TEST_REDIS_URL` is set (`scripts/test` sets it to the local server).
+//! `SIGIL_TEST_REDIS_URL` is set (`scripts/test` sets it, starting a throwaway server when none
+//! is running, and requires it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -11,15 +12,12 @@ use serde_json::json;
 use sigil::settings::{ApiKeys, Mode};
 
 fn redis_url() -> Option<String> {
-    std::env::var("SIGIL_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    service_url("SIGIL_TEST_REDIS_URL")
 }
 
 #[tokio::test]
 async fn rate_limits_are_shared_through_redis() {
     let Some(url) = redis_url() else {
-        eprintln!("SIGIL_TEST_REDIS_URL not set: Redis test skipped");
         return;
     };
     // A client address of our own, so no other run's counters interfere.
@@ -71,7 +69,6 @@ fn fastrand_byte() -> u8 {
 #[tokio::test]
 async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
     let Some(url) = redis_url() else {
-        eprintln!("SIGIL_TEST_REDIS_URL not set: Redis test skipped");
         return;
     };
     let redis = url.clone();

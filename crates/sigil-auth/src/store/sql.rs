@@ -4,11 +4,31 @@
 use super::{AuthStore, JwkRow, RefreshToken, Session, StoreError, StoreResult, User};
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row, SqlStr};
 use std::time::Duration;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The identity schema, embedded in the binary: what `sqlx::migrate!("./migrations")` would
+/// embed, without sqlx's macros (they compile sqlx, both drivers and SQLite a second time, for
+/// the build host). `tests::the_embedded_migrations_are_the_files` keeps it equal to the files.
+fn migrations() -> Vec<Migration> {
+    let embed = |version, description: &'static str, sql: &'static str| {
+        let no_tx = sql.starts_with("-- no-transaction");
+        let sql = SqlStr::from_static(sql);
+        Migration::new(
+            version,
+            description.into(),
+            MigrationType::Simple,
+            sql,
+            no_tx,
+        )
+    };
+    vec![embed(
+        20261124000001,
+        "identity",
+        include_str!("../../migrations/20261124000001_identity.sql"),
+    )]
+}
 
 /// Which database a URL points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,10 +189,7 @@ impl SqlStore {
     /// Applies the identity schema (tracked in its own `_sigil_auth_migrations` table so other
     /// components can keep their own migrations in the same database).
     pub async fn migrate(&self) -> StoreResult<()> {
-        let mut migrator = Migrator {
-            migrations: MIGRATOR.migrations.clone(),
-            ..Migrator::DEFAULT
-        };
+        let mut migrator = Migrator::with_migrations(migrations());
         migrator.dangerous_set_table_name("_sigil_auth_migrations");
         migrator.set_ignore_missing(true);
         migrator.run(&self.pool).await?;
@@ -652,5 +669,30 @@ impl AuthStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_embedded_migrations_are_the_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let files = Migrator::new(dir.as_path()).await.unwrap();
+        let describe = |m: &Migration| {
+            (
+                m.version,
+                m.description.to_string(),
+                m.checksum.to_vec(),
+                m.no_tx,
+            )
+        };
+        let embedded: Vec<_> = migrations().iter().map(describe).collect();
+        let on_disk: Vec<_> = files.iter().map(describe).collect();
+        assert_eq!(
+            embedded, on_disk,
+            "every file in migrations/ must be listed, unchanged, in `migrations()`"
+        );
     }
 }

@@ -49,6 +49,22 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings
 }
 
+/// The URL of an external service a test needs (`SIGIL_TEST_POSTGRES_URL`,
+/// `SIGIL_TEST_REDIS_URL`). Unset, the test says so and is skipped, unless
+/// `SIGIL_TEST_REQUIRE_SERVICES=1` (which `scripts/test` sets, after starting or finding the
+/// services): then a missing service fails the test instead of skipping it silently.
+pub fn service_url(var: &str) -> Option<String> {
+    let url = std::env::var(var).ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        assert!(
+            std::env::var("SIGIL_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "{var} is not set, and SIGIL_TEST_REQUIRE_SERVICES=1 requires it"
+        );
+        eprintln!("{var} not set: test skipped (scripts/test always sets it)");
+    }
+    url
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}).await
 }

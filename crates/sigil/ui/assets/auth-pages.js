@@ -29,6 +29,17 @@ function showNotice() {
   if (notice && text) notice.textContent = text;
 }
 
+/** Removes the arrival notice ("You are signed out."): once the person acts, it is history. */
+function clearNotice() {
+  const notice = $('[data-notice]');
+  if (notice) notice.textContent = '';
+  if (params.has('reason')) {
+    params.delete('reason');
+    const query = params.toString();
+    history.replaceState(null, '', `${location.pathname}${query ? `?${query}` : ''}`);
+  }
+}
+
 function submitButton(form) {
   return $('button[type="submit"]', form);
 }
@@ -41,6 +52,7 @@ export function signInPage() {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
+    clearNotice();
     const address = value(form, 'email');
     const password = value(form, 'password', { trim: false });
     if (!address) fieldError(form, 'email', 'Enter your email address.');
@@ -79,6 +91,7 @@ export function signUpPage() {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
+    clearNotice();
     const name = value(form, 'name');
     const address = value(form, 'email');
     const password = value(form, 'password', { trim: false });

@@ -191,6 +191,8 @@ export async function tasksPage() {
 
   for (const radio of $$('input[name="status"]')) {
     radio.addEventListener('change', () => {
+      // A new view: problems shown for the old one (an empty title, a failed call) are stale.
+      clearErrors(form);
       filter = radio.value;
       const url = filter === 'all' ? '/tasks' : `/tasks?status=${filter}`;
       history.replaceState(null, '', url);
