@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bearer;
+pub mod clock;
 mod config;
 mod denylist;
 mod extract;
