@@ -48,10 +48,24 @@ pub fn rule_for(path: &str) -> Rule {
 enum Backend {
     /// This process only.
     Memory(Mutex<HashMap<String, (Instant, u32)>>),
-    /// Shared through Redis.
+    /// Shared through Redis; in this process's memory while Redis does not answer.
     #[cfg(feature = "redis")]
-    Redis(redis::aio::ConnectionManager),
+    Redis {
+        connection: redis::aio::ConnectionManager,
+        fallback: Box<RateLimiter>,
+        /// Until when Redis is skipped after a failure (so an outage costs one slow call per
+        /// [`REDIS_RETRY_AFTER`], not one per request).
+        down_until: Mutex<Option<Instant>>,
+    },
 }
+
+/// How long the limiter counts in memory after Redis failed before trying Redis again.
+#[cfg(feature = "redis")]
+pub const REDIS_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// The longest a Redis call may hold up a request (the connection's own timeouts come first).
+#[cfg(feature = "redis")]
+const REDIS_CALL_LIMIT: Duration = Duration::from_secs(1);
 
 /// Fixed-window rate limiter.
 pub struct RateLimiter {
@@ -63,7 +77,7 @@ impl std::fmt::Debug for RateLimiter {
         let kind = match self.backend {
             Backend::Memory(_) => "memory",
             #[cfg(feature = "redis")]
-            Backend::Redis(_) => "redis",
+            Backend::Redis { .. } => "redis",
         };
         f.debug_struct("RateLimiter")
             .field("backend", &kind)
@@ -81,11 +95,15 @@ impl RateLimiter {
         }
     }
 
-    /// Counters in Redis.
+    /// Counters in Redis, in memory while Redis does not answer.
     #[cfg(feature = "redis")]
     pub fn redis(connection: redis::aio::ConnectionManager) -> RateLimiter {
         RateLimiter {
-            backend: Backend::Redis(connection),
+            backend: Backend::Redis {
+                connection,
+                fallback: Box::new(RateLimiter::memory()),
+                down_until: Mutex::new(None),
+            },
         }
     }
 
@@ -113,7 +131,18 @@ impl RateLimiter {
                 Ok(())
             }
             #[cfg(feature = "redis")]
-            Backend::Redis(conn) => {
+            Backend::Redis {
+                connection,
+                fallback,
+                down_until,
+            } => {
+                let skip = down_until
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some_and(|until| Instant::now() < until);
+                if skip {
+                    return Box::pin(fallback.hit(key, rule)).await;
+                }
                 // INCR, and start the window on the first hit; atomic in one script.
                 let script = redis::Script::new(
                     "local n = redis.call('INCR', KEYS[1]) \
@@ -121,22 +150,49 @@ impl RateLimiter {
                      return {n, redis.call('PTTL', KEYS[1])}",
                 );
                 let window_ms = u64::try_from(rule.window.as_millis()).unwrap_or(u64::MAX);
-                let mut conn = conn.clone();
-                let result: Result<(i64, i64), _> = script
-                    .key(format!("sigil:rl:{key}"))
-                    .arg(window_ms)
-                    .invoke_async(&mut conn)
-                    .await;
+                let mut conn = connection.clone();
+                let result: Result<(i64, i64), String> = match tokio::time::timeout(
+                    REDIS_CALL_LIMIT,
+                    script
+                        .key(format!("sigil:rl:{key}"))
+                        .arg(window_ms)
+                        .invoke_async(&mut conn),
+                )
+                .await
+                {
+                    Ok(Ok(answer)) => Ok(answer),
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(_) => Err("no answer".to_owned()),
+                };
                 match result {
-                    Ok((count, ttl_ms)) if count > i64::from(rule.max) => {
-                        Err(u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1))
+                    Ok((count, ttl_ms)) => {
+                        let was_down = down_until
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .take()
+                            .is_some();
+                        if was_down {
+                            tracing::info!(target: "sigil::auth", "rate limiter: Redis answers again; counting there");
+                        }
+                        if count > i64::from(rule.max) {
+                            Err(u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1))
+                        } else {
+                            Ok(())
+                        }
                     }
-                    Ok(_) => Ok(()),
                     Err(error) => {
-                        // Fail open on a Redis outage: refusing every sign-in would be worse;
-                        // the per-process memory limiter is not consulted here by design.
-                        tracing::warn!(target: "sigil::auth", %error, "rate limiter unavailable (redis)");
-                        Ok(())
+                        // Count in this process's memory meanwhile: limits still hold per
+                        // instance, and no request waits on Redis more than once per
+                        // REDIS_RETRY_AFTER.
+                        let first = down_until
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .replace(Instant::now() + REDIS_RETRY_AFTER)
+                            .is_none();
+                        if first {
+                            tracing::warn!(target: "sigil::auth", %error, "rate limiter: Redis unavailable; counting in memory");
+                        }
+                        Box::pin(fallback.hit(key, rule)).await
                     }
                 }
             }

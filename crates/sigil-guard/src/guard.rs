@@ -21,6 +21,13 @@ pub trait RevocationCheck: Send + Sync + 'static {
         &'a self,
         claims: &'a Claims,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+    /// Whether the check is up to date enough to be trusted. When it is not (a revocation feed
+    /// that cannot reach its source), every token is refused with 503 rather than risk
+    /// accepting a signed-out session's. Default: always.
+    fn is_current(&self) -> bool {
+        true
+    }
 }
 
 /// Why a request was not authenticated. All variants become a 401 (or 400 for an ambiguous
@@ -45,11 +52,15 @@ pub enum GuardError {
     /// No verification keys are available (the remote JWKS has never been loaded).
     #[error("no verification keys available")]
     NoKeys,
+    /// The revocation check is not up to date (its feed cannot reach the database), so a
+    /// signed-out session cannot be told apart: answered 503 with `Retry-After`.
+    #[error("revocations cannot be confirmed (revocation feed behind)")]
+    RevocationsStale,
 }
 
 impl GuardError {
     /// A short stable name, for logs, metrics and bindings: `missing`, `duplicate_header`,
-    /// `malformed_header`, `revoked`, `no_keys`, or the token error's own
+    /// `malformed_header`, `revoked`, `no_keys`, `revocations_stale`, or the token error's own
     /// ([`VerifyError::kind`]: `expired`, `bad_signature`, `unknown_key`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -59,6 +70,7 @@ impl GuardError {
             GuardError::Token(e) => e.kind(),
             GuardError::Revoked => "revoked",
             GuardError::NoKeys => "no_keys",
+            GuardError::RevocationsStale => "revocations_stale",
         }
     }
 }
@@ -104,9 +116,74 @@ impl Snapshot {
     }
 }
 
+/// Where a guard in the identity service's own process finds keys it does not know yet: the
+/// service's key store (another instance may have created a key this one never loaded).
+pub trait KeySource: Send + Sync + 'static {
+    /// A verifier over every key the store publishes now; `None` when the store cannot be read.
+    fn load(&self) -> Pin<Box<dyn Future<Output = Option<Verifier>> + Send + '_>>;
+}
+
+/// The shortest time between two lookups of unknown keys in a [`KeySource`] (an attacker sending
+/// made-up `kid`s costs at most one store read per interval).
+pub const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Fixed keys that are looked up again in their source when a token names an unknown `kid`.
+struct Reloading {
+    current: std::sync::RwLock<Arc<Snapshot>>,
+    source: Arc<dyn KeySource>,
+    cache_capacity: Option<usize>,
+    last_attempt: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl std::fmt::Debug for Reloading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloading").finish_non_exhaustive()
+    }
+}
+
+impl Reloading {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, VerifyError> {
+        let seen = self.snapshot();
+        match seen.verify(token, now) {
+            Err(VerifyError::UnknownKey) => {}
+            other => return other,
+        }
+        {
+            let mut last = self.last_attempt.lock().await;
+            let latest = self.snapshot();
+            // Another request reloaded while this one waited: try its keys.
+            if !Arc::ptr_eq(&latest, &seen) {
+                drop(last);
+                return latest.verify(token, now);
+            }
+            if last.is_some_and(|at| at.elapsed() < KEY_RELOAD_INTERVAL) {
+                return Err(VerifyError::UnknownKey);
+            }
+            *last = Some(std::time::Instant::now());
+            if let Some(verifier) = self.source.load().await {
+                tracing::info!(target: "sigil::guard", "unknown key id: reloaded the keys from the store");
+                let fresh = Arc::new(Snapshot::new(verifier, self.cache_capacity));
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+            }
+        }
+        self.snapshot().verify(token, now)
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Keys {
     Static(Arc<Snapshot>),
+    Reloading(Arc<Reloading>),
     Remote(RemoteJwks),
 }
 
@@ -140,6 +217,25 @@ impl Guard {
     pub fn from_verifier_with_cache(verifier: Verifier, cache_capacity: Option<usize>) -> Guard {
         Guard::build(
             Keys::Static(Arc::new(Snapshot::new(verifier, cache_capacity))),
+            None,
+        )
+    }
+
+    /// A guard over `verifier`'s keys that looks a token's unknown `kid` up in `source` (at most
+    /// once per [`KEY_RELOAD_INTERVAL`]), as a remote-JWKS guard refetches: for the identity
+    /// service's own process, whose store other instances may add keys to.
+    pub fn from_verifier_with_source(
+        verifier: Verifier,
+        cache_capacity: Option<usize>,
+        source: Arc<dyn KeySource>,
+    ) -> Guard {
+        Guard::build(
+            Keys::Reloading(Arc::new(Reloading {
+                current: std::sync::RwLock::new(Arc::new(Snapshot::new(verifier, cache_capacity))),
+                source,
+                cache_capacity,
+                last_attempt: tokio::sync::Mutex::new(None),
+            })),
             None,
         )
     }
@@ -184,7 +280,7 @@ impl Guard {
     pub fn remote_jwks(&self) -> Option<&RemoteJwks> {
         match &self.0.keys {
             Keys::Remote(remote) => Some(remote),
-            Keys::Static(_) => None,
+            Keys::Static(_) | Keys::Reloading(_) => None,
         }
     }
 
@@ -198,12 +294,16 @@ impl Guard {
         let now = sigil_token::now_unix();
         let claims = match &self.0.keys {
             Keys::Static(snapshot) => snapshot.verify(token, now)?,
+            Keys::Reloading(keys) => keys.verify(token, now).await?,
             Keys::Remote(remote) => remote.verify(token, now).await?,
         };
-        if let Some(check) = &self.0.revocation
-            && check.is_revoked(&claims).await
-        {
-            return Err(GuardError::Revoked);
+        if let Some(check) = &self.0.revocation {
+            if check.is_revoked(&claims).await {
+                return Err(GuardError::Revoked);
+            }
+            if !check.is_current() {
+                return Err(GuardError::RevocationsStale);
+            }
         }
         Ok(AuthUser::from_claims(claims))
     }

@@ -47,7 +47,9 @@ mod remote;
 pub use config::{ConfigError, GuardConfig, KeyConfig};
 pub use denylist::SessionDenyList;
 pub use extract::{AuthUser, require_path_user};
-pub use guard::{DEFAULT_CACHE_CAPACITY, Guard, GuardError, RevocationCheck};
+pub use guard::{
+    DEFAULT_CACHE_CAPACITY, Guard, GuardError, KEY_RELOAD_INTERVAL, KeySource, RevocationCheck,
+};
 pub use rejection::AuthRejection;
 pub use remote::{FetchError, RemoteJwks, RemoteJwksOptions};
 pub use sigil_token;
