@@ -521,10 +521,8 @@ impl Wiring<'_> {
                 if settings.tasks_cache.unwrap_or(backend == Backend::Sqlite) {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }
-                tasks
-                    .migrate()
-                    .await
-                    .map_err(|e| StartError::Database(e.to_string()))?;
+                let store = &tasks;
+                migrate_retrying(backend, || store.migrate()).await?;
                 Some(tasks)
             }
         };
@@ -655,10 +653,8 @@ async fn build_auth(
     tasks: Option<TaskStore>,
 ) -> Result<AuthService, StartError> {
     let store = SqlStore::new(pool);
-    store
-        .migrate()
-        .await
-        .map_err(|e| StartError::Database(e.to_string()))?;
+    let backend = Backend::of(&settings.database_url).unwrap_or(Backend::Sqlite);
+    migrate_retrying(backend, || store.migrate()).await?;
     let mut config = AuthConfig::new(base_url, secret);
     config.jwt.alg = settings.jwt_alg;
     config.jwt.ttl = settings.jwt_ttl;
@@ -687,6 +683,32 @@ async fn build_auth(
     AuthService::new(config, components)
         .await
         .map_err(|e| StartError::Config(e.to_string()))
+}
+
+/// Runs a migration step. SQLite has no migration lock (PostgreSQL's migrations take an advisory
+/// lock): of instances starting together on a new file, the one that loses the race finds the
+/// other's tables and fails. It runs the step again (up to 5 times, 50 ms apart and growing),
+/// and then finds it applied.
+async fn migrate_retrying<Fut, E>(
+    backend: Backend,
+    mut step: impl FnMut() -> Fut,
+) -> Result<(), StartError>
+where
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut attempt = 0u32;
+    loop {
+        match step().await {
+            Ok(()) => return Ok(()),
+            Err(error) if backend == Backend::Sqlite && attempt < 5 => {
+                attempt += 1;
+                tracing::info!(target: "sigil", %error, attempt, "migration raced another start on this database; running it again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            Err(error) => return Err(StartError::Database(error.to_string())),
+        }
+    }
 }
 
 /// Erases a deleted user's tasks.

@@ -618,7 +618,12 @@ async fn a_database_outage_is_a_quick_503_and_recovers_without_restart() {
         // The tasks API: no 200 (the feed is stale or the database unreachable), no hang.
         let started = Instant::now();
         let status = tasks_status(&http, a, &user, &jwt).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{link:?} tasks");
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{link:?} tasks\n{}",
+            a.log()
+        );
         assert!(started.elapsed() < Duration::from_millis(2500));
         c.db_proxies[0].set(Link::Up);
         eventually(Duration::from_secs(15), "recovery", || async {

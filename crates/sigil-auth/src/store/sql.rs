@@ -76,6 +76,8 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        // A connection that ended mid-message (a peer cut while connecting reads as garbage).
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         // PostgreSQL: connection exceptions (08), too many connections (53300), shutting down
         // (57P01-57P03); SQLite: busy or locked past busy_timeout (5, 6).
