@@ -385,7 +385,7 @@ pub async fn follow_database_with(
                 };
                 // The first failures, then one line every 30 or so: enough to see an outage
                 // and its length without flooding the log.
-                if failures <= 3 || failures % 30 == 0 {
+                if failures <= 3 || failures.is_multiple_of(30) {
                     tracing::warn!(target: "sigil::guard", %error, failures, lag_ms, stale = !status.is_fresh(), "database revocation feed: read failed; retrying");
                 }
                 let wait = delay;
