@@ -654,6 +654,82 @@ async fn a_database_outage_is_a_quick_503_and_recovers_without_restart() {
     db.drop_now().await;
 }
 
+/// The guard's own refusal, apart from the database's: with a long database timeout (10 s), a
+/// request that reached the database would hang; the guard answers first, as soon as the feed
+/// is more than the bound behind, and at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_cut_off_from_the_database_stops_vouching_for_tokens_within_the_bound() {
+    let Some(pg) = service_url("SIGIL_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let db = FreshDb::create(&pg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_proxy = Proxy::start(host_port(&db.url)).await;
+    let a = tokio::task::block_in_place(|| {
+        Instance::start(
+            "A",
+            dir.path(),
+            &[
+                ("DATABASE_URL", db_proxy.url_for(&db.url)),
+                ("SIGIL_SECRET", SECRET.to_owned()),
+                ("SIGIL_DB_TIMEOUT", "10s".to_owned()),
+            ],
+        )
+    });
+    let http = client();
+    let (status, _) = post(
+        &http,
+        &format!("{}/api/auth/sign-up/email", a.url),
+        None,
+        json!({ "name": "S", "email": "s@example.com", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (user, _, jwt) = session(&http, &a, "s@example.com").await;
+    assert_eq!(tasks_status(&http, &a, &user, &jwt).await, StatusCode::OK);
+    db_proxy.set(Link::Silent);
+    let cut = Instant::now();
+    let url = format!("{}/api/{user}/tasks", a.url);
+    let refusal = loop {
+        // Requests that reach the silent database hang; the guard's 503 comes on its own.
+        let attempt = http
+            .get(&url)
+            .bearer_auth(&jwt)
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await;
+        if let Ok(response) = attempt
+            && response.status() == StatusCode::SERVICE_UNAVAILABLE
+        {
+            break response;
+        }
+        assert!(
+            cut.elapsed() < BOUND + Duration::from_millis(400),
+            "no 503 from the guard {:?} after the database went silent\n{}",
+            cut.elapsed(),
+            a.log()
+        );
+    };
+    assert_eq!(refusal.headers().get("retry-after").unwrap(), "1");
+    let body: Value = refusal.json().await.unwrap();
+    assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
+    assert!(
+        body["message"].as_str().unwrap().contains("Sign-outs"),
+        "the guard's refusal: {body}"
+    );
+    eventually(Duration::from_secs(5), "the lag is logged", || async {
+        a.log().contains("database revocation feed")
+    })
+    .await;
+    db_proxy.set(Link::Up);
+    eventually(Duration::from_secs(15), "recovery", || async {
+        tasks_status(&http, &a, &user, &jwt).await == StatusCode::OK
+    })
+    .await;
+    drop(a);
+    db.drop_now().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_the_service_works_and_attaches_when_redis_returns() {
     let Some((pg, redis)) = urls() else {
