@@ -477,3 +477,49 @@ fn service_url(var: &str) -> Option<String> {
     }
     url
 }
+
+#[tokio::test]
+async fn a_million_distinct_paths_keep_one_rate_limit_key_and_flat_work() {
+    use tower::ServiceExt;
+    let s = server_with(|c| c.rate_limit = true).await;
+    // In process (no sockets) so that a million requests take seconds; the same router as served.
+    let router = s.auth.router();
+    let limiter = s.auth.limiter.as_ref().unwrap();
+    let mut work_per_block = Vec::new();
+    let mut last_work = 0;
+    let (mut redirected, mut limited) = (0u32, 0u32);
+    for i in 0..1_000_000u32 {
+        let request = http::Request::get(format!(
+            "/api/auth/reset-password/{:08x}{i}?callbackURL=%2F",
+            i.wrapping_mul(2_654_435_761)
+        ))
+        .body(axum::body::Body::empty())
+        .unwrap();
+        let status = router.clone().oneshot(request).await.unwrap().status();
+        match status.as_u16() {
+            302 => redirected += 1,
+            429 => limited += 1,
+            other => panic!("unexpected status {other}"),
+        }
+        if i % 100_000 == 99_999 {
+            let stats = limiter.memory_stats();
+            assert_eq!(stats.keys, 1, "{stats:?}");
+            work_per_block.push(stats.work - last_work);
+            last_work = stats.work;
+        }
+    }
+    // 100 per 10 s window, whatever the path.
+    assert!(
+        redirected >= 100 && limited > 900_000,
+        "{redirected} / {limited}"
+    );
+    // Every block of 100,000 requests cost the table the same work, one operation per request
+    // (plus one per window restart dropped from the queue): no growth with the paths seen.
+    assert_eq!(work_per_block.len(), 10);
+    assert!(
+        work_per_block
+            .iter()
+            .all(|w| (100_000..=100_050).contains(w)),
+        "{work_per_block:?}"
+    );
+}
