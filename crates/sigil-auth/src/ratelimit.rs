@@ -243,7 +243,7 @@ impl std::fmt::Debug for RateLimiter {
 
 /// How long a request waits for Redis before it is counted in memory instead.
 #[cfg(feature = "redis")]
-const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl RateLimiter {
     fn with(backend: Backend, capacity: usize) -> RateLimiter {
