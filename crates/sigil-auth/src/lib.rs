@@ -34,4 +34,4 @@ pub mod session;
 pub mod store;
 
 pub use config::{AuthConfig, Secret};
-pub use http::{AccountListener, AuthService, Components};
+pub use http::{AccountListener, AuthService, Components, redact_path};
