@@ -625,6 +625,7 @@ async fn a_database_outage_is_a_quick_503_and_recovers_without_restart() {
                 took < Duration::from_millis(2500),
                 "{link:?} {path}: answered after {took:?} (database timeout 1 s)"
             );
+            eprintln!("database {link:?}: {path} answered 503 after {took:?}");
         }
         // The tasks API: no 200 (the feed is stale or the database unreachable), no hang.
         let started = Instant::now();
