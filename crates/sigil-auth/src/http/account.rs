@@ -180,6 +180,8 @@ pub async fn delete_user(
         }
         None => {}
     }
+    // Sessions revoked (recorded for every instance) before the account and its rows go.
+    auth.sessions.end_all_of(&caller.user.id, None).await?;
     let ended = auth.store.delete_user(&caller.user.id).await?;
     auth.sessions.end(ended).await?;
     if let Some(listener) = &auth.account_listener {
