@@ -209,9 +209,15 @@ pub async fn load_redis(
 #[cfg(feature = "feed-redis")]
 const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often a Redis subscription is checked with a PING (answered within
+/// `REDIS_CONNECT_TIMEOUT`, or the follower reconnects).
+#[cfg(feature = "feed-redis")]
+const REDIS_PING_EVERY: Duration = Duration::from_secs(5);
+
 /// Keeps `deny_list` in step with revocations published on Redis by any Sigil instance:
 /// subscribes to [`REDIS_CHANNEL`], loads the current ones ([`load_redis`]; subscribing first
-/// means nothing published in between is missed), then follows the channel, reconnecting after
+/// means nothing published in between is missed), then follows the channel (checked with a PING
+/// every 5 s, so a connection that silently drops packets is noticed), reconnecting after
 /// failures (250 ms, doubling up to [`MAX_RETRY_DELAY`], back to 250 ms after each successful
 /// subscription). Runs until dropped.
 #[cfg(feature = "feed-redis")]
@@ -252,11 +258,31 @@ pub async fn follow_redis_with(
                     tracing::debug!(target: "sigil::guard", "following revocations on Redis");
                 }
                 connected_before = true;
-                let mut messages = pubsub.into_on_message();
-                while let Some(message) = messages.next().await {
-                    let payload: String = message.get_payload().unwrap_or_default();
-                    if let Some((id, until)) = parse_message(&payload) {
-                        deny_list.insert(id, until);
+                let (mut sink, mut messages) = pubsub.split();
+                // A connection whose packets are dropped never ends by itself: a PING every
+                // few seconds notices it, and the follower reconnects.
+                let mut ping = tokio::time::interval(REDIS_PING_EVERY);
+                ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ping.tick().await;
+                loop {
+                    tokio::select! {
+                        message = messages.next() => {
+                            let Some(message) = message else { break };
+                            let payload: String = message.get_payload().unwrap_or_default();
+                            if let Some((id, until)) = parse_message(&payload) {
+                                deny_list.insert(id, until);
+                            }
+                        }
+                        _ = ping.tick() => {
+                            let answered = tokio::time::timeout(
+                                REDIS_CONNECT_TIMEOUT,
+                                sink.ping::<redis::Value>(),
+                            )
+                            .await;
+                            if !matches!(answered, Ok(Ok(_))) {
+                                break;
+                            }
+                        }
                     }
                 }
                 tracing::warn!(target: "sigil::guard", "Redis revocation feed interrupted; reconnecting");
