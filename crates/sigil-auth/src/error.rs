@@ -206,6 +206,11 @@ impl From<crate::password::HashError> for ApiError {
                     ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
                 }
             }
+            crate::password::HashError::ClientBusy => {
+                // Not logged above debug: under a flood this is every refused request.
+                tracing::debug!(target: "sigil::auth", "hash queue share of this client in use: refused");
+                ApiError::too_many_requests(1)
+            }
             other => ApiError::internal(other),
         }
     }
