@@ -12,9 +12,11 @@
 //! at once, before the database is read or anything is hashed. Admitted work waits in its
 //! client's own lane, and the workers serve the lanes round robin, so a client that floods the
 //! server waits behind its own requests while everyone else's sign-in waits for about one hash
-//! per busy client. Past [`QueueLimits::queued`] waiting jobs the server answers 503 at once (the
-//! last quarter of that room is kept for clients with nothing waiting). A job whose client has
-//! gone away is dropped unhashed.
+//! per busy client. Sign-ins from an address that signed in to the same account before (see
+//! [`crate::throttle`]) wait in lanes served first: a botnet of fresh addresses cannot crowd out
+//! the owners of accounts on their usual devices. Past [`QueueLimits::queued`] waiting jobs the
+//! server answers 503 at once (the last quarter of that room is kept for clients with nothing
+//! waiting). A job whose client has gone away is dropped unhashed.
 //!
 //! Unknown users are checked against a dummy hash with the same parameters (random salt and
 //! output, so nothing ever matches it, and nothing is hashed at start), so "no such user" costs
@@ -115,12 +117,14 @@ impl Work {
     }
 }
 
-/// Which queue a job waits in: one per client address, and one for work not tied to a sign-in
-/// or sign-up (password changes and resets, by signed-in users or reset-link holders).
+/// Which queue a job waits in: one per client address, one per address signing in to an account
+/// it signed in to before (served first), and one for work not tied to a sign-in or sign-up
+/// (password changes and resets, by signed-in users or reset-link holders).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Lane {
     Shared,
     Client(String),
+    Known(String),
 }
 
 /// The jobs waiting, one queue per lane, served round robin: a client with a hundred jobs waiting
@@ -128,7 +132,8 @@ enum Lane {
 #[derive(Default)]
 struct Queue {
     lanes: HashMap<Lane, VecDeque<Work>>,
-    /// Lanes with work waiting, in service order.
+    /// Lanes with work waiting, in service order: known addresses' first.
+    turn_known: VecDeque<Lane>,
     turn: VecDeque<Lane>,
     queued: usize,
     /// Sign-ins admitted and not yet finished, per client address and per account.
@@ -143,21 +148,32 @@ struct Queue {
 impl Queue {
     fn push(&mut self, lane: Lane, work: Work) {
         let jobs = self.lanes.entry(lane.clone()).or_default();
-        if jobs.is_empty() {
-            self.turn.push_back(lane);
-        }
+        let first = jobs.is_empty();
         jobs.push_back(work);
+        if first {
+            self.turn_for(&lane).push_back(lane);
+        }
         self.queued += 1;
     }
 
+    fn turn_for(&mut self, lane: &Lane) -> &mut VecDeque<Lane> {
+        match lane {
+            Lane::Known(_) => &mut self.turn_known,
+            _ => &mut self.turn,
+        }
+    }
+
     fn pop(&mut self) -> Option<Work> {
-        let lane = self.turn.pop_front()?;
+        let lane = match self.turn_known.pop_front() {
+            Some(lane) => lane,
+            None => self.turn.pop_front()?,
+        };
         let jobs = self.lanes.get_mut(&lane)?;
         let work = jobs.pop_front();
         if jobs.is_empty() {
             self.lanes.remove(&lane);
         } else {
-            self.turn.push_back(lane.clone());
+            self.turn_for(&lane).push_back(lane.clone());
         }
         if work.is_some() {
             self.queued -= 1;
@@ -194,9 +210,12 @@ impl Scheduler {
             return Err(HashError::Stopped);
         }
         // The last quarter of the queue is kept for lanes that have nothing waiting yet, so a
-        // few busy clients cannot fill it for everyone else.
+        // few busy clients cannot fill it for everyone else. Known addresses are bounded by their
+        // admission (and the account throttle) only: strangers cannot crowd them out.
         let waiting_here = q.lanes.get(&lane).map_or(0, VecDeque::len);
-        let bound = if waiting_here == 0 {
+        let bound = if matches!(lane, Lane::Known(_)) {
+            usize::MAX
+        } else if waiting_here == 0 {
             self.limits.queued
         } else {
             self.limits.queued - self.limits.queued / 4
@@ -367,12 +386,19 @@ impl PasswordHasher {
         HoldGuard(self.scheduler.clone())
     }
 
-    /// Admits one sign-in (or sign-up) from `client_ip` (and for `account`, when the address is
-    /// not known to it) into the hash queue, or refuses it at once, before any work:
-    /// [`HashError::ClientBusy`] when that address or account already has its share in flight,
-    /// [`HashError::Busy`] when the whole queue is full.
-    pub fn admit(&self, client_ip: &str, account: Option<&str>) -> Result<Admission, HashError> {
+    /// Admits one sign-in (or sign-up) from `client_ip` into the hash queue, or refuses it at
+    /// once, before any work, with [`HashError::ClientBusy`] when that address already has its
+    /// share in flight. A sign-in from an address that has signed in to the account before
+    /// (`known`) waits in a lane served before all others; any other sign-in names its `account`,
+    /// which has a share of its own. (A full queue is [`HashError::Busy`], at submission.)
+    pub fn admit(
+        &self,
+        client_ip: &str,
+        account: Option<&str>,
+        known: bool,
+    ) -> Result<Admission, HashError> {
         let client = client_key(client_ip);
+        let account = account.filter(|_| !known);
         let limits = self.scheduler.limits;
         let mut q = self.scheduler.lock();
         if q.stopped {
@@ -390,6 +416,11 @@ impl PasswordHasher {
         }
         Ok(Admission {
             hasher: self.clone(),
+            lane: if known {
+                Lane::Known(client.clone())
+            } else {
+                Lane::Client(client.clone())
+            },
             client,
             account: account.map(str::to_owned),
         })
@@ -457,6 +488,7 @@ impl Drop for HoldGuard {
 /// given back when it is dropped (answered, or abandoned by the client).
 pub struct Admission {
     hasher: PasswordHasher,
+    lane: Lane,
     client: String,
     account: Option<String>,
 }
@@ -470,9 +502,7 @@ impl std::fmt::Debug for Admission {
 impl Admission {
     /// [`PasswordHasher::hash`], in this client's lane.
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
-        self.hasher
-            .hash_in(Lane::Client(self.client.clone()), password)
-            .await
+        self.hasher.hash_in(self.lane.clone(), password).await
     }
 
     /// [`PasswordHasher::verify`], in this client's lane.
@@ -482,7 +512,7 @@ impl Admission {
         stored: Option<String>,
     ) -> Result<bool, HashError> {
         self.hasher
-            .verify_in(Lane::Client(self.client.clone()), password, stored)
+            .verify_in(self.lane.clone(), password, stored)
             .await
     }
 }
@@ -713,14 +743,14 @@ mod tests {
         let hasher = one_worker(QueueLimits::default());
         let hold = hasher.hold();
         let flood: Vec<_> = (0..4)
-            .map(|_| hasher.admit("203.0.113.1", None).unwrap())
+            .map(|_| hasher.admit("203.0.113.1", None, false).unwrap())
             .collect();
         // The fifth from the same address is refused at once, before any hashing.
         assert!(matches!(
-            hasher.admit("203.0.113.1", None),
+            hasher.admit("203.0.113.1", None, false),
             Err(HashError::ClientBusy)
         ));
-        let other = hasher.admit("198.51.100.1", None).unwrap();
+        let other = hasher.admit("198.51.100.1", None, false).unwrap();
         let mut tasks = Vec::new();
         for admission in flood {
             tasks.push(tokio::spawn(async move {
@@ -746,7 +776,7 @@ mod tests {
         let served = hasher.scheduler.lock().served.clone();
         assert_eq!(served, [a.clone(), b.clone(), a.clone(), b, a.clone(), a]);
         // Shares are given back: the address may sign in again.
-        assert!(hasher.admit("203.0.113.1", None).is_ok());
+        assert!(hasher.admit("203.0.113.1", None, false).is_ok());
         assert!(hasher.scheduler.lock().per_client.is_empty());
     }
 
@@ -756,25 +786,29 @@ mod tests {
         let held: Vec<_> = (0..4)
             .map(|i| {
                 hasher
-                    .admit(&format!("203.0.113.{i}"), Some("victim@example.com"))
+                    .admit(&format!("203.0.113.{i}"), Some("victim@example.com"), false)
                     .unwrap()
             })
             .collect();
         assert!(matches!(
-            hasher.admit("203.0.113.9", Some("victim@example.com")),
+            hasher.admit("203.0.113.9", Some("victim@example.com"), false),
             Err(HashError::ClientBusy)
         ));
         // The owner's known address is admitted without an account share; other accounts too.
-        assert!(hasher.admit("10.0.0.1", None).is_ok());
         assert!(
             hasher
-                .admit("203.0.113.9", Some("someone@example.com"))
+                .admit("10.0.0.1", Some("victim@example.com"), true)
+                .is_ok()
+        );
+        assert!(
+            hasher
+                .admit("203.0.113.9", Some("someone@example.com"), false)
                 .is_ok()
         );
         drop(held);
         assert!(
             hasher
-                .admit("203.0.113.9", Some("victim@example.com"))
+                .admit("203.0.113.9", Some("victim@example.com"), false)
                 .is_ok()
         );
     }
@@ -806,6 +840,11 @@ mod tests {
                 .submit(Lane::Client("198.51.100.2".into()), job()),
             Err(HashError::Busy)
         ));
+        // Sign-ins from addresses known to their account are not crowded out, and go first.
+        let known = Lane::Known("10.0.0.1".into());
+        hasher.scheduler.submit(known.clone(), job()).unwrap();
+        assert_eq!(hasher.scheduler.lock().pop().map(|_| ()), Some(()));
+        assert_eq!(hasher.scheduler.lock().served, [known]);
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub struct Settings {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (default 2).
     pub argon2_iterations: u32,
+    /// Per-account sign-in throttling (default on).
+    pub account_throttle: bool,
+    /// Sign-ins and sign-ups admitted to the hash queue at once per client address (default 4).
+    pub hash_per_client: usize,
 }
 
 impl Settings {
@@ -111,6 +115,8 @@ impl Settings {
             tasks_cache: None,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            account_throttle: true,
+            hash_per_client: 4,
         }
     }
 }

@@ -61,7 +61,11 @@ pub async fn sign_up(
         updated_at: now,
     };
     let verify_first = auth.config.require_email_verification;
-    let hash = auth.hasher.admit(&client.ip, None)?.hash(password).await?;
+    let hash = auth
+        .hasher
+        .admit(&client.ip, None, false)?
+        .hash(password)
+        .await?;
     let session = (!verify_first).then(|| auth.sessions.build(&user.id, remember, &client));
     match auth
         .store
@@ -85,6 +89,10 @@ pub async fn sign_up(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(target: "sigil::auth", user_id = %user.id, "user signed up");
+    // Whoever chose the password is its owner: this address is known to the account.
+    if let Some(throttle) = &auth.throttle {
+        throttle.succeeded(&user.email, &client.ip);
+    }
     if verify_first {
         recovery::send_verification(&auth, &user, None, callback.unwrap_or("/"));
         return Ok(Reply::json(
@@ -133,7 +141,8 @@ pub async fn sign_in(
     };
     let admission = auth.hasher.admit(
         &client.ip,
-        (standing == Standing::Stranger).then_some(email.as_str()),
+        Some(email.as_str()),
+        standing == Standing::Known,
     )?;
 
     let found = auth.store.credentials_by_email(email.as_str()).await?;
