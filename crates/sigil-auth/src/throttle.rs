@@ -15,8 +15,9 @@
 //! [`ThrottlePolicy::known_for`]). An attempt is judged only by its own bucket, so guesses from a
 //! botnet lock out the botnet (and other new devices, for at most `max_delay` per attempt), while
 //! the owner's usual addresses keep signing in at once. A known address that itself keeps failing
-//! is throttled on its own schedule. Completing a password reset makes the resetting address
-//! known, so the emailed link is a way in for a new device during an attack. Counters are
+//! is throttled on its own schedule. Signing up makes the address known too, and so does
+//! completing a password reset, so the emailed link is a way in for a new device during an
+//! attack. The hash queue serves known addresses first ([`crate::password`]). Counters are
 //! forgotten [`ThrottlePolicy::forget_after`] after the last failure; a success resets only the
 //! bucket of the address it came from.
 //!

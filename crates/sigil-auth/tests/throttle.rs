@@ -290,3 +290,48 @@ async fn a_flood_from_one_address_is_shed_before_hashing_and_others_keep_their_s
 async fn a_flood_is_bounded_the_same_way_with_the_rate_limiter_on() {
     flood_is_bounded_per_client_and_others_keep_their_share(true).await;
 }
+
+/// A flood from more addresses than the queue holds: new addresses get a clean 503 once it is
+/// full, but an owner signing in from the address they signed up from is still admitted (into a
+/// lane served before the others: `password::tests`).
+#[tokio::test]
+async fn owners_on_their_usual_address_get_through_a_flood_from_many_addresses() {
+    let s = server_with(|c| c.client_ip_header = Some(XFF.parse().unwrap())).await;
+    let owner = "owner@example.com";
+    // Signed up from 127.0.0.1 (no forwarding header: the peer address), which is now known.
+    s.sign_up(owner).await;
+    let s = std::sync::Arc::new(s);
+    let bound = s.hasher.limits().queued;
+    let hold = s.hasher.hold();
+
+    let mut flood = JoinSet::new();
+    for i in 0..bound + 40 {
+        let s = s.clone();
+        flood.spawn(async move {
+            let ip = format!("10.{}.{}.1", i / 250, i % 250);
+            s.sign_in_from(&ip, &format!("user{i}@example.com"), WRONG)
+                .await
+        });
+    }
+    for _ in 0..40 {
+        let answer = flood.join_next().await.unwrap().unwrap();
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{answer:?}");
+        assert_eq!(answer.code(), "SERVICE_BUSY");
+        assert_eq!(answer.header("retry-after"), Some("1"));
+    }
+    until_queued(&s, bound).await;
+    // A new device is one more stranger: the queue is full.
+    let new_device = s.sign_in_from("192.0.2.1", owner, PASSWORD).await;
+    assert_eq!(new_device.status, StatusCode::SERVICE_UNAVAILABLE);
+    // The owner's usual address is not.
+    let usual = {
+        let s = s.clone();
+        tokio::spawn(async move { s.sign_in_from("127.0.0.1", owner, PASSWORD).await })
+    };
+    until_queued(&s, bound + 1).await;
+    drop(hold);
+    assert_eq!(usual.await.unwrap().status, StatusCode::OK);
+    for answer in flood.join_all().await {
+        assert_refused(&answer);
+    }
+}
