@@ -36,4 +36,4 @@ pub mod store;
 pub mod throttle;
 
 pub use config::{AuthConfig, Secret};
-pub use http::{AccountListener, AuthService, Components};
+pub use http::{AccountListener, AuthService, Components, redact_path};

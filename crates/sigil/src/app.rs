@@ -422,7 +422,20 @@ impl AuthParts {
                     .map_err(|e| StartError::Config(e.to_string()))?,
             ),
             (None, Some(path)) => Arc::new(FileMailer::new(path)),
-            (None, None) => Arc::new(LogMailer),
+            (None, None) => {
+                // Links carry single-use tokens: writing them to a log is for development only.
+                let https = settings
+                    .base_url
+                    .as_ref()
+                    .is_some_and(|u| u.scheme() == "https");
+                if https && !settings.allow_log_mailer {
+                    return Err(StartError::Config(
+                        "no mail transport: without SIGIL_SMTP_URL (or SIGIL_MAIL_FILE) reset and verification links would be written to the log, which is for development only; SIGIL_BASE_URL is https, so set SIGIL_SMTP_URL, or --allow-log-mailer on / SIGIL_ALLOW_LOG_MAILER=on to accept it".into(),
+                    ));
+                }
+                tracing::warn!(target: "sigil::mail", "DEVELOPMENT ONLY: no SIGIL_SMTP_URL, so password-reset and verification links (single-use secrets) are written to this log instead of being mailed; anyone who reads the log can use them");
+                Arc::new(LogMailer)
+            }
         };
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -590,7 +603,8 @@ impl Wiring<'_> {
             ))
             .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 // Only method and path: query strings can carry single-use tokens.
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                // The path without a reset link's token (`/api/auth/reset-password/{token}`).
+                tracing::info_span!("request", method = %request.method(), path = %sigil_auth::redact_path(request.uri().path()))
             }));
         Ok((router, auth_service, pool, background))
     }

@@ -86,6 +86,10 @@ struct ServeArgs {
     /// Append outgoing mail as JSON lines to this file (development and tests).
     #[arg(long, env = "SIGIL_MAIL_FILE")]
     mail_file: Option<PathBuf>,
+    /// Allow the log mailer (reset and verification links written to the log) although
+    /// SIGIL_BASE_URL is https (on/off).
+    #[arg(long, env = "SIGIL_ALLOW_LOG_MAILER", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
+    allow_log_mailer: bool,
     /// SMTP server for outgoing mail (smtps://user:pass@host:465).
     #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
@@ -244,6 +248,7 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
     s.require_email_verification = args.require_email_verification;
     s.mail_file = args.mail_file;
     s.smtp_url = args.smtp_url;
+    s.allow_log_mailer = args.allow_log_mailer;
     s.mail_from = args.mail_from;
     s.client_ip_header = args.client_ip_header;
     s.api_url = args.api_url;

@@ -57,6 +57,8 @@ pub struct Settings {
     pub mail_file: Option<PathBuf>,
     /// SMTP URL.
     pub smtp_url: Option<String>,
+    /// Use the log mailer even with an https base URL.
+    pub allow_log_mailer: bool,
     /// Sender address.
     pub mail_from: String,
     /// Redis URL (shared rate limits and revocations).
@@ -104,6 +106,7 @@ impl Settings {
             require_email_verification: false,
             mail_file: None,
             smtp_url: None,
+            allow_log_mailer: false,
             mail_from: "Sigil <no-reply@localhost>".to_owned(),
             redis_url: None,
             client_ip_header: None,

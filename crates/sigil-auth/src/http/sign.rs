@@ -3,6 +3,7 @@
 use super::AuthService;
 use super::body::{Body, FormOrJson};
 use super::context::{Client, Lookup};
+use super::origin;
 use super::recovery;
 use super::reply::{Reply, user_json};
 use crate::crypto;
@@ -94,7 +95,8 @@ pub async fn sign_up(
         throttle.succeeded(&user.email, &client.ip);
     }
     if verify_first {
-        recovery::send_verification(&auth, &user, None, callback.unwrap_or("/"));
+        let callback = origin::given(callback).unwrap_or("/");
+        recovery::send_verification(&auth, &user, None, callback);
         return Ok(Reply::json(
             json!({ "token": null, "user": user_json(&user) }),
         ));
@@ -178,8 +180,11 @@ pub async fn sign_in(
     let (session, token) = auth.sessions.create(&user.id, remember, &client).await?;
     tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in");
 
+    // As Better Auth: `redirect` and `Location` only for a non-empty callbackURL, `url` echoes
+    // whatever was given (`""` included).
+    let redirect_to = origin::given(callback);
     let mut body =
-        json!({ "redirect": callback.is_some(), "token": token, "user": user_json(&user) });
+        json!({ "redirect": redirect_to.is_some(), "token": token, "user": user_json(&user) });
     if let Some(cb) = callback {
         body["url"] = json!(cb);
     }
@@ -187,7 +192,7 @@ pub async fn sign_in(
         body["refreshToken"] = json!(refresh::issue_first(&auth, &session).await?);
     }
     let mut reply = with_session(&auth, Reply::json(body), &token, remember);
-    if let Some(cb) = callback {
+    if let Some(cb) = redirect_to {
         reply = reply.location(cb);
     }
     Ok(reply)
