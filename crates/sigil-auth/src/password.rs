@@ -296,7 +296,7 @@ fn argon2_params(params: HashParams) -> Result<Params, HashError> {
 
 /// The lane key of a client address: the address itself, or its /64 for IPv6 (one host
 /// commonly holds a whole /64, and could otherwise take a lane per address).
-fn client_key(ip: &str) -> String {
+pub(crate) fn client_key(ip: &str) -> String {
     match ip.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
             let s = v6.segments();

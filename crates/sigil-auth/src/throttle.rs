@@ -21,9 +21,12 @@
 //! forgotten [`ThrottlePolicy::forget_after`] after the last failure; a success resets only the
 //! bucket of the address it came from.
 //!
-//! Time comes from the injected [`SharedClock`]; state lives in this process's memory, bounded
+//! Addresses are compared as the hash queue's lanes are: IPv6 by /64 (a device's privacy
+//! addresses change within its network's /64). Time comes from the injected [`SharedClock`];
+//! state lives in this process's memory, bounded
 //! by [`ThrottlePolicy::max_accounts`] (oldest entry evicted first).
 
+use crate::password::client_key;
 use sigil_guard::clock::SharedClock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -203,6 +206,7 @@ impl AccountThrottle {
     /// Whether an attempt on `account` from `ip` may proceed now: its standing, or
     /// `Err(seconds to wait)`.
     pub fn check(&self, account: &str, ip: &str) -> Result<Standing, u64> {
+        let ip = &client_key(ip);
         let now = self.clock.now_ms();
         let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(entry) = table.accounts.get(account) else {
@@ -220,6 +224,7 @@ impl AccountThrottle {
 
     /// Records a failed attempt (wrong password, or no such account) on `account` from `ip`.
     pub fn failed(&self, account: &str, ip: &str) {
+        let ip = &client_key(ip);
         let now = self.clock.now_ms();
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = table.entry(account, &self.policy);
@@ -232,11 +237,12 @@ impl AccountThrottle {
     /// Records that `ip` proved knowledge of `account`'s password (or completed a password reset):
     /// the address becomes known, with a clean record. Strangers' failures are kept.
     pub fn succeeded(&self, account: &str, ip: &str) {
+        let ip = &client_key(ip);
         let now = self.clock.now_ms();
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         let policy = self.policy;
         let entry = table.entry(account, &policy);
-        if let Some(k) = entry.known.iter_mut().find(|k| k.ip == ip) {
+        if let Some(k) = entry.known.iter_mut().find(|k| &k.ip == ip) {
             k.last_success_ms = now;
             k.backoff = Backoff::default();
             return;
@@ -343,6 +349,14 @@ mod tests {
         assert_eq!(t.check("c@x", "10.0.0.8"), Ok(Standing::Known));
         clock.advance(Duration::from_secs(31 * 24 * 3600));
         assert_eq!(t.check("c@x", "10.0.0.8"), Ok(Standing::Stranger));
+    }
+
+    #[test]
+    fn ipv6_addresses_are_known_by_their_64() {
+        let (t, _clock) = throttle();
+        t.succeeded("d@x", "2001:db8:1:2::10");
+        assert_eq!(t.check("d@x", "2001:db8:1:2:aaaa::1"), Ok(Standing::Known));
+        assert_eq!(t.check("d@x", "2001:db8:1:3::10"), Ok(Standing::Stranger));
     }
 
     #[test]

@@ -136,7 +136,8 @@ pub async fn sign_in(
     // account's share of the hash queue.
     let standing = match &auth.throttle {
         Some(throttle) => throttle.check(email.as_str(), &client.ip).map_err(|wait| {
-            tracing::info!(target: "sigil::auth", wait_secs = wait, "sign-in refused: account throttled for this address");
+            // Debug only: refused before any check, so a flood of these would be a log flood.
+            tracing::debug!(target: "sigil::auth", wait_secs = wait, "sign-in refused: account throttled for this address");
             ApiError::too_many_requests(wait)
         })?,
         None => Standing::Stranger,
