@@ -204,15 +204,12 @@ impl Scheduler {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn submit(&self, lane: Lane, work: Work) -> Result<(), HashError> {
-        let mut q = self.lock();
-        if q.stopped {
-            return Err(HashError::Stopped);
-        }
-        // The last quarter of the queue is kept for lanes that have nothing waiting yet, so a
-        // few busy clients cannot fill it for everyone else. Known addresses are bounded by their
-        // admission (and the account throttle) only: strangers cannot crowd them out.
-        let waiting_here = q.lanes.get(&lane).map_or(0, VecDeque::len);
+    /// Whether `lane` may queue one more job. The last quarter of the queue is kept for lanes
+    /// that have nothing waiting yet, so a few busy clients cannot fill it for everyone else.
+    /// Known addresses are bounded by their admission (and the account throttle) only: strangers
+    /// cannot crowd them out.
+    fn has_room(&self, q: &Queue, lane: &Lane) -> bool {
+        let waiting_here = q.lanes.get(lane).map_or(0, VecDeque::len);
         let bound = if matches!(lane, Lane::Known(_)) {
             usize::MAX
         } else if waiting_here == 0 {
@@ -220,7 +217,15 @@ impl Scheduler {
         } else {
             self.limits.queued - self.limits.queued / 4
         };
-        if q.queued >= bound {
+        q.queued < bound
+    }
+
+    fn submit(&self, lane: Lane, work: Work) -> Result<(), HashError> {
+        let mut q = self.lock();
+        if q.stopped {
+            return Err(HashError::Stopped);
+        }
+        if !self.has_room(&q, &lane) {
             return Err(HashError::Busy);
         }
         q.push(lane, work);
@@ -390,7 +395,8 @@ impl PasswordHasher {
     /// once, before any work, with [`HashError::ClientBusy`] when that address already has its
     /// share in flight. A sign-in from an address that has signed in to the account before
     /// (`known`) waits in a lane served before all others; any other sign-in names its `account`,
-    /// which has a share of its own. (A full queue is [`HashError::Busy`], at submission.)
+    /// which has a share of its own. A full queue is [`HashError::Busy`], here already (before the
+    /// database is read) and again when the hash is submitted.
     pub fn admit(
         &self,
         client_ip: &str,
@@ -399,10 +405,18 @@ impl PasswordHasher {
     ) -> Result<Admission, HashError> {
         let client = client_key(client_ip);
         let account = account.filter(|_| !known);
+        let lane = if known {
+            Lane::Known(client.clone())
+        } else {
+            Lane::Client(client.clone())
+        };
         let limits = self.scheduler.limits;
         let mut q = self.scheduler.lock();
         if q.stopped {
             return Err(HashError::Stopped);
+        }
+        if !self.scheduler.has_room(&q, &lane) {
+            return Err(HashError::Busy);
         }
         if q.per_client.get(&client).copied().unwrap_or(0) >= limits.per_client
             || account
@@ -416,11 +430,7 @@ impl PasswordHasher {
         }
         Ok(Admission {
             hasher: self.clone(),
-            lane: if known {
-                Lane::Known(client.clone())
-            } else {
-                Lane::Client(client.clone())
-            },
+            lane,
             client,
             account: account.map(str::to_owned),
         })
@@ -840,7 +850,17 @@ mod tests {
                 .submit(Lane::Client("198.51.100.2".into()), job()),
             Err(HashError::Busy)
         ));
+        // Admission already says so, before the database is read.
+        assert!(matches!(
+            hasher.admit("198.51.100.3", Some("a@example.com"), false),
+            Err(HashError::Busy)
+        ));
         // Sign-ins from addresses known to their account are not crowded out, and go first.
+        assert!(
+            hasher
+                .admit("10.0.0.1", Some("a@example.com"), true)
+                .is_ok()
+        );
         let known = Lane::Known("10.0.0.1".into());
         hasher.scheduler.submit(known.clone(), job()).unwrap();
         assert_eq!(hasher.scheduler.lock().pop().map(|_| ()), Some(()));
