@@ -7,7 +7,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode};
 use sigil_auth::mail::{FileMailer, LogMailer, Mailer};
-use sigil_auth::password::{HashParams, PasswordHasher};
+use sigil_auth::password::{HashParams, PasswordHasher, QueueLimits};
 use sigil_auth::ratelimit::RateLimiter;
 use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, Backend, SqlStore};
@@ -466,7 +466,11 @@ impl AuthParts {
             iterations: settings.argon2_iterations,
             parallelism: 1,
         };
-        let hasher = PasswordHasher::new(params, cpus)
+        let limits = QueueLimits {
+            per_client: settings.hash_per_client,
+            ..QueueLimits::default()
+        };
+        let hasher = PasswordHasher::with_limits(params, cpus, limits)
             .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
         Ok(AuthParts {
             config_jwt_secret,
@@ -677,6 +681,9 @@ async fn build_auth(
     config.rate_limit = settings.rate_limit;
     config.require_email_verification = settings.require_email_verification;
     config.client_ip_header = parts.client_ip_header;
+    if !settings.account_throttle {
+        config.account_throttle = None;
+    }
     let limiter = redis
         .clone()
         .filter(|_| settings.rate_limit)

@@ -89,6 +89,10 @@ pub struct Settings {
     pub db_timeout: Duration,
     /// How long a Redis connection attempt or command may take (default 500 ms).
     pub redis_timeout: Duration,
+    /// Per-account sign-in throttling (default on).
+    pub account_throttle: bool,
+    /// Sign-ins and sign-ups admitted to the hash queue at once per client address (default 4).
+    pub hash_per_client: usize,
 }
 
 impl Settings {
@@ -124,6 +128,8 @@ impl Settings {
             revocation_poll_interval: Duration::from_secs(2),
             db_timeout: Duration::from_secs(2),
             redis_timeout: Duration::from_millis(500),
+            account_throttle: true,
+            hash_per_client: 4,
         }
     }
 }

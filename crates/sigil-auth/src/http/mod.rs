@@ -24,12 +24,14 @@ use crate::ratelimit::{RateLimiter, rule_for};
 use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
+use crate::throttle::AccountThrottle;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sigil_guard::SessionDenyList;
+use sigil_guard::clock::{SharedClock, SystemClock};
 use std::sync::Arc;
 
 /// Base path of every identity route.
@@ -59,6 +61,8 @@ pub struct Inner {
     pub trusted: TrustedOrigins,
     /// Told about deleted accounts.
     pub account_listener: Option<Arc<dyn AccountListener>>,
+    /// Per-account sign-in throttle (`None`: off).
+    pub throttle: Option<AccountThrottle>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -120,6 +124,15 @@ impl std::ops::Deref for AuthService {
 impl AuthService {
     /// Builds the service: loads (or creates) the signing key and wires the parts together.
     pub async fn new(config: AuthConfig, parts: Components) -> Result<AuthService, KeyLoadError> {
+        AuthService::with_clock(config, parts, SystemClock::shared()).await
+    }
+
+    /// [`AuthService::new`] with the clock that times lock windows (tests move a manual clock).
+    pub async fn with_clock(
+        config: AuthConfig,
+        parts: Components,
+        clock: SharedClock,
+    ) -> Result<AuthService, KeyLoadError> {
         let Components {
             store,
             mailer,
@@ -134,6 +147,9 @@ impl AuthService {
         let sessions = Sessions::new(store.clone(), config.session, revocations, config.jwt.ttl);
         let cookies = CookieJar::new(config.secure_cookies());
         let trusted = TrustedOrigins::new(&config.origin(), &config.trusted_origins);
+        let throttle = config
+            .account_throttle
+            .map(|policy| AccountThrottle::new(policy, clock));
         let limiter = if config.rate_limit {
             limiter.or_else(|| Some(RateLimiter::memory()))
         } else {
@@ -151,6 +167,7 @@ impl AuthService {
             deny_list,
             trusted,
             account_listener,
+            throttle,
         })))
     }
 

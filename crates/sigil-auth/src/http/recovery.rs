@@ -10,7 +10,7 @@
 
 use super::AuthService;
 use super::body::Body;
-use super::context::Lookup;
+use super::context::{Client, Lookup};
 use super::reply::{Reply, redirect, user_json};
 use super::sign::with_session;
 use crate::crypto;
@@ -222,6 +222,7 @@ pub async fn reset_password_link(
 /// the account (a reset usually means the old password may be known to someone else).
 pub async fn reset_password(
     State(auth): State<AuthService>,
+    Client(client): Client,
     Query(query): Query<HashMap<String, String>>,
     body: Body,
 ) -> ApiResult<Response> {
@@ -244,16 +245,21 @@ pub async fn reset_password(
         .take_verification(&identifier, now_ms())
         .await?
         .ok_or_else(invalid)?;
-    if auth.store.user_by_id(&user_id).await?.is_none() {
+    let Some(user) = auth.store.user_by_id(&user_id).await? else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             codes::USER_NOT_FOUND,
         ));
-    }
+    };
     let hash = auth.hasher.hash(new_password).await?;
     auth.store.set_password(&user_id, &hash, now_ms()).await?;
     end_reset_links(&auth, &user_id).await?;
     auth.sessions.end_all_of(&user_id, None).await?;
+    // The emailed link proved control of the account: this address may sign in during an attack
+    // on it (the way in for a new device while strangers are throttled).
+    if let Some(throttle) = &auth.throttle {
+        throttle.succeeded(&user.email, &client.ip);
+    }
     tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
     Ok(Reply::json(json!({ "status": true })).into_response())
 }
