@@ -331,7 +331,7 @@ async fn tasks_status(
 }
 
 /// Polls until `instance` stops accepting `jwt` (any answer but 200); returns how long after
-/// `since` that was, or panics past `bound`.
+/// `since` the refused request was sent, or panics when a request sent after `bound` is accepted.
 async fn refused_within(
     client: &reqwest::Client,
     instance: &Instance,
@@ -342,19 +342,21 @@ async fn refused_within(
     what: &str,
 ) -> Duration {
     loop {
+        // A 200 breaks the invariant only for a request sent after the bound (one sent before
+        // may be answered after it on a loaded machine).
+        let sent = since.elapsed();
         let status = tasks_status(client, instance, user, jwt).await;
-        let elapsed = since.elapsed();
         if status != StatusCode::OK {
-            assert!(
-                elapsed <= bound + Duration::from_millis(50),
-                "{what}: {} refused only after {elapsed:?} (bound {bound:?})",
-                instance.name
+            eprintln!(
+                "  ({what}: {} refused a request sent at {sent:?}, answered at {:?})",
+                instance.name,
+                since.elapsed()
             );
-            return elapsed;
+            return sent;
         }
         assert!(
-            elapsed <= bound,
-            "{what}: {} still accepts a signed-out session's token after {elapsed:?}\n{}",
+            sent < bound,
+            "{what}: {} accepted a signed-out session's token in a request sent {sent:?} after the sign-out (bound {bound:?})\n{}",
             instance.name,
             instance.log()
         );
@@ -532,11 +534,11 @@ async fn a_signed_out_session_is_refused_everywhere_within_the_bound_whatever_fa
         // revoked one is never accepted (401 once C has read the sign-out it missed).
         let started = Instant::now();
         loop {
+            let sent = at.elapsed();
             let revoked_status = tasks_status(&http, cc, &user, &jwt).await;
             assert!(
-                revoked_status != StatusCode::OK || at.elapsed() < BOUND,
-                "{outage}: C accepts a token signed out {:?} ago\n{}",
-                at.elapsed(),
+                revoked_status != StatusCode::OK || sent < BOUND,
+                "{outage}: C accepted a token in a request sent {sent:?} after its sign-out\n{}",
                 cc.log()
             );
             let live = tasks_status(&http, cc, &live_user, &live_jwt).await;
