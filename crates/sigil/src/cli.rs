@@ -52,6 +52,18 @@ struct CommonArgs {
     /// Log format.
     #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Time allowed for a request's head (request line and headers) to arrive complete.
+    #[arg(long, env = "SIGIL_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
+    /// Time allowed for a request's body to arrive complete (then 408).
+    #[arg(long, env = "SIGIL_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    request_body_timeout: Duration,
+    /// How long a connection with no request in progress is kept open.
+    #[arg(long, env = "SIGIL_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    keep_alive_timeout: Duration,
+    /// Most connections at once [default: 10000, or 3/4 of the open-file limit when lower]
+    #[arg(long, env = "SIGIL_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +219,10 @@ fn apply_common(s: &mut Settings, common: CommonArgs) {
     s.redis_url = common.redis_url;
     s.token_cache = common.token_cache;
     s.tasks_cache = common.tasks_cache;
+    s.header_read_timeout = common.header_read_timeout;
+    s.request_body_timeout = common.request_body_timeout;
+    s.keep_alive_timeout = common.keep_alive_timeout;
+    s.max_connections = common.max_connections.map(|n| n as usize);
 }
 
 fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
