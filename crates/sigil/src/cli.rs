@@ -367,6 +367,41 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_defaults_and_flags() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        let defaults = parse(&["sigil", "serve"]).unwrap();
+        assert_eq!(defaults.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.request_body_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(defaults.max_connections, None);
+        let set = parse(&[
+            "sigil",
+            "serve-api",
+            "--jwt-secret",
+            &"k".repeat(32),
+            "--header-read-timeout",
+            "10s",
+            "--request-body-timeout",
+            "1m",
+            "--keep-alive-timeout",
+            "2",
+            "--max-connections",
+            "50",
+        ])
+        .unwrap();
+        assert_eq!(set.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(set.request_body_timeout, Duration::from_secs(60));
+        assert_eq!(set.keep_alive_timeout, Duration::from_secs(2));
+        assert_eq!(set.max_connections, Some(50));
+        assert!(parse(&["sigil", "serve", "--max-connections", "0"]).is_err());
+        assert!(parse(&["sigil", "serve", "--keep-alive-timeout", "0"]).is_err());
+    }
+
+    #[test]
     fn switches_are_documented_as_on_off_and_accept_the_usual_spellings() {
         use clap::CommandFactory;
         let mut command = Cli::command();
