@@ -5,7 +5,8 @@
 //!   connection open);
 //! - **request-body timeout** (default 30 s): the whole body must arrive within it, counted from
 //!   the end of the head; past it the request is answered `408 {code: "REQUEST_TIMEOUT"}` and the
-//!   connection closed;
+//!   connection closed. A client that does not take its answer (stops reading) for as long is
+//!   closed too;
 //! - **keep-alive timeout** (default 5 s, Node's): a connection with no request in flight and no
 //!   byte of a next request received is closed after it (a fresh connection too);
 //! - **connection cap** (default 10,000, at most three quarters of the open-file limit): at the
@@ -84,6 +85,14 @@ struct Conn {
     received: AtomicBool,
     /// When it was accepted or last answered a request.
     idle_since: Mutex<Instant>,
+    /// When it was accepted; `last_write_ms` counts from here.
+    born: Instant,
+    /// When the socket last took bytes of an answer (ms since `born`): an answer still being
+    /// written keeps the connection from counting as idle.
+    last_write_ms: AtomicU64,
+    /// The socket does not take the answer (the client does not read), since `blocked_since`.
+    write_blocked: AtomicBool,
+    blocked_since: Mutex<Instant>,
     /// Evicted, or its state changed: the watchdog looks again.
     wake: Notify,
 }
@@ -132,6 +141,10 @@ impl Registry {
             in_flight: AtomicBool::new(false),
             received: AtomicBool::new(false),
             idle_since: Mutex::new(Instant::now()),
+            born: Instant::now(),
+            last_write_ms: AtomicU64::new(0),
+            write_blocked: AtomicBool::new(false),
+            blocked_since: Mutex::new(Instant::now()),
             wake: Notify::new(),
         });
         inner.waiting.insert(key, conn.clone());
@@ -204,13 +217,39 @@ impl AsyncRead for Tracked {
     }
 }
 
+impl Tracked {
+    /// Notes whether the socket took what was written, and when.
+    fn note_write(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        let conn = &self.conn;
+        match &polled {
+            Poll::Pending => {
+                if !conn.write_blocked.swap(true, Ordering::Relaxed) {
+                    *conn
+                        .blocked_since
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                }
+            }
+            Poll::Ready(result) => {
+                conn.write_blocked.store(false, Ordering::Relaxed);
+                if matches!(result, Ok(n) if *n > 0) {
+                    let ms = u64::try_from(conn.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    conn.last_write_ms.store(ms, Ordering::Relaxed);
+                }
+            }
+        }
+        polled
+    }
+}
+
 impl AsyncWrite for Tracked {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.note_write(polled)
     }
 
     fn poll_write_vectored(
@@ -218,7 +257,8 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.note_write(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -456,25 +496,38 @@ impl Connection {
         }
     }
 
-    /// When the connection is closed unless something happens first: after the stop (and
-    /// `STOP_GRACE`), or for idleness (nothing in flight and nothing received); never while a
-    /// request is in flight.
+    /// When the connection is closed unless something happens first (the watchdog looks again
+    /// then): a client that does not take its answer for the body timeout; after the stop (and
+    /// `STOP_GRACE`); for idleness (nothing in flight, nothing received, nothing written for the
+    /// keep-alive timeout). A request in flight is never cut off otherwise.
     fn deadline(&self, stop_at: Option<Instant>) -> Option<Instant> {
-        if self.conn.in_flight.load(Ordering::Relaxed) {
-            return None;
+        let conn = &self.conn;
+        let body_timeout = self.limits.request_body_timeout;
+        if conn.write_blocked.load(Ordering::Relaxed) {
+            let since = *conn
+                .blocked_since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            return Some(since + body_timeout);
+        }
+        if conn.in_flight.load(Ordering::Relaxed) {
+            // Not a deadline: a time to look again whether the answer is being taken.
+            return Some(Instant::now() + body_timeout);
         }
         if stop_at.is_some() {
             return stop_at;
         }
-        if self.conn.received.load(Ordering::Relaxed) {
+        if conn.received.load(Ordering::Relaxed) {
+            // A head arriving: hyper's header-read timeout bounds it.
             return None;
         }
-        let since = *self
-            .conn
+        let idle_since = *conn
             .idle_since
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Some(since + self.limits.keep_alive_timeout)
+        let last_write =
+            conn.born + Duration::from_millis(conn.last_write_ms.load(Ordering::Relaxed));
+        Some(idle_since.max(last_write) + self.limits.keep_alive_timeout)
     }
 }
 

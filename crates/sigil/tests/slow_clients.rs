@@ -297,3 +297,91 @@ async fn past_the_cap_with_every_connection_busy_a_new_one_is_refused_with_json(
         .unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+/// A user with about 7 MB of tasks (a control character in the notes is six bytes of JSON,
+/// `\u0001`): an answer larger than the socket buffers between the server and its client.
+async fn user_with_a_large_task_list(app: &common::TestApp) -> (String, String) {
+    let user = app.user("reader@example.com").await;
+    let path = format!("/api/{}/tasks", user.id);
+    let notes = "\u{1}".repeat(1000);
+    for chunk in 0..24 {
+        let batch = (0..50).map(|i| {
+            let body =
+                serde_json::json!({ "title": format!("task {chunk}-{i}"), "description": notes });
+            app.api(reqwest::Method::POST, &path, Some(&user.jwt), Some(body))
+        });
+        for created in futures_join(batch).await {
+            assert_eq!(created.status, 201);
+        }
+    }
+    (path, user.jwt)
+}
+
+/// Awaits the futures together.
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut out = Vec::with_capacity(pinned.len());
+    for f in &mut pinned {
+        out.push(f.as_mut().await);
+    }
+    out
+}
+
+async fn ask(app: &common::TestApp, path: &str, jwt: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(host(&app.url)).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {jwt}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_a_slow_reader_gets_everything() {
+    let app = spawn_with(|s| {
+        s.request_body_timeout = Duration::from_secs(1);
+        s.keep_alive_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let (path, jwt) = user_with_a_large_task_list(&app).await;
+    let whole = app.api(reqwest::Method::GET, &path, Some(&jwt), None).await;
+    let size = serde_json::to_vec(&whole.body).unwrap().len();
+    assert!(size > 6_000_000, "{size} bytes");
+
+    // Reads nothing for 3 s: the server gives up on it after about 1 s of not being read; what
+    // the buffers held arrives, then the end, never the whole answer.
+    let mut stalled = ask(&app, &path, &jwt).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (partial, _) = read_until_closed(&mut stalled).await;
+    assert!(partial.len() < size, "{} of {size} bytes", partial.len());
+
+    // Reads slowly but steadily, for longer than the keep-alive timeout: gets every byte.
+    let mut slow = ask(&app, &path, &jwt).await;
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    while !got.ends_with(b"]") {
+        let n = tokio::time::timeout(BOUND, slow.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed after {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "a slow reader took {} bytes in {:?}",
+        got.len(),
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "slower than the keep-alive timeout"
+    );
+    let body = &got[got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+    let tasks: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(tasks.as_array().unwrap().len(), 1200);
+}
