@@ -200,14 +200,43 @@ impl From<crate::password::HashError> for ApiError {
     fn from(e: crate::password::HashError) -> Self {
         match e {
             crate::password::HashError::Busy => {
-                tracing::warn!(target: "sigil::auth", "password hashing saturated: shedding load");
+                warn_saturated();
                 ApiError {
                     retry_after: Some(1),
                     ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
                 }
             }
+            crate::password::HashError::ClientBusy => {
+                // Not logged above debug: under a flood this is every refused request.
+                tracing::debug!(target: "sigil::auth", "hash queue share of this client in use: refused");
+                ApiError::too_many_requests(1)
+            }
             other => ApiError::internal(other),
         }
+    }
+}
+
+/// Logs that the hash queue is full at most once a second (with the running count), not once per
+/// refused request: under a flood a line per refusal would be a second flood, in the logs.
+fn warn_saturated() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    static SHED: AtomicU64 = AtomicU64::new(0);
+    let shed = SHED.fetch_add(1, Relaxed) + 1;
+    let second = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs()
+        + 1;
+    let last = LAST_SECOND.load(Relaxed);
+    if second > last
+        && LAST_SECOND
+            .compare_exchange(last, second, Relaxed, Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(target: "sigil::auth", shed_since_start = shed, "password hashing saturated: shedding load (logged at most once a second)");
     }
 }
 

@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode};
 use sigil_auth::mail::{FileMailer, LogMailer, Mailer};
-use sigil_auth::password::{HashParams, PasswordHasher};
+use sigil_auth::password::{HashParams, PasswordHasher, QueueLimits};
 use sigil_auth::ratelimit::RateLimiter;
 use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, Backend, SqlStore};
@@ -490,7 +490,20 @@ impl AuthParts {
                     .map_err(|e| StartError::Config(e.to_string()))?,
             ),
             (None, Some(path)) => Arc::new(FileMailer::new(path)),
-            (None, None) => Arc::new(LogMailer),
+            (None, None) => {
+                // Links carry single-use tokens: writing them to a log is for development only.
+                let https = settings
+                    .base_url
+                    .as_ref()
+                    .is_some_and(|u| u.scheme() == "https");
+                if https && !settings.allow_log_mailer {
+                    return Err(StartError::Config(
+                        "no mail transport: without SIGIL_SMTP_URL (or SIGIL_MAIL_FILE) reset and verification links would be written to the log, which is for development only; SIGIL_BASE_URL is https, so set SIGIL_SMTP_URL, or --allow-log-mailer on / SIGIL_ALLOW_LOG_MAILER=on to accept it".into(),
+                    ));
+                }
+                tracing::warn!(target: "sigil::mail", "DEVELOPMENT ONLY: no SIGIL_SMTP_URL, so password-reset and verification links (single-use secrets) are written to this log instead of being mailed; anyone who reads the log can use them");
+                Arc::new(LogMailer)
+            }
         };
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -500,7 +513,11 @@ impl AuthParts {
             iterations: settings.argon2_iterations,
             parallelism: 1,
         };
-        let hasher = PasswordHasher::new(params, cpus)
+        let limits = QueueLimits {
+            per_client: settings.hash_per_client,
+            ..QueueLimits::default()
+        };
+        let hasher = PasswordHasher::with_limits(params, cpus, limits)
             .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
         Ok(AuthParts {
             config_jwt_secret,
@@ -659,7 +676,8 @@ impl Wiring<'_> {
             ))
             .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 // Only method and path: query strings can carry single-use tokens.
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                // The path without a reset link's token (`/api/auth/reset-password/{token}`).
+                tracing::info_span!("request", method = %request.method(), path = %sigil_auth::redact_path(request.uri().path()))
             }));
         Ok((router, auth_service, pool, background))
     }
@@ -684,6 +702,9 @@ async fn build_auth(
     config.rate_limit = settings.rate_limit;
     config.require_email_verification = settings.require_email_verification;
     config.client_ip_header = parts.client_ip_header;
+    if !settings.account_throttle {
+        config.account_throttle = None;
+    }
     let limiter = redis
         .clone()
         .filter(|_| settings.rate_limit)

@@ -98,6 +98,10 @@ struct ServeArgs {
     /// Append outgoing mail as JSON lines to this file (development and tests).
     #[arg(long, env = "SIGIL_MAIL_FILE")]
     mail_file: Option<PathBuf>,
+    /// Allow the log mailer (reset and verification links written to the log) although
+    /// SIGIL_BASE_URL is https (on/off).
+    #[arg(long, env = "SIGIL_ALLOW_LOG_MAILER", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
+    allow_log_mailer: bool,
     /// SMTP server for outgoing mail (smtps://user:pass@host:465).
     #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
@@ -120,6 +124,14 @@ struct ServeArgs {
     /// Argon2id iterations.
     #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value_t = 2)]
     argon2_iterations: u32,
+    /// Per-account sign-in throttling: a growing delay after repeated failures, for addresses
+    /// that never signed in to the account (on/off).
+    #[arg(long, env = "SIGIL_ACCOUNT_THROTTLE", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
+    account_throttle: bool,
+    /// Sign-ins and sign-ups hashing (queued or running) at once per client address; the excess
+    /// is answered 429 before any work.
+    #[arg(long, env = "SIGIL_HASH_PER_CLIENT", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    hash_per_client: usize,
 }
 
 #[derive(Debug, Args)]
@@ -252,11 +264,14 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
     s.require_email_verification = args.require_email_verification;
     s.mail_file = args.mail_file;
     s.smtp_url = args.smtp_url;
+    s.allow_log_mailer = args.allow_log_mailer;
     s.mail_from = args.mail_from;
     s.client_ip_header = args.client_ip_header;
     s.api_url = args.api_url;
     s.argon2_memory_kib = args.argon2_memory_kib;
     s.argon2_iterations = args.argon2_iterations;
+    s.account_throttle = args.account_throttle;
+    s.hash_per_client = args.hash_per_client;
     if s.jwt_alg.is_symmetric() && s.jwt_secret.is_none() {
         return Err(format!(
             "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
@@ -327,6 +342,30 @@ mod tests {
         assert_eq!(ok.jwt_alg, Algorithm::HS256);
         assert!(parse(&["sigil", "serve", "--trusted-origins", "*"]).is_err());
         assert!(parse(&["sigil", "serve-api"]).is_err());
+    }
+
+    #[test]
+    fn the_account_throttle_and_the_hash_share_are_settings() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        let defaults = parse(&["sigil", "serve"]).unwrap();
+        assert!(defaults.account_throttle);
+        assert_eq!(defaults.hash_per_client, 4);
+        let set = parse(&[
+            "sigil",
+            "serve-auth",
+            "--account-throttle",
+            "off",
+            "--hash-per-client",
+            "16",
+        ])
+        .unwrap();
+        assert!(!set.account_throttle);
+        assert_eq!(set.hash_per_client, 16);
+        assert!(parse(&["sigil", "serve", "--hash-per-client", "0"]).is_err());
     }
 
     #[test]

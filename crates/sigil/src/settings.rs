@@ -57,6 +57,8 @@ pub struct Settings {
     pub mail_file: Option<PathBuf>,
     /// SMTP URL.
     pub smtp_url: Option<String>,
+    /// Use the log mailer even with an https base URL.
+    pub allow_log_mailer: bool,
     /// Sender address.
     pub mail_from: String,
     /// Redis URL (shared rate limits and revocations).
@@ -88,6 +90,10 @@ pub struct Settings {
     pub keep_alive_timeout: Duration,
     /// Most connections at once (`None`: 10,000, or three quarters of the open-file limit).
     pub max_connections: Option<usize>,
+    /// Per-account sign-in throttling (default on).
+    pub account_throttle: bool,
+    /// Sign-ins and sign-ups admitted to the hash queue at once per client address (default 4).
+    pub hash_per_client: usize,
 }
 
 impl Settings {
@@ -108,6 +114,7 @@ impl Settings {
             require_email_verification: false,
             mail_file: None,
             smtp_url: None,
+            allow_log_mailer: false,
             mail_from: "Sigil <no-reply@localhost>".to_owned(),
             redis_url: None,
             client_ip_header: None,
@@ -123,6 +130,8 @@ impl Settings {
             request_body_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(5),
             max_connections: None,
+            account_throttle: true,
+            hash_per_client: 4,
         }
     }
 }

@@ -87,6 +87,7 @@ pub async fn change_password(
     auth.store
         .set_password(&caller.user.id, &hash, now_ms())
         .await?;
+    recovery::end_reset_links(&auth, &caller.user.id).await?;
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, revoke, "password changed");
     if !revoke {
         return Ok(
@@ -138,11 +139,13 @@ pub async fn change_email(
         .await?
         .is_none()
     {
+        let hash = auth.store.password_hash(&caller.user.id).await?;
+        let stamp = recovery::password_stamp(hash.as_deref());
         recovery::send_verification(
             &auth,
             &caller.user,
-            Some(new_email.as_str()),
-            callback.unwrap_or("/"),
+            Some((new_email.as_str(), stamp.as_str())),
+            super::origin::given(callback).unwrap_or("/"),
         );
     } else {
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, "change-email to a taken address (answered generically)");

@@ -24,12 +24,14 @@ use crate::ratelimit::{RateLimiter, rule_for};
 use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
+use crate::throttle::AccountThrottle;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sigil_guard::SessionDenyList;
+use sigil_guard::clock::{SharedClock, SystemClock};
 use std::sync::Arc;
 
 /// Base path of every identity route.
@@ -59,6 +61,8 @@ pub struct Inner {
     pub trusted: TrustedOrigins,
     /// Told about deleted accounts.
     pub account_listener: Option<Arc<dyn AccountListener>>,
+    /// Per-account sign-in throttle (`None`: off).
+    pub throttle: Option<AccountThrottle>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -120,6 +124,15 @@ impl std::ops::Deref for AuthService {
 impl AuthService {
     /// Builds the service: loads (or creates) the signing key and wires the parts together.
     pub async fn new(config: AuthConfig, parts: Components) -> Result<AuthService, KeyLoadError> {
+        AuthService::with_clock(config, parts, SystemClock::shared()).await
+    }
+
+    /// [`AuthService::new`] with the clock that times lock windows (tests move a manual clock).
+    pub async fn with_clock(
+        config: AuthConfig,
+        parts: Components,
+        clock: SharedClock,
+    ) -> Result<AuthService, KeyLoadError> {
         let Components {
             store,
             mailer,
@@ -134,6 +147,9 @@ impl AuthService {
         let sessions = Sessions::new(store.clone(), config.session, revocations, config.jwt.ttl);
         let cookies = CookieJar::new(config.secure_cookies());
         let trusted = TrustedOrigins::new(&config.origin(), &config.trusted_origins);
+        let throttle = config
+            .account_throttle
+            .map(|policy| AccountThrottle::new(policy, clock));
         let limiter = if config.rate_limit {
             limiter.or_else(|| Some(RateLimiter::memory()))
         } else {
@@ -151,6 +167,7 @@ impl AuthService {
             deny_list,
             trusted,
             account_listener,
+            throttle,
         })))
     }
 
@@ -216,14 +233,48 @@ impl AuthService {
     }
 }
 
+/// A request path fit for logs: the segment after a `reset-password` segment (the single-use
+/// token of a mailed reset link, `/api/auth/reset-password/{token}`) and everything after it is
+/// replaced by `{token}`. Every other path is returned unchanged. (Query strings, where the other
+/// links carry their tokens, are never logged.)
+pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let mut offset = 0;
+    for segment in path.split('/') {
+        offset += segment.len() + 1;
+        if segment.eq_ignore_ascii_case("reset-password")
+            || segment.eq_ignore_ascii_case("reset%2Dpassword")
+        {
+            if offset < path.len() {
+                return format!("{}{{token}}", &path[..offset]).into();
+            }
+            break;
+        }
+    }
+    path.into()
+}
+
+/// The route template a request matched, relative to [`BASE_PATH`] (`/reset-password/{token}`),
+/// or `(unmatched)`: what rate-limit keys and logs name instead of the raw path, whose segments
+/// the client chooses (and which may carry a single-use token).
+fn route_template(request: &Request) -> &str {
+    match request.extensions().get::<axum::extract::MatchedPath>() {
+        Some(matched) => {
+            let template = matched.as_str();
+            template.strip_prefix(BASE_PATH).unwrap_or(template)
+        }
+        None => "(unmatched)",
+    }
+}
+
 /// Rate limit, then origin/CSRF check, before any handler.
 async fn defences(State(auth): State<AuthService>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if let Some(limiter) = &auth.limiter {
+        let route = route_template(&request).to_owned();
         let client = context::client_info(&auth, request.headers(), request.extensions());
-        let key = format!("{}|{path}", client.ip);
-        if let Err(retry_after) = limiter.hit(&key, rule_for(&path)).await {
-            tracing::info!(target: "sigil::auth", ip = %client.ip, %path, "rate limited");
+        let key = format!("{}|{route}", client.ip);
+        if let Err(retry_after) = limiter.hit(&key, rule_for(&route)).await {
+            tracing::info!(target: "sigil::auth", ip = %client.ip, %route, "rate limited");
             return ApiError::too_many_requests(retry_after).into_response();
         }
     }
@@ -231,4 +282,33 @@ async fn defences(State(auth): State<AuthService>, request: Request, next: Next)
         return error.into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_path;
+
+    #[test]
+    fn paths_lose_their_reset_tokens() {
+        for (path, logged) in [
+            (
+                "/api/auth/reset-password/abc123",
+                "/api/auth/reset-password/{token}",
+            ),
+            (
+                "/api/auth/reset-password/abc/extra",
+                "/api/auth/reset-password/{token}",
+            ),
+            (
+                "/api/auth//Reset-Password/abc",
+                "/api/auth//Reset-Password/{token}",
+            ),
+            ("/api/auth/reset-password", "/api/auth/reset-password"),
+            ("/api/auth/reset-password/", "/api/auth/reset-password/"),
+            ("/reset-password", "/reset-password"),
+            ("/api/u1/tasks/t1", "/api/u1/tasks/t1"),
+        ] {
+            assert_eq!(redact_path(path), logged, "{path}");
+        }
+    }
 }

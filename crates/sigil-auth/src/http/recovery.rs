@@ -10,7 +10,7 @@
 
 use super::AuthService;
 use super::body::Body;
-use super::context::Lookup;
+use super::context::{Client, Lookup};
 use super::reply::{Reply, redirect, user_json};
 use super::sign::with_session;
 use crate::crypto;
@@ -53,12 +53,24 @@ fn verification_key(auth: &AuthService) -> Result<SigningKey, ApiError> {
     SigningKey::hmac(Algorithm::HS256, key.as_ref(), None).map_err(ApiError::internal)
 }
 
-/// Mails a verification link for `user`'s email or, with `update_to`, for a change of email to
-/// that address (sent to the new address).
+/// A short fingerprint of the account's current password hash, carried by change-email links:
+/// a password change or reset alters it and so ends every pending email change (whoever asked
+/// for it with a stolen session must not take the account over by email afterwards). The hash
+/// is salted and hashed again here, so the fingerprint reveals nothing usable.
+pub(super) fn password_stamp(password_hash: Option<&str>) -> String {
+    let digest = crypto::sha256_hex(&format!(
+        "sigil/email-change/v1:{}",
+        password_hash.unwrap_or("")
+    ));
+    digest[..16].to_owned()
+}
+
+/// Mails a verification link for `user`'s email or, with `update_to` (the new address and the
+/// [`password_stamp`]), for a change of email to that address (sent to the new address).
 pub(super) fn send_verification(
     auth: &AuthService,
     user: &User,
-    update_to: Option<&str>,
+    update_to: Option<(&str, &str)>,
     callback: &str,
 ) {
     let result = (|| -> Result<Mail, ApiError> {
@@ -67,8 +79,9 @@ pub(super) fn send_verification(
             .with_issuer(auth.config.origin())
             .with_audience(VERIFY_AUDIENCE);
         claims.email = Some(user.email.clone());
-        if let Some(new) = update_to {
+        if let Some((new, stamp)) = update_to {
             claims.extra.insert("updateTo".into(), json!(new));
+            claims.extra.insert("pwd".into(), json!(stamp));
             claims
                 .extra
                 .insert("requestType".into(), json!("change-email-verification"));
@@ -81,7 +94,7 @@ pub(super) fn send_verification(
             encode(callback)
         );
         let (to, kind, subject) = match update_to {
-            Some(new) => (
+            Some((new, _)) => (
                 new.to_owned(),
                 MailKind::ChangeEmail,
                 "Confirm your new email address",
@@ -131,7 +144,7 @@ pub async fn request_password_reset(
             auth.store
                 .insert_verification(&identifier, &user.id, now + RESET_TTL_MS, now)
                 .await?;
-            let callback = redirect_to.unwrap_or("/reset-password");
+            let callback = super::origin::given(redirect_to).unwrap_or("/reset-password");
             let url = format!(
                 "{}/api/auth/reset-password/{token}?callbackURL={}",
                 auth.config.origin(),
@@ -157,6 +170,16 @@ pub async fn request_password_reset(
     Ok(Reply::json(json!({ "status": true, "message": RESET_SENT })).into_response())
 }
 
+/// Ends every outstanding password-reset link of `user_id`: once the password has been changed
+/// or reset, an earlier link (perhaps mailed to an inbox someone else reads) must not set it
+/// again. Better Auth 1.7.25 leaves them valid until they expire; Sigil is stricter.
+pub(super) async fn end_reset_links(auth: &AuthService, user_id: &str) -> Result<(), ApiError> {
+    auth.store
+        .delete_verifications(RESET_PREFIX, user_id)
+        .await?;
+    Ok(())
+}
+
 /// Resolves a (checked) callback against the base URL and appends a query parameter.
 fn callback_with(auth: &AuthService, callback: &str, key: &str, value: &str) -> String {
     let base = auth
@@ -176,9 +199,7 @@ pub async fn reset_password_link(
     Path(token): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let callback = query
-        .get("callbackURL")
-        .map(String::as_str)
+    let callback = super::origin::given(query.get("callbackURL").map(String::as_str))
         .unwrap_or("/reset-password");
     auth.trusted
         .check_redirect(Some(callback), codes::INVALID_CALLBACK_URL)?;
@@ -201,6 +222,7 @@ pub async fn reset_password_link(
 /// the account (a reset usually means the old password may be known to someone else).
 pub async fn reset_password(
     State(auth): State<AuthService>,
+    Client(client): Client,
     Query(query): Query<HashMap<String, String>>,
     body: Body,
 ) -> ApiResult<Response> {
@@ -223,15 +245,21 @@ pub async fn reset_password(
         .take_verification(&identifier, now_ms())
         .await?
         .ok_or_else(invalid)?;
-    if auth.store.user_by_id(&user_id).await?.is_none() {
+    let Some(user) = auth.store.user_by_id(&user_id).await? else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             codes::USER_NOT_FOUND,
         ));
-    }
+    };
     let hash = auth.hasher.hash(new_password).await?;
     auth.store.set_password(&user_id, &hash, now_ms()).await?;
+    end_reset_links(&auth, &user_id).await?;
     auth.sessions.end_all_of(&user_id, None).await?;
+    // The emailed link proved control of the account: this address may sign in during an attack
+    // on it (the way in for a new device while strangers are throttled).
+    if let Some(throttle) = &auth.throttle {
+        throttle.succeeded(&user.email, &client.ip);
+    }
     tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
     Ok(Reply::json(json!({ "status": true })).into_response())
 }
@@ -251,7 +279,7 @@ pub async fn send_verification_email(
     let Some(email) = email else {
         return Err(ApiError::validation("[body.email] Invalid email address"));
     };
-    let callback = callback.unwrap_or("/");
+    let callback = super::origin::given(callback).unwrap_or("/");
     auth.trusted
         .check_redirect(Some(callback), codes::INVALID_CALLBACK_URL)?;
     if let Lookup::Live(caller) = auth.lookup(&headers).await? {
@@ -288,7 +316,7 @@ pub async fn verify_email(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let callback = query.get("callbackURL").map(String::as_str);
+    let callback = super::origin::given(query.get("callbackURL").map(String::as_str));
     auth.trusted
         .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     let Some(token) = query.get("token") else {
@@ -334,6 +362,12 @@ pub async fn verify_email(
             None => Ok(Reply::json(json!({ "status": true, "user": null })).into_response()),
         };
     };
+    // Ended by a password change or reset since the link was sent (Sigil only: Better Auth's
+    // links stay valid until they expire).
+    let stamp = password_stamp(auth.store.password_hash(&user.id).await?.as_deref());
+    if claims.extra.get("pwd").and_then(Value::as_str) != Some(stamp.as_str()) {
+        return fail(codes::INVALID_TOKEN);
+    }
     // As Better Auth: the verification state is left as it was.
     match auth
         .store

@@ -3,6 +3,7 @@
 use super::AuthService;
 use super::body::{Body, FormOrJson};
 use super::context::{Client, Lookup};
+use super::origin;
 use super::recovery;
 use super::reply::{Reply, user_json};
 use crate::crypto;
@@ -10,6 +11,7 @@ use crate::domain::{Email, Password, check_image, check_name, now_ms};
 use crate::error::{ApiError, ApiResult, codes};
 use crate::refresh;
 use crate::store::{StoreError, User};
+use crate::throttle::Standing;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
@@ -60,7 +62,11 @@ pub async fn sign_up(
         updated_at: now,
     };
     let verify_first = auth.config.require_email_verification;
-    let hash = auth.hasher.hash(password).await?;
+    let hash = auth
+        .hasher
+        .admit(&client.ip, None, false)?
+        .hash(password)
+        .await?;
     let session = (!verify_first).then(|| auth.sessions.build(&user.id, remember, &client));
     match auth
         .store
@@ -84,8 +90,13 @@ pub async fn sign_up(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(target: "sigil::auth", user_id = %user.id, "user signed up");
+    // Whoever chose the password is its owner: this address is known to the account.
+    if let Some(throttle) = &auth.throttle {
+        throttle.succeeded(&user.email, &client.ip);
+    }
     if verify_first {
-        recovery::send_verification(&auth, &user, None, callback.unwrap_or("/"));
+        let callback = origin::given(callback).unwrap_or("/");
+        recovery::send_verification(&auth, &user, None, callback);
         return Ok(Reply::json(
             json!({ "token": null, "user": user_json(&user) }),
         ));
@@ -120,12 +131,37 @@ pub async fn sign_in(
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_EMAIL))?;
     let password = Password::bounded(password, auth.config.password)?;
 
+    // Cheap refusals first, before the database is read or anything is hashed: the account's
+    // throttle (known addresses are judged apart from strangers), then this client's and this
+    // account's share of the hash queue.
+    let standing = match &auth.throttle {
+        Some(throttle) => throttle.check(email.as_str(), &client.ip).map_err(|wait| {
+            // Debug only: refused before any check, so a flood of these would be a log flood.
+            tracing::debug!(target: "sigil::auth", wait_secs = wait, "sign-in refused: account throttled for this address");
+            ApiError::too_many_requests(wait)
+        })?,
+        None => Standing::Stranger,
+    };
+    let admission = auth.hasher.admit(
+        &client.ip,
+        Some(email.as_str()),
+        standing == Standing::Known,
+    )?;
+
     let found = auth.store.credentials_by_email(email.as_str()).await?;
     let (user, stored) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let ok = auth.hasher.verify(password, stored).await?;
+    let ok = admission.verify(password, stored).await?;
+    drop(admission);
+    if let Some(throttle) = &auth.throttle {
+        if ok {
+            throttle.succeeded(email.as_str(), &client.ip);
+        } else {
+            throttle.failed(email.as_str(), &client.ip);
+        }
+    }
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
@@ -145,8 +181,11 @@ pub async fn sign_in(
     let (session, token) = auth.sessions.create(&user.id, remember, &client).await?;
     tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in");
 
+    // As Better Auth: `redirect` and `Location` only for a non-empty callbackURL, `url` echoes
+    // whatever was given (`""` included).
+    let redirect_to = origin::given(callback);
     let mut body =
-        json!({ "redirect": callback.is_some(), "token": token, "user": user_json(&user) });
+        json!({ "redirect": redirect_to.is_some(), "token": token, "user": user_json(&user) });
     if let Some(cb) = callback {
         body["url"] = json!(cb);
     }
@@ -154,7 +193,7 @@ pub async fn sign_in(
         body["refreshToken"] = json!(refresh::issue_first(&auth, &session).await?);
     }
     let mut reply = with_session(&auth, Reply::json(body), &token, remember);
-    if let Some(cb) = callback {
+    if let Some(cb) = redirect_to {
         reply = reply.location(cb);
     }
     Ok(reply)

@@ -8,6 +8,7 @@ use sigil_auth::mail::{Mail, MailKind, MemoryMailer};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::store::SqlStore;
 use sigil_auth::{AuthConfig, AuthService, Components, Secret};
+use sigil_guard::clock::{SharedClock, SystemClock};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -28,6 +29,14 @@ pub async fn server() -> Server {
 }
 
 pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
+    server_with_clock(configure, SystemClock::shared()).await
+}
+
+/// A server whose lock windows (and other clocked state) read `clock`.
+pub async fn server_with_clock(
+    configure: impl FnOnce(&mut AuthConfig),
+    clock: SharedClock,
+) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let (pool, _) = sigil_auth::store::connect(&format!(
@@ -64,7 +73,7 @@ pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
         revocation_publisher: None,
         account_listener: None,
     };
-    let auth = AuthService::new(config, parts).await.unwrap();
+    let auth = AuthService::with_clock(config, parts, clock).await.unwrap();
     let router = auth.router();
     tokio::spawn(async move {
         axum::serve(
