@@ -63,6 +63,18 @@ struct CommonArgs {
     /// without it (e.g. 500ms).
     #[arg(long, env = "SIGIL_REDIS_TIMEOUT", default_value = "500ms", value_parser = parse_short_duration)]
     redis_timeout: Duration,
+    /// Time allowed for a request's head (request line and headers) to arrive complete.
+    #[arg(long, env = "SIGIL_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
+    /// Time allowed for a request's body to arrive complete (then 408).
+    #[arg(long, env = "SIGIL_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    request_body_timeout: Duration,
+    /// How long a connection with no request in progress is kept open.
+    #[arg(long, env = "SIGIL_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    keep_alive_timeout: Duration,
+    /// Most connections at once [default: 10000, or 3/4 of the open-file limit when lower]
+    #[arg(long, env = "SIGIL_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +261,10 @@ fn apply_common(s: &mut Settings, common: CommonArgs) {
     s.revocation_poll_interval = common.revocation_poll_interval;
     s.db_timeout = common.db_timeout;
     s.redis_timeout = common.redis_timeout;
+    s.header_read_timeout = common.header_read_timeout;
+    s.request_body_timeout = common.request_body_timeout;
+    s.keep_alive_timeout = common.keep_alive_timeout;
+    s.max_connections = common.max_connections.map(|n| n as usize);
 }
 
 fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
@@ -430,6 +446,41 @@ mod tests {
         .unwrap();
         assert!(!off.token_cache);
         assert_eq!(off.tasks_cache, Some(false));
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_flags() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        let defaults = parse(&["sigil", "serve"]).unwrap();
+        assert_eq!(defaults.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.request_body_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(defaults.max_connections, None);
+        let set = parse(&[
+            "sigil",
+            "serve-api",
+            "--jwt-secret",
+            &"k".repeat(32),
+            "--header-read-timeout",
+            "10s",
+            "--request-body-timeout",
+            "1m",
+            "--keep-alive-timeout",
+            "2",
+            "--max-connections",
+            "50",
+        ])
+        .unwrap();
+        assert_eq!(set.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(set.request_body_timeout, Duration::from_secs(60));
+        assert_eq!(set.keep_alive_timeout, Duration::from_secs(2));
+        assert_eq!(set.max_connections, Some(50));
+        assert!(parse(&["sigil", "serve", "--max-connections", "0"]).is_err());
+        assert!(parse(&["sigil", "serve", "--keep-alive-timeout", "0"]).is_err());
     }
 
     #[test]
