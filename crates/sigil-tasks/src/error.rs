@@ -22,6 +22,9 @@ pub enum TaskError {
     /// A field is missing or invalid.
     #[error("{0}")]
     Validation(String),
+    /// Too many requests already hold or wait for a database connection (load shedding).
+    #[error("The server is busy. Please try again in a moment.")]
+    Busy,
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -35,6 +38,11 @@ impl IntoResponse for TaskError {
             TaskError::MediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             TaskError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             TaskError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+            TaskError::Busy => {
+                // Not logged above debug: under overload this is most requests.
+                tracing::debug!(target: "sigil::tasks", "database pool and its waiters full: answering 503");
+                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_BUSY")
+            }
             TaskError::Database(e) if is_unavailable(e) => {
                 tracing::warn!(target: "sigil::tasks", error = %e, "database unavailable: answering 503");
                 (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")

@@ -21,7 +21,7 @@ mod handlers;
 mod store;
 
 pub use error::TaskError;
-pub use store::{StatusFilter, Task, TaskStore};
+pub use store::{Admission, DEFAULT_MAX_WAITERS, Slot, StatusFilter, Task, TaskStore};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

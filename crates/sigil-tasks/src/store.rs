@@ -1,13 +1,21 @@
 //! Task storage (SQLite or PostgreSQL through sqlx's `Any` driver). Every query is scoped to one
 //! user: there is no way to read or change a task without naming its owner.
+//!
+//! Every operation first takes a slot of the store's [`Admission`]: at most the pool's size plus
+//! `max_waiters` operations are in flight (holding or waiting for a connection); the next one is
+//! refused at once with [`TaskError::Busy`] (503 `SERVICE_BUSY`, `Retry-After`), so a pool that
+//! cannot keep up sheds load instead of growing a queue whose wait has no bound but the
+//! acquire timeout.
 
 use crate::cache::{CachedList, ListCache};
+use crate::error::TaskError;
 use bytes::Bytes;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The tasks schema, embedded in the binary: what `sqlx::migrate!("./migrations")` would embed,
 /// without sqlx's macros (they compile sqlx, both drivers and SQLite a second time, for the
@@ -61,11 +69,64 @@ pub enum StatusFilter {
     Completed,
 }
 
+/// How many database operations may be in flight at once (holding or waiting for a pooled
+/// connection); the next one is refused rather than queued.
+#[derive(Debug)]
+pub struct Admission {
+    limit: usize,
+    in_flight: AtomicUsize,
+}
+
+/// One admitted operation; its slot is given back when dropped (also when the request is
+/// cancelled mid-query).
+#[derive(Debug)]
+pub struct Slot<'a>(&'a Admission);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Admission {
+    /// At most `limit` operations at once (at least one).
+    pub fn new(limit: usize) -> Admission {
+        Admission {
+            limit: limit.max(1),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// A slot, or `None` when `limit` operations are already in flight.
+    pub fn try_enter(&self) -> Option<Slot<'_>> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self))
+    }
+
+    /// Operations in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// The bound.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+/// Waiters admitted by default beyond the pool's connections (`SIGIL_DB_MAX_WAITERS`).
+pub const DEFAULT_MAX_WAITERS: usize = 256;
+
 /// The task store.
 #[derive(Clone, Debug)]
 pub struct TaskStore {
     pool: AnyPool,
     cache: Option<Arc<ListCache>>,
+    admission: Arc<Admission>,
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Bytes {
@@ -123,9 +184,32 @@ macro_rules! columns {
 }
 
 impl TaskStore {
-    /// A store over `pool` (install sqlx's Any drivers before connecting).
+    /// A store over `pool` (install sqlx's Any drivers before connecting), admitting
+    /// [`DEFAULT_MAX_WAITERS`] operations beyond the pool's size.
     pub fn new(pool: AnyPool) -> TaskStore {
-        TaskStore { pool, cache: None }
+        let limit = pool.options().get_max_connections() as usize + DEFAULT_MAX_WAITERS;
+        TaskStore {
+            pool,
+            cache: None,
+            admission: Arc::new(Admission::new(limit)),
+        }
+    }
+
+    /// Admits at most the pool's size plus `waiters` operations at once; the others are refused
+    /// with [`TaskError::Busy`].
+    pub fn with_max_waiters(mut self, waiters: usize) -> TaskStore {
+        let limit = (self.pool.options().get_max_connections() as usize).saturating_add(waiters);
+        self.admission = Arc::new(Admission::new(limit));
+        self
+    }
+
+    /// The store's admission bound.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    fn enter(&self) -> Result<Slot<'_>, TaskError> {
+        self.admission.try_enter().ok_or(TaskError::Busy)
     }
 
     /// Caches up to `users` task lists in memory (see [`crate::cache`]); only for a process that
@@ -142,11 +226,7 @@ impl TaskStore {
     }
 
     /// The user's tasks as JSON, from the cache when there is one.
-    pub async fn list_json(
-        &self,
-        user_id: &str,
-        filter: StatusFilter,
-    ) -> Result<Bytes, sqlx::Error> {
+    pub async fn list_json(&self, user_id: &str, filter: StatusFilter) -> Result<Bytes, TaskError> {
         let Some(cache) = &self.cache else {
             return Ok(to_json(&self.list(user_id, filter).await?));
         };
@@ -185,11 +265,8 @@ impl TaskStore {
     }
 
     /// The user's tasks, oldest first.
-    pub async fn list(
-        &self,
-        user_id: &str,
-        filter: StatusFilter,
-    ) -> Result<Vec<Task>, sqlx::Error> {
+    pub async fn list(&self, user_id: &str, filter: StatusFilter) -> Result<Vec<Task>, TaskError> {
+        let _slot = self.enter()?;
         let rows = match filter {
             StatusFilter::All => {
                 sqlx::query(concat!(
@@ -213,11 +290,12 @@ impl TaskStore {
                 .await?
             }
         };
-        rows.iter().map(task_from).collect()
+        Ok(rows.iter().map(task_from).collect::<Result<_, _>>()?)
     }
 
     /// One task of the user.
-    pub async fn get(&self, user_id: &str, id: &str) -> Result<Option<Task>, sqlx::Error> {
+    pub async fn get(&self, user_id: &str, id: &str) -> Result<Option<Task>, TaskError> {
+        let _slot = self.enter()?;
         let row = sqlx::query(concat!(
             "SELECT ",
             columns!(),
@@ -227,7 +305,7 @@ impl TaskStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(task_from).transpose()
+        Ok(row.as_ref().map(task_from).transpose()?)
     }
 
     /// Creates a task.
@@ -236,7 +314,8 @@ impl TaskStore {
         user_id: &str,
         title: &str,
         description: &str,
-    ) -> Result<Task, sqlx::Error> {
+    ) -> Result<Task, TaskError> {
+        let _slot = self.enter()?;
         let now = now_ms();
         let row = sqlx::query(concat!(
             "INSERT INTO tasks (id, user_id, title, description, completed, created_at, updated_at) \
@@ -252,7 +331,7 @@ impl TaskStore {
         .fetch_one(&self.pool)
         .await?;
         self.invalidate(user_id);
-        task_from(&row)
+        Ok(task_from(&row)?)
     }
 
     /// Replaces a task's fields; `None` if the user has no such task.
@@ -263,7 +342,8 @@ impl TaskStore {
         title: &str,
         description: &str,
         completed: bool,
-    ) -> Result<Option<Task>, sqlx::Error> {
+    ) -> Result<Option<Task>, TaskError> {
+        let _slot = self.enter()?;
         let row = sqlx::query(concat!(
             "UPDATE tasks SET title = $3, description = $4, completed = $5, updated_at = $6 \
              WHERE user_id = $1 AND id = $2 RETURNING ",
@@ -278,7 +358,7 @@ impl TaskStore {
         .fetch_optional(&self.pool)
         .await?;
         self.invalidate(user_id);
-        row.as_ref().map(task_from).transpose()
+        Ok(row.as_ref().map(task_from).transpose()?)
     }
 
     /// Sets completion (`Some`) or toggles it (`None`).
@@ -287,7 +367,8 @@ impl TaskStore {
         user_id: &str,
         id: &str,
         completed: Option<bool>,
-    ) -> Result<Option<Task>, sqlx::Error> {
+    ) -> Result<Option<Task>, TaskError> {
+        let _slot = self.enter()?;
         let query = match completed {
             Some(value) => sqlx::query(concat!(
                 "UPDATE tasks SET completed = $3, updated_at = $4 WHERE user_id = $1 AND id = $2 RETURNING ",
@@ -307,11 +388,12 @@ impl TaskStore {
         };
         let row = query.fetch_optional(&self.pool).await?;
         self.invalidate(user_id);
-        row.as_ref().map(task_from).transpose()
+        Ok(row.as_ref().map(task_from).transpose()?)
     }
 
     /// Deletes a task; whether it existed.
-    pub async fn delete(&self, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn delete(&self, user_id: &str, id: &str) -> Result<bool, TaskError> {
+        let _slot = self.enter()?;
         let done = sqlx::query("DELETE FROM tasks WHERE user_id = $1 AND id = $2")
             .bind(user_id)
             .bind(id)
@@ -322,6 +404,7 @@ impl TaskStore {
     }
 
     /// Deletes every task of a user (account deletion).
+    /// Not subject to the admission bound: it finishes an account deletion already under way.
     pub async fn delete_all_of(&self, user_id: &str) -> Result<u64, sqlx::Error> {
         let done = sqlx::query("DELETE FROM tasks WHERE user_id = $1")
             .bind(user_id)
@@ -335,6 +418,21 @@ impl TaskStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admission_admits_up_to_its_limit_and_frees_a_slot_when_dropped() {
+        let gate = Admission::new(3);
+        let slots: Vec<_> = (0..3).filter_map(|_| gate.try_enter()).collect();
+        assert_eq!(slots.len(), 3);
+        assert!(gate.try_enter().is_none(), "a fourth is refused");
+        assert_eq!(gate.in_flight(), 3);
+        drop(slots);
+        assert_eq!(gate.in_flight(), 0);
+        let one = gate.try_enter();
+        assert!(one.is_some());
+        assert_eq!(gate.in_flight(), 1);
+        assert_eq!(Admission::new(0).limit(), 1, "never zero");
+    }
 
     #[tokio::test]
     async fn the_embedded_migrations_are_the_files() {

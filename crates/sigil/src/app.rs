@@ -593,15 +593,20 @@ impl Wiring<'_> {
             // Created here, by this process (not by another one starting at the same time).
             created.files.push(db.clone());
         }
-        let (pool, backend) =
-            sigil_auth::store::connect_with(&settings.database_url, settings.db_timeout)
-                .await
-                .map_err(|e| {
-                    StartError::Database(format!(
-                        "cannot open {}: {e}",
-                        redact_url(&settings.database_url)
-                    ))
-                })?;
+        let (pool, backend) = sigil_auth::store::connect_with_options(
+            &settings.database_url,
+            sigil_auth::store::PoolSettings {
+                acquire_timeout: settings.db_timeout,
+                max_connections: settings.db_pool_size,
+            },
+        )
+        .await
+        .map_err(|e| {
+            StartError::Database(format!(
+                "cannot open {}: {e}",
+                redact_url(&settings.database_url)
+            ))
+        })?;
         created.pool = Some(pool.clone());
 
         // The tasks API's store, shared with the identity service's account-deletion hook so
@@ -609,7 +614,8 @@ impl Wiring<'_> {
         let tasks = match settings.mode {
             Mode::AuthOnly => None,
             Mode::All | Mode::ApiOnly => {
-                let mut tasks = TaskStore::new(pool.clone());
+                let mut tasks =
+                    TaskStore::new(pool.clone()).with_max_waiters(settings.db_max_waiters);
                 if settings.tasks_cache.unwrap_or(backend == Backend::Sqlite) {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }

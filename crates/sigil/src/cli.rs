@@ -59,6 +59,14 @@ struct CommonArgs {
     /// How long a request waits for a database connection before answering 503 (e.g. 2s).
     #[arg(long, env = "SIGIL_DB_TIMEOUT", default_value = "2s", value_parser = parse_short_duration)]
     db_timeout: Duration,
+    /// Database connections per process [default: 8 with SQLite; with PostgreSQL twice the
+    /// cores, 4 to 16]
+    #[arg(long, env = "SIGIL_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
+    db_pool_size: Option<u32>,
+    /// Tasks API requests allowed to wait for a database connection beyond the pool's size; the
+    /// next ones get 503 SERVICE_BUSY with Retry-After at once.
+    #[arg(long, env = "SIGIL_DB_MAX_WAITERS", default_value_t = sigil_tasks::DEFAULT_MAX_WAITERS)]
+    db_max_waiters: usize,
     /// How long a Redis connection attempt or command may take before the instance carries on
     /// without it (e.g. 500ms).
     #[arg(long, env = "SIGIL_REDIS_TIMEOUT", default_value = "500ms", value_parser = parse_short_duration)]
@@ -260,6 +268,8 @@ fn apply_common(s: &mut Settings, common: CommonArgs) {
     s.tasks_cache = common.tasks_cache;
     s.revocation_poll_interval = common.revocation_poll_interval;
     s.db_timeout = common.db_timeout;
+    s.db_pool_size = common.db_pool_size;
+    s.db_max_waiters = common.db_max_waiters;
     s.redis_timeout = common.redis_timeout;
     s.header_read_timeout = common.header_read_timeout;
     s.request_body_timeout = common.request_body_timeout;

@@ -87,6 +87,12 @@ pub struct Settings {
     pub revocation_poll_interval: Duration,
     /// How long a request waits for a database connection before a 503 (default 2 s).
     pub db_timeout: Duration,
+    /// Database connections per process (`None`: 8 with SQLite; with PostgreSQL twice the
+    /// cores, 4 to 16).
+    pub db_pool_size: Option<u32>,
+    /// Tasks API requests admitted to wait for a database connection beyond the pool's size;
+    /// the next ones get 503 `SERVICE_BUSY` at once (default 256).
+    pub db_max_waiters: usize,
     /// How long a Redis connection attempt or command may take (default 500 ms).
     pub redis_timeout: Duration,
     /// Time allowed for a request head to arrive complete (default 30 s).
@@ -135,6 +141,8 @@ impl Settings {
             argon2_iterations: 2,
             revocation_poll_interval: Duration::from_secs(2),
             db_timeout: Duration::from_secs(2),
+            db_pool_size: None,
+            db_max_waiters: sigil_tasks::DEFAULT_MAX_WAITERS,
             redis_timeout: Duration::from_millis(500),
             header_read_timeout: Duration::from_secs(30),
             request_body_timeout: Duration::from_secs(30),

@@ -6,7 +6,10 @@
 
 mod sql;
 
-pub use sql::{Backend, DEFAULT_ACQUIRE_TIMEOUT, SqlStore, connect, connect_with, is_unavailable};
+pub use sql::{
+    Backend, DEFAULT_ACQUIRE_TIMEOUT, PING_IDLE_AFTER, PoolSettings, SqlStore, connect,
+    connect_with, connect_with_options, is_unavailable,
+};
 
 use async_trait::async_trait;
 

@@ -95,22 +95,89 @@ pub async fn connect_with(
     url: &str,
     acquire_timeout: Duration,
 ) -> Result<(AnyPool, Backend), sqlx::Error> {
+    connect_with_options(
+        url,
+        PoolSettings {
+            acquire_timeout,
+            ..PoolSettings::default()
+        },
+    )
+    .await
+}
+
+/// How a pool is sized and how long a request waits for one of its connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// How long a request waits for a connection before [`sqlx::Error::PoolTimedOut`] (503).
+    pub acquire_timeout: Duration,
+    /// Most connections open at once; `None`: [`Backend::default_pool_size`].
+    pub max_connections: Option<u32>,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            max_connections: None,
+        }
+    }
+}
+
+impl Backend {
+    /// The pool size when none is configured: 8 SQLite connections (readers; WAL lets them run
+    /// beside the one writer); for PostgreSQL twice the machine's cores, at least 4 and at most 16
+    /// (measured in BENCHMARKS.md, "PostgreSQL": past a few connections per core the server only
+    /// adds context switches, and a request waits in the pool instead of in the kernel).
+    pub fn default_pool_size(self) -> u32 {
+        match self {
+            Backend::Sqlite => 8,
+            Backend::Postgres => {
+                let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+                u32::try_from(cores * 2).unwrap_or(16).clamp(4, 16)
+            }
+        }
+    }
+}
+
+/// A pooled connection idle for longer than this is pinged before it is handed out (a database
+/// that restarted, or a proxy that cut it, is noticed then rather than by the request's query).
+/// A connection in steady use is not: sqlx already pings every connection as it comes back to
+/// the pool, so a ping on the way out as well would be a third round trip per query.
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// [`connect`] with explicit [`PoolSettings`].
+pub async fn connect_with_options(
+    url: &str,
+    settings: PoolSettings,
+) -> Result<(AnyPool, Backend), sqlx::Error> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of(url).ok_or_else(|| {
         sqlx::Error::Configuration("database URL must start with sqlite: or postgres:".into())
     })?;
-    let (url, max) = match backend {
+    let url = match backend {
         Backend::Sqlite if !url.contains("mode=") => {
             let sep = if url.contains('?') { '&' } else { '?' };
-            (format!("{url}{sep}mode=rwc"), 8)
+            format!("{url}{sep}mode=rwc")
         }
-        Backend::Sqlite => (url.to_owned(), 8),
-        Backend::Postgres => (url.to_owned(), 16),
+        Backend::Sqlite | Backend::Postgres => url.to_owned(),
     };
+    let max = settings
+        .max_connections
+        .unwrap_or_else(|| backend.default_pool_size())
+        .max(1);
     let pool = AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(1)
-        .acquire_timeout(acquire_timeout)
+        .acquire_timeout(settings.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IDLE_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
