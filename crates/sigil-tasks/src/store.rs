@@ -119,7 +119,7 @@ impl Admission {
 }
 
 /// Waiters admitted by default beyond the pool's connections (`SIGIL_DB_MAX_WAITERS`).
-pub const DEFAULT_MAX_WAITERS: usize = 256;
+pub const DEFAULT_MAX_WAITERS: usize = 4096;
 
 /// The task store.
 #[derive(Clone, Debug)]

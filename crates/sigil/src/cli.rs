@@ -59,8 +59,7 @@ struct CommonArgs {
     /// How long a request waits for a database connection before answering 503 (e.g. 2s).
     #[arg(long, env = "SIGIL_DB_TIMEOUT", default_value = "2s", value_parser = parse_short_duration)]
     db_timeout: Duration,
-    /// Database connections per process [default: 8 with SQLite; with PostgreSQL twice the
-    /// cores, 4 to 16]
+    /// Database connections per process [default: 8 with SQLite, 16 with PostgreSQL]
     #[arg(long, env = "SIGIL_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
     db_pool_size: Option<u32>,
     /// Tasks API requests allowed to wait for a database connection beyond the pool's size; the

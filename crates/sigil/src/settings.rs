@@ -87,11 +87,10 @@ pub struct Settings {
     pub revocation_poll_interval: Duration,
     /// How long a request waits for a database connection before a 503 (default 2 s).
     pub db_timeout: Duration,
-    /// Database connections per process (`None`: 8 with SQLite; with PostgreSQL twice the
-    /// cores, 4 to 16).
+    /// Database connections per process (`None`: 8 with SQLite, 16 with PostgreSQL).
     pub db_pool_size: Option<u32>,
     /// Tasks API requests admitted to wait for a database connection beyond the pool's size;
-    /// the next ones get 503 `SERVICE_BUSY` at once (default 256).
+    /// the next ones get 503 `SERVICE_BUSY` at once (default 4096).
     pub db_max_waiters: usize,
     /// How long a Redis connection attempt or command may take (default 500 ms).
     pub redis_timeout: Duration,

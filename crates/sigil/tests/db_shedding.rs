@@ -116,20 +116,24 @@ async fn past_the_pool_and_its_waiters_the_tasks_api_answers_service_busy_at_onc
         let (app, path, jwt) = (app.clone(), path.clone(), user.jwt.clone());
         tokio::spawn(async move { app.api(Method::GET, &path, Some(&jwt), None).await })
     };
-    until("the first read waits for the lock", || {
-        let observer = &mut observer;
-        async move {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(observer)
-            .await
-            .unwrap();
-            waiting == 1
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            break;
         }
-    })
-    .await;
+        assert!(
+            Instant::now() < deadline,
+            "the first read never waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // EXTRA more reads while the only connection is held: WAITERS of them are admitted to wait
     // for it, every other one is refused at once.

@@ -125,16 +125,13 @@ impl Default for PoolSettings {
 
 impl Backend {
     /// The pool size when none is configured: 8 SQLite connections (readers; WAL lets them run
-    /// beside the one writer); for PostgreSQL twice the machine's cores, at least 4 and at most 16
-    /// (measured in BENCHMARKS.md, "PostgreSQL": past a few connections per core the server only
-    /// adds context switches, and a request waits in the pool instead of in the kernel).
+    /// beside the one writer), 16 PostgreSQL ones. On the 2-core test machine 16 served the
+    /// tasks read faster than 4 (BENCHMARKS.md, "PostgreSQL"); size it to the database server
+    /// with `SIGIL_DB_POOL_SIZE` (docs/operations.md, "Database pool").
     pub fn default_pool_size(self) -> u32 {
         match self {
             Backend::Sqlite => 8,
-            Backend::Postgres => {
-                let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-                u32::try_from(cores * 2).unwrap_or(16).clamp(4, 16)
-            }
+            Backend::Postgres => 16,
         }
     }
 }
