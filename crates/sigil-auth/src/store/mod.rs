@@ -7,8 +7,8 @@
 mod sql;
 
 pub use sql::{
-    Backend, DEFAULT_ACQUIRE_TIMEOUT, PING_IDLE_AFTER, PoolSettings, SqlStore, connect,
-    connect_with, connect_with_options, is_unavailable,
+    Backend, DEFAULT_ACQUIRE_TIMEOUT, PoolSettings, SqlStore, connect, connect_with,
+    connect_with_options, is_unavailable,
 };
 
 use async_trait::async_trait;

@@ -136,12 +136,6 @@ impl Backend {
     }
 }
 
-/// A pooled connection idle for longer than this is pinged before it is handed out (a database
-/// that restarted, or a proxy that cut it, is noticed then rather than by the request's query).
-/// A connection in steady use is not: sqlx already pings every connection as it comes back to
-/// the pool, so a ping on the way out as well would be a third round trip per query.
-pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
-
 /// [`connect`] with explicit [`PoolSettings`].
 pub async fn connect_with_options(
     url: &str,
@@ -166,15 +160,12 @@ pub async fn connect_with_options(
         .max_connections(max)
         .min_connections(1)
         .acquire_timeout(settings.acquire_timeout)
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > PING_IDLE_AFTER {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
+        // sqlx pings each connection as it leaves the pool (and again as it returns). The first
+        // ping costs a round trip per query (BENCHMARKS.md, "PostgreSQL") but it runs inside
+        // `acquire_timeout`: it is what answers a request 503 within `SIGIL_DB_TIMEOUT` when the
+        // database goes silent right after a connection's last use (tests/faults.rs), since a
+        // query itself has no timeout.
+        .test_before_acquire(true)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
