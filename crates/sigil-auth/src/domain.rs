@@ -143,11 +143,6 @@ impl Password {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
-}
-
 /// A timestamp in milliseconds as JavaScript's `Date.toJSON` writes it:
 /// `2026-12-01T00:32:35.370Z`.
 pub fn iso8601(ms: i64) -> String {

@@ -9,9 +9,9 @@
 
 use crate::config::AuthConfig;
 use crate::crypto;
-use crate::domain::now_ms;
 use crate::store::{AuthStore, JwkRow, User};
 use bytes::Bytes;
+use sigil_guard::clock::SharedClock;
 use sigil_token::{
     Algorithm, Claims, Jwk, JwkSet, KeySet, SigningKey, Validation, Verifier, VerifyingKey,
 };
@@ -27,6 +27,7 @@ pub struct TokenIssuer {
     jwks_body: Bytes,
     issuer: String,
     ttl_secs: u64,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -63,7 +64,9 @@ impl TokenIssuer {
     pub async fn load(
         store: &dyn AuthStore,
         config: &AuthConfig,
+        clock: SharedClock,
     ) -> Result<TokenIssuer, KeyLoadError> {
+        let now = clock.now_ms();
         let alg = config.jwt.alg;
         let issuer = config.origin();
         let ttl_secs = config.jwt.ttl.as_secs().max(1);
@@ -82,11 +85,12 @@ impl TokenIssuer {
                 jwks_body,
                 issuer,
                 ttl_secs,
+                clock,
             });
         }
 
         let secret = config.secret.expose();
-        let signing = match pick_signing_key(&store.jwks().await?, alg, secret) {
+        let signing = match pick_signing_key(&store.jwks().await?, alg, secret, now) {
             Some(key) => key,
             None => {
                 let kid = crypto::random_alphanumeric(32);
@@ -100,18 +104,17 @@ impl TokenIssuer {
                     public_jwk: serde_json::to_string(&public).map_err(|_| KeyLoadError::Seal)?,
                     private_jwk: crypto::seal(secret, SEAL_PURPOSE, &private)
                         .ok_or(KeyLoadError::Seal)?,
-                    created_at: now_ms(),
+                    created_at: now,
                     expires_at: None,
                 };
                 store.insert_jwk(&row).await?;
                 tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
                 // Another instance may have created one at the same moment: agree on the oldest.
-                pick_signing_key(&store.jwks().await?, alg, secret).unwrap_or(key)
+                pick_signing_key(&store.jwks().await?, alg, secret, now).unwrap_or(key)
             }
         };
 
         let grace_ms = i64::try_from(config.jwt.grace.as_millis()).unwrap_or(i64::MAX);
-        let now = now_ms();
         let published: Vec<Jwk> = store
             .jwks()
             .await?
@@ -136,12 +139,13 @@ impl TokenIssuer {
             jwks_body,
             issuer,
             ttl_secs,
+            clock,
         })
     }
 
     /// A signed access token for `user` in session `session_id`.
     pub fn issue(&self, user: &User, session_id: &str) -> Result<String, sigil_token::SignError> {
-        let now = sigil_token::now_unix();
+        let now = self.clock.now_unix();
         let mut claims = Claims::new(&user.id, now, now + self.ttl_secs)
             .with_issuer(&self.issuer)
             .with_audience(&self.issuer);
@@ -182,8 +186,12 @@ impl TokenIssuer {
     }
 }
 
-fn pick_signing_key(rows: &[JwkRow], alg: Algorithm, secret: &[u8]) -> Option<SigningKey> {
-    let now = now_ms();
+fn pick_signing_key(
+    rows: &[JwkRow],
+    alg: Algorithm,
+    secret: &[u8],
+    now: i64,
+) -> Option<SigningKey> {
     let mut live: Vec<&JwkRow> = rows
         .iter()
         .filter(|r| r.alg == alg.as_str() && r.expires_at.is_none_or(|e| e > now))

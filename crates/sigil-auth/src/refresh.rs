@@ -12,7 +12,6 @@
 //! * Tokens are 43 random characters (≈ 256 bits), stored only as SHA-256.
 
 use crate::crypto;
-use crate::domain::now_ms;
 use crate::error::{ApiError, ApiResult, codes};
 use crate::http::AuthService;
 use crate::store::{RefreshToken, Session};
@@ -21,7 +20,7 @@ use http::StatusCode;
 /// Creates the first token of a family for `session`.
 pub async fn issue_first(auth: &AuthService, session: &Session) -> ApiResult<String> {
     let token = crypto::random_alphanumeric(43);
-    let now = now_ms();
+    let now = auth.now_ms();
     let ttl = i64::try_from(auth.config.session.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
     let row = RefreshToken {
         id: crypto::random_alphanumeric(32),
@@ -55,7 +54,7 @@ pub async fn exchange(auth: &AuthService, presented: &str) -> ApiResult<Exchange
     if presented.is_empty() || presented.len() > 128 {
         return Err(invalid());
     }
-    let now = now_ms();
+    let now = auth.now_ms();
     let Some(old) = auth
         .store
         .refresh_token_by_hash(&crypto::sha256_hex(presented))

@@ -7,9 +7,9 @@
 
 use crate::config::SessionConfig;
 use crate::crypto;
-use crate::domain::now_ms;
 use crate::revocation::Revocations;
 use crate::store::{AuthStore, Session, StoreResult, User};
+use sigil_guard::clock::SharedClock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ pub struct Sessions {
     revocations: Revocations,
     /// How long a revoked session stays listed: the JWT lifetime plus verification leeway.
     revoke_for: Duration,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -51,13 +52,19 @@ impl Sessions {
         config: SessionConfig,
         revocations: Revocations,
         jwt_ttl: Duration,
+        clock: SharedClock,
     ) -> Sessions {
         Sessions {
             store,
             config,
             revocations,
             revoke_for: jwt_ttl + Duration::from_secs(sigil_token::DEFAULT_LEEWAY_SECS),
+            clock,
         }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The lifetimes.
@@ -67,7 +74,7 @@ impl Sessions {
 
     /// A new session for `user_id` (not yet stored) and its token.
     pub fn build(&self, user_id: &str, remember: bool, client: &ClientInfo) -> (Session, String) {
-        let now = now_ms();
+        let now = self.now_ms();
         let token = crypto::random_alphanumeric(32);
         let lifetime = if remember {
             self.config.expires_in
@@ -112,7 +119,7 @@ impl Sessions {
         else {
             return Ok(None);
         };
-        if session.expires_at <= now_ms() {
+        if session.expires_at <= self.now_ms() {
             self.end(vec![session.id.clone()]).await?;
             return Ok(None);
         }
@@ -120,9 +127,16 @@ impl Sessions {
     }
 
     /// Slides a remembered session forward when it was last extended more than `update_age` ago
-    /// (so the row is written at most once a day, not on every request). Returns whether it moved.
+    /// (so the row is written at most once a day, not on every request), as Better Auth's session
+    /// check does on every session-authenticated route. Returns whether it moved (the caller then
+    /// re-sends the session cookie and `set-auth-token`).
+    ///
+    /// A `rememberMe: false` session never moves: it ends one day after sign-in. Better Auth
+    /// decides this from the `dont_remember` cookie, so it slides such a session to seven days
+    /// when it is presented as a bearer token; Sigil keeps the choice in the session row and
+    /// honours it on every path (docs/design.md, "Sessions").
     pub async fn extend_if_due(&self, session: &mut Session) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.now_ms();
         let last_extended = session.expires_at - ms(self.config.expires_in);
         if !session.remember || now < last_extended + ms(self.config.update_age) {
             return Ok(false);
@@ -138,7 +152,7 @@ impl Sessions {
     /// Whether the session was created within `fresh_age`.
     pub fn is_fresh(&self, session: &Session) -> bool {
         self.config.fresh_age.is_zero()
-            || now_ms() - session.created_at <= ms(self.config.fresh_age)
+            || self.now_ms() - session.created_at <= ms(self.config.fresh_age)
     }
 
     /// Revokes sessions that were already deleted (or are being deleted): their JWTs are refused
@@ -147,7 +161,7 @@ impl Sessions {
         if session_ids.is_empty() {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let until = now + ms(self.revoke_for);
         let until_secs = u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX);
         self.revocations.revoke(&session_ids, until_secs).await;

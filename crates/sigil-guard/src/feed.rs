@@ -138,7 +138,7 @@ pub async fn poll_database(
     since_ms: i64,
 ) -> Result<i64, sqlx::Error> {
     use sqlx::Row;
-    let started = now_ms();
+    let started = deny_list.clock().now_ms();
     let rows = sqlx::query(
         "SELECT session_id, revoked_until FROM revoked_sessions WHERE created_at >= $1",
     )
@@ -183,14 +183,6 @@ pub async fn follow_database(
             }
         }
     }
-}
-
-#[cfg(feature = "feed-sql")]
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

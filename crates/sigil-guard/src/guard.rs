@@ -1,6 +1,7 @@
 //! The guard: turns a bearer token into an [`AuthUser`] or a typed refusal.
 
 use crate::bearer::{BearerError, bearer_token};
+use crate::clock::{SharedClock, SystemClock};
 use crate::extract::AuthUser;
 use crate::rejection::AuthRejection;
 use crate::remote::RemoteJwks;
@@ -114,6 +115,7 @@ struct Inner {
     keys: Keys,
     revocation: Option<Arc<dyn RevocationCheck>>,
     realm: Arc<str>,
+    clock: SharedClock,
 }
 
 /// Verifies bearer tokens. Cheap to clone; share one per process.
@@ -154,6 +156,7 @@ impl Guard {
             keys,
             revocation,
             realm: Arc::from("sigil"),
+            clock: SystemClock::shared(),
         }))
     }
 
@@ -163,6 +166,17 @@ impl Guard {
             keys: self.0.keys.clone(),
             revocation: Some(check),
             realm: self.0.realm.clone(),
+            clock: self.0.clock.clone(),
+        }))
+    }
+
+    /// Reads the time for `exp`/`nbf`/`iat` checks from `clock` (the system clock by default).
+    pub fn with_clock(self, clock: SharedClock) -> Guard {
+        Guard(Arc::new(Inner {
+            keys: self.0.keys.clone(),
+            revocation: self.0.revocation.clone(),
+            realm: self.0.realm.clone(),
+            clock,
         }))
     }
 
@@ -176,6 +190,7 @@ impl Guard {
             keys: self.0.keys.clone(),
             revocation: self.0.revocation.clone(),
             realm: realm.into(),
+            clock: self.0.clock.clone(),
         }))
     }
 
@@ -195,7 +210,7 @@ impl Guard {
 
     /// Verifies a token (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<AuthUser, GuardError> {
-        let now = sigil_token::now_unix();
+        let now = self.0.clock.now_unix();
         let claims = match &self.0.keys {
             Keys::Static(snapshot) => snapshot.verify(token, now)?,
             Keys::Remote(remote) => remote.verify(token, now).await?,

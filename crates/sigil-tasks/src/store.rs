@@ -4,6 +4,7 @@
 use crate::cache::{CachedList, ListCache};
 use bytes::Bytes;
 use serde::Serialize;
+use sigil_guard::clock::{SharedClock, SystemClock};
 use sqlx::any::AnyRow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
@@ -66,15 +67,12 @@ pub enum StatusFilter {
 pub struct TaskStore {
     pool: AnyPool,
     cache: Option<Arc<ListCache>>,
+    clock: SharedClock,
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Bytes {
     // Serialising plain strings, numbers and booleans cannot fail.
     Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"[]".to_vec()))
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -125,7 +123,17 @@ macro_rules! columns {
 impl TaskStore {
     /// A store over `pool` (install sqlx's Any drivers before connecting).
     pub fn new(pool: AnyPool) -> TaskStore {
-        TaskStore { pool, cache: None }
+        TaskStore {
+            pool,
+            cache: None,
+            clock: SystemClock::shared(),
+        }
+    }
+
+    /// Stamps tasks with `clock`'s time (the system clock by default).
+    pub fn with_clock(mut self, clock: SharedClock) -> TaskStore {
+        self.clock = clock;
+        self
     }
 
     /// Caches up to `users` task lists in memory (see [`crate::cache`]); only for a process that
@@ -237,7 +245,7 @@ impl TaskStore {
         title: &str,
         description: &str,
     ) -> Result<Task, sqlx::Error> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let row = sqlx::query(concat!(
             "INSERT INTO tasks (id, user_id, title, description, completed, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
@@ -274,7 +282,7 @@ impl TaskStore {
         .bind(title)
         .bind(description)
         .bind(i64::from(completed))
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .fetch_optional(&self.pool)
         .await?;
         self.invalidate(user_id);
@@ -296,14 +304,14 @@ impl TaskStore {
             .bind(user_id)
             .bind(id)
             .bind(i64::from(value))
-            .bind(now_ms()),
+            .bind(self.clock.now_ms()),
             None => sqlx::query(concat!(
                 "UPDATE tasks SET completed = 1 - completed, updated_at = $3 WHERE user_id = $1 AND id = $2 RETURNING ",
                 columns!()
             ))
             .bind(user_id)
             .bind(id)
-            .bind(now_ms()),
+            .bind(self.clock.now_ms()),
         };
         let row = query.fetch_optional(&self.pool).await?;
         self.invalidate(user_id);

@@ -12,6 +12,7 @@ use sigil_auth::ratelimit::RateLimiter;
 use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, Backend, SqlStore};
 use sigil_auth::{AccountListener, AuthConfig, AuthService, Components, Secret};
+use sigil_guard::clock::{SharedClock, SystemClock};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
 use std::future::{Future, IntoFuture};
@@ -195,6 +196,17 @@ impl App {
     /// address; Redis; then the secret file and the database (removed again if a later step
     /// fails when this start created them).
     pub async fn build(settings: Settings) -> Result<App, StartError> {
+        App::build_with_clock(settings, SystemClock::shared()).await
+    }
+
+    /// [`App::build`] with every component reading the time from `clock`. Tests pass a
+    /// `ManualClock` to move the whole server by hours or days; no setting or environment
+    /// variable reaches this, so production always runs on the system clock.
+    #[doc(hidden)]
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<App, StartError> {
         let target = check_database_url(&settings.database_url)?;
         let cors = cors_layer(&settings.cors_origins)?;
         let redis_client = settings
@@ -206,7 +218,9 @@ impl App {
             })
             .transpose()?;
         let auth_parts = match settings.mode {
-            Mode::All | Mode::AuthOnly => Some(AuthParts::check(&settings, &target)?),
+            Mode::All | Mode::AuthOnly => {
+                Some(AuthParts::check(&settings, &target, clock.clone())?)
+            }
             Mode::ApiOnly => None,
         };
         let api_keys = match settings.mode {
@@ -256,6 +270,7 @@ impl App {
             redis_client,
             guard,
             cors,
+            clock,
         };
         match wiring.build(&mut created).await {
             Ok((router, auth, pool, background)) => Ok(App {
@@ -377,10 +392,15 @@ struct AuthParts {
     client_ip_header: Option<http::HeaderName>,
     mailer: Arc<dyn Mailer>,
     hasher: PasswordHasher,
+    clock: SharedClock,
 }
 
 impl AuthParts {
-    fn check(settings: &Settings, target: &DatabaseTarget) -> Result<AuthParts, StartError> {
+    fn check(
+        settings: &Settings,
+        target: &DatabaseTarget,
+        clock: SharedClock,
+    ) -> Result<AuthParts, StartError> {
         // The cookie/key secret: refused here when given and too short, or missing with
         // PostgreSQL; generated (into a file beside an SQLite database) only later.
         if let Some(secret) = &settings.secret {
@@ -439,6 +459,7 @@ impl AuthParts {
             client_ip_header,
             mailer,
             hasher,
+            clock,
         })
     }
 }
@@ -454,6 +475,7 @@ struct Wiring<'a> {
     redis_client: Option<redis::Client>,
     guard: Option<Guard>,
     cors: Option<CorsLayer>,
+    clock: SharedClock,
 }
 
 type Built = (
@@ -494,7 +516,7 @@ impl Wiring<'_> {
         let tasks = match settings.mode {
             Mode::AuthOnly => None,
             Mode::All | Mode::ApiOnly => {
-                let mut tasks = TaskStore::new(pool.clone());
+                let mut tasks = TaskStore::new(pool.clone()).with_clock(self.clock.clone());
                 if settings.tasks_cache.unwrap_or(backend == Backend::Sqlite) {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }
@@ -548,7 +570,10 @@ impl Wiring<'_> {
                     deny_list,
                 )
             }
-            (_, _, Some(guard)) => (guard, Arc::new(SessionDenyList::new())),
+            (_, _, Some(guard)) => (
+                guard,
+                Arc::new(SessionDenyList::with_clock(self.clock.clone())),
+            ),
             _ => {
                 return Err(StartError::Config(
                     "serve-api needs --jwks-url or --jwt-secret".into(),
@@ -556,7 +581,9 @@ impl Wiring<'_> {
             }
         };
         if let Some(tasks) = tasks {
-            let guard = guard.with_revocation(deny_list.clone());
+            let guard = guard
+                .with_revocation(deny_list.clone())
+                .with_clock(self.clock.clone());
             router = router.merge(with_cors(sigil_tasks::router(tasks, guard), self.cors));
         }
         let mut background = Vec::new();
@@ -601,6 +628,7 @@ async fn build_auth(
     pool: sqlx::AnyPool,
     tasks: Option<TaskStore>,
 ) -> Result<AuthService, StartError> {
+    let clock = parts.clock;
     let store = SqlStore::new(pool);
     store
         .migrate()
@@ -618,8 +646,10 @@ async fn build_auth(
         .clone()
         .filter(|_| settings.rate_limit)
         .map(RateLimiter::redis);
-    let revocation_publisher =
-        redis.map(|conn| Arc::new(RedisRevocations::new(conn)) as Arc<dyn RevocationPublisher>);
+    let revocation_publisher = redis.map(|conn| {
+        Arc::new(RedisRevocations::new(conn).with_clock(clock.clone()))
+            as Arc<dyn RevocationPublisher>
+    });
     let store: Arc<dyn AuthStore> = Arc::new(store);
     // In one process, deleting an account also erases the user's tasks.
     let account_listener = tasks.map(|t| Arc::new(TasksCleanup(t)) as Arc<dyn AccountListener>);
@@ -630,6 +660,7 @@ async fn build_auth(
         limiter,
         revocation_publisher,
         account_listener,
+        clock,
     };
     AuthService::new(config, components)
         .await

@@ -2,25 +2,25 @@
 
 use super::AuthService;
 use super::body::Body;
+use super::context::Caller;
 use super::recovery;
 use super::reply::{Reply, user_json};
 use super::sign::with_session;
-use crate::domain::{Password, check_image, check_name, now_ms};
+use crate::domain::{Password, check_image, check_name};
 use crate::error::{ApiError, ApiResult, codes};
 use crate::session::ClientInfo;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 
 /// `POST /update-user {name?, image?}`: `email` is refused (`/change-email` exists for that);
 /// every other field (`emailVerified`, `id`, `role`, ...) is ignored.
 pub async fn update_user(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("record")?;
     if f.has("email") {
         return Err(ApiError::new(
@@ -40,7 +40,7 @@ pub async fn update_user(
     name.map(check_name).transpose()?;
     image.flatten().map(check_image).transpose()?;
     auth.store
-        .update_profile(&caller.user.id, name, image, now_ms())
+        .update_profile(&caller.user.id, name, image, auth.now_ms())
         .await?;
     let reply = Reply::json(json!({ "status": true }));
     Ok(with_session(&auth, reply, &caller.token, caller.session.remember).into_response())
@@ -69,10 +69,9 @@ async fn confirm_password(auth: &AuthService, user_id: &str, raw: &str) -> ApiRe
 /// `revokeOtherSessions: true` every session (this one too) is ended and a new one is returned.
 pub async fn change_password(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("object")?;
     let new_password = f.string("newPassword");
     let current = f.string("currentPassword");
@@ -85,7 +84,7 @@ pub async fn change_password(
     confirm_password(&auth, &caller.user.id, current).await?;
     let hash = auth.hasher.hash(new_password).await?;
     auth.store
-        .set_password(&caller.user.id, &hash, now_ms())
+        .set_password(&caller.user.id, &hash, auth.now_ms())
         .await?;
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, revoke, "password changed");
     if !revoke {
@@ -111,10 +110,9 @@ pub async fn change_password(
 /// the same answer and no mail (no enumeration).
 pub async fn change_email(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("object")?;
     let new_email = f.email("newEmail");
     let callback = f.opt_string("callbackURL");
@@ -154,13 +152,12 @@ pub async fn change_email(
 /// the password, or a session created within the last day.
 pub async fn delete_user(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
     if !auth.config.allow_delete_user {
         return Err(ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND));
     }
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.optional_fields()?;
     let password = f.opt_string("password");
     let callback = f.opt_string("callbackURL");

@@ -1,17 +1,25 @@
 //! Who is calling: the client's address and the session a request presents (Better Auth's signed
 //! session cookie, or `Authorization: Bearer` with the signed or raw session token).
+//!
+//! The session check behind every session-authenticated route is the [`Caller`] extractor. As
+//! Better Auth's `getSessionFromCtx` does, it slides a remembered session forward once per
+//! `updateAge`; the [`resend_slid_session`] layer then re-sends the session cookie and
+//! `set-auth-token` on the answer, whatever route it was.
 
 use super::AuthService;
 use crate::crypto;
 use crate::error::{ApiError, ApiResult};
 use crate::session::ClientInfo;
 use crate::store::{Session, User};
-use axum::extract::{ConnectInfo, FromRequestParts};
-use http::header::{AUTHORIZATION, USER_AGENT};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::header::{ACCESS_CONTROL_EXPOSE_HEADERS, AUTHORIZATION, SET_COOKIE, USER_AGENT};
 use http::request::Parts;
-use http::{Extensions, HeaderMap};
+use http::{Extensions, HeaderMap, HeaderValue};
 use percent_encoding::percent_decode_str;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 /// An authenticated caller of an identity route.
 #[derive(Clone, Debug)]
@@ -22,6 +30,73 @@ pub struct Caller {
     pub user: User,
     /// The raw session token the request presented.
     pub token: String,
+}
+
+impl FromRequestParts<AuthService> for Caller {
+    type Rejection = ApiError;
+
+    /// The caller's live session (slid forward when due), or 401 `UNAUTHORIZED`.
+    async fn from_request_parts(parts: &mut Parts, auth: &AuthService) -> ApiResult<Caller> {
+        let mut caller = auth.require_session(&parts.headers).await?;
+        if auth.sessions.extend_if_due(&mut caller.session).await?
+            && let Some(slid) = parts.extensions.get::<SlidSession>()
+        {
+            // Only one session is read per request, so the slot is empty here.
+            let _ = slid.0.set(caller.token.clone());
+        }
+        Ok(caller)
+    }
+}
+
+/// The token of a session the request's session check slid forward, for
+/// [`resend_slid_session`] to re-send.
+#[derive(Clone, Debug, Default)]
+struct SlidSession(Arc<OnceLock<String>>);
+
+/// Re-sends the session cookie and `set-auth-token` (with `Max-Age` = `expiresIn`) when the
+/// request's session was slid forward, unless the route already answers with a session cookie
+/// of its own (a new session, or expired cookies after a sign-out or deletion).
+pub(super) async fn resend_slid_session(
+    State(auth): State<AuthService>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let slid = SlidSession::default();
+    request.extensions_mut().insert(slid.clone());
+    let mut response = next.run(request).await;
+    let Some(token) = slid.0.get() else {
+        return response;
+    };
+    let name = auth.cookies.session_token_name();
+    let headers = response.headers_mut();
+    let sets_session = headers.contains_key("set-auth-token")
+        || headers.get_all(SET_COOKIE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.strip_prefix(name).is_some_and(|r| r.starts_with('=')))
+        });
+    if sets_session {
+        return response;
+    }
+    let (cookies, signed) = auth.session_cookies(token, true);
+    for line in cookies {
+        if let Ok(v) = HeaderValue::from_str(&line) {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&signed) {
+        headers.insert("set-auth-token", v);
+    }
+    let expose = match headers
+        .get(ACCESS_CONTROL_EXPOSE_HEADERS)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(listed) if !listed.trim().is_empty() => format!("{listed}, set-auth-token"),
+        _ => "set-auth-token".to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&expose) {
+        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v);
+    }
+    response
 }
 
 /// The outcome of looking for a session.

@@ -30,6 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sigil_guard::SessionDenyList;
+use sigil_guard::clock::SharedClock;
 use std::sync::Arc;
 
 /// Base path of every identity route.
@@ -59,6 +60,8 @@ pub struct Inner {
     pub trusted: TrustedOrigins,
     /// Told about deleted accounts.
     pub account_listener: Option<Arc<dyn AccountListener>>,
+    /// Where the time comes from.
+    pub clock: SharedClock,
 }
 
 impl std::fmt::Debug for Inner {
@@ -83,6 +86,8 @@ pub struct Components {
     pub revocation_publisher: Option<Arc<dyn RevocationPublisher>>,
     /// Told when an account is deleted, so other components can erase the user's data.
     pub account_listener: Option<Arc<dyn AccountListener>>,
+    /// Where the time comes from: `SystemClock` in production, a `ManualClock` in tests.
+    pub clock: SharedClock,
 }
 
 /// Receives account events from the identity service.
@@ -127,11 +132,18 @@ impl AuthService {
             limiter,
             revocation_publisher,
             account_listener,
+            clock,
         } = parts;
-        let issuer = TokenIssuer::load(store.as_ref(), &config).await?;
-        let deny_list = Arc::new(SessionDenyList::new());
+        let issuer = TokenIssuer::load(store.as_ref(), &config, clock.clone()).await?;
+        let deny_list = Arc::new(SessionDenyList::with_clock(clock.clone()));
         let revocations = Revocations::new(deny_list.clone(), revocation_publisher);
-        let sessions = Sessions::new(store.clone(), config.session, revocations, config.jwt.ttl);
+        let sessions = Sessions::new(
+            store.clone(),
+            config.session,
+            revocations,
+            config.jwt.ttl,
+            clock.clone(),
+        );
         let cookies = CookieJar::new(config.secure_cookies());
         let trusted = TrustedOrigins::new(&config.origin(), &config.trusted_origins);
         let limiter = if config.rate_limit {
@@ -151,7 +163,23 @@ impl AuthService {
             deny_list,
             trusted,
             account_listener,
+            clock,
         })))
+    }
+
+    /// The service's clock (for wiring guards and stores in the same process).
+    pub fn clock(&self) -> SharedClock {
+        self.0.clock.clone()
+    }
+
+    /// Milliseconds since the Unix epoch, by the service's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.0.clock.now_ms()
+    }
+
+    /// Seconds since the Unix epoch, by the service's clock.
+    pub fn now_unix(&self) -> u64 {
+        self.0.clock.now_unix()
     }
 
     /// The JWT issuer (for wiring an in-process guard).
@@ -204,6 +232,10 @@ impl AuthService {
             .route("/refresh", post(tokens::refresh))
             .route("/ok", get(tokens::ok))
             .route("/error", get(tokens::error_page))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                context::resend_slid_session,
+            ))
             .layer(middleware::from_fn_with_state(self.clone(), defences))
             .layer(DefaultBodyLimit::max(self.0.config.max_body_bytes))
             .with_state(self.clone());
@@ -212,7 +244,7 @@ impl AuthService {
 
     /// Deletes expired rows; run periodically.
     pub async fn purge_expired(&self) -> Result<u64, crate::store::StoreError> {
-        self.0.store.purge_expired(crate::domain::now_ms()).await
+        self.0.store.purge_expired(self.now_ms()).await
     }
 }
 

@@ -14,7 +14,7 @@ use super::context::Lookup;
 use super::reply::{Reply, redirect, user_json};
 use super::sign::with_session;
 use crate::crypto;
-use crate::domain::{Password, now_ms};
+use crate::domain::Password;
 use crate::error::{ApiError, ApiResult, codes};
 use crate::mail::{Mail, MailKind};
 use crate::store::{StoreError, User};
@@ -62,7 +62,7 @@ pub(super) fn send_verification(
     callback: &str,
 ) {
     let result = (|| -> Result<Mail, ApiError> {
-        let now = sigil_token::now_unix();
+        let now = auth.now_unix();
         let mut claims = Claims::new(&user.id, now, now + VERIFY_TTL_SECS)
             .with_issuer(auth.config.origin())
             .with_audience(VERIFY_AUDIENCE);
@@ -125,7 +125,7 @@ pub async fn request_password_reset(
         .check_redirect(redirect_to, codes::INVALID_REDIRECT_URL)?;
     let token = crypto::random_alphanumeric(24);
     let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
-    let now = now_ms();
+    let now = auth.now_ms();
     match auth.store.user_by_email(email.as_str()).await? {
         Some(user) => {
             auth.store
@@ -186,7 +186,7 @@ pub async fn reset_password_link(
     let valid = token.len() <= 64
         && auth
             .store
-            .peek_verification(&identifier, now_ms())
+            .peek_verification(&identifier, auth.now_ms())
             .await?
             .is_some();
     let location = if valid {
@@ -220,7 +220,7 @@ pub async fn reset_password(
     let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
     let user_id = auth
         .store
-        .take_verification(&identifier, now_ms())
+        .take_verification(&identifier, auth.now_ms())
         .await?
         .ok_or_else(invalid)?;
     if auth.store.user_by_id(&user_id).await?.is_none() {
@@ -230,7 +230,9 @@ pub async fn reset_password(
         ));
     }
     let hash = auth.hasher.hash(new_password).await?;
-    auth.store.set_password(&user_id, &hash, now_ms()).await?;
+    auth.store
+        .set_password(&user_id, &hash, auth.now_ms())
+        .await?;
     auth.sessions.end_all_of(&user_id, None).await?;
     tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
     Ok(Reply::json(json!({ "status": true })).into_response())
@@ -311,7 +313,7 @@ pub async fn verify_email(
         keys,
         Validation::new(auth.config.origin(), VERIFY_AUDIENCE).leeway(0),
     );
-    let claims = match verifier.verify(token, sigil_token::now_unix()) {
+    let claims = match verifier.verify(token, auth.now_unix()) {
         Ok(claims) => claims,
         Err(VerifyError::Expired) => return fail(codes::TOKEN_EXPIRED),
         Err(_) => return fail(codes::INVALID_TOKEN),
@@ -322,7 +324,7 @@ pub async fn verify_email(
     if claims.email.as_deref() != Some(user.email.as_str()) {
         return fail(codes::INVALID_TOKEN);
     }
-    let now = now_ms();
+    let now = auth.now_ms();
     let update_to = claims.extra.get("updateTo").and_then(Value::as_str);
     let Some(new_email) = update_to else {
         if !user.email_verified {

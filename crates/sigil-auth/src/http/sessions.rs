@@ -3,11 +3,10 @@
 
 use super::AuthService;
 use super::body::Body;
-use super::context::Lookup;
+use super::context::{Caller, Lookup};
 use super::reply::{Reply, session_json, user_json};
 use super::sign::with_session;
 use crate::crypto;
-use crate::domain::now_ms;
 use crate::error::{ApiError, ApiResult, codes};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -72,18 +71,17 @@ pub async fn get_session_post() -> Response {
 /// day). The current session's `token` is its real token; other sessions' tokens are never
 /// disclosed (Sigil does not even store them): their `token` is a handle that `/revoke-session`
 /// accepts.
-pub async fn list_sessions(
-    State(auth): State<AuthService>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
+pub async fn list_sessions(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
     if !auth.sessions.is_fresh(&caller.session) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             codes::SESSION_NOT_FRESH,
         ));
     }
-    let sessions = auth.store.sessions_of(&caller.user.id, now_ms()).await?;
+    let sessions = auth
+        .store
+        .sessions_of(&caller.user.id, auth.now_ms())
+        .await?;
     let list: Vec<Value> = sessions
         .iter()
         .map(|s| {
@@ -103,10 +101,9 @@ pub async fn list_sessions(
 /// touched.
 pub async fn revoke_session(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("object")?;
     let token = f.string("token");
     f.finish()?;
@@ -140,10 +137,9 @@ pub async fn revoke_session(
 /// `POST /revoke-sessions`: ends every session of the caller, the current one included.
 pub async fn revoke_sessions(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     body.optional_fields()?.finish()?;
     let ended = auth.sessions.end_all_of(&caller.user.id, None).await?;
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, count = ended.len(), "all sessions revoked");
@@ -155,10 +151,9 @@ pub async fn revoke_sessions(
 /// `POST /revoke-other-sessions`: ends every session of the caller but the current one.
 pub async fn revoke_other_sessions(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     body.optional_fields()?.finish()?;
     let ended = auth
         .sessions

@@ -6,7 +6,7 @@ use super::context::{Client, Lookup};
 use super::recovery;
 use super::reply::{Reply, user_json};
 use crate::crypto;
-use crate::domain::{Email, Password, check_image, check_name, now_ms};
+use crate::domain::{Email, Password, check_image, check_name};
 use crate::error::{ApiError, ApiResult, codes};
 use crate::refresh;
 use crate::store::{StoreError, User};
@@ -49,7 +49,7 @@ pub async fn sign_up(
     image.map(check_image).transpose()?;
     let password = Password::new_password(password, auth.config.password)?;
 
-    let now = now_ms();
+    let now = auth.now_ms();
     let user = User {
         id: crypto::random_alphanumeric(32),
         name: name.to_owned(),

@@ -2,19 +2,18 @@
 
 use super::AuthService;
 use super::body::Body;
+use super::context::Caller;
 use super::reply::Reply;
 use crate::error::{ApiError, ApiResult};
 use crate::refresh;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use http::HeaderMap;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::json;
 use std::collections::HashMap;
 
 /// `GET /token`: a fresh JWT for the current session, `{"token": ...}`.
-pub async fn token(State(auth): State<AuthService>, headers: HeaderMap) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
+pub async fn token(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
     let jwt = auth
         .issuer
         .issue(&caller.user, &caller.session.id)

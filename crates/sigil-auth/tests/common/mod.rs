@@ -8,6 +8,7 @@ use sigil_auth::mail::{Mail, MailKind, MemoryMailer};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::store::SqlStore;
 use sigil_auth::{AuthConfig, AuthService, Components, Secret};
+use sigil_guard::clock::ManualClock;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub struct Server {
     pub mailer: MemoryMailer,
     pub hasher: PasswordHasher,
     pub client: reqwest::Client,
+    /// The service's clock: starts at the real time and moves only when a test advances it.
+    pub clock: ManualClock,
     _dir: tempfile::TempDir,
 }
 
@@ -56,6 +59,7 @@ pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
     )
     .unwrap();
     let mailer = MemoryMailer::new();
+    let clock = ManualClock::starting_now();
     let parts = Components {
         store: Arc::new(store),
         mailer: Arc::new(mailer.clone()),
@@ -63,6 +67,7 @@ pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
         limiter: None,
         revocation_publisher: None,
         account_listener: None,
+        clock: clock.shared(),
     };
     let auth = AuthService::new(config, parts).await.unwrap();
     let router = auth.router();
@@ -84,6 +89,7 @@ pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
         mailer,
         hasher,
         client,
+        clock,
         _dir: dir,
     }
 }
