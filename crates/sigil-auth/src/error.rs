@@ -5,6 +5,9 @@
 //! Auth has one, because client applications compare `error.code`. Internal failures are logged
 //! with their cause and answered with a generic 500: no stack trace, no SQL, no secret.
 
+use crate::accounts::{ConfirmError, ResetError, SignInError, SignUpError};
+use crate::domain::InvalidInput;
+use crate::refresh::RefreshError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
@@ -196,17 +199,113 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        let bad = |code| ApiError::new(StatusCode::BAD_REQUEST, code);
+        match e {
+            InvalidInput::NameTooLong => ApiError::validation(
+                "[body.name] Too big: expected string to have <=256 characters",
+            ),
+            InvalidInput::NameControl => ApiError::validation(
+                "[body.name] Invalid input: control characters are not allowed",
+            ),
+            InvalidInput::ImageTooLong => ApiError::validation(
+                "[body.image] Too big: expected string to have <=2048 characters",
+            ),
+            InvalidInput::ImageInvalid => ApiError::validation(
+                "[body.image] Invalid input: whitespace and control characters are not allowed",
+            ),
+            InvalidInput::PasswordTooShort => bad(codes::PASSWORD_TOO_SHORT),
+            InvalidInput::PasswordTooLong => bad(codes::PASSWORD_TOO_LONG),
+        }
+    }
+}
+
+impl ApiError {
+    /// 503 `SERVICE_BUSY` with `Retry-After: 1`: password hashing is saturated.
+    fn busy() -> ApiError {
+        tracing::warn!(target: "sigil::auth", "password hashing saturated: shedding load");
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
+        }
+    }
+}
+
 impl From<crate::password::HashError> for ApiError {
     fn from(e: crate::password::HashError) -> Self {
         match e {
-            crate::password::HashError::Busy => {
-                tracing::warn!(target: "sigil::auth", "password hashing saturated: shedding load");
-                ApiError {
-                    retry_after: Some(1),
-                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
-                }
-            }
+            crate::password::HashError::Busy => ApiError::busy(),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<SignUpError> for ApiError {
+    fn from(e: SignUpError) -> Self {
+        match e {
+            SignUpError::EmailTaken => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+            ),
+            SignUpError::Busy => ApiError::busy(),
+            SignUpError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_EMAIL_OR_PASSWORD)
+            }
+            SignInError::EmailNotVerified => {
+                ApiError::new(StatusCode::FORBIDDEN, codes::EMAIL_NOT_VERIFIED)
+            }
+            SignInError::Busy => ApiError::busy(),
+            SignInError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<ConfirmError> for ApiError {
+    fn from(e: ConfirmError) -> Self {
+        match e {
+            ConfirmError::NoCredential => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::CREDENTIAL_ACCOUNT_NOT_FOUND)
+            }
+            ConfirmError::InvalidPassword => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PASSWORD)
+            }
+            ConfirmError::Busy => ApiError::busy(),
+            ConfirmError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> Self {
+        match e {
+            ResetError::InvalidToken => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_TOKEN)
+            }
+            ResetError::UserNotFound => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::USER_NOT_FOUND)
+            }
+            ResetError::Busy => ApiError::busy(),
+            ResetError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Invalid => {
+                ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_REFRESH_TOKEN)
+            }
+            RefreshError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

@@ -149,6 +149,33 @@ impl Sessions {
         Ok(true)
     }
 
+    /// The user's live sessions, newest first.
+    pub async fn list(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+        self.store.sessions_of(user_id, self.now_ms()).await
+    }
+
+    /// The id of `user_id`'s session named by `handle`: its token, or the session id that
+    /// `/list-sessions` gives for sessions other than the caller's. Another user's session is
+    /// never found.
+    pub async fn find_own(&self, user_id: &str, handle: &str) -> StoreResult<Option<String>> {
+        let by_token = self
+            .store
+            .session_by_token_hash(&crypto::sha256_hex(handle))
+            .await?
+            .map(|(s, _)| s);
+        let found = match by_token {
+            Some(s) => Some(s),
+            None if handle.len() <= 64 => self.store.session_by_id(handle).await?,
+            None => None,
+        };
+        Ok(found.filter(|s| s.user_id == user_id).map(|s| s.id))
+    }
+
+    /// Deletes expired sessions, single-use tokens, revocations and refresh tokens.
+    pub async fn purge_expired(&self) -> StoreResult<u64> {
+        self.store.purge_expired(self.now_ms()).await
+    }
+
     /// Whether the session was created within `fresh_age`.
     pub fn is_fresh(&self, session: &Session) -> bool {
         self.config.fresh_age.is_zero()

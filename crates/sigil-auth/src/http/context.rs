@@ -11,7 +11,7 @@ use crate::crypto;
 use crate::error::{ApiError, ApiResult};
 use crate::session::ClientInfo;
 use crate::store::{Session, User};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header::{ACCESS_CONTROL_EXPOSE_HEADERS, AUTHORIZATION, SET_COOKIE, USER_AGENT};
@@ -37,15 +37,35 @@ impl FromRequestParts<AuthService> for Caller {
 
     /// The caller's live session (slid forward when due), or 401 `UNAUTHORIZED`.
     async fn from_request_parts(parts: &mut Parts, auth: &AuthService) -> ApiResult<Caller> {
-        let mut caller = auth.require_session(&parts.headers).await?;
-        if auth.sessions.extend_if_due(&mut caller.session).await?
-            && let Some(slid) = parts.extensions.get::<SlidSession>()
-        {
-            // Only one session is read per request, so the slot is empty here.
-            let _ = slid.0.set(caller.token.clone());
-        }
-        Ok(caller)
+        let caller = auth.require_session(&parts.headers).await?;
+        slide(parts, auth, caller).await
     }
+}
+
+impl OptionalFromRequestParts<AuthService> for Caller {
+    type Rejection = ApiError;
+
+    /// The caller's live session (slid forward when due), if there is one.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        auth: &AuthService,
+    ) -> ApiResult<Option<Caller>> {
+        match auth.lookup(&parts.headers).await? {
+            Lookup::Live(caller) => Ok(Some(slide(parts, auth, *caller).await?)),
+            Lookup::Anonymous | Lookup::Dead => Ok(None),
+        }
+    }
+}
+
+/// Slides the caller's session when due and notes it for [`resend_slid_session`].
+async fn slide(parts: &Parts, auth: &AuthService, mut caller: Caller) -> ApiResult<Caller> {
+    if auth.0.sessions.extend_if_due(&mut caller.session).await?
+        && let Some(slid) = parts.extensions.get::<SlidSession>()
+    {
+        // Only one session is read per request, so the slot is empty here.
+        let _ = slid.0.set(caller.token.clone());
+    }
+    Ok(caller)
 }
 
 /// The token of a session the request's session check slid forward, for
@@ -67,7 +87,7 @@ pub(super) async fn resend_slid_session(
     let Some(token) = slid.0.get() else {
         return response;
     };
-    let name = auth.cookies.session_token_name();
+    let name = auth.0.cookies.session_token_name();
     let headers = response.headers_mut();
     let sets_session = headers.contains_key("set-auth-token")
         || headers.get_all(SET_COOKIE).iter().any(|v| {
@@ -114,7 +134,7 @@ pub enum Lookup {
 /// The client's IP and user agent. The IP is the TCP peer unless a trusted proxy header is
 /// configured, in which case the last (proxy-appended) entry of that header is used.
 pub fn client_info(auth: &AuthService, headers: &HeaderMap, extensions: &Extensions) -> ClientInfo {
-    let from_header = auth.config.client_ip_header.as_ref().and_then(|name| {
+    let from_header = auth.0.config.client_ip_header.as_ref().and_then(|name| {
         headers
             .get_all(name)
             .iter()
@@ -169,7 +189,7 @@ fn bearer_session_token(auth: &AuthService, headers: &HeaderMap) -> Option<Strin
         } else {
             token.to_owned()
         };
-        crypto::verify_signed_value(auth.config.secret.expose(), &decoded).map(str::to_owned)
+        crypto::verify_signed_value(auth.0.config.secret.expose(), &decoded).map(str::to_owned)
     } else if !token.is_empty()
         && token.len() <= 256
         && token.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -186,14 +206,15 @@ impl AuthService {
         let token = match bearer_session_token(self, headers) {
             Some(token) => token,
             None => match self
+                .0
                 .cookies
-                .session_token_from(headers, self.config.secret.expose())
+                .session_token_from(headers, self.0.config.secret.expose())
             {
                 Some(Ok(token)) => token,
                 Some(Err(())) | None => return Ok(Lookup::Anonymous),
             },
         };
-        Ok(match self.sessions.resolve(&token).await? {
+        Ok(match self.0.sessions.resolve(&token).await? {
             Some((session, user)) => Lookup::Live(Box::new(Caller {
                 session,
                 user,
@@ -207,7 +228,7 @@ impl AuthService {
     pub async fn require_session(&self, headers: &HeaderMap) -> ApiResult<Caller> {
         match self.lookup(headers).await? {
             Lookup::Live(caller) => Ok(*caller),
-            Lookup::Dead => Err(ApiError::unauthorized().with_cookies(self.cookies.expire_all())),
+            Lookup::Dead => Err(ApiError::unauthorized().with_cookies(self.0.cookies.expire_all())),
             Lookup::Anonymous => Err(ApiError::unauthorized()),
         }
     }
@@ -215,17 +236,17 @@ impl AuthService {
     /// `Set-Cookie` lines (re-)establishing `token` as the browser's session, and the
     /// `set-auth-token` value (the signed token) for bearer clients.
     pub fn session_cookies(&self, token: &str, remember: bool) -> (Vec<String>, String) {
-        let secret = self.config.secret.expose();
+        let secret = self.0.config.secret.expose();
         let mut lines = Vec::with_capacity(2);
         if remember {
-            lines.push(self.cookies.session_cookie(
+            lines.push(self.0.cookies.session_cookie(
                 secret,
                 token,
-                Some(self.config.session.expires_in.as_secs()),
+                Some(self.0.config.session.expires_in.as_secs()),
             ));
         } else {
-            lines.push(self.cookies.session_cookie(secret, token, None));
-            lines.push(self.cookies.dont_remember_cookie(secret));
+            lines.push(self.0.cookies.session_cookie(secret, token, None));
+            lines.push(self.0.cookies.dont_remember_cookie(secret));
         }
         (
             lines,

@@ -14,6 +14,7 @@ mod tokens;
 pub use context::{Caller, Lookup};
 pub use origin::TrustedOrigins;
 
+use crate::accounts::Accounts;
 use crate::config::AuthConfig;
 use crate::cookies::CookieJar;
 use crate::error::ApiError;
@@ -21,6 +22,7 @@ use crate::jwt::{KeyLoadError, TokenIssuer};
 use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::ratelimit::{RateLimiter, rule_for};
+use crate::refresh::RefreshTokens;
 use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
@@ -36,32 +38,25 @@ use std::sync::Arc;
 /// Base path of every identity route.
 pub const BASE_PATH: &str = "/api/auth";
 
-/// Everything the handlers share.
-pub struct Inner {
-    /// Settings.
-    pub config: AuthConfig,
-    /// Storage.
-    pub store: Arc<dyn AuthStore>,
-    /// Password hashing.
-    pub hasher: PasswordHasher,
-    /// Session operations.
-    pub sessions: Sessions,
-    /// JWT issuance.
-    pub issuer: TokenIssuer,
-    /// Outgoing mail.
-    pub mailer: Arc<dyn Mailer>,
-    /// Cookie names and attributes.
-    pub cookies: CookieJar,
+/// Everything the handlers share. The handlers reach storage only through the services
+/// ([`Accounts`], [`Sessions`], [`RefreshTokens`]).
+struct Inner {
+    config: AuthConfig,
+    accounts: Accounts,
+    sessions: Sessions,
+    refresh: RefreshTokens,
+    issuer: TokenIssuer,
+    mailer: Arc<dyn Mailer>,
+    cookies: CookieJar,
     /// Rate limiting (`None`: off).
-    pub limiter: Option<RateLimiter>,
+    limiter: Option<RateLimiter>,
     /// Revoked sessions, shared with in-process guards.
-    pub deny_list: Arc<SessionDenyList>,
+    deny_list: Arc<SessionDenyList>,
     /// Origins allowed to make cookie-authenticated requests.
-    pub trusted: TrustedOrigins,
+    trusted: TrustedOrigins,
     /// Told about deleted accounts.
-    pub account_listener: Option<Arc<dyn AccountListener>>,
-    /// Where the time comes from.
-    pub clock: SharedClock,
+    account_listener: Option<Arc<dyn AccountListener>>,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Inner {
@@ -115,13 +110,6 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
-impl std::ops::Deref for AuthService {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
 impl AuthService {
     /// Builds the service: loads (or creates) the signing key and wires the parts together.
     pub async fn new(config: AuthConfig, parts: Components) -> Result<AuthService, KeyLoadError> {
@@ -151,11 +139,25 @@ impl AuthService {
         } else {
             None
         };
+        let accounts = Accounts::new(
+            store.clone(),
+            hasher,
+            sessions.clone(),
+            clock.clone(),
+            config.require_email_verification,
+        );
+        let refresh = RefreshTokens::new(
+            store.clone(),
+            sessions.clone(),
+            issuer.clone(),
+            config.session.refresh_token_ttl,
+            clock.clone(),
+        );
         Ok(AuthService(Arc::new(Inner {
             config,
-            store,
-            hasher,
+            accounts,
             sessions,
+            refresh,
             issuer,
             mailer,
             cookies,
@@ -165,6 +167,16 @@ impl AuthService {
             account_listener,
             clock,
         })))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AuthConfig {
+        &self.0.config
+    }
+
+    /// Cookie names and attributes.
+    pub fn cookies(&self) -> &CookieJar {
+        &self.0.cookies
     }
 
     /// The service's clock (for wiring guards and stores in the same process).
@@ -244,14 +256,14 @@ impl AuthService {
 
     /// Deletes expired rows; run periodically.
     pub async fn purge_expired(&self) -> Result<u64, crate::store::StoreError> {
-        self.0.store.purge_expired(self.now_ms()).await
+        self.0.sessions.purge_expired().await
     }
 }
 
 /// Rate limit, then origin/CSRF check, before any handler.
 async fn defences(State(auth): State<AuthService>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
-    if let Some(limiter) = &auth.limiter {
+    if let Some(limiter) = &auth.0.limiter {
         let client = context::client_info(&auth, request.headers(), request.extensions());
         let key = format!("{}|{path}", client.ip);
         if let Err(retry_after) = limiter.hit(&key, rule_for(&path)).await {
@@ -259,7 +271,7 @@ async fn defences(State(auth): State<AuthService>, request: Request, next: Next)
             return ApiError::too_many_requests(retry_after).into_response();
         }
     }
-    if let Err(error) = origin::check(&auth.trusted, request.method(), &path, request.headers()) {
+    if let Err(error) = origin::check(&auth.0.trusted, request.method(), &path, request.headers()) {
         return error.into_response();
     }
     next.run(request).await

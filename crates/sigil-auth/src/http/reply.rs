@@ -1,5 +1,6 @@
 //! Building answers: JSON bodies with the cookies and headers Better Auth's client expects.
 
+use super::AuthService;
 use crate::domain::iso8601;
 use crate::store::{Session, User};
 use axum::Json;
@@ -82,6 +83,14 @@ impl IntoResponse for Reply {
         }
         response
     }
+}
+
+/// Adds the session cookie(s), `set-auth-token` and its expose header.
+pub fn with_session(auth: &AuthService, reply: Reply, token: &str, remember: bool) -> Reply {
+    let (cookies, signed) = auth.session_cookies(token, remember);
+    reply
+        .cookies(cookies)
+        .exposed_header("set-auth-token", signed)
 }
 
 /// A 302 redirect with an empty body.

@@ -4,9 +4,7 @@
 use super::AuthService;
 use super::body::Body;
 use super::context::{Caller, Lookup};
-use super::reply::{Reply, session_json, user_json};
-use super::sign::with_session;
-use crate::crypto;
+use super::reply::{Reply, session_json, user_json, with_session};
 use crate::error::{ApiError, ApiResult, codes};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -27,14 +25,15 @@ pub async fn get_session(
         Lookup::Dead => {
             return Ok(Reply::json(Value::Null)
                 .no_store()
-                .cookies(auth.cookies.expire_all())
+                .cookies(auth.0.cookies.expire_all())
                 .into_response());
         }
         Lookup::Live(caller) => caller,
     };
     let refresh_allowed = query.get("disableRefresh").is_none_or(|v| v.is_empty());
-    let extended = refresh_allowed && auth.sessions.extend_if_due(&mut caller.session).await?;
+    let extended = refresh_allowed && auth.0.sessions.extend_if_due(&mut caller.session).await?;
     let jwt = auth
+        .0
         .issuer
         .issue(&caller.user, &caller.session.id)
         .map_err(ApiError::internal)?;
@@ -72,16 +71,13 @@ pub async fn get_session_post() -> Response {
 /// disclosed (Sigil does not even store them): their `token` is a handle that `/revoke-session`
 /// accepts.
 pub async fn list_sessions(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
-    if !auth.sessions.is_fresh(&caller.session) {
+    if !auth.0.sessions.is_fresh(&caller.session) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             codes::SESSION_NOT_FRESH,
         ));
     }
-    let sessions = auth
-        .store
-        .sessions_of(&caller.user.id, auth.now_ms())
-        .await?;
+    let sessions = auth.0.sessions.list(&caller.user.id).await?;
     let list: Vec<Value> = sessions
         .iter()
         .map(|s| {
@@ -111,24 +107,14 @@ pub async fn revoke_session(
     let target = if token == caller.token {
         Some(caller.session.id.clone())
     } else {
-        let by_token = auth
-            .store
-            .session_by_token_hash(&crypto::sha256_hex(token))
-            .await?
-            .map(|(s, _)| s);
-        let found = match by_token {
-            Some(s) => Some(s),
-            None if token.len() <= 64 => auth.store.session_by_id(token).await?,
-            None => None,
-        };
-        found.filter(|s| s.user_id == caller.user.id).map(|s| s.id)
+        auth.0.sessions.find_own(&caller.user.id, token).await?
     };
     let mut reply = Reply::json(json!({ "status": true }));
     if let Some(id) = target {
-        auth.sessions.end_one(&id).await?;
+        auth.0.sessions.end_one(&id).await?;
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, session_id = %id, "session revoked");
         if id == caller.session.id {
-            reply = reply.cookies(auth.cookies.expire_all());
+            reply = reply.cookies(auth.0.cookies.expire_all());
         }
     }
     Ok(reply.into_response())
@@ -141,10 +127,10 @@ pub async fn revoke_sessions(
     body: Body,
 ) -> ApiResult<Response> {
     body.optional_fields()?.finish()?;
-    let ended = auth.sessions.end_all_of(&caller.user.id, None).await?;
+    let ended = auth.0.sessions.end_all_of(&caller.user.id, None).await?;
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, count = ended.len(), "all sessions revoked");
     Ok(Reply::json(json!({ "status": true }))
-        .cookies(auth.cookies.expire_all())
+        .cookies(auth.0.cookies.expire_all())
         .into_response())
 }
 
@@ -156,6 +142,7 @@ pub async fn revoke_other_sessions(
 ) -> ApiResult<Response> {
     body.optional_fields()?.finish()?;
     let ended = auth
+        .0
         .sessions
         .end_all_of(&caller.user.id, Some(&caller.session.id))
         .await?;

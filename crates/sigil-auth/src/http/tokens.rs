@@ -5,7 +5,6 @@ use super::body::Body;
 use super::context::Caller;
 use super::reply::Reply;
 use crate::error::{ApiError, ApiResult};
-use crate::refresh;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -15,6 +14,7 @@ use std::collections::HashMap;
 /// `GET /token`: a fresh JWT for the current session, `{"token": ...}`.
 pub async fn token(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
     let jwt = auth
+        .0
         .issuer
         .issue(&caller.user, &caller.session.id)
         .map_err(ApiError::internal)?;
@@ -29,7 +29,7 @@ pub async fn jwks(State(auth): State<AuthService>) -> Response {
             (CONTENT_TYPE, "application/json"),
             (CACHE_CONTROL, "public, max-age=300"),
         ],
-        auth.issuer.jwks_body(),
+        auth.0.issuer.jwks_body(),
     )
         .into_response()
 }
@@ -39,12 +39,16 @@ pub async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiResult<R
     let mut f = body.fields("object")?;
     let presented = f.string("refreshToken");
     f.finish()?;
-    let exchanged = refresh::exchange(&auth, presented.unwrap_or_default()).await?;
+    let exchanged = auth
+        .0
+        .refresh
+        .exchange(presented.unwrap_or_default())
+        .await?;
     let body = json!({
         "token": exchanged.access_token,
         "refreshToken": exchanged.refresh_token,
         "tokenType": "Bearer",
-        "expiresIn": auth.issuer.ttl_secs(),
+        "expiresIn": auth.0.issuer.ttl_secs(),
     });
     Ok(Reply::json(body).no_store().into_response())
 }

@@ -1,0 +1,408 @@
+//! The account service: the rules of signing up, signing in, changing and resetting passwords,
+//! profiles, email changes and deletion, without HTTP. It takes parsed values ([`Email`],
+//! [`Password`]) and answers with domain results or typed errors; `error.rs` maps each error to
+//! Better Auth's code and status in one place.
+
+use crate::crypto;
+use crate::domain::{Email, Password};
+use crate::password::{HashError, PasswordHasher};
+use crate::session::{ClientInfo, Sessions};
+use crate::store::{AuthStore, Session, StoreError, StoreResult, User};
+use sigil_guard::clock::SharedClock;
+use std::sync::Arc;
+
+/// Prefix of password-reset rows in the verification table.
+const RESET_PREFIX: &str = "reset-password:";
+/// How long a reset link works.
+const RESET_TTL_MS: i64 = 3600 * 1000;
+
+/// Why a sign-up did not create an account.
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    /// The email belongs to another account (only when that may be said: without
+    /// email verification).
+    #[error("email taken")]
+    EmailTaken,
+    /// Password hashing is saturated.
+    #[error("busy")]
+    Busy,
+    /// Hashing or storage failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Why a sign-in was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown email, no password credential, or a wrong password (one answer for all).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// The password is right but the email is not verified (and verification is required).
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// Password hashing is saturated.
+    #[error("busy")]
+    Busy,
+    /// Hashing or storage failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Why a password confirmation (change, deletion) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    /// The account has no password credential.
+    #[error("no credential account")]
+    NoCredential,
+    /// The current password is wrong.
+    #[error("invalid password")]
+    InvalidPassword,
+    /// Password hashing is saturated.
+    #[error("busy")]
+    Busy,
+    /// Hashing or storage failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Why a password reset failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// Unknown, used or expired token.
+    #[error("invalid token")]
+    InvalidToken,
+    /// The token's account no longer exists.
+    #[error("user not found")]
+    UserNotFound,
+    /// Password hashing is saturated.
+    #[error("busy")]
+    Busy,
+    /// Hashing or storage failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+macro_rules! from_hash_and_store {
+    ($error:ident) => {
+        impl From<HashError> for $error {
+            fn from(e: HashError) -> Self {
+                match e {
+                    HashError::Busy => $error::Busy,
+                    other => $error::Internal(other.to_string()),
+                }
+            }
+        }
+        impl From<StoreError> for $error {
+            fn from(e: StoreError) -> Self {
+                $error::Internal(e.to_string())
+            }
+        }
+    };
+}
+from_hash_and_store!(SignUpError);
+from_hash_and_store!(SignInError);
+from_hash_and_store!(ConfirmError);
+from_hash_and_store!(ResetError);
+
+/// A sign-up request, parsed.
+#[derive(Debug)]
+pub struct SignUp<'a> {
+    /// Display name (checked).
+    pub name: &'a str,
+    /// Email.
+    pub email: Email,
+    /// Password (policy checked).
+    pub password: Password,
+    /// Avatar URL (checked).
+    pub image: Option<&'a str>,
+    /// Long-lived session.
+    pub remember: bool,
+}
+
+/// What a sign-up produced.
+#[derive(Debug)]
+pub enum SignedUp {
+    /// The account and its first session (token).
+    SignedIn(User, String),
+    /// The account exists, its email must be verified before signing in.
+    NeedsVerification(User),
+    /// The email was taken and verification is required: a made-up user to answer with, so that
+    /// the answer does not reveal the account.
+    Concealed(User),
+}
+
+/// A password reset that was started: the account and the token to mail.
+#[derive(Debug)]
+pub struct ResetStarted {
+    /// The account.
+    pub user: User,
+    /// The single-use token (only its hash is stored).
+    pub token: String,
+}
+
+/// The account rules.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn AuthStore>,
+    hasher: PasswordHasher,
+    sessions: Sessions,
+    clock: SharedClock,
+    require_email_verification: bool,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts")
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Accounts {
+    /// The account service over `store`.
+    pub fn new(
+        store: Arc<dyn AuthStore>,
+        hasher: PasswordHasher,
+        sessions: Sessions,
+        clock: SharedClock,
+        require_email_verification: bool,
+    ) -> Accounts {
+        Accounts {
+            store,
+            hasher,
+            sessions,
+            clock,
+            require_email_verification,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Creates an account (and, unless its email must be verified first, its first session).
+    pub async fn sign_up(
+        &self,
+        input: SignUp<'_>,
+        client: &ClientInfo,
+    ) -> Result<SignedUp, SignUpError> {
+        let now = self.now();
+        let user = User {
+            id: crypto::random_alphanumeric(32),
+            name: input.name.to_owned(),
+            email: input.email.as_str().to_owned(),
+            email_verified: false,
+            image: input.image.map(str::to_owned),
+            created_at: now,
+            updated_at: now,
+        };
+        let verify_first = self.require_email_verification;
+        let hash = self.hasher.hash(input.password).await?;
+        let session =
+            (!verify_first).then(|| self.sessions.build(&user.id, input.remember, client));
+        match self
+            .store
+            .create_user(&user, &hash, session.as_ref().map(|(s, _)| s))
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) if verify_first => {
+                tracing::info!(target: "sigil::auth", "sign-up for an existing email (answered generically)");
+                return Ok(SignedUp::Concealed(user));
+            }
+            Err(StoreError::Conflict) => return Err(SignUpError::EmailTaken),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(target: "sigil::auth", user_id = %user.id, "user signed up");
+        Ok(match session {
+            Some((_, token)) => SignedUp::SignedIn(user, token),
+            None => SignedUp::NeedsVerification(user),
+        })
+    }
+
+    /// Checks credentials and opens a session. Unknown email, missing credential and wrong
+    /// password are one error after the same work (a full verification against a dummy hash
+    /// when there is no user).
+    pub async fn sign_in(
+        &self,
+        email: &Email,
+        password: Password,
+        remember: bool,
+        client: &ClientInfo,
+    ) -> Result<(User, Session, String), SignInError> {
+        let (user, stored) = match self.store.credentials_by_email(email.as_str()).await? {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, None),
+        };
+        let ok = self.hasher.verify(password, stored).await?;
+        let user = match (ok, user) {
+            (true, Some(user)) => user,
+            _ => {
+                tracing::info!(target: "sigil::auth", "sign-in refused: invalid email or password");
+                return Err(SignInError::InvalidCredentials);
+            }
+        };
+        if self.require_email_verification && !user.email_verified {
+            return Err(SignInError::EmailNotVerified);
+        }
+        let (session, token) = self.sessions.create(&user.id, remember, client).await?;
+        tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in");
+        Ok((user, session, token))
+    }
+
+    /// Checks a user's current password.
+    pub async fn confirm_password(
+        &self,
+        user_id: &str,
+        password: Password,
+    ) -> Result<(), ConfirmError> {
+        let Some(stored) = self.store.password_hash(user_id).await? else {
+            return Err(ConfirmError::NoCredential);
+        };
+        if !self.hasher.verify(password, Some(stored)).await? {
+            return Err(ConfirmError::InvalidPassword);
+        }
+        Ok(())
+    }
+
+    /// Changes the password after checking the current one. With `revoke`, every session of the
+    /// user (`current` too) ends and a new one, like `current`, is returned.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &Session,
+        current_password: Password,
+        new_password: Password,
+        revoke: bool,
+    ) -> Result<Option<(Session, String)>, ConfirmError> {
+        self.confirm_password(&user.id, current_password).await?;
+        let hash = self.hasher.hash(new_password).await?;
+        self.store.set_password(&user.id, &hash, self.now()).await?;
+        tracing::info!(target: "sigil::auth", user_id = %user.id, revoke, "password changed");
+        if !revoke {
+            return Ok(None);
+        }
+        self.sessions.end_all_of(&user.id, None).await?;
+        let client = ClientInfo {
+            ip: current.ip_address.clone(),
+            user_agent: current.user_agent.clone(),
+        };
+        Ok(Some(
+            self.sessions
+                .create(&user.id, current.remember, &client)
+                .await?,
+        ))
+    }
+
+    /// Updates name and/or image (already checked).
+    pub async fn update_profile(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+        image: Option<Option<&str>>,
+    ) -> StoreResult<()> {
+        self.store
+            .update_profile(user_id, name, image, self.now())
+            .await
+    }
+
+    /// A user by email.
+    pub async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        self.store.user_by_email(email.as_str()).await
+    }
+
+    /// A user by id.
+    pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        self.store.user_by_id(id).await
+    }
+
+    /// Deletes the account and ends its sessions.
+    pub async fn delete(&self, user_id: &str) -> StoreResult<()> {
+        let ended = self.store.delete_user(user_id).await?;
+        self.sessions.end(ended).await
+    }
+
+    /// Starts a password reset: for a registered email, a single-use token valid one hour. An
+    /// unknown email costs comparable database work and gives `None`.
+    pub async fn start_password_reset(&self, email: &Email) -> StoreResult<Option<ResetStarted>> {
+        let token = crypto::random_alphanumeric(24);
+        let identifier = reset_identifier(&token);
+        let now = self.now();
+        match self.store.user_by_email(email.as_str()).await? {
+            Some(user) => {
+                self.store
+                    .insert_verification(&identifier, &user.id, now + RESET_TTL_MS, now)
+                    .await?;
+                tracing::info!(target: "sigil::auth", user_id = %user.id, "password reset requested");
+                Ok(Some(ResetStarted { user, token }))
+            }
+            None => {
+                self.store.take_verification(&identifier, now).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Whether a reset token is (still) valid, without consuming it.
+    pub async fn reset_token_is_valid(&self, token: &str) -> StoreResult<bool> {
+        if token.len() > 64 {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .peek_verification(&reset_identifier(token), self.now())
+            .await?
+            .is_some())
+    }
+
+    /// Consumes a reset token, sets the new password and ends every session of the account (a
+    /// reset usually means the old password may be known to someone else).
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: Password,
+    ) -> Result<String, ResetError> {
+        if token.is_empty() || token.len() > 64 {
+            return Err(ResetError::InvalidToken);
+        }
+        let user_id = self
+            .store
+            .take_verification(&reset_identifier(token), self.now())
+            .await?
+            .ok_or(ResetError::InvalidToken)?;
+        if self.store.user_by_id(&user_id).await?.is_none() {
+            return Err(ResetError::UserNotFound);
+        }
+        let hash = self.hasher.hash(new_password).await?;
+        self.store.set_password(&user_id, &hash, self.now()).await?;
+        self.sessions.end_all_of(&user_id, None).await?;
+        tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
+        Ok(user_id)
+    }
+
+    /// Marks the user's email verified.
+    pub async fn mark_email_verified(&self, user_id: &str) -> StoreResult<()> {
+        self.store.set_email_verified(user_id, self.now()).await
+    }
+
+    /// Changes the user's email, keeping its verification state; [`StoreError::Conflict`] when
+    /// the address was taken in the meantime. Returns the updated user.
+    pub async fn change_email(&self, user: &User, new_email: &str) -> StoreResult<User> {
+        self.store
+            .set_email(&user.id, new_email, user.email_verified, self.now())
+            .await?;
+        tracing::info!(target: "sigil::auth", user_id = %user.id, "email changed");
+        Ok(self
+            .store
+            .user_by_id(&user.id)
+            .await?
+            .unwrap_or_else(|| user.clone()))
+    }
+}
+
+fn reset_identifier(token: &str) -> String {
+    format!("{RESET_PREFIX}{}", crypto::sha256_hex(token))
+}
