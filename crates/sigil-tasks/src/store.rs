@@ -2,6 +2,7 @@
 //! user: there is no way to read or change a task without naming its owner.
 
 use crate::cache::{CachedList, ListCache};
+pub use crate::task::Task;
 use bytes::Bytes;
 use serde::Serialize;
 use sigil_guard::clock::{SharedClock, SystemClock};
@@ -30,25 +31,6 @@ fn migrations() -> Vec<Migration> {
         "tasks",
         include_str!("../migrations/20261124000101_tasks.sql"),
     )]
-}
-
-/// A task.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Task {
-    /// Random 32-character id.
-    pub id: String,
-    /// Owner.
-    pub user_id: String,
-    /// 1 to 200 characters.
-    pub title: String,
-    /// 0 to 1000 characters.
-    pub description: String,
-    /// Done or not.
-    pub completed: bool,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
 }
 
 /// Which tasks to list.
