@@ -1,18 +1,17 @@
 //! The guard: turns a bearer token into an [`AuthUser`] or a typed refusal.
 
-use crate::bearer::{BearerError, bearer_token};
+use crate::bearer::bearer_token;
 use crate::clock::{SharedClock, SystemClock};
-use crate::extract::AuthUser;
+use crate::error::GuardError;
 use crate::rejection::AuthRejection;
 use crate::remote::RemoteJwks;
+use crate::snapshot::Snapshot;
+use crate::user::AuthUser;
 use http::HeaderMap;
-use sigil_token::{Claims, VerifiedCache, Verifier, VerifyError};
+use sigil_token::{Claims, Verifier};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-
-/// Default number of verified tokens remembered per key set.
-pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
 /// Decides whether a verified token has been revoked (for example because its session, named by
 /// `sid`, was signed out). Runs after the signature and claims are verified.
@@ -22,87 +21,6 @@ pub trait RevocationCheck: Send + Sync + 'static {
         &'a self,
         claims: &'a Claims,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
-}
-
-/// Why a request was not authenticated. All variants become a 401 (or 400 for an ambiguous
-/// request); the variant is for logs.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum GuardError {
-    /// No bearer credentials.
-    #[error("no bearer token")]
-    Missing,
-    /// Two `Authorization` headers.
-    #[error("more than one Authorization header")]
-    DuplicateHeader,
-    /// The credential is not a bearer token of valid syntax.
-    #[error("malformed bearer credential")]
-    MalformedHeader,
-    /// The token failed verification.
-    #[error("invalid token: {0}")]
-    Token(#[from] VerifyError),
-    /// The token is valid but its session has been revoked.
-    #[error("token revoked")]
-    Revoked,
-    /// No verification keys are available (the remote JWKS has never been loaded).
-    #[error("no verification keys available")]
-    NoKeys,
-}
-
-impl GuardError {
-    /// A short stable name, for logs, metrics and bindings: `missing`, `duplicate_header`,
-    /// `malformed_header`, `revoked`, `no_keys`, or the token error's own
-    /// ([`VerifyError::kind`]: `expired`, `bad_signature`, `unknown_key`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            GuardError::Missing => "missing",
-            GuardError::DuplicateHeader => "duplicate_header",
-            GuardError::MalformedHeader => "malformed_header",
-            GuardError::Token(e) => e.kind(),
-            GuardError::Revoked => "revoked",
-            GuardError::NoKeys => "no_keys",
-        }
-    }
-}
-
-impl From<BearerError> for GuardError {
-    fn from(e: BearerError) -> Self {
-        match e {
-            BearerError::Missing => GuardError::Missing,
-            BearerError::Duplicate => GuardError::DuplicateHeader,
-            BearerError::Malformed => GuardError::MalformedHeader,
-        }
-    }
-}
-
-/// A verifier plus the cache of tokens it has accepted. Replaced as a whole when keys change,
-/// so a cached token never outlives its key.
-#[derive(Debug)]
-pub(crate) struct Snapshot {
-    pub(crate) verifier: Verifier,
-    pub(crate) cache: Option<Arc<VerifiedCache>>,
-}
-
-impl Snapshot {
-    pub(crate) fn new(verifier: Verifier, cache_capacity: Option<usize>) -> Snapshot {
-        let cache = cache_capacity.map(|c| Arc::new(VerifiedCache::new(c)));
-        Snapshot { verifier, cache }
-    }
-
-    pub(crate) fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, VerifyError> {
-        let validation = self.verifier.validation();
-        if let Some(cache) = &self.cache
-            && let Some(claims) = cache.get(token, now)
-        {
-            validation.check_time(&claims, now)?;
-            return Ok(claims);
-        }
-        let claims = Arc::new(self.verifier.verify_untimed(token)?);
-        validation.check_time(&claims, now)?;
-        if let Some(cache) = &self.cache {
-            cache.insert(token, claims.clone(), now);
-        }
-        Ok(claims)
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -135,7 +53,7 @@ impl std::fmt::Debug for Guard {
 impl Guard {
     /// A guard over fixed keys (a shared secret or a static JWKS), with a verified-token cache.
     pub fn from_verifier(verifier: Verifier) -> Guard {
-        Guard::from_verifier_with_cache(verifier, Some(DEFAULT_CACHE_CAPACITY))
+        Guard::from_verifier_with_cache(verifier, Some(crate::snapshot::DEFAULT_CACHE_CAPACITY))
     }
 
     /// A guard over fixed keys with an explicit cache capacity (`None` disables the cache).
