@@ -213,6 +213,8 @@ class Bench:
             "SIGIL_JWT_ALG": alg,
             "SIGIL_JWT_SECRET": "bench-jwt-secret-" + "j" * 40,
             "SIGIL_RATE_LIMIT": "off",
+            # wrk is one client address: measure hashing throughput, not the per-client share.
+            "SIGIL_HASH_PER_CLIENT": "1024",
             "SIGIL_JWT_TTL": "1h",  # the tokens collected at the start must outlive the whole run
             "RUST_LOG": os.environ.get("SIGIL_BENCH_RUST_LOG", "warn"),
         }

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Browser tests of Sigil's web UI, in headless Debian Chromium driven by playwright-core.
 //
-//   node tests/browser/run.mjs --sigil target/debug/sigil [--only one-process|split]
+//   node tests/browser/run.mjs --sigil target/debug/sigil [--only one-process|split] [--scenarios main,ui-fixes]
 //
 // Builds nothing: it takes the sigil binary. For each deployment — one process (`sigil serve`)
 // and split (`sigil serve-auth` + `sigil serve-api --jwks-url` on two origins) — it starts fresh
-// servers, runs the scenarios of scenarios.mjs, saves a screenshot of every page under
+// servers for each scenario group (scenarios.mjs, ui-fixes.mjs), runs it, saves a screenshot of every page under
 // target/screenshots/<deployment>/, and stops every process it started.
 // Chromium: /usr/bin/chromium (or $CHROMIUM); `scripts/test` installs it with apt when missing.
 
@@ -16,17 +16,23 @@ import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS, Run } from './lib/harness.mjs';
 import { deploy, killAll } from './lib/servers.mjs';
 import { runScenarios } from './scenarios.mjs';
+import { runUiFixes } from './ui-fixes.mjs';
+
+/** Scenario groups, each on fresh servers of every deployment. */
+const GROUPS = { main: runScenarios, 'ui-fixes': runUiFixes };
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 function parseArgs(argv) {
-  const args = { sigil: null, only: null };
+  const args = { sigil: null, only: null, groups: Object.keys(GROUPS) };
   for (let i = 0; i < argv.length; i += 1) {
     if (argv[i] === '--sigil') args.sigil = argv[++i];
     else if (argv[i] === '--only') args.only = argv[++i];
+    else if (argv[i] === '--scenarios') args.groups = argv[++i].split(',');
     else throw new Error(`unknown argument ${argv[i]}`);
   }
-  if (!args.sigil) throw new Error('usage: run.mjs --sigil <path to the sigil binary> [--only one-process|split]');
+  if (!args.sigil) throw new Error('usage: run.mjs --sigil <path to the sigil binary> [--only one-process|split] [--scenarios main,ui-fixes]');
+  for (const group of args.groups) if (!GROUPS[group]) throw new Error(`unknown scenario group ${group}`);
   return args;
 }
 
@@ -47,19 +53,21 @@ async function main() {
   try {
     for (const topology of topologies) {
       const t0 = Date.now();
-      const env = await deploy(topology, { binary, logDir });
-      console.log(`\n${topology}: UI and identity at ${env.authUrl}, tasks API at ${env.apiUrl}`);
       const run = new Run(topology, screenshots);
-      try {
-        await runScenarios(browser, env, run);
-        console.log(`  ${topology}: ${run.steps.length} steps passed in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${run.shots} screenshots in ${run.dir}`);
-      } catch (error) {
-        failed = true;
-        console.error(`\n${topology} FAILED: ${error.stack || error}`);
-        console.error(`  server logs: ${logDir}/${topology}-*.log; screenshots: ${run.dir}`);
-      } finally {
-        await env.stop();
+      for (const group of args.groups) {
+        const env = await deploy(topology, { binary, logDir });
+        console.log(`\n${topology} (${group}): UI and identity at ${env.authUrl}, tasks API at ${env.apiUrl}`);
+        try {
+          await GROUPS[group](browser, env, run);
+        } catch (error) {
+          failed = true;
+          console.error(`\n${topology} (${group}) FAILED: ${error.stack || error}`);
+          console.error(`  server logs: ${logDir}/${topology}-*.log; screenshots: ${run.dir}`);
+        } finally {
+          await env.stop();
+        }
       }
+      console.log(`  ${topology}: ${run.steps.filter((s) => s.ok).length} steps passed in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${run.shots} screenshots in ${run.dir}`);
     }
   } finally {
     await browser.close();

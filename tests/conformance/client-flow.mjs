@@ -160,6 +160,10 @@ async function mainScenario(flow) {
   await f.step("sign-up/untrusted-callback-url", () =>
     freshClient("cb2").c.signUp.email({ name: "Cal", email: "cal2@example.com", password: PW, callbackURL: "https://evil.example/x" }),
   );
+  // An empty callbackURL is no callbackURL (issue 9, item 3).
+  await f.step("sign-up/empty-callback-url", () =>
+    freshClient("cb3").c.signUp.email({ name: "Cal", email: "cal3@example.com", password: PW, callbackURL: "" }),
+  );
   await f.step("sign-up/remember-me-false", () =>
     freshClient("rm").c.signUp.email({ name: "Remy", email: "remy@example.com", password: PW, rememberMe: false }),
   );
@@ -190,6 +194,8 @@ async function mainScenario(flow) {
   await f.step("sign-in/untrusted-callback-url", () =>
     freshClient("ucb").c.signIn.email({ email: aliceEmail, password: PW, callbackURL: "https://evil.example/x" }),
   );
+  r = await f.step("sign-in/empty-callback-url", () => freshClient("ecb").c.signIn.email({ email: aliceEmail, password: PW, callbackURL: "" }));
+  f.assert("sign-in/empty-callback-url: redirect false, url empty", r.data?.redirect === false && r.data?.url === "", r.json);
   const C = f.device("C");
   const c = f.client(C);
   r = await f.step("sign-in/remember-me-false", () => c.signIn.email({ email: aliceEmail, password: PW, rememberMe: false }));
@@ -491,6 +497,16 @@ async function mainScenario(flow) {
   const json = { "content-type": "application/json" };
   await f.step("origin/cookie-no-origin", () => f.post(O, "/update-user", { name: "No Origin" }, { noOrigin: true }));
   await f.step("origin/cookie-null-origin", () => f.post(O, "/update-user", { name: "Null Origin" }, { headers: { origin: "null" } }));
+  // A form posted from a same-origin page with `Referrer-Policy: no-referrer` (issue 9, item 2).
+  await f.step("origin/cookie-null-origin-same-origin", () =>
+    f.post(O, "/update-user", { name: "Null Same Origin" }, { headers: { origin: "null", "sec-fetch-site": "same-origin" } }),
+  );
+  await f.step("origin/cookie-null-origin-cross-site", () =>
+    f.post(O, "/update-user", { name: "Null Cross Site" }, { headers: { origin: "null", "sec-fetch-site": "cross-site" } }),
+  );
+  await f.step("origin/sign-in-null-origin-same-origin", () =>
+    f.post(f.device("null-so"), "/sign-in/email", { email: aliceNew, password: PW3 }, { headers: { origin: "null", "sec-fetch-site": "same-origin" } }),
+  );
   await f.step("origin/cookie-untrusted-origin", () => f.post(O, "/update-user", { name: "Evil" }, { headers: { origin: EVIL_ORIGIN } }));
   await f.step("origin/cookie-referer-only", () => f.post(O, "/update-user", { name: "Referer" }, { noOrigin: true, headers: { referer: `${f.origin}/settings` } }));
   await f.step("origin/cookie-untrusted-referer", () => f.post(O, "/update-user", { name: "Referer" }, { noOrigin: true, headers: { referer: `${EVIL_ORIGIN}/settings` } }));

@@ -8,6 +8,7 @@ use crate::domain::{Email, Password};
 use crate::password::{HashError, PasswordHasher};
 use crate::session::{ClientInfo, Sessions};
 use crate::store::{AuthStore, Session, StoreError, StoreResult, User};
+use crate::throttle::{AccountThrottle, Standing};
 use sigil_guard::clock::SharedClock;
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ pub enum SignUpError {
     /// Password hashing is saturated.
     #[error("busy")]
     Busy,
+    /// This client's share of the hash queue is in use.
+    #[error("client busy")]
+    ClientBusy,
     /// Hashing or storage failed.
     #[error("{0}")]
     Internal(String),
@@ -37,12 +41,18 @@ pub enum SignInError {
     /// Unknown email, no password credential, or a wrong password (one answer for all).
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// The account is throttled for this address: retry after this many seconds.
+    #[error("throttled")]
+    Throttled(u64),
     /// The password is right but the email is not verified (and verification is required).
     #[error("email not verified")]
     EmailNotVerified,
     /// Password hashing is saturated.
     #[error("busy")]
     Busy,
+    /// This client's share of the hash queue is in use.
+    #[error("client busy")]
+    ClientBusy,
     /// Hashing or storage failed.
     #[error("{0}")]
     Internal(String),
@@ -60,6 +70,9 @@ pub enum ConfirmError {
     /// Password hashing is saturated.
     #[error("busy")]
     Busy,
+    /// This client's share of the hash queue is in use.
+    #[error("client busy")]
+    ClientBusy,
     /// Hashing or storage failed.
     #[error("{0}")]
     Internal(String),
@@ -77,6 +90,9 @@ pub enum ResetError {
     /// Password hashing is saturated.
     #[error("busy")]
     Busy,
+    /// This client's share of the hash queue is in use.
+    #[error("client busy")]
+    ClientBusy,
     /// Hashing or storage failed.
     #[error("{0}")]
     Internal(String),
@@ -88,6 +104,7 @@ macro_rules! from_hash_and_store {
             fn from(e: HashError) -> Self {
                 match e {
                     HashError::Busy => $error::Busy,
+                    HashError::ClientBusy => $error::ClientBusy,
                     other => $error::Internal(other.to_string()),
                 }
             }
@@ -141,11 +158,11 @@ pub struct ResetStarted {
 }
 
 /// The account rules.
-#[derive(Clone)]
 pub struct Accounts {
     store: Arc<dyn AuthStore>,
     hasher: PasswordHasher,
     sessions: Sessions,
+    throttle: Option<AccountThrottle>,
     clock: SharedClock,
     require_email_verification: bool,
 }
@@ -167,6 +184,7 @@ impl Accounts {
         store: Arc<dyn AuthStore>,
         hasher: PasswordHasher,
         sessions: Sessions,
+        throttle: Option<AccountThrottle>,
         clock: SharedClock,
         require_email_verification: bool,
     ) -> Accounts {
@@ -174,6 +192,7 @@ impl Accounts {
             store,
             hasher,
             sessions,
+            throttle,
             clock,
             require_email_verification,
         }
@@ -200,7 +219,11 @@ impl Accounts {
             updated_at: now,
         };
         let verify_first = self.require_email_verification;
-        let hash = self.hasher.hash(input.password).await?;
+        let hash = self
+            .hasher
+            .admit(&client.ip, None, false)?
+            .hash(input.password)
+            .await?;
         let session =
             (!verify_first).then(|| self.sessions.build(&user.id, input.remember, client));
         match self
@@ -217,6 +240,10 @@ impl Accounts {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "sigil::auth", user_id = %user.id, "user signed up");
+        // Whoever chose the password is its owner: this address is known to the account.
+        if let Some(throttle) = &self.throttle {
+            throttle.succeeded(&user.email, &client.ip);
+        }
         Ok(match session {
             Some((_, token)) => SignedUp::SignedIn(user, token),
             None => SignedUp::NeedsVerification(user),
@@ -233,11 +260,35 @@ impl Accounts {
         remember: bool,
         client: &ClientInfo,
     ) -> Result<(User, Session, String), SignInError> {
+        // Cheap refusals first, before the database is read or anything is hashed: the account's
+        // throttle (known addresses are judged apart from strangers), then this client's and
+        // this account's share of the hash queue.
+        let standing = match &self.throttle {
+            Some(throttle) => throttle.check(email.as_str(), &client.ip).map_err(|wait| {
+                // Debug only: refused before any check, so a flood of these would be a log flood.
+                tracing::debug!(target: "sigil::auth", wait_secs = wait, "sign-in refused: account throttled for this address");
+                SignInError::Throttled(wait)
+            })?,
+            None => Standing::Stranger,
+        };
+        let admission = self.hasher.admit(
+            &client.ip,
+            Some(email.as_str()),
+            standing == Standing::Known,
+        )?;
         let (user, stored) = match self.store.credentials_by_email(email.as_str()).await? {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
         };
-        let ok = self.hasher.verify(password, stored).await?;
+        let ok = admission.verify(password, stored).await?;
+        drop(admission);
+        if let Some(throttle) = &self.throttle {
+            if ok {
+                throttle.succeeded(email.as_str(), &client.ip);
+            } else {
+                throttle.failed(email.as_str(), &client.ip);
+            }
+        }
         let user = match (ok, user) {
             (true, Some(user)) => user,
             _ => {
@@ -281,6 +332,7 @@ impl Accounts {
         self.confirm_password(&user.id, current_password).await?;
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password(&user.id, &hash, self.now()).await?;
+        self.end_reset_links(&user.id).await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, revoke, "password changed");
         if !revoke {
             return Ok(None);
@@ -364,6 +416,7 @@ impl Accounts {
         &self,
         token: &str,
         new_password: Password,
+        client: &ClientInfo,
     ) -> Result<String, ResetError> {
         if token.is_empty() || token.len() > 64 {
             return Err(ResetError::InvalidToken);
@@ -373,14 +426,40 @@ impl Accounts {
             .take_verification(&reset_identifier(token), self.now())
             .await?
             .ok_or(ResetError::InvalidToken)?;
-        if self.store.user_by_id(&user_id).await?.is_none() {
+        let Some(user) = self.store.user_by_id(&user_id).await? else {
             return Err(ResetError::UserNotFound);
-        }
+        };
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password(&user_id, &hash, self.now()).await?;
+        self.end_reset_links(&user_id).await?;
         self.sessions.end_all_of(&user_id, None).await?;
+        // The emailed link proved control of the account: this address may sign in during an
+        // attack on it (the way in for a new device while strangers are throttled).
+        if let Some(throttle) = &self.throttle {
+            throttle.succeeded(&user.email, &client.ip);
+        }
         tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
         Ok(user_id)
+    }
+
+    /// Ends every outstanding password-reset link of `user_id`: once the password has been
+    /// changed or reset, an earlier link (perhaps mailed to an inbox someone else reads) must not
+    /// set it again. Better Auth 1.7.25 leaves them valid until they expire; Sigil is stricter.
+    pub async fn end_reset_links(&self, user_id: &str) -> StoreResult<()> {
+        self.store.delete_verifications(RESET_PREFIX, user_id).await
+    }
+
+    /// A short fingerprint of the account's current password hash, carried by change-email
+    /// links: a password change or reset alters it and so ends every pending email change
+    /// (whoever asked for it with a stolen session must not take the account over by email
+    /// afterwards). The hash is salted and hashed again, so the fingerprint reveals nothing usable.
+    pub async fn password_stamp(&self, user_id: &str) -> StoreResult<String> {
+        let hash = self.store.password_hash(user_id).await?;
+        let digest = crypto::sha256_hex(&format!(
+            "sigil/email-change/v1:{}",
+            hash.as_deref().unwrap_or("")
+        ));
+        Ok(digest[..16].to_owned())
     }
 
     /// Marks the user's email verified.

@@ -1,6 +1,7 @@
 //! The identity service's settings, validated once at start.
 
 use crate::domain::PasswordPolicy;
+use crate::throttle::ThrottlePolicy;
 use sigil_token::Algorithm;
 use std::time::Duration;
 use url::Url;
@@ -119,6 +120,8 @@ pub struct AuthConfig {
     pub client_ip_header: Option<http::HeaderName>,
     /// Allow account deletion through `/delete-user`.
     pub allow_delete_user: bool,
+    /// Per-account sign-in throttling (`None`: off).
+    pub account_throttle: Option<ThrottlePolicy>,
 }
 
 impl AuthConfig {
@@ -136,6 +139,7 @@ impl AuthConfig {
             max_body_bytes: 64 * 1024,
             client_ip_header: None,
             allow_delete_user: true,
+            account_throttle: Some(ThrottlePolicy::default()),
         }
     }
 

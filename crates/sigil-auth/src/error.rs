@@ -224,11 +224,18 @@ impl From<InvalidInput> for ApiError {
 impl ApiError {
     /// 503 `SERVICE_BUSY` with `Retry-After: 1`: password hashing is saturated.
     fn busy() -> ApiError {
-        tracing::warn!(target: "sigil::auth", "password hashing saturated: shedding load");
+        warn_saturated();
         ApiError {
             retry_after: Some(1),
             ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
         }
+    }
+
+    /// 429 with `Retry-After: 1`: this client's share of the hash queue is in use.
+    fn client_busy() -> ApiError {
+        // Not logged above debug: under a flood this is every refused request.
+        tracing::debug!(target: "sigil::auth", "hash queue share of this client in use: refused");
+        ApiError::too_many_requests(1)
     }
 }
 
@@ -236,6 +243,7 @@ impl From<crate::password::HashError> for ApiError {
     fn from(e: crate::password::HashError) -> Self {
         match e {
             crate::password::HashError::Busy => ApiError::busy(),
+            crate::password::HashError::ClientBusy => ApiError::client_busy(),
             other => ApiError::internal(other),
         }
     }
@@ -249,6 +257,7 @@ impl From<SignUpError> for ApiError {
                 codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
             ),
             SignUpError::Busy => ApiError::busy(),
+            SignUpError::ClientBusy => ApiError::client_busy(),
             SignUpError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -263,7 +272,9 @@ impl From<SignInError> for ApiError {
             SignInError::EmailNotVerified => {
                 ApiError::new(StatusCode::FORBIDDEN, codes::EMAIL_NOT_VERIFIED)
             }
+            SignInError::Throttled(wait) => ApiError::too_many_requests(wait),
             SignInError::Busy => ApiError::busy(),
+            SignInError::ClientBusy => ApiError::client_busy(),
             SignInError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -279,6 +290,7 @@ impl From<ConfirmError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PASSWORD)
             }
             ConfirmError::Busy => ApiError::busy(),
+            ConfirmError::ClientBusy => ApiError::client_busy(),
             ConfirmError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -294,6 +306,7 @@ impl From<ResetError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, codes::USER_NOT_FOUND)
             }
             ResetError::Busy => ApiError::busy(),
+            ResetError::ClientBusy => ApiError::client_busy(),
             ResetError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -307,6 +320,30 @@ impl From<RefreshError> for ApiError {
             }
             RefreshError::Internal(cause) => ApiError::internal(cause),
         }
+    }
+}
+
+/// Logs that the hash queue is full at most once a second (with the running count), not once per
+/// refused request: under a flood a line per refusal would be a second flood, in the logs.
+fn warn_saturated() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    static SHED: AtomicU64 = AtomicU64::new(0);
+    let shed = SHED.fetch_add(1, Relaxed) + 1;
+    let second = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs()
+        + 1;
+    let last = LAST_SECOND.load(Relaxed);
+    if second > last
+        && LAST_SECOND
+            .compare_exchange(last, second, Relaxed, Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(target: "sigil::auth", shed_since_start = shed, "password hashing saturated: shedding load (logged at most once a second)");
     }
 }
 

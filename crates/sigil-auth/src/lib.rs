@@ -15,6 +15,7 @@
 //! | [`refresh`] | rotating refresh tokens with reuse detection |
 //! | [`revocation`] | announcing ended sessions to every instance (database, Redis) |
 //! | [`ratelimit`] | request rate limits (memory or Redis) |
+//! | [`throttle`] | per-account sign-in throttling (a growing delay that strangers cannot impose on the owner) |
 //! | [`mail`] | outgoing mail |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
 #![forbid(unsafe_code)]
@@ -34,6 +35,7 @@ pub mod refresh;
 pub mod revocation;
 pub mod session;
 pub mod store;
+pub mod throttle;
 
 pub use config::{AuthConfig, Secret};
-pub use http::{AccountListener, AuthService, Components};
+pub use http::{AccountListener, AuthService, Components, redact_path};

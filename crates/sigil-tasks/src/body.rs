@@ -5,9 +5,10 @@ use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
+use sigil_guard::sigil_token::json::StrictJsonError;
 
 /// A JSON body of type `T`: 415 without `application/json`, 413 over the limit, 400 for bad
-/// JSON, 422 when the JSON does not fit `T`.
+/// JSON (or duplicate member names), 422 when the JSON does not fit `T`.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -33,8 +34,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|_| TaskError::TooLarge)?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| TaskError::BadJson(format!("Invalid JSON: {e}")))?;
+        let value = strict_value(&bytes)?;
         if !value.is_object() {
             return Err(TaskError::Validation(
                 "the body must be a JSON object".into(),
@@ -44,4 +44,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map(JsonBody)
             .map_err(|e| TaskError::Validation(e.to_string()))
     }
+}
+
+/// The one strict reading of a JSON body, the identity routes' too: malformed JSON and duplicate
+/// member names (at any depth) are refused with 400 `INVALID_JSON`.
+pub(crate) fn strict_value(bytes: &[u8]) -> Result<serde_json::Value, TaskError> {
+    sigil_guard::sigil_token::json::parse_value(bytes).map_err(|e| match e {
+        StrictJsonError::DuplicateMember => {
+            TaskError::BadJson("Duplicate keys in JSON body".into())
+        }
+        StrictJsonError::Malformed => TaskError::BadJson("Invalid JSON in request body".into()),
+    })
 }

@@ -178,7 +178,8 @@ pub async fn complete(
     let completed = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let parsed: Completion = serde_json::from_slice(&body)
+        let value = crate::body::strict_value(&body)?;
+        let parsed: Completion = serde_json::from_value(value)
             .map_err(|e| TaskError::Validation(format!("expected {{\"completed\": bool}}: {e}")))?;
         parsed.completed
     };

@@ -22,6 +22,36 @@ pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
     }
 }
 
+/// Why [`parse_value`] refused a document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrictJsonError {
+    /// Not JSON at all (syntax, bad UTF-8, a number out of range, nesting too deep).
+    Malformed,
+    /// Valid JSON, but an object somewhere in it names a member twice.
+    DuplicateMember,
+}
+
+/// Parses any JSON value strictly: refused when malformed or when any object inside it has a
+/// duplicate member name, so every reader of it sees the same values. The one JSON reader of
+/// Sigil's request bodies (identity routes and tasks API alike).
+///
+/// ```
+/// use sigil_token::json::{parse_value, StrictJsonError};
+/// assert!(parse_value(br#"[{"a":1}]"#).is_ok());
+/// assert_eq!(parse_value(br#"{"a":1,"a":2}"#), Err(StrictJsonError::DuplicateMember));
+/// assert_eq!(parse_value(b"{"), Err(StrictJsonError::Malformed));
+/// ```
+pub fn parse_value(bytes: &[u8]) -> Result<Value, StrictJsonError> {
+    match serde_json::from_slice::<StrictValue>(bytes) {
+        Ok(StrictValue(value)) => Ok(value),
+        // Only a duplicate makes the strict parse fail where the plain one succeeds.
+        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+            Err(StrictJsonError::DuplicateMember)
+        }
+        Err(_) => Err(StrictJsonError::Malformed),
+    }
+}
+
 struct StrictValue(Value);
 
 impl<'de> Deserialize<'de> for StrictValue {

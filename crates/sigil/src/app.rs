@@ -1,13 +1,15 @@
 //! Building and running one Sigil process: the same [`App::build`] serves `main`, the tests and
 //! the benchmarks.
 
-use crate::settings::{ApiKeys, Mode, Settings, resolve_secret, secret_file_for, sqlite_path};
+use crate::settings::{
+    ApiKeys, Mode, Settings, resolve_secret, resolve_secret_noting, secret_file_for, sqlite_path,
+};
 use axum::Router;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode};
 use sigil_auth::mail::{FileMailer, LogMailer, Mailer};
-use sigil_auth::password::{HashParams, PasswordHasher};
+use sigil_auth::password::{HashParams, PasswordHasher, QueueLimits};
 use sigil_auth::ratelimit::RateLimiter;
 use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, Backend, SqlStore};
@@ -15,7 +17,7 @@ use sigil_auth::{AccountListener, AuthConfig, AuthService, Components, Secret};
 use sigil_guard::clock::{SharedClock, SystemClock};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,6 +63,8 @@ pub struct App {
     backend: Backend,
     /// Revocation sync, Redis follower, purge: stopped before the pool closes.
     background: Vec<JoinHandle<()>>,
+    /// Timeouts and the connection cap of the accept loop.
+    limits: crate::serve::ConnectionLimits,
 }
 
 /// How long a stop waits for in-flight requests before closing the database anyway.
@@ -75,6 +79,7 @@ struct Created {
 
 impl Created {
     /// Notes that `path` did not exist before this start (call before creating it).
+    #[cfg(test)]
     fn note_if_new(&mut self, path: &Path) {
         if !path.exists() {
             self.files.push(path.to_owned());
@@ -208,6 +213,7 @@ impl App {
         clock: SharedClock,
     ) -> Result<App, StartError> {
         let target = check_database_url(&settings.database_url)?;
+        let limits = connection_limits(&settings);
         let cors = cors_layer(&settings.cors_origins)?;
         let redis_client = settings
             .redis_url
@@ -282,6 +288,7 @@ impl App {
                 pool,
                 backend: target.backend,
                 background,
+                limits,
             }),
             Err(error) => {
                 created.remove().await;
@@ -335,6 +342,7 @@ impl App {
             pool,
             backend,
             background,
+            limits,
             ..
         } = self;
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -342,10 +350,7 @@ impl App {
             shutdown.await;
             let _ = stopping.send(());
         };
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, service)
-            .with_graceful_shutdown(signal)
-            .into_future();
+        let serve = crate::serve::serve(listener, router, limits, signal);
         let drain_limit = async move {
             if stopped.await.is_ok() {
                 tokio::time::sleep(DRAIN_TIMEOUT).await;
@@ -368,6 +373,69 @@ impl App {
         }
         close_database(pool, backend).await;
         served
+    }
+}
+
+/// Creates an empty SQLite database file unless one exists (SQLite takes an empty file as a new
+/// database); `true` when this call created it. Exclusive creation, so of two processes starting
+/// at once exactly one creates it, and only that one removes it again if its start fails.
+fn create_empty(db: &Path) -> std::io::Result<bool> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(db)
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs migrations, again when they fail (5 attempts in all): SQLite has no migration lock, so
+/// a process starting at the same time on the same new database may apply a migration first,
+/// and this one's attempt then fails ("table … already exists", its transaction rolled back);
+/// the next attempt sees it applied. A real failure fails every attempt and is reported.
+async fn migrate_retrying<F, Fut, E>(mut migrate: F) -> Result<(), StartError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut attempt = 1u64;
+    loop {
+        match migrate().await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < 5 => {
+                tracing::info!(target: "sigil", %error, attempt, "migration failed (another process migrating the same database?): trying again");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(StartError::Database(error.to_string())),
+        }
+    }
+}
+
+/// The accept loop's limits; the connection cap defaults to 10,000, or three quarters of the
+/// open-file limit when that is lower.
+fn connection_limits(settings: &Settings) -> crate::serve::ConnectionLimits {
+    let max_connections = settings
+        .max_connections
+        .unwrap_or_else(crate::serve::default_max_connections);
+    if let Some(files) = crate::serve::open_file_limit()
+        && max_connections + 64 > files
+    {
+        tracing::warn!(
+            target: "sigil",
+            max_connections,
+            open_file_limit = files,
+            "SIGIL_MAX_CONNECTIONS is close to or above the open-file limit (ulimit -n): raise the limit or lower the cap"
+        );
+    }
+    crate::serve::ConnectionLimits {
+        header_read_timeout: settings.header_read_timeout,
+        request_body_timeout: settings.request_body_timeout,
+        keep_alive_timeout: settings.keep_alive_timeout,
+        max_connections,
     }
 }
 
@@ -442,7 +510,20 @@ impl AuthParts {
                     .map_err(|e| StartError::Config(e.to_string()))?,
             ),
             (None, Some(path)) => Arc::new(FileMailer::new(path)),
-            (None, None) => Arc::new(LogMailer),
+            (None, None) => {
+                // Links carry single-use tokens: writing them to a log is for development only.
+                let https = settings
+                    .base_url
+                    .as_ref()
+                    .is_some_and(|u| u.scheme() == "https");
+                if https && !settings.allow_log_mailer {
+                    return Err(StartError::Config(
+                        "no mail transport: without SIGIL_SMTP_URL (or SIGIL_MAIL_FILE) reset and verification links would be written to the log, which is for development only; SIGIL_BASE_URL is https, so set SIGIL_SMTP_URL, or --allow-log-mailer on / SIGIL_ALLOW_LOG_MAILER=on to accept it".into(),
+                    ));
+                }
+                tracing::warn!(target: "sigil::mail", "DEVELOPMENT ONLY: no SIGIL_SMTP_URL, so password-reset and verification links (single-use secrets) are written to this log instead of being mailed; anyone who reads the log can use them");
+                Arc::new(LogMailer)
+            }
         };
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -452,7 +533,11 @@ impl AuthParts {
             iterations: settings.argon2_iterations,
             parallelism: 1,
         };
-        let hasher = PasswordHasher::new(params, cpus)
+        let limits = QueueLimits {
+            per_client: settings.hash_per_client,
+            ..QueueLimits::default()
+        };
+        let hasher = PasswordHasher::with_limits(params, cpus, limits)
             .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
         Ok(AuthParts {
             config_jwt_secret,
@@ -490,16 +575,23 @@ impl Wiring<'_> {
         let settings = self.settings;
         let secret = match (&self.auth_parts, &self.target.file) {
             (Some(_), Some(db)) => {
-                if settings.secret.is_none() {
-                    created.note_if_new(&secret_file_for(db));
+                let (secret, made) = resolve_secret_noting(settings).map_err(StartError::Config)?;
+                // Only a file this start wrote is removed if it fails (not one another process
+                // starting at the same time wrote).
+                if made {
+                    created.files.push(secret_file_for(db));
                 }
-                Some(resolve_secret(settings).map_err(StartError::Config)?)
+                Some(secret)
             }
             (Some(_), None) => Some(resolve_secret(settings).map_err(StartError::Config)?),
             (None, _) => None,
         };
-        if let Some(db) = &self.target.file {
-            created.note_if_new(db);
+        if let Some(db) = &self.target.file
+            && create_empty(db)
+                .map_err(|e| StartError::Database(format!("cannot create {}: {e}", db.display())))?
+        {
+            // Created here, by this process (not by another one starting at the same time).
+            created.files.push(db.clone());
         }
         let (pool, backend) = sigil_auth::store::connect(&settings.database_url)
             .await
@@ -520,10 +612,7 @@ impl Wiring<'_> {
                 if settings.tasks_cache.unwrap_or(backend == Backend::Sqlite) {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }
-                tasks
-                    .migrate()
-                    .await
-                    .map_err(|e| StartError::Database(e.to_string()))?;
+                migrate_retrying(|| tasks.migrate()).await?;
                 Some(tasks)
             }
         };
@@ -607,13 +696,15 @@ impl Wiring<'_> {
         let router = router
             .fallback(move |request: Request| not_found(has_ui, request))
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::map_response(json_refusals))
             .layer(SetResponseHeaderLayer::if_not_present(
                 http::header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             ))
             .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 // Only method and path: query strings can carry single-use tokens.
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                // The path without a reset link's token (`/api/auth/reset-password/{token}`).
+                tracing::info_span!("request", method = %request.method(), path = %sigil_auth::redact_path(request.uri().path()))
             }));
         Ok((router, auth_service, pool, background))
     }
@@ -630,10 +721,7 @@ async fn build_auth(
 ) -> Result<AuthService, StartError> {
     let clock = parts.clock;
     let store = SqlStore::new(pool);
-    store
-        .migrate()
-        .await
-        .map_err(|e| StartError::Database(e.to_string()))?;
+    migrate_retrying(|| store.migrate()).await?;
     let mut config = AuthConfig::new(base_url, secret);
     config.jwt.alg = settings.jwt_alg;
     config.jwt.ttl = settings.jwt_ttl;
@@ -642,6 +730,9 @@ async fn build_auth(
     config.rate_limit = settings.rate_limit;
     config.require_email_verification = settings.require_email_verification;
     config.client_ip_header = parts.client_ip_header;
+    if !settings.account_throttle {
+        config.account_throttle = None;
+    }
     let limiter = redis
         .clone()
         .filter(|_| settings.rate_limit)
@@ -837,6 +928,42 @@ async fn not_found(has_ui: bool, request: Request) -> Response {
         axum::Json(serde_json::json!({ "code": "NOT_FOUND", "message": "Not found" })),
     )
         .into_response()
+}
+
+/// Every refusal in the `{code, message}` JSON shape: axum's own rejections (a path segment
+/// that is not UTF-8, a query string that does not parse, …) answer in plain text; they are
+/// rewritten here, with their text as the message. HTML and JSON answers pass unchanged.
+async fn json_refusals(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("Error").to_owned()
+    } else {
+        message
+    };
+    // BAD_REQUEST, PAYLOAD_TOO_LARGE, …
+    let code = status
+        .canonical_reason()
+        .unwrap_or("ERROR")
+        .to_ascii_uppercase()
+        .replace([' ', '-'], "_");
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::json!({ "code": code, "message": message }).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn method_not_allowed() -> Response {

@@ -52,6 +52,18 @@ struct CommonArgs {
     /// Log format.
     #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Time allowed for a request's head (request line and headers) to arrive complete.
+    #[arg(long, env = "SIGIL_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
+    /// Time allowed for a request's body to arrive complete (then 408).
+    #[arg(long, env = "SIGIL_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    request_body_timeout: Duration,
+    /// How long a connection with no request in progress is kept open.
+    #[arg(long, env = "SIGIL_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    keep_alive_timeout: Duration,
+    /// Most connections at once [default: 10000, or 3/4 of the open-file limit when lower]
+    #[arg(long, env = "SIGIL_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +98,10 @@ struct ServeArgs {
     /// Append outgoing mail as JSON lines to this file (development and tests).
     #[arg(long, env = "SIGIL_MAIL_FILE")]
     mail_file: Option<PathBuf>,
+    /// Allow the log mailer (reset and verification links written to the log) although
+    /// SIGIL_BASE_URL is https (on/off).
+    #[arg(long, env = "SIGIL_ALLOW_LOG_MAILER", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
+    allow_log_mailer: bool,
     /// SMTP server for outgoing mail (smtps://user:pass@host:465).
     #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
@@ -108,6 +124,14 @@ struct ServeArgs {
     /// Argon2id iterations.
     #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value_t = 2)]
     argon2_iterations: u32,
+    /// Per-account sign-in throttling: a growing delay after repeated failures, for addresses
+    /// that never signed in to the account (on/off).
+    #[arg(long, env = "SIGIL_ACCOUNT_THROTTLE", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
+    account_throttle: bool,
+    /// Sign-ins and sign-ups hashing (queued or running) at once per client address; the excess
+    /// is answered 429 before any work.
+    #[arg(long, env = "SIGIL_HASH_PER_CLIENT", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    hash_per_client: usize,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +231,10 @@ fn apply_common(s: &mut Settings, common: CommonArgs) {
     s.redis_url = common.redis_url;
     s.token_cache = common.token_cache;
     s.tasks_cache = common.tasks_cache;
+    s.header_read_timeout = common.header_read_timeout;
+    s.request_body_timeout = common.request_body_timeout;
+    s.keep_alive_timeout = common.keep_alive_timeout;
+    s.max_connections = common.max_connections.map(|n| n as usize);
 }
 
 fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
@@ -236,11 +264,14 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
     s.require_email_verification = args.require_email_verification;
     s.mail_file = args.mail_file;
     s.smtp_url = args.smtp_url;
+    s.allow_log_mailer = args.allow_log_mailer;
     s.mail_from = args.mail_from;
     s.client_ip_header = args.client_ip_header;
     s.api_url = args.api_url;
     s.argon2_memory_kib = args.argon2_memory_kib;
     s.argon2_iterations = args.argon2_iterations;
+    s.account_throttle = args.account_throttle;
+    s.hash_per_client = args.hash_per_client;
     if s.jwt_alg.is_symmetric() && s.jwt_secret.is_none() {
         return Err(format!(
             "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
@@ -314,6 +345,30 @@ mod tests {
     }
 
     #[test]
+    fn the_account_throttle_and_the_hash_share_are_settings() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        let defaults = parse(&["sigil", "serve"]).unwrap();
+        assert!(defaults.account_throttle);
+        assert_eq!(defaults.hash_per_client, 4);
+        let set = parse(&[
+            "sigil",
+            "serve-auth",
+            "--account-throttle",
+            "off",
+            "--hash-per-client",
+            "16",
+        ])
+        .unwrap();
+        assert!(!set.account_throttle);
+        assert_eq!(set.hash_per_client, 16);
+        assert!(parse(&["sigil", "serve", "--hash-per-client", "0"]).is_err());
+    }
+
+    #[test]
     fn rate_limits_are_on_unless_turned_off() {
         let parse = |args: &[&str]| {
             Cli::try_parse_from(args)
@@ -348,6 +403,41 @@ mod tests {
         .unwrap();
         assert!(!off.token_cache);
         assert_eq!(off.tasks_cache, Some(false));
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_flags() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        let defaults = parse(&["sigil", "serve"]).unwrap();
+        assert_eq!(defaults.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.request_body_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(defaults.max_connections, None);
+        let set = parse(&[
+            "sigil",
+            "serve-api",
+            "--jwt-secret",
+            &"k".repeat(32),
+            "--header-read-timeout",
+            "10s",
+            "--request-body-timeout",
+            "1m",
+            "--keep-alive-timeout",
+            "2",
+            "--max-connections",
+            "50",
+        ])
+        .unwrap();
+        assert_eq!(set.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(set.request_body_timeout, Duration::from_secs(60));
+        assert_eq!(set.keep_alive_timeout, Duration::from_secs(2));
+        assert_eq!(set.max_connections, Some(50));
+        assert!(parse(&["sigil", "serve", "--max-connections", "0"]).is_err());
+        assert!(parse(&["sigil", "serve", "--keep-alive-timeout", "0"]).is_err());
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! | [`cli`] | flags and environment variables, turned into [`settings::Settings`] |
 //! | [`settings`] | the validated settings of one process (and the secret file) |
 //! | [`app`] | building the router for `serve`, `serve-auth` or `serve-api`, and running it |
+//! | [`serve`] | the accept loop: header, body and keep-alive timeouts, the connection cap |
 //! | [`telemetry`] | logging |
 //! | [`ui`] | the web pages |
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod cli;
+pub mod serve;
 pub mod settings;
 pub mod telemetry;
 pub mod ui;

@@ -57,6 +57,8 @@ pub struct Settings {
     pub mail_file: Option<PathBuf>,
     /// SMTP URL.
     pub smtp_url: Option<String>,
+    /// Use the log mailer even with an https base URL.
+    pub allow_log_mailer: bool,
     /// Sender address.
     pub mail_from: String,
     /// Redis URL (shared rate limits and revocations).
@@ -80,6 +82,18 @@ pub struct Settings {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (default 2).
     pub argon2_iterations: u32,
+    /// Time allowed for a request head to arrive complete (default 30 s).
+    pub header_read_timeout: Duration,
+    /// Time allowed for a request body to arrive complete (default 30 s).
+    pub request_body_timeout: Duration,
+    /// How long a connection without a request is kept open (default 5 s).
+    pub keep_alive_timeout: Duration,
+    /// Most connections at once (`None`: 10,000, or three quarters of the open-file limit).
+    pub max_connections: Option<usize>,
+    /// Per-account sign-in throttling (default on).
+    pub account_throttle: bool,
+    /// Sign-ins and sign-ups admitted to the hash queue at once per client address (default 4).
+    pub hash_per_client: usize,
 }
 
 impl Settings {
@@ -100,6 +114,7 @@ impl Settings {
             require_email_verification: false,
             mail_file: None,
             smtp_url: None,
+            allow_log_mailer: false,
             mail_from: "Sigil <no-reply@localhost>".to_owned(),
             redis_url: None,
             client_ip_header: None,
@@ -111,6 +126,12 @@ impl Settings {
             tasks_cache: None,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            header_read_timeout: Duration::from_secs(30),
+            request_body_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(5),
+            max_connections: None,
+            account_throttle: true,
+            hash_per_client: 4,
         }
     }
 }
@@ -133,36 +154,73 @@ pub fn secret_file_for(db: &Path) -> PathBuf {
 /// file, one generated on first start and kept beside the database (mode 0600). PostgreSQL
 /// deployments must configure it: every instance has to share it.
 pub fn resolve_secret(settings: &Settings) -> Result<Secret, String> {
+    resolve_secret_noting(settings).map(|(secret, _)| secret)
+}
+
+/// [`resolve_secret`], also telling whether this call created the secret file.
+///
+/// Several processes starting at once on a new database agree on one secret: each writes its
+/// candidate to a private temporary file and links it into place, which only one can do; the
+/// others read the winner's (complete) file.
+pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), String> {
     if let Some(secret) = &settings.secret {
-        return Secret::new(secret.as_bytes().to_vec(), "SIGIL_SECRET");
+        return Secret::new(secret.as_bytes().to_vec(), "SIGIL_SECRET").map(|s| (s, false));
     }
     let Some(db) = sqlite_path(&settings.database_url) else {
         if settings.database_url.starts_with("sqlite:") {
             tracing::warn!(target: "sigil", "no SIGIL_SECRET and an in-memory database: using a throwaway secret");
-            return Secret::new(random_secret().into_bytes(), "generated secret");
+            return Secret::new(random_secret().into_bytes(), "generated secret")
+                .map(|s| (s, false));
         }
         return Err(
             "SIGIL_SECRET (or --secret) is required with PostgreSQL: every instance must share the same secret".into(),
         );
     };
     let file = secret_file_for(&db);
-    match std::fs::read_to_string(&file) {
+    let read = |file: &Path| match std::fs::read_to_string(file) {
         Ok(text) => Secret::new(
             text.trim().as_bytes().to_vec(),
             &format!("the secret in {}", file.display()),
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = random_secret();
-            write_private(&file, &secret)
-                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-            tracing::warn!(
-                target: "sigil",
-                file = %file.display(),
-                "no SIGIL_SECRET given: generated one and stored it beside the database; set SIGIL_SECRET in production"
-            );
-            Secret::new(secret.into_bytes(), "generated secret")
-        }
+        )
+        .map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+    };
+    if let Some(secret) = read(&file)? {
+        return Ok((secret, false));
+    }
+    let secret = random_secret();
+    let created = create_private(&file, &secret)
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    if !created {
+        // Another process starting at the same time stored its secret first: use that one.
+        return match read(&file)? {
+            Some(secret) => Ok((secret, false)),
+            None => Err(format!("{} vanished while starting", file.display())),
+        };
+    }
+    tracing::warn!(
+        target: "sigil",
+        file = %file.display(),
+        "no SIGIL_SECRET given: generated one and stored it beside the database; set SIGIL_SECRET in production"
+    );
+    Secret::new(secret.into_bytes(), "generated secret").map(|s| (s, true))
+}
+
+/// Creates `path` (mode 0600) holding `content`, complete or not at all: written to a temporary
+/// file beside it, then hard-linked into place, which fails when `path` exists. `Ok(false)`:
+/// it already existed and is left as it was.
+fn create_private(path: &Path, content: &str) -> std::io::Result<bool> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".tmp-{}-{}", std::process::id(), random_secret()));
+    let temp = PathBuf::from(name);
+    write_private(&temp, content)?;
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -186,7 +244,8 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     }
     let mut file = options.open(path)?;
     file.write_all(content.as_bytes())?;
-    file.write_all(b"\n")
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -231,8 +290,52 @@ mod tests {
             again.expose(),
             "the generated secret is reused"
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("t.secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "the generated secret is private: {mode:o}"
+            );
+        }
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["t.secret"], "no temporary file is left");
         s.database_url = "postgres://localhost/x".into();
         assert!(resolve_secret(&s).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_created_meanwhile_by_another_process_is_used_not_overwritten() {
+        let dir = std::env::temp_dir().join(format!("sigil-settings-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("r.secret");
+        let theirs = "s".repeat(43);
+        assert!(
+            create_private(&file, &theirs).unwrap(),
+            "the first one creates it"
+        );
+        assert!(
+            !create_private(&file, &"m".repeat(43)).unwrap(),
+            "the second one does not"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), theirs);
+        let s = Settings::new(
+            Mode::All,
+            "127.0.0.1:0",
+            &format!("sqlite://{}", dir.join("r.db").display()),
+        );
+        let (secret, created) = resolve_secret_noting(&s).unwrap();
+        assert!(!created);
+        assert_eq!(secret.expose(), theirs.as_bytes());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -238,6 +238,9 @@ fn the_ready_line_shows_the_bound_address_and_the_public_url_when_it_differs() {
             "127.0.0.1:0",
             "--base-url",
             "https://auth.example.com",
+            // An https base URL needs a mail transport other than the log (tests/logs.rs).
+            "--mail-file",
+            "mail.jsonl",
         ],
     );
     signal(&child, "TERM");

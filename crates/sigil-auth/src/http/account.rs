@@ -104,11 +104,12 @@ pub async fn change_email(
         ));
     }
     if auth.0.accounts.user_by_email(&new_email).await?.is_none() {
+        let stamp = auth.0.accounts.password_stamp(&caller.user.id).await?;
         recovery::send_verification(
             &auth,
             &caller.user,
-            Some(new_email.as_str()),
-            callback.unwrap_or("/"),
+            Some((new_email.as_str(), stamp.as_str())),
+            super::origin::given(callback).unwrap_or("/"),
         );
     } else {
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, "change-email to a taken address (answered generically)");

@@ -62,21 +62,20 @@ async fn read(request: Request, allow_form: bool) -> Result<Body, ApiError> {
     match media.as_deref() {
         Some("application/json") => {
             // Top-level arrays, strings and null are answered by field validation; only
-            // malformed JSON and duplicate member names are refused here.
-            let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-                ApiError::with_message(
-                    StatusCode::BAD_REQUEST,
-                    codes::BAD_REQUEST.0,
-                    codes::BAD_REQUEST.1,
-                )
-            })?;
-            if value.is_object() && sigil_token::json::parse_object(&bytes).is_none() {
-                return Err(ApiError::with_message(
+            // malformed JSON and duplicate member names (at any depth) are refused here, by the
+            // strict reader every JSON body of Sigil goes through.
+            let value = sigil_token::json::parse_value(&bytes).map_err(|e| match e {
+                sigil_token::json::StrictJsonError::DuplicateMember => ApiError::with_message(
                     StatusCode::BAD_REQUEST,
                     "BAD_REQUEST",
                     "Duplicate keys in JSON body",
-                ));
-            }
+                ),
+                sigil_token::json::StrictJsonError::Malformed => ApiError::with_message(
+                    StatusCode::BAD_REQUEST,
+                    codes::BAD_REQUEST.0,
+                    codes::BAD_REQUEST.1,
+                ),
+            })?;
             Ok(Body { value: Some(value) })
         }
         Some("application/x-www-form-urlencoded") if allow_form => {

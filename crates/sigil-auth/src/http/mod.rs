@@ -26,6 +26,7 @@ use crate::refresh::RefreshTokens;
 use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
+use crate::throttle::AccountThrottle;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
@@ -134,6 +135,9 @@ impl AuthService {
         );
         let cookies = CookieJar::new(config.secure_cookies());
         let trusted = TrustedOrigins::new(&config.origin(), &config.trusted_origins);
+        let throttle = config
+            .account_throttle
+            .map(|policy| AccountThrottle::new(policy, clock.clone()));
         let limiter = if config.rate_limit {
             limiter.or_else(|| Some(RateLimiter::memory()))
         } else {
@@ -143,6 +147,7 @@ impl AuthService {
             store.clone(),
             hasher,
             sessions.clone(),
+            throttle,
             clock.clone(),
             config.require_email_verification,
         );
@@ -177,6 +182,11 @@ impl AuthService {
     /// Cookie names and attributes.
     pub fn cookies(&self) -> &CookieJar {
         &self.0.cookies
+    }
+
+    /// The rate limiter (`None`: rate limiting off).
+    pub fn limiter(&self) -> Option<&RateLimiter> {
+        self.0.limiter.as_ref()
     }
 
     /// The service's clock (for wiring guards and stores in the same process).
@@ -260,14 +270,48 @@ impl AuthService {
     }
 }
 
+/// A request path fit for logs: the segment after a `reset-password` segment (the single-use
+/// token of a mailed reset link, `/api/auth/reset-password/{token}`) and everything after it is
+/// replaced by `{token}`. Every other path is returned unchanged. (Query strings, where the other
+/// links carry their tokens, are never logged.)
+pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let mut offset = 0;
+    for segment in path.split('/') {
+        offset += segment.len() + 1;
+        if segment.eq_ignore_ascii_case("reset-password")
+            || segment.eq_ignore_ascii_case("reset%2Dpassword")
+        {
+            if offset < path.len() {
+                return format!("{}{{token}}", &path[..offset]).into();
+            }
+            break;
+        }
+    }
+    path.into()
+}
+
+/// The route template a request matched, relative to [`BASE_PATH`] (`/reset-password/{token}`),
+/// or `(unmatched)`: what rate-limit keys and logs name instead of the raw path, whose segments
+/// the client chooses (and which may carry a single-use token).
+fn route_template(request: &Request) -> &str {
+    match request.extensions().get::<axum::extract::MatchedPath>() {
+        Some(matched) => {
+            let template = matched.as_str();
+            template.strip_prefix(BASE_PATH).unwrap_or(template)
+        }
+        None => "(unmatched)",
+    }
+}
+
 /// Rate limit, then origin/CSRF check, before any handler.
 async fn defences(State(auth): State<AuthService>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if let Some(limiter) = &auth.0.limiter {
+        let route = route_template(&request).to_owned();
         let client = context::client_info(&auth, request.headers(), request.extensions());
-        let key = format!("{}|{path}", client.ip);
-        if let Err(retry_after) = limiter.hit(&key, rule_for(&path)).await {
-            tracing::info!(target: "sigil::auth", ip = %client.ip, %path, "rate limited");
+        let key = format!("{}|{route}", client.ip);
+        if let Err(retry_after) = limiter.hit(&key, rule_for(&route)).await {
+            tracing::info!(target: "sigil::auth", ip = %client.ip, %route, "rate limited");
             return ApiError::too_many_requests(retry_after).into_response();
         }
     }
@@ -275,4 +319,33 @@ async fn defences(State(auth): State<AuthService>, request: Request, next: Next)
         return error.into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_path;
+
+    #[test]
+    fn paths_lose_their_reset_tokens() {
+        for (path, logged) in [
+            (
+                "/api/auth/reset-password/abc123",
+                "/api/auth/reset-password/{token}",
+            ),
+            (
+                "/api/auth/reset-password/abc/extra",
+                "/api/auth/reset-password/{token}",
+            ),
+            (
+                "/api/auth//Reset-Password/abc",
+                "/api/auth//Reset-Password/{token}",
+            ),
+            ("/api/auth/reset-password", "/api/auth/reset-password"),
+            ("/api/auth/reset-password/", "/api/auth/reset-password/"),
+            ("/reset-password", "/reset-password"),
+            ("/api/u1/tasks/t1", "/api/u1/tasks/t1"),
+        ] {
+            assert_eq!(redact_path(path), logged, "{path}");
+        }
+    }
 }

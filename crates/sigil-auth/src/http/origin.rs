@@ -8,14 +8,20 @@
 //!   navigation is refused (`CROSS_SITE_NAVIGATION_LOGIN_BLOCKED`), and if the request has any
 //!   Fetch-Metadata or origin header, the origin must be trusted. A request with none of them
 //!   (curl, a server) is allowed.
+//! * `Origin: null` is refused (`MISSING_OR_NULL_ORIGIN`) except, as in Better Auth 1.7.25, with
+//!   `Sec-Fetch-Site: same-origin` (a form posted from a page with `Referrer-Policy: no-referrer`):
+//!   the browser itself then says the page has the request's own origin, so that origin
+//!   ([`request_origin`]) is what must be trusted. A browser sets `Sec-Fetch-Site` and no page can
+//!   forge it; a non-browser client can, but it has no victim's cookie to abuse.
 //! * Redirect targets in bodies and queries (`callbackURL`, `redirectTo`) must be relative paths
-//!   or trusted origins ([`TrustedOrigins::allows_redirect`]).
+//!   or trusted origins ([`TrustedOrigins::allows_redirect`]). An empty target (`""`) is absent, as
+//!   Better Auth treats it ([`given`]).
 //!
 //! Trusted origins come only from configuration (the base URL and `SIGIL_TRUSTED_ORIGINS`),
 //! never from request headers; a bare `*` is refused at start.
 
 use crate::error::{ApiError, codes};
-use http::header::{COOKIE, ORIGIN, REFERER};
+use http::header::{COOKIE, HOST, ORIGIN, REFERER};
 use http::{HeaderMap, Method, StatusCode};
 use url::Url;
 
@@ -62,13 +68,13 @@ impl TrustedOrigins {
     }
 
     /// Refuses an unacceptable redirect target with 403 and `code` (`INVALID_CALLBACK_URL`,
-    /// `INVALID_REDIRECT_URL`); `None` (no target) is fine.
+    /// `INVALID_REDIRECT_URL`); `None` or `""` (no target) is fine.
     pub fn check_redirect(
         &self,
         target: Option<&str>,
         code: crate::error::Code,
     ) -> Result<(), ApiError> {
-        match target {
+        match given(target) {
             Some(t) if !self.allows_redirect(t) => Err(ApiError::new(StatusCode::FORBIDDEN, code)),
             _ => Ok(()),
         }
@@ -98,8 +104,34 @@ impl TrustedOrigins {
     }
 }
 
+/// A redirect target as Better Auth reads it: an empty string is no target at all (its checks
+/// and handlers test `if (callbackURL)`).
+pub fn given(target: Option<&str>) -> Option<&str> {
+    target.filter(|t| !t.is_empty())
+}
+
 fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request's own origin, computed as Better Auth's Node adapter does
+/// (`x-forwarded-proto || "http"` + `://` + `Host`): used only for `Origin: null` with
+/// `Sec-Fetch-Site: same-origin`. `None` when it is not an http(s) origin.
+fn request_origin(headers: &HeaderMap) -> Option<String> {
+    let proto = header(headers, "x-forwarded-proto").unwrap_or("http");
+    if !matches!(proto, "http" | "https") {
+        return None;
+    }
+    let host = header(headers, HOST)?;
+    let url = Url::parse(&format!("{proto}://{host}")).ok()?;
+    Some(url.origin().ascii_serialization()).filter(|o| o != "null")
+}
+
+/// Whether the request carries exactly one `Sec-Fetch-Site: same-origin` (compared exactly, as
+/// Better Auth compares it; several values are joined by `fetch` and never equal it).
+fn fetched_same_origin(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all("sec-fetch-site").iter();
+    matches!((values.next(), values.next()), (Some(v), None) if v == "same-origin")
 }
 
 /// The origin a request claims: `Origin`, else the origin of `Referer`.
@@ -115,7 +147,10 @@ fn claimed_origin(headers: &HeaderMap) -> Option<String> {
 }
 
 fn require_trusted(trusted: &TrustedOrigins, headers: &HeaderMap) -> Result<(), ApiError> {
-    match claimed_origin(headers) {
+    let inferred = (header(headers, ORIGIN) == Some("null") && fetched_same_origin(headers))
+        .then(|| request_origin(headers))
+        .flatten();
+    match inferred.or_else(|| claimed_origin(headers)) {
         None => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             codes::MISSING_OR_NULL_ORIGIN,
@@ -257,6 +292,75 @@ mod tests {
                 .unwrap_err()
                 .code(),
             "MISSING_OR_NULL_ORIGIN"
+        );
+    }
+
+    fn null_origin(site: Option<&'static str>, host: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("better-auth.session_token=x"),
+        );
+        h.insert(ORIGIN, HeaderValue::from_static("null"));
+        h.insert(HOST, HeaderValue::from_static(host));
+        if let Some(site) = site {
+            h.insert("sec-fetch-site", HeaderValue::from_static(site));
+        }
+        h
+    }
+
+    #[test]
+    fn null_origin_is_judged_by_the_request_origin_when_the_browser_says_same_origin() {
+        let t = trusted();
+        let code = |h: &HeaderMap| check(&t, &Method::POST, "/sign-out", h).map_err(|e| e.code());
+        assert_eq!(
+            code(&null_origin(Some("same-origin"), "127.0.0.1:8080")),
+            Ok(())
+        );
+        // Cross-site, same-site, none, or no Fetch Metadata: still refused.
+        for site in [Some("cross-site"), Some("same-site"), Some("none"), None] {
+            assert_eq!(
+                code(&null_origin(site, "127.0.0.1:8080")),
+                Err("MISSING_OR_NULL_ORIGIN"),
+                "{site:?}"
+            );
+        }
+        // Same-origin to a host that is not trusted.
+        assert_eq!(
+            code(&null_origin(Some("same-origin"), "evil.example")),
+            Err("INVALID_ORIGIN")
+        );
+        // The scheme comes from X-Forwarded-Proto, as in Better Auth's Node adapter.
+        let mut h = null_origin(Some("same-origin"), "app.example.com");
+        assert_eq!(code(&h), Err("INVALID_ORIGIN"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert_eq!(code(&h), Ok(()));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("ftp"));
+        assert_eq!(code(&h), Err("MISSING_OR_NULL_ORIGIN"));
+        // Two Sec-Fetch-Site values are not "same-origin".
+        let mut h = null_origin(Some("same-origin"), "127.0.0.1:8080");
+        h.append("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert_eq!(code(&h), Err("MISSING_OR_NULL_ORIGIN"));
+        // Login without cookies goes through the same check.
+        let mut h = null_origin(Some("same-origin"), "127.0.0.1:8080");
+        h.remove(COOKIE);
+        assert!(check(&t, &Method::POST, "/sign-in/email", &h).is_ok());
+        let mut h = null_origin(Some("cross-site"), "127.0.0.1:8080");
+        h.remove(COOKIE);
+        assert!(check(&t, &Method::POST, "/sign-in/email", &h).is_err());
+    }
+
+    #[test]
+    fn an_empty_redirect_target_is_no_target() {
+        let t = trusted();
+        assert!(
+            t.check_redirect(Some(""), codes::INVALID_CALLBACK_URL)
+                .is_ok()
+        );
+        assert_eq!(given(Some("")), None);
+        assert!(
+            t.check_redirect(Some(" "), codes::INVALID_CALLBACK_URL)
+                .is_err()
         );
     }
 }

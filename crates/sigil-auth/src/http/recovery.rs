@@ -10,7 +10,7 @@
 
 use super::AuthService;
 use super::body::Body;
-use super::context::Caller;
+use super::context::{Caller, Client};
 use super::reply::{Reply, redirect, user_json, with_session};
 use crate::accounts::ResetStarted;
 use crate::crypto;
@@ -51,12 +51,12 @@ fn verification_key(auth: &AuthService) -> Result<SigningKey, ApiError> {
     SigningKey::hmac(Algorithm::HS256, key.as_ref(), None).map_err(ApiError::internal)
 }
 
-/// Mails a verification link for `user`'s email or, with `update_to`, for a change of email to
-/// that address (sent to the new address).
+/// Mails a verification link for `user`'s email or, with `update_to` (the new address and the
+/// account's password stamp, `Accounts::password_stamp`), for a change of email to that address (sent to the new address).
 pub(super) fn send_verification(
     auth: &AuthService,
     user: &User,
-    update_to: Option<&str>,
+    update_to: Option<(&str, &str)>,
     callback: &str,
 ) {
     let result = (|| -> Result<Mail, ApiError> {
@@ -65,8 +65,9 @@ pub(super) fn send_verification(
             .with_issuer(auth.0.config.origin())
             .with_audience(VERIFY_AUDIENCE);
         claims.email = Some(user.email.clone());
-        if let Some(new) = update_to {
+        if let Some((new, stamp)) = update_to {
             claims.extra.insert("updateTo".into(), json!(new));
+            claims.extra.insert("pwd".into(), json!(stamp));
             claims
                 .extra
                 .insert("requestType".into(), json!("change-email-verification"));
@@ -79,7 +80,7 @@ pub(super) fn send_verification(
             encode(callback)
         );
         let (to, kind, subject) = match update_to {
-            Some(new) => (
+            Some((new, _)) => (
                 new.to_owned(),
                 MailKind::ChangeEmail,
                 "Confirm your new email address",
@@ -124,7 +125,7 @@ pub async fn request_password_reset(
         .check_redirect(redirect_to, codes::INVALID_REDIRECT_URL)?;
     if let Some(ResetStarted { user, token }) = auth.0.accounts.start_password_reset(&email).await?
     {
-        let callback = redirect_to.unwrap_or("/reset-password");
+        let callback = super::origin::given(redirect_to).unwrap_or("/reset-password");
         let url = format!(
             "{}/api/auth/reset-password/{token}?callbackURL={}",
             auth.0.config.origin(),
@@ -164,9 +165,7 @@ pub async fn reset_password_link(
     Path(token): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let callback = query
-        .get("callbackURL")
-        .map(String::as_str)
+    let callback = super::origin::given(query.get("callbackURL").map(String::as_str))
         .unwrap_or("/reset-password");
     auth.0
         .trusted
@@ -184,6 +183,7 @@ pub async fn reset_password_link(
 /// the account (a reset usually means the old password may be known to someone else).
 pub async fn reset_password(
     State(auth): State<AuthService>,
+    Client(client): Client,
     Query(query): Query<HashMap<String, String>>,
     body: Body,
 ) -> ApiResult<Response> {
@@ -198,7 +198,7 @@ pub async fn reset_password(
         Password::new_password(new_password.unwrap_or_default(), auth.0.config.password)?;
     auth.0
         .accounts
-        .reset_password(token.as_deref().unwrap_or_default(), new_password)
+        .reset_password(token.as_deref().unwrap_or_default(), new_password, &client)
         .await?;
     Ok(Reply::json(json!({ "status": true })).into_response())
 }
@@ -218,7 +218,7 @@ pub async fn send_verification_email(
     let Some(email) = email else {
         return Err(ApiError::validation("[body.email] Invalid email address"));
     };
-    let callback = callback.unwrap_or("/");
+    let callback = super::origin::given(callback).unwrap_or("/");
     auth.0
         .trusted
         .check_redirect(Some(callback), codes::INVALID_CALLBACK_URL)?;
@@ -256,7 +256,7 @@ pub async fn verify_email(
     Query(query): Query<HashMap<String, String>>,
     caller: Option<Caller>,
 ) -> ApiResult<Response> {
-    let callback = query.get("callbackURL").map(String::as_str);
+    let callback = super::origin::given(query.get("callbackURL").map(String::as_str));
     auth.0
         .trusted
         .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
@@ -302,6 +302,12 @@ pub async fn verify_email(
             None => Ok(Reply::json(json!({ "status": true, "user": null })).into_response()),
         };
     };
+    // Ended by a password change or reset since the link was sent (Sigil only: Better Auth's
+    // links stay valid until they expire).
+    let stamp = auth.0.accounts.password_stamp(&user.id).await?;
+    if claims.extra.get("pwd").and_then(Value::as_str) != Some(stamp.as_str()) {
+        return fail(codes::INVALID_TOKEN);
+    }
     // As Better Auth: the verification state is left as it was.
     let updated = match auth.0.accounts.change_email(&user, new_email).await {
         Ok(updated) => updated,

@@ -3,6 +3,7 @@
 use super::AuthService;
 use super::body::{Body, FormOrJson};
 use super::context::{Client, Lookup};
+use super::origin;
 use super::recovery;
 use super::reply::{Reply, user_json, with_session};
 use crate::accounts::{SignUp, SignedUp};
@@ -52,7 +53,8 @@ pub async fn sign_up(
             Ok(with_session(&auth, reply, &token, remember))
         }
         SignedUp::NeedsVerification(user) => {
-            recovery::send_verification(&auth, &user, None, callback.unwrap_or("/"));
+            let callback = origin::given(callback).unwrap_or("/");
+            recovery::send_verification(&auth, &user, None, callback);
             Ok(Reply::json(
                 json!({ "token": null, "user": user_json(&user) }),
             ))
@@ -92,8 +94,11 @@ pub async fn sign_in(
         .sign_in(&email, password, remember, &client)
         .await?;
 
+    // As Better Auth: `redirect` and `Location` only for a non-empty callbackURL, `url` echoes
+    // whatever was given (`""` included).
+    let redirect_to = origin::given(callback);
     let mut body =
-        json!({ "redirect": callback.is_some(), "token": token, "user": user_json(&user) });
+        json!({ "redirect": redirect_to.is_some(), "token": token, "user": user_json(&user) });
     if let Some(cb) = callback {
         body["url"] = json!(cb);
     }
@@ -101,7 +106,7 @@ pub async fn sign_in(
         body["refreshToken"] = json!(auth.0.refresh.issue_first(&session).await?);
     }
     let mut reply = with_session(&auth, Reply::json(body), &token, remember);
-    if let Some(cb) = callback {
+    if let Some(cb) = redirect_to {
         reply = reply.location(cb);
     }
     Ok(reply)

@@ -58,8 +58,34 @@ pub async fn ok() -> Response {
     Reply::json(json!({ "ok": true })).into_response()
 }
 
-/// `GET /error?error=CODE`: a small HTML error page (the target of failed redirects).
-pub async fn error_page(Query(query): Query<HashMap<String, String>>) -> Html<String> {
+/// The Content-Security-Policy of the error page: the web UI's pages' policy (one process), so
+/// that injected markup cannot run script and no site can frame it.
+pub const ERROR_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; \
+     manifest-src 'self'";
+
+/// `GET /error?error=CODE`: a small HTML error page (the target of failed redirects), with the
+/// web UI's pages' security headers (not their `Cache-Control: no-store`: the page holds
+/// nothing private, and its caching stays as Better Auth's).
+pub async fn error_page(Query(query): Query<HashMap<String, String>>) -> Response {
+    let mut response = error_html(&query).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", ERROR_PAGE_CSP),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        headers.insert(
+            http::HeaderName::from_static(name),
+            http::HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+fn error_html(query: &HashMap<String, String>) -> Html<String> {
     let code: String = query
         .get("error")
         .map(String::as_str)

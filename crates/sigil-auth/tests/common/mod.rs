@@ -31,6 +31,14 @@ pub async fn server() -> Server {
 }
 
 pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
+    server_with_clock(configure, ManualClock::starting_now()).await
+}
+
+/// A server whose time (session expiry and sliding, lock windows, ...) reads `clock`.
+pub async fn server_with_clock(
+    configure: impl FnOnce(&mut AuthConfig),
+    clock: ManualClock,
+) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let (pool, _) = sigil_auth::store::connect(&format!(
@@ -59,7 +67,6 @@ pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
     )
     .unwrap();
     let mailer = MemoryMailer::new();
-    let clock = ManualClock::starting_now();
     let parts = Components {
         store: Arc::new(store),
         mailer: Arc::new(mailer.clone()),

@@ -48,6 +48,15 @@ function icon(mobile) {
   return h('span', { class: 'session-icon' }, svg);
 }
 
+/** "14:05:09" (today), or "3 Mar, 14:05:09": when a session signed in, to the second. */
+function signInTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  const time = date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  if (date.toDateString() === new Date().toDateString()) return time;
+  return `${date.toLocaleDateString(undefined, { day: 'numeric', month: 'short' })}, ${time}`;
+}
+
 export async function accountPage() {
   let session;
   try {
@@ -140,6 +149,10 @@ export async function accountPage() {
     const device = describeAgent(s.userAgent);
     const isCurrent = s.id === currentSessionId;
     const where = s.ipAddress ? `IP ${s.ipAddress}` : 'IP unknown';
+    // Two sessions of one browser look alike: the exact sign-in time and the start of the
+    // session's id tell them apart (the id is not the token; it cannot be used to sign in).
+    const shortId = String(s.id || '').slice(0, 6);
+    const at = signInTime(s.createdAt);
     const li = h(
       'li',
       { class: `session${isCurrent ? ' is-current' : ''}`, dataset: { sessionId: s.id } },
@@ -148,13 +161,21 @@ export async function accountPage() {
         'div',
         { class: 'session-main' },
         h('p', { class: 'session-device' }, device.name, isCurrent ? h('span', { class: 'badge badge-current' }, 'This device') : null),
-        h('p', { class: 'session-meta' }, `${where} · `, timeElement(s.createdAt, 'signed in ')),
+        h(
+          'p',
+          { class: 'session-meta' },
+          `${where} · `,
+          timeElement(s.createdAt, 'signed in '),
+          at ? ` at ${at}` : '',
+          ' · ',
+          h('span', { class: 'session-id', title: 'Session ID' }, `session ${shortId}`),
+        ),
       ),
     );
     if (!isCurrent) {
       const button = h(
         'button',
-        { type: 'button', class: 'btn btn-secondary btn-small', 'aria-label': `Sign out ${device.name}, ${where}` },
+        { type: 'button', class: 'btn btn-secondary btn-small', 'aria-label': `Sign out ${device.name}, ${where}, session ${shortId}` },
         'Sign out',
       );
       button.addEventListener('click', async () => {

@@ -112,10 +112,29 @@ function decodeClaims(jwt) {
   return JSON.parse(new TextDecoder().decode(bytes));
 }
 
+const leaveHooks = [];
+
+/** Runs `hook` just before the page leaves for sign-in (to keep what the user typed). */
+export function beforeSignIn(hook) {
+  leaveHooks.push(hook);
+}
+
+/** The user id of the current JWT, if any. */
+export function currentUserId() {
+  return current ? current.claims.sub : null;
+}
+
 /** Leaves for sign-in, remembering where the user was. */
 export function goToSignIn(reason = 'session-ended') {
   if (leaving) return;
   leaving = true;
+  for (const hook of leaveHooks) {
+    try {
+      hook();
+    } catch {
+      // Keeping a draft is best effort; leaving is not.
+    }
+  }
   clearTimeout(timer);
   current = null;
   const here = location.pathname + location.search;

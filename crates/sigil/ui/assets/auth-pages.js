@@ -190,6 +190,11 @@ const VERIFY_FAILURES = {
   USER_NOT_FOUND: 'The account of this link no longer exists.',
 };
 
+/**
+ * Where a verification link lands (`callbackURL`), or a page opened directly. A link that failed
+ * says why (`?error=`); otherwise the page claims nothing it has not checked: it asks the
+ * session whether the address is verified, and an anonymous visitor is asked to sign in.
+ */
 export async function verifyEmailPage() {
   const error = params.get('error');
   const show = (step) => {
@@ -199,5 +204,12 @@ export async function verifyEmailPage() {
     $('[data-failure]').textContent = VERIFY_FAILURES[error] || 'This verification link did not work.';
     return show('failed');
   }
-  show('ok');
+  let session = null;
+  try {
+    session = await auth.getSession();
+  } catch {
+    session = null;
+  }
+  if (!session || !session.user) return show('signed-out');
+  show(session.user.emailVerified ? 'ok' : 'unverified');
 }

@@ -71,8 +71,14 @@ export function describe(error) {
     case 'SERVICE_BUSY':
       return { text: 'Sigil is very busy right now. Try again in a moment.' };
     case 'TOO_MANY_REQUESTS': {
-      const wait = error.retryAfter ? `Wait ${error.retryAfter} second${error.retryAfter === 1 ? '' : 's'}` : 'Wait a little';
-      return { text: `Too many attempts. ${wait}, then try again.` };
+      const secs = error.retryAfter;
+      const minutes = secs ? Math.ceil(secs / 60) : 0;
+      const wait = !secs ? 'Wait a little'
+        : secs < 120 ? `Wait ${secs} second${secs === 1 ? '' : 's'}`
+        : `Wait ${minutes} minutes`;
+      // Long waits come from the per-account throttle: a password reset lets this device in.
+      const reset = secs >= 60 ? ' Or reset your password: the emailed link lets this device in.' : '';
+      return { text: `Too many attempts. ${wait}, then try again.${reset}` };
     }
     case 'UNAUTHORIZED':
       return { text: SIGN_IN_AGAIN, link: { href: '/sign-in', text: 'Sign in' } };

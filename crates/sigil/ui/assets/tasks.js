@@ -1,6 +1,6 @@
 // The task list (`/tasks`) and one task (`/tasks/{id}`), over the tasks API with the JWT.
 
-import { tasks, token, SessionGone } from './api.js';
+import { beforeSignIn, currentUserId, tasks, token, SessionGone } from './api.js';
 import {
   $, $$, h, announce, busy, clearErrors, fieldError, flash, focusFirstError, showAlert,
   showFormError, showUserName, timeElement, value,
@@ -55,6 +55,49 @@ async function showUser() {
   }
 }
 
+/**
+ * The "Add task" draft of a page whose session ended: kept in this tab's sessionStorage (never
+ * sent anywhere) on the way to sign-in, and put back when the same user is back on the tasks
+ * page; another user signing in in this tab never sees it.
+ */
+const DRAFT_KEY = 'sigil.add-task-draft';
+
+function keepDraft(form) {
+  const title = form.elements.namedItem('title').value;
+  const description = form.elements.namedItem('description').value;
+  if (!title.trim() && !description.trim()) return;
+  sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ user: currentUserId(), title, description }));
+}
+
+async function restoreDraft(form) {
+  const saved = sessionStorage.getItem(DRAFT_KEY);
+  if (!saved) return;
+  let userId = null;
+  try {
+    userId = (await token()).claims.sub;
+  } catch {
+    return;
+  }
+  sessionStorage.removeItem(DRAFT_KEY);
+  let draft;
+  try {
+    draft = JSON.parse(saved);
+  } catch {
+    return;
+  }
+  if (!draft || (draft.user && draft.user !== userId)) return;
+  const title = form.elements.namedItem('title');
+  const description = form.elements.namedItem('description');
+  if (title.value || description.value) return;
+  title.value = draft.title || '';
+  description.value = draft.description || '';
+  const notice = $('[data-draft-notice]');
+  if (notice) {
+    notice.textContent = 'Your task was not added before your session ended: it is back in the form. Press “Add task” to add it.';
+    notice.hidden = false;
+  }
+}
+
 export async function tasksPage() {
   const form = $('[data-form="add-task"]');
   const list = $('[data-task-list]');
@@ -69,6 +112,8 @@ export async function tasksPage() {
 
   $(`input[name="status"][value="${filter}"]`).checked = true;
   showUser();
+  beforeSignIn(() => keepDraft(form));
+  restoreDraft(form);
 
   function describeCount() {
     const n = shown.length;
@@ -180,6 +225,8 @@ export async function tasksPage() {
         tasks.create(fields.title, fields.description),
       );
       form.reset();
+      const notice = $('[data-draft-notice]');
+      if (notice) notice.hidden = true;
       if (filter !== 'completed') shown.push(created);
       render();
       announce(`Added “${created.title}”.`);
@@ -221,6 +268,8 @@ export async function taskPage() {
     if (error.code === 'TASK_NOT_FOUND' || error.status === 404) {
       document.title = 'Task not found · Sigil';
       $('#page-title').textContent = 'Task not found';
+      // One way back: the panel's button, not also the link above the title.
+      $('[data-back]').hidden = true;
       notFound.hidden = false;
     } else {
       showAlert(pageError, error);
