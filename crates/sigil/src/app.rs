@@ -2,7 +2,8 @@
 //! the benchmarks.
 
 use crate::settings::{
-    ApiKeys, Mode, Settings, resolve_secret, resolve_secret_noting, secret_file_for, sqlite_path,
+    ApiKeys, Mode, Settings, redact_url, resolve_secret, resolve_secret_noting, secret_file_for,
+    sqlite_path,
 };
 use axum::Router;
 use axum::extract::Request;
@@ -902,21 +903,6 @@ fn spawn_purge(auth: AuthService) -> JoinHandle<()> {
             }
         }
     })
-}
-
-/// A database URL fit for a message: its password masked; not shown at all when it cannot be
-/// parsed and might hold credentials.
-fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        // Parsed with a host: any '@' separates a user name without password.
-        Ok(u) if u.has_host() => url.to_owned(),
-        _ if url.contains('@') => "(not shown: it may hold credentials)".to_owned(),
-        _ => url.to_owned(),
-    }
 }
 
 async fn not_found(has_ui: bool, request: Request) -> Response {
