@@ -19,6 +19,7 @@
 //! | [`mail`] | outgoing mail |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod accounts;
 pub mod config;

@@ -14,7 +14,7 @@ use serde_json::json;
 
 /// `POST /update-user {name?, image?}`: `email` is refused (`/change-email` exists for that);
 /// every other field (`emailVerified`, `id`, `role`, ...) is ignored.
-pub async fn update_user(
+pub(super) async fn update_user(
     State(auth): State<AuthService>,
     caller: Caller,
     body: Body,
@@ -47,7 +47,7 @@ pub async fn update_user(
 
 /// `POST /change-password {currentPassword, newPassword, revokeOtherSessions?}`. With
 /// `revokeOtherSessions: true` every session (this one too) is ended and a new one is returned.
-pub async fn change_password(
+pub(super) async fn change_password(
     State(auth): State<AuthService>,
     caller: Caller,
     body: Body,
@@ -80,7 +80,7 @@ pub async fn change_password(
 /// `POST /change-email {newEmail, callbackURL?}`: mails a confirmation link to the new address;
 /// the email changes when the link is opened. An address that belongs to another account gets
 /// the same answer and no mail (no enumeration).
-pub async fn change_email(
+pub(super) async fn change_email(
     State(auth): State<AuthService>,
     caller: Caller,
     body: Body,
@@ -119,7 +119,7 @@ pub async fn change_email(
 
 /// `POST /delete-user {password?}`: deletes the account and everything attached to it. Needs
 /// the password, or a session created within the last day.
-pub async fn delete_user(
+pub(super) async fn delete_user(
     State(auth): State<AuthService>,
     caller: Caller,
     body: Body,

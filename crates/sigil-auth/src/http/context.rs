@@ -133,7 +133,11 @@ pub enum Lookup {
 
 /// The client's IP and user agent. The IP is the TCP peer unless a trusted proxy header is
 /// configured, in which case the last (proxy-appended) entry of that header is used.
-pub fn client_info(auth: &AuthService, headers: &HeaderMap, extensions: &Extensions) -> ClientInfo {
+pub(super) fn client_info(
+    auth: &AuthService,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) -> ClientInfo {
     let from_header = auth.0.config.client_ip_header.as_ref().and_then(|name| {
         headers
             .get_all(name)
@@ -161,7 +165,7 @@ pub fn client_info(auth: &AuthService, headers: &HeaderMap, extensions: &Extensi
 
 /// Extractor for the caller's [`ClientInfo`].
 #[derive(Debug)]
-pub struct Client(pub ClientInfo);
+pub(super) struct Client(pub ClientInfo);
 
 impl FromRequestParts<AuthService> for Client {
     type Rejection = std::convert::Infallible;

@@ -109,7 +109,7 @@ pub(super) fn send_verification(
 
 /// `POST /request-password-reset {email, redirectTo?}`: the same answer whether or not the email
 /// is registered.
-pub async fn request_password_reset(
+pub(super) async fn request_password_reset(
     State(auth): State<AuthService>,
     body: Body,
 ) -> ApiResult<Response> {
@@ -160,7 +160,7 @@ fn callback_with(auth: &AuthService, callback: &str, key: &str, value: &str) -> 
 
 /// `GET /reset-password/{token}?callbackURL=...`: the link in the mail. Redirects to the
 /// application's reset page with the token (or `error=INVALID_TOKEN`), without consuming it.
-pub async fn reset_password_link(
+pub(super) async fn reset_password_link(
     State(auth): State<AuthService>,
     Path(token): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -181,7 +181,7 @@ pub async fn reset_password_link(
 
 /// `POST /reset-password {newPassword, token}`: sets the new password and ends every session of
 /// the account (a reset usually means the old password may be known to someone else).
-pub async fn reset_password(
+pub(super) async fn reset_password(
     State(auth): State<AuthService>,
     Client(client): Client,
     Query(query): Query<HashMap<String, String>>,
@@ -205,7 +205,7 @@ pub async fn reset_password(
 
 /// `POST /send-verification-email {email, callbackURL?}`. Signed in: for the caller's own
 /// address. Signed out: always `{"status": true}` after at least 500 ms, whatever the address.
-pub async fn send_verification_email(
+pub(super) async fn send_verification_email(
     State(auth): State<AuthService>,
     caller: Option<Caller>,
     body: Body,
@@ -251,7 +251,7 @@ pub async fn send_verification_email(
 
 /// `GET /verify-email?token=...&callbackURL=...`: verifies the address (or completes an email
 /// change). With `callbackURL`, answers with a redirect (`?error=CODE` on failure).
-pub async fn verify_email(
+pub(super) async fn verify_email(
     State(auth): State<AuthService>,
     Query(query): Query<HashMap<String, String>>,
     caller: Option<Caller>,

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 /// `GET /get-session`: `null` without a live session, else `{session, user}` with a fresh JWT in
 /// `set-auth-jwt`. A remembered session last extended more than a day ago is slid forward and
 /// its cookie re-sent. `?disableRefresh=<anything>` skips the extension.
-pub async fn get_session(
+pub(super) async fn get_session(
     State(auth): State<AuthService>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -48,7 +48,7 @@ pub async fn get_session(
 }
 
 /// `POST /get-session` needs Better Auth's `deferSessionRefresh`, which Sigil does not offer.
-pub async fn get_session_post() -> Response {
+pub(super) async fn get_session_post() -> Response {
     let error = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         codes::METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED,
@@ -70,7 +70,10 @@ pub async fn get_session_post() -> Response {
 /// day). The current session's `token` is its real token; other sessions' tokens are never
 /// disclosed (Sigil does not even store them): their `token` is a handle that `/revoke-session`
 /// accepts.
-pub async fn list_sessions(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
+pub(super) async fn list_sessions(
+    State(auth): State<AuthService>,
+    caller: Caller,
+) -> ApiResult<Response> {
     if !auth.0.sessions.is_fresh(&caller.session) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -95,7 +98,7 @@ pub async fn list_sessions(State(auth): State<AuthService>, caller: Caller) -> A
 /// `POST /revoke-session {token}`: ends one of the caller's sessions, named by its token (or the
 /// handle `/list-sessions` gives). Always `{"status": true}`; another user's session is never
 /// touched.
-pub async fn revoke_session(
+pub(super) async fn revoke_session(
     State(auth): State<AuthService>,
     caller: Caller,
     body: Body,
@@ -121,7 +124,7 @@ pub async fn revoke_session(
 }
 
 /// `POST /revoke-sessions`: ends every session of the caller, the current one included.
-pub async fn revoke_sessions(
+pub(super) async fn revoke_sessions(
     State(auth): State<AuthService>,
     caller: Caller,
     body: Body,
@@ -135,7 +138,7 @@ pub async fn revoke_sessions(
 }
 
 /// `POST /revoke-other-sessions`: ends every session of the caller but the current one.
-pub async fn revoke_other_sessions(
+pub(super) async fn revoke_other_sessions(
     State(auth): State<AuthService>,
     caller: Caller,
     body: Body,

@@ -18,7 +18,7 @@ use serde_json::json;
 ///
 /// Only these fields are read: `emailVerified`, `id`, `role`, timestamps or anything else in the
 /// body are ignored and never stored.
-pub async fn sign_up(
+pub(super) async fn sign_up(
     State(auth): State<AuthService>,
     Client(client): Client,
     FormOrJson(body): FormOrJson,
@@ -67,7 +67,7 @@ pub async fn sign_up(
 }
 
 /// `POST /sign-in/email {email, password, rememberMe?, callbackURL?, requestRefreshToken?}`.
-pub async fn sign_in(
+pub(super) async fn sign_in(
     State(auth): State<AuthService>,
     Client(client): Client,
     FormOrJson(body): FormOrJson,
@@ -114,7 +114,7 @@ pub async fn sign_in(
 
 /// `POST /sign-out`: ends the presented session (its JWTs are refused from now on) and expires
 /// the cookies. Always `{"success": true}`.
-pub async fn sign_out(
+pub(super) async fn sign_out(
     State(auth): State<AuthService>,
     headers: HeaderMap,
     body: Body,

@@ -12,7 +12,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 /// `GET /token`: a fresh JWT for the current session, `{"token": ...}`.
-pub async fn token(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
+pub(super) async fn token(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
     let jwt = auth
         .0
         .issuer
@@ -23,7 +23,7 @@ pub async fn token(State(auth): State<AuthService>, caller: Caller) -> ApiResult
 
 /// `GET /jwks`: the public keys that verify this service's tokens (rotated keys stay listed for
 /// their grace period). Cacheable for five minutes.
-pub async fn jwks(State(auth): State<AuthService>) -> Response {
+pub(super) async fn jwks(State(auth): State<AuthService>) -> Response {
     (
         [
             (CONTENT_TYPE, "application/json"),
@@ -35,7 +35,7 @@ pub async fn jwks(State(auth): State<AuthService>) -> Response {
 }
 
 /// `POST /refresh {refreshToken}` (Sigil extension): a new JWT and a new refresh token.
-pub async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiResult<Response> {
+pub(super) async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiResult<Response> {
     let mut f = body.fields("object")?;
     let presented = f.string("refreshToken");
     f.finish()?;
@@ -54,20 +54,20 @@ pub async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiResult<R
 }
 
 /// `GET /ok`: liveness, `{"ok": true}`.
-pub async fn ok() -> Response {
+pub(super) async fn ok() -> Response {
     Reply::json(json!({ "ok": true })).into_response()
 }
 
 /// The Content-Security-Policy of the error page: the web UI's pages' policy (one process), so
 /// that injected markup cannot run script and no site can frame it.
-pub const ERROR_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(super) const ERROR_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; \
      manifest-src 'self'";
 
 /// `GET /error?error=CODE`: a small HTML error page (the target of failed redirects), with the
 /// web UI's pages' security headers (not their `Cache-Control: no-store`: the page holds
 /// nothing private, and its caching stays as Better Auth's).
-pub async fn error_page(Query(query): Query<HashMap<String, String>>) -> Response {
+pub(super) async fn error_page(Query(query): Query<HashMap<String, String>>) -> Response {
     let mut response = error_html(&query).into_response();
     let headers = response.headers_mut();
     for (name, value) in [
