@@ -30,7 +30,8 @@ pub fn random_alphanumeric(len: usize) -> String {
 }
 
 /// Fills `buf` from the OS CSPRNG. A machine without a working CSPRNG cannot run an auth server
-/// safely, so failure aborts the request's task rather than continuing with weak randomness.
+/// safely, so failure aborts the whole process (after logging) rather than continuing with weak
+/// randomness.
 pub fn fill(buf: &mut [u8]) {
     if let Err(e) = getrandom::fill(buf) {
         tracing::error!(target: "sigil::auth", error = %e, "operating system random generator failed");
