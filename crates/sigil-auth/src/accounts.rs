@@ -10,6 +10,7 @@ use crate::session::{ClientInfo, Sessions};
 use crate::store::{AuthStore, Session, StoreError, StoreResult, User};
 use crate::throttle::{AccountThrottle, Standing};
 use sigil_guard::clock::SharedClock;
+use sigil_token::random;
 use std::sync::Arc;
 
 /// Prefix of password-reset rows in the verification table.
@@ -210,7 +211,7 @@ impl Accounts {
     ) -> Result<SignedUp, SignUpError> {
         let now = self.now();
         let user = User {
-            id: crypto::random_alphanumeric(32),
+            id: random::alphanumeric(32).map_err(StoreError::from)?,
             name: input.name.to_owned(),
             email: input.email.as_str().to_owned(),
             email_verified: false,
@@ -226,6 +227,7 @@ impl Accounts {
             .await?;
         let session =
             (!verify_first).then(|| self.sessions.build(&user.id, input.remember, client));
+        let session = session.transpose()?;
         match self
             .store
             .create_user(&user, &hash, session.as_ref().map(|(s, _)| s))
@@ -380,7 +382,7 @@ impl Accounts {
     /// Starts a password reset: for a registered email, a single-use token valid one hour. An
     /// unknown email costs comparable database work and gives `None`.
     pub async fn start_password_reset(&self, email: &Email) -> StoreResult<Option<ResetStarted>> {
-        let token = crypto::random_alphanumeric(24);
+        let token = random::alphanumeric(24)?;
         let identifier = reset_identifier(&token);
         let now = self.now();
         match self.store.user_by_email(email.as_str()).await? {

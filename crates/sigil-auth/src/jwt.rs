@@ -93,7 +93,7 @@ impl TokenIssuer {
         let signing = match pick_signing_key(&store.jwks().await?, alg, secret, now) {
             Some(key) => key,
             None => {
-                let kid = crypto::random_alphanumeric(32);
+                let kid = sigil_token::random::alphanumeric(32).map_err(|_| KeyLoadError::Seal)?;
                 let key = SigningKey::generate(alg, Some(kid.clone()))?;
                 let public = key.verifying_key().to_jwk().ok_or(KeyLoadError::Seal)?;
                 let private =
@@ -150,7 +150,9 @@ impl TokenIssuer {
             .with_issuer(&self.issuer)
             .with_audience(&self.issuer);
         claims.sid = Some(session_id.to_owned());
-        claims.jti = Some(crypto::random_alphanumeric(24));
+        claims.jti = Some(
+            sigil_token::random::alphanumeric(24).map_err(|_| sigil_token::SignError::Signer)?,
+        );
         claims.email = Some(user.email.clone());
         claims.name = Some(user.name.clone());
         sigil_token::sign(&self.signing, &claims)

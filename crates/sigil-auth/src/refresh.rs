@@ -16,6 +16,7 @@ use crate::jwt::TokenIssuer;
 use crate::session::Sessions;
 use crate::store::{AuthStore, RefreshToken, Session, StoreError};
 use sigil_guard::clock::SharedClock;
+use sigil_token::random;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,11 +84,11 @@ impl RefreshTokens {
 
     /// Creates the first token of a family for `session`.
     pub async fn issue_first(&self, session: &Session) -> Result<String, StoreError> {
-        let token = crypto::random_alphanumeric(43);
+        let token = random::alphanumeric(43)?;
         let now = self.clock.now_ms();
         let ttl = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
         let row = RefreshToken {
-            id: crypto::random_alphanumeric(32),
+            id: random::alphanumeric(32)?,
             token_hash: crypto::sha256_hex(&token),
             session_id: session.id.clone(),
             parent_id: None,
@@ -131,9 +132,9 @@ impl RefreshTokens {
         let Some(user) = self.store.user_by_id(&session.user_id).await? else {
             return Err(RefreshError::Invalid);
         };
-        let token = crypto::random_alphanumeric(43);
+        let token = random::alphanumeric(43).map_err(StoreError::from)?;
         let next = RefreshToken {
-            id: crypto::random_alphanumeric(32),
+            id: random::alphanumeric(32).map_err(StoreError::from)?,
             token_hash: crypto::sha256_hex(&token),
             session_id: session.id.clone(),
             parent_id: Some(old.id.clone()),

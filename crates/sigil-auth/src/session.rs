@@ -73,16 +73,21 @@ impl Sessions {
     }
 
     /// A new session for `user_id` (not yet stored) and its token.
-    pub fn build(&self, user_id: &str, remember: bool, client: &ClientInfo) -> (Session, String) {
+    pub fn build(
+        &self,
+        user_id: &str,
+        remember: bool,
+        client: &ClientInfo,
+    ) -> StoreResult<(Session, String)> {
         let now = self.now_ms();
-        let token = crypto::random_alphanumeric(32);
+        let token = sigil_token::random::alphanumeric(32)?;
         let lifetime = if remember {
             self.config.expires_in
         } else {
             self.config.short_lived
         };
         let session = Session {
-            id: crypto::random_alphanumeric(32),
+            id: sigil_token::random::alphanumeric(32)?,
             token_hash: crypto::sha256_hex(&token),
             user_id: user_id.to_owned(),
             expires_at: now + ms(lifetime),
@@ -92,7 +97,7 @@ impl Sessions {
             user_agent: client.user_agent.chars().take(512).collect(),
             remember,
         };
-        (session, token)
+        Ok((session, token))
     }
 
     /// Creates and stores a session.
@@ -102,7 +107,7 @@ impl Sessions {
         remember: bool,
         client: &ClientInfo,
     ) -> StoreResult<(Session, String)> {
-        let (session, token) = self.build(user_id, remember, client);
+        let (session, token) = self.build(user_id, remember, client)?;
         self.store.insert_session(&session).await?;
         Ok((session, token))
     }

@@ -431,7 +431,8 @@ async fn with_redis_down_the_limiter_warns_and_counts_in_memory() {
         window: std::time::Duration::from_secs(10),
         max: 3,
     };
-    let unique = format!("{:x}", std::process::id()) + &sigil_auth::crypto::random_alphanumeric(12);
+    let unique =
+        format!("{:x}", std::process::id()) + &sigil_token::random::alphanumeric(12).unwrap();
     let hit = |key: String| {
         let limiter = &limiter;
         async move {

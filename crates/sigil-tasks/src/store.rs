@@ -67,21 +67,10 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn new_id() -> String {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut id = String::with_capacity(32);
-    let mut buf = [0u8; 64];
-    while id.len() < 32 {
-        if getrandom::fill(&mut buf).is_err() {
-            std::process::abort();
-        }
-        for b in buf.iter().filter(|b| **b < 248) {
-            if id.len() < 32 {
-                id.push(char::from(ALPHABET[usize::from(*b % 62)]));
-            }
-        }
-    }
-    id
+/// A random 32-character id; a failed OS random generator is an I/O error of the store.
+fn new_id() -> Result<String, sqlx::Error> {
+    sigil_guard::sigil_token::random::alphanumeric(32)
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))
 }
 
 fn task_from(row: &AnyRow) -> Result<Task, sqlx::Error> {
@@ -233,7 +222,7 @@ impl TaskStore {
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
             columns!()
         ))
-        .bind(new_id())
+        .bind(new_id()?)
         .bind(user_id)
         .bind(title)
         .bind(description)

@@ -357,7 +357,7 @@ impl fmt::Debug for SigningKey {
 
 fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>, KeyError> {
     let mut buf = Zeroizing::new([0u8; N]);
-    getrandom::fill(buf.as_mut()).map_err(|_| KeyError::Random)?;
+    crate::random::fill(buf.as_mut()).map_err(|_| KeyError::Random)?;
     Ok(buf)
 }
 

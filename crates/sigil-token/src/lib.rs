@@ -51,6 +51,7 @@ mod header;
 pub mod json;
 mod jwk;
 mod key;
+pub mod random;
 mod sign;
 mod verify;
 

@@ -238,7 +238,7 @@ pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), Stri
     let Some(db) = sqlite_path(&settings.database_url) else {
         if settings.database_url.starts_with("sqlite:") {
             tracing::warn!(target: "sigil", "no SIGIL_SECRET and an in-memory database: using a throwaway secret");
-            return Secret::new(random_secret().into_bytes(), "generated secret")
+            return Secret::new(random_secret()?.into_bytes(), "generated secret")
                 .map(|s| (s, false));
         }
         return Err(
@@ -258,7 +258,7 @@ pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), Stri
     if let Some(secret) = read(&file)? {
         return Ok((secret, false));
     }
-    let secret = random_secret();
+    let secret = random_secret()?;
     let created = create_private(&file, &secret)
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     if !created {
@@ -281,7 +281,8 @@ pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), Stri
 /// it already existed and is left as it was.
 fn create_private(path: &Path, content: &str) -> std::io::Result<bool> {
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".tmp-{}-{}", std::process::id(), random_secret()));
+    let unique = random_secret().map_err(std::io::Error::other)?;
+    name.push(format!(".tmp-{}-{unique}", std::process::id()));
     let temp = PathBuf::from(name);
     write_private(&temp, content)?;
     let linked = std::fs::hard_link(&temp, path);
@@ -293,13 +294,12 @@ fn create_private(path: &Path, content: &str) -> std::io::Result<bool> {
     }
 }
 
-fn random_secret() -> String {
+/// 32 random bytes, base64url: a generated secret (and unique temporary file names).
+fn random_secret() -> Result<String, String> {
     use base64::Engine;
     let mut bytes = [0u8; 32];
-    if getrandom::fill(&mut bytes).is_err() {
-        std::process::abort();
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    sigil_token::random::fill(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
