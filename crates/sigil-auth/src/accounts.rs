@@ -373,8 +373,10 @@ impl Accounts {
         self.store.user_by_id(id).await
     }
 
-    /// Deletes the account and ends its sessions.
+    /// Deletes the account and ends its sessions: revoked first (recorded for every instance),
+    /// then the account and its rows go.
     pub async fn delete(&self, user_id: &str) -> StoreResult<()> {
+        self.sessions.end_all_of(user_id, None).await?;
         let ended = self.store.delete_user(user_id).await?;
         self.sessions.end(ended).await
     }

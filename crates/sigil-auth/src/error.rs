@@ -90,6 +90,10 @@ pub mod codes {
     );
     pub const NOT_FOUND: Code = Code("NOT_FOUND", "Not found");
     pub const INVALID_REFRESH_TOKEN: Code = Code("INVALID_REFRESH_TOKEN", "Invalid refresh token");
+    pub const SERVICE_UNAVAILABLE: Code = Code(
+        "SERVICE_UNAVAILABLE",
+        "The service is temporarily unavailable. Please try again in a moment.",
+    );
     pub const SERVICE_BUSY: Code = Code(
         "SERVICE_BUSY",
         "The server is busy. Please try again in a moment.",
@@ -148,6 +152,15 @@ impl ApiError {
         ApiError {
             retry_after: Some(retry_after_secs),
             ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS)
+        }
+    }
+
+    /// 503 `SERVICE_UNAVAILABLE` with `Retry-After: 1`: the database (or another dependency
+    /// the answer needs) is unreachable; the same request may succeed in a moment.
+    pub fn unavailable() -> ApiError {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_UNAVAILABLE)
         }
     }
 
@@ -349,6 +362,10 @@ fn warn_saturated() {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(target: "sigil::auth", error = %e, "database unavailable: answering 503");
+            return ApiError::unavailable();
+        }
         ApiError::internal(e)
     }
 }

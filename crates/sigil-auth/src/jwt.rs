@@ -107,24 +107,20 @@ impl TokenIssuer {
                     created_at: now,
                     expires_at: None,
                 };
-                store.insert_jwk(&row).await?;
-                tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
-                // Another instance may have created one at the same moment: agree on the oldest.
+                // Under a database lock: of instances starting together on a new database,
+                // one creates the key and every other one signs with it.
+                if store.create_first_jwk(&row, now).await? {
+                    tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
+                } else if pick_signing_key(&store.jwks().await?, alg, secret, now).is_none() {
+                    // Live keys exist but none can be unsealed (SIGIL_SECRET changed): add ours.
+                    store.insert_jwk(&row).await?;
+                    tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
+                }
                 pick_signing_key(&store.jwks().await?, alg, secret, now).unwrap_or(key)
             }
         };
 
-        let grace_ms = i64::try_from(config.jwt.grace.as_millis()).unwrap_or(i64::MAX);
-        let published: Vec<Jwk> = store
-            .jwks()
-            .await?
-            .into_iter()
-            .filter(|row| {
-                row.expires_at
-                    .is_none_or(|e| e.saturating_add(grace_ms) > now)
-            })
-            .filter_map(|row| serde_json::from_str::<Jwk>(&row.public_jwk).ok())
-            .collect();
+        let published = published_keys(&store.jwks().await?, config.jwt.grace, now);
         let verifying = JwkSet {
             keys: published.clone(),
         }
@@ -185,6 +181,73 @@ impl TokenIssuer {
             keys,
             Validation::new(&self.issuer, &self.issuer),
         ))
+    }
+}
+
+/// The public keys of `rows` still published at this moment: live, or expired within `grace`.
+fn published_keys(rows: &[JwkRow], grace: std::time::Duration, now: i64) -> Vec<Jwk> {
+    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    rows.iter()
+        .filter(|row| {
+            row.expires_at
+                .is_none_or(|e| e.saturating_add(grace_ms) > now)
+        })
+        .filter_map(|row| serde_json::from_str::<Jwk>(&row.public_jwk).ok())
+        .collect()
+}
+
+/// The key store as a source of keys for an in-process guard: a token signed with a key this
+/// process did not load at start (another instance created it) is looked up here rather than
+/// refused.
+struct StoreKeys {
+    store: Arc<dyn AuthStore>,
+    issuer: String,
+    grace: std::time::Duration,
+    clock: SharedClock,
+}
+
+impl sigil_guard::KeySource for StoreKeys {
+    fn load(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Verifier>> + Send + '_>> {
+        Box::pin(async move {
+            let rows = match self.store.jwks().await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::warn!(target: "sigil::auth", %error, "cannot read the signing keys");
+                    return None;
+                }
+            };
+            let (keys, _) = JwkSet {
+                keys: published_keys(&rows, self.grace, self.clock.now_ms()),
+            }
+            .to_key_set()
+            .ok()?;
+            Some(Verifier::new(
+                keys,
+                Validation::new(&self.issuer, &self.issuer),
+            ))
+        })
+    }
+}
+
+impl TokenIssuer {
+    /// Where an in-process guard looks up keys it does not know (`None` in HS256 mode, which has
+    /// one shared secret and no key ids).
+    pub fn key_source(
+        &self,
+        store: Arc<dyn AuthStore>,
+        grace: std::time::Duration,
+    ) -> Option<Arc<dyn sigil_guard::KeySource>> {
+        if self.signing.algorithm().is_symmetric() {
+            return None;
+        }
+        Some(Arc::new(StoreKeys {
+            store,
+            issuer: self.issuer.clone(),
+            grace,
+            clock: self.clock.clone(),
+        }))
     }
 }
 

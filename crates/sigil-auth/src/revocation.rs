@@ -1,10 +1,12 @@
 //! Telling every instance that sessions ended, so that guards everywhere refuse their JWTs.
 //!
 //! Each ended session is (1) put on this process's [`SessionDenyList`], (2) recorded in the
-//! database's `revoked_sessions` table, which other instances on the same database poll every
-//! 2 s, and (3) with Redis configured, published at once on the `sigil:revoked` channel and kept
-//! under `sigil:revoked:<sid>` until its tokens have expired — which also reaches API processes
-//! that do not share the identity database (`sigil serve-api` with `SIGIL_REDIS_URL`).
+//! database's `revoked_sessions` table under a commit-ordered position, which other instances on
+//! the same database read by position every poll interval (2 s by default), and (3) with Redis
+//! configured, published in the background on the `sigil:revoked` channel and kept under
+//! `sigil:revoked:<sid>` until its tokens have expired — the fast path, which also reaches API
+//! processes that do not share the identity database (`sigil serve-api` with `SIGIL_REDIS_URL`).
+//! The answer to a sign-out waits for (1) and (2) only.
 //!
 //! The other side, following these records, is `sigil_guard::feed` (used by the binary and by
 //! the Python guard alike).
@@ -117,13 +119,38 @@ impl Revocations {
         &self.deny_list
     }
 
-    /// Lists `session_ids` here and announces them.
-    pub async fn revoke(&self, session_ids: &[String], until: u64) {
+    /// Lists `session_ids` in this process's deny-list.
+    pub fn list_here(&self, session_ids: &[String], until: u64) {
         for id in session_ids {
             self.deny_list.insert(id, until);
         }
-        if let Some(publisher) = &self.publisher {
-            publisher.publish(session_ids, until).await;
-        }
+    }
+
+    /// Announces `session_ids` to other processes in the background (at most
+    /// [`PUBLISH_TIMEOUT`]); never waits for it. A failed announcement is logged; instances on
+    /// the same database still learn the revocation from its row.
+    pub fn announce(&self, session_ids: Vec<String>, until: u64) {
+        let Some(publisher) = self.publisher.clone() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let published =
+                tokio::time::timeout(PUBLISH_TIMEOUT, publisher.publish(&session_ids, until)).await;
+            if published.is_err() {
+                tracing::warn!(target: "sigil::auth", "publishing revocations to Redis timed out; instances on the database still learn them by polling it");
+            }
+        });
+    }
+
+    /// Lists `session_ids` here and announces them (in the background).
+    pub fn revoke(&self, session_ids: &[String], until: u64) {
+        self.list_here(session_ids, until);
+        self.announce(session_ids.to_vec(), until);
     }
 }
+
+/// How long a background announcement may take before it is given up.
+pub const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

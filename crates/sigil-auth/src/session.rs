@@ -187,8 +187,14 @@ impl Sessions {
             || self.now_ms() - session.created_at <= ms(self.config.fresh_age)
     }
 
-    /// Revokes sessions that were already deleted (or are being deleted): their JWTs are refused
-    /// from now on, here and (through the revocation table) in every other process.
+    /// Ends sessions: their JWTs are refused from now on, here at once and in every other
+    /// process within its revocation poll interval.
+    ///
+    /// The order is what makes the answer a promise: this process's deny-list first; then the
+    /// database, where the revocation row and the session deletion are one transaction (an error
+    /// here is answered as an error, and nothing is half done); then, in the background and
+    /// never awaited, the Redis announcement — a fast path only, since every instance also reads
+    /// the database's revocation rows by position, so a lost publish is never a lost revocation.
     pub async fn end(&self, session_ids: Vec<String>) -> StoreResult<()> {
         if session_ids.is_empty() {
             return Ok(());
@@ -196,9 +202,12 @@ impl Sessions {
         let now = self.now_ms();
         let until = now + ms(self.revoke_for);
         let until_secs = u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX);
-        self.revocations.revoke(&session_ids, until_secs).await;
-        self.store.delete_many_sessions(&session_ids).await?;
-        self.store.revoke_sessions(&session_ids, until, now).await
+        self.revocations.list_here(&session_ids, until_secs);
+        let recorded = self.store.end_sessions(&session_ids, until, now).await;
+        // Announced even when the database failed: the other instances that hear it refuse the
+        // tokens too, which is the safe direction.
+        self.revocations.announce(session_ids, until_secs);
+        recorded
     }
 
     /// Ends one session.
@@ -206,10 +215,23 @@ impl Sessions {
         self.end(vec![session_id.to_owned()]).await
     }
 
-    /// Ends every session of a user except `keep`.
+    /// Ends every session of a user except `keep`. The sessions are revoked before they are
+    /// deleted (see [`Sessions::end`]); one created meanwhile is deleted, then revoked.
     pub async fn end_all_of(&self, user_id: &str, keep: Option<&str>) -> StoreResult<Vec<String>> {
-        let ids = self.store.delete_sessions_of(user_id, keep).await?;
+        let mut ids: Vec<String> = self
+            .store
+            .sessions_of(user_id, i64::MIN)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .filter(|id| Some(id.as_str()) != keep)
+            .collect();
         self.end(ids.clone()).await?;
+        let late = self.store.delete_sessions_of(user_id, keep).await?;
+        if !late.is_empty() {
+            self.end(late.clone()).await?;
+            ids.extend(late);
+        }
         Ok(ids)
     }
 }

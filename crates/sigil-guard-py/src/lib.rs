@@ -448,7 +448,7 @@ async fn build(settings: Settings) -> Result<Built, String> {
     if let Some(url) = &settings.database_url {
         let loaded = async {
             let pool = feed::connect_database(url).await?;
-            let since = feed::poll_database(&pool, &deny_list, 0).await?;
+            let since = feed::poll_database(&pool, &deny_list, feed::FIRST_POSITION).await?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>((pool, since))
         }
         .await;

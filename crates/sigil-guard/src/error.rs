@@ -25,11 +25,15 @@ pub enum GuardError {
     /// No verification keys are available (the remote JWKS has never been loaded).
     #[error("no verification keys available")]
     NoKeys,
+    /// The revocation check is not up to date (its feed cannot reach the database), so a
+    /// signed-out session cannot be told apart: answered 503 with `Retry-After`.
+    #[error("revocations cannot be confirmed (revocation feed behind)")]
+    RevocationsStale,
 }
 
 impl GuardError {
     /// A short stable name, for logs, metrics and bindings: `missing`, `duplicate_header`,
-    /// `malformed_header`, `revoked`, `no_keys`, or the token error's own
+    /// `malformed_header`, `revoked`, `no_keys`, `revocations_stale`, or the token error's own
     /// ([`VerifyError::kind`]: `expired`, `bad_signature`, `unknown_key`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -39,6 +43,7 @@ impl GuardError {
             GuardError::Token(e) => e.kind(),
             GuardError::Revoked => "revoked",
             GuardError::NoKeys => "no_keys",
+            GuardError::RevocationsStale => "revocations_stale",
         }
     }
 }

@@ -5,10 +5,10 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::error::GuardError;
 use crate::rejection::AuthRejection;
 use crate::remote::RemoteJwks;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{DEFAULT_CACHE_CAPACITY, Snapshot};
 use crate::user::AuthUser;
 use http::HeaderMap;
-use sigil_token::{Claims, Verifier};
+use sigil_token::{Claims, Verifier, VerifyError};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,11 +21,83 @@ pub trait RevocationCheck: Send + Sync + 'static {
         &'a self,
         claims: &'a Claims,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+    /// Whether the check is up to date enough to be trusted. When it is not (a revocation feed
+    /// that cannot reach its source), every token is refused with 503 rather than risk
+    /// accepting a signed-out session's. Default: always.
+    fn is_current(&self) -> bool {
+        true
+    }
+}
+
+/// Where a guard in the identity service's own process finds keys it does not know yet: the
+/// service's key store (another instance may have created a key this one never loaded).
+pub trait KeySource: Send + Sync + 'static {
+    /// A verifier over every key the store publishes now; `None` when the store cannot be read.
+    fn load(&self) -> Pin<Box<dyn Future<Output = Option<Verifier>> + Send + '_>>;
+}
+
+/// The shortest time between two lookups of unknown keys in a [`KeySource`] (an attacker sending
+/// made-up `kid`s costs at most one store read per interval).
+pub const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Fixed keys that are looked up again in their source when a token names an unknown `kid`.
+struct Reloading {
+    current: std::sync::RwLock<Arc<Snapshot>>,
+    source: Arc<dyn KeySource>,
+    cache_capacity: Option<usize>,
+    last_attempt: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl std::fmt::Debug for Reloading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloading").finish_non_exhaustive()
+    }
+}
+
+impl Reloading {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, VerifyError> {
+        let seen = self.snapshot();
+        match seen.verify(token, now) {
+            Err(VerifyError::UnknownKey) => {}
+            other => return other,
+        }
+        {
+            let mut last = self.last_attempt.lock().await;
+            let latest = self.snapshot();
+            // Another request reloaded while this one waited: try its keys.
+            if !Arc::ptr_eq(&latest, &seen) {
+                drop(last);
+                return latest.verify(token, now);
+            }
+            if last.is_some_and(|at| at.elapsed() < KEY_RELOAD_INTERVAL) {
+                return Err(VerifyError::UnknownKey);
+            }
+            *last = Some(std::time::Instant::now());
+            if let Some(verifier) = self.source.load().await {
+                tracing::info!(target: "sigil::guard", "unknown key id: reloaded the keys from the store");
+                let fresh = Arc::new(Snapshot::new(verifier, self.cache_capacity));
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+            }
+        }
+        self.snapshot().verify(token, now)
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Keys {
     Static(Arc<Snapshot>),
+    Reloading(Arc<Reloading>),
     Remote(RemoteJwks),
 }
 
@@ -53,13 +125,32 @@ impl std::fmt::Debug for Guard {
 impl Guard {
     /// A guard over fixed keys (a shared secret or a static JWKS), with a verified-token cache.
     pub fn from_verifier(verifier: Verifier) -> Guard {
-        Guard::from_verifier_with_cache(verifier, Some(crate::snapshot::DEFAULT_CACHE_CAPACITY))
+        Guard::from_verifier_with_cache(verifier, Some(DEFAULT_CACHE_CAPACITY))
     }
 
     /// A guard over fixed keys with an explicit cache capacity (`None` disables the cache).
     pub fn from_verifier_with_cache(verifier: Verifier, cache_capacity: Option<usize>) -> Guard {
         Guard::build(
             Keys::Static(Arc::new(Snapshot::new(verifier, cache_capacity))),
+            None,
+        )
+    }
+
+    /// A guard over `verifier`'s keys that looks a token's unknown `kid` up in `source` (at most
+    /// once per [`KEY_RELOAD_INTERVAL`]), as a remote-JWKS guard refetches: for the identity
+    /// service's own process, whose store other instances may add keys to.
+    pub fn from_verifier_with_source(
+        verifier: Verifier,
+        cache_capacity: Option<usize>,
+        source: Arc<dyn KeySource>,
+    ) -> Guard {
+        Guard::build(
+            Keys::Reloading(Arc::new(Reloading {
+                current: std::sync::RwLock::new(Arc::new(Snapshot::new(verifier, cache_capacity))),
+                source,
+                cache_capacity,
+                last_attempt: tokio::sync::Mutex::new(None),
+            })),
             None,
         )
     }
@@ -117,7 +208,7 @@ impl Guard {
     pub fn remote_jwks(&self) -> Option<&RemoteJwks> {
         match &self.0.keys {
             Keys::Remote(remote) => Some(remote),
-            Keys::Static(_) => None,
+            Keys::Static(_) | Keys::Reloading(_) => None,
         }
     }
 
@@ -131,12 +222,16 @@ impl Guard {
         let now = self.0.clock.now_unix();
         let claims = match &self.0.keys {
             Keys::Static(snapshot) => snapshot.verify(token, now)?,
+            Keys::Reloading(keys) => keys.verify(token, now).await?,
             Keys::Remote(remote) => remote.verify(token, now).await?,
         };
-        if let Some(check) = &self.0.revocation
-            && check.is_revoked(&claims).await
-        {
-            return Err(GuardError::Revoked);
+        if let Some(check) = &self.0.revocation {
+            if check.is_revoked(&claims).await {
+                return Err(GuardError::Revoked);
+            }
+            if !check.is_current() {
+                return Err(GuardError::RevocationsStale);
+            }
         }
         Ok(AuthUser::from_claims(claims))
     }

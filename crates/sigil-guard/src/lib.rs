@@ -51,7 +51,7 @@ pub use config::{ConfigError, GuardConfig, KeyConfig};
 pub use denylist::SessionDenyList;
 pub use error::GuardError;
 pub use extract::require_path_user;
-pub use guard::{Guard, RevocationCheck};
+pub use guard::{Guard, KEY_RELOAD_INTERVAL, KeySource, RevocationCheck};
 pub use rejection::AuthRejection;
 pub use remote::{FetchError, RemoteJwks, RemoteJwksOptions};
 pub use sigil_token;

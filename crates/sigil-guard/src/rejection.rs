@@ -3,7 +3,7 @@
 use crate::error::GuardError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use sigil_token::VerifyError;
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use std::sync::Arc;
 /// * a bad, expired or revoked token: 401, `Bearer realm="sigil", error="invalid_token",
 ///   error_description="..."`;
 /// * two `Authorization` headers: 400, `error="invalid_request"`;
+/// * a revocation feed too far behind to vouch for any token: 503 `SERVICE_UNAVAILABLE` with
+///   `Retry-After: 1` (no challenge: the token may well be good);
 /// * another user's route: 403.
 ///
 /// The body is always JSON `{"code": ..., "message": ...}` and never echoes the token.
@@ -57,6 +59,7 @@ impl AuthRejection {
     pub fn status(&self) -> StatusCode {
         match &self.kind {
             Kind::Guard(GuardError::DuplicateHeader) => StatusCode::BAD_REQUEST,
+            Kind::Guard(GuardError::RevocationsStale) => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Guard(_) => StatusCode::UNAUTHORIZED,
             Kind::Forbidden => StatusCode::FORBIDDEN,
         }
@@ -69,8 +72,8 @@ impl AuthRejection {
         self.describe().0
     }
 
-    /// The body's `code`: `UNAUTHORIZED`, `INVALID_TOKEN`, `TOKEN_EXPIRED`, `INVALID_REQUEST` or
-    /// `FORBIDDEN`.
+    /// The body's `code`: `UNAUTHORIZED`, `INVALID_TOKEN`, `TOKEN_EXPIRED`, `INVALID_REQUEST`,
+    /// `SERVICE_UNAVAILABLE` or `FORBIDDEN`.
     pub fn code(&self) -> &'static str {
         self.describe().1
     }
@@ -109,6 +112,11 @@ impl AuthRejection {
                 "INVALID_TOKEN",
                 "The access token is no longer valid",
             ),
+            Kind::Guard(GuardError::RevocationsStale) => (
+                None,
+                "SERVICE_UNAVAILABLE",
+                "Sign-outs cannot be confirmed right now. Please try again in a moment.",
+            ),
             Kind::Guard(_) => (
                 Some(format!(
                     "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"the access token is invalid\""
@@ -125,12 +133,16 @@ impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let (challenge, code, message) = self.describe();
         let body = Json(serde_json::json!({ "code": code, "message": message }));
-        let mut response = (self.status(), body).into_response();
+        let status = self.status();
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }

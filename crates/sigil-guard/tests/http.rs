@@ -274,3 +274,54 @@ async fn a_signed_out_sessions_tokens_are_refused() {
     );
     assert_eq!(f.handler_runs.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_guard_whose_revocation_feed_is_behind_answers_503_until_it_catches_up() {
+    use sigil_guard::feed::{FeedStatus, FreshDenyList};
+    let key = SigningKey::generate(Algorithm::EdDSA, Some("k1".into())).unwrap();
+    let keys = KeySet::try_from(vec![key.verifying_key()]).unwrap();
+    let deny = Arc::new(SessionDenyList::new());
+    let status = Arc::new(FeedStatus::new(std::time::Duration::from_secs(60)));
+    let guard = Guard::from_verifier(Verifier::new(keys, Validation::new(ISS, ISS)))
+        .with_revocation(Arc::new(FreshDenyList::new(deny.clone(), status.clone())));
+    let app = Router::new()
+        .route("/me", get(|user: AuthUser| async move { user.user_id }))
+        .with_state(guard);
+    let t = sigil_token::sign(&key, &claims("alice")).unwrap();
+    let auth = format!("Bearer {t}");
+
+    // Never read: a sign-out may be unknown here, so no token is vouched for.
+    let request = || {
+        Request::builder()
+            .uri("/me")
+            .header(header::AUTHORIZATION, &auth)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = app.clone().oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers().get(header::RETRY_AFTER).unwrap(),
+        "1",
+        "503 says when to retry"
+    );
+    assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
+
+    // A bad token is still a 401, whatever the feed.
+    let bad = call(&app, "/me", &["Bearer not.a.token"]).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+
+    // Caught up: accepted; a revoked session: 401.
+    status.record_success(std::time::Instant::now(), 1);
+    assert_eq!(call(&app, "/me", &[&auth]).await.status, StatusCode::OK);
+    deny.insert("session-1", sigil_token::now_unix() + 600);
+    assert_eq!(
+        call(&app, "/me", &[&auth]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -35,19 +35,52 @@ impl IntoResponse for TaskError {
             TaskError::MediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             TaskError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             TaskError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+            TaskError::Database(e) if is_unavailable(e) => {
+                tracing::warn!(target: "sigil::tasks", error = %e, "database unavailable: answering 503");
+                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+            }
             TaskError::Database(e) => {
                 tracing::error!(target: "sigil::tasks", error = %e, "database error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR")
             }
         };
         let message = match &self {
+            TaskError::Database(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                "The service is temporarily unavailable. Please try again in a moment.".to_owned()
+            }
             TaskError::Database(_) => "Internal Server Error".to_owned(),
             other => other.to_string(),
         };
-        (
+        let mut response = (
             status,
             Json(serde_json::json!({ "code": code, "message": message })),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+        }
+        response
+    }
+}
+
+/// Whether a database error means the database is unreachable or overloaded (503, retry),
+/// rather than a fault in a statement (500).
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        // A connection that ended mid-message (a peer cut while connecting reads as garbage).
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03" | "5" | "6")
+        }),
+        _ => false,
     }
 }

@@ -66,6 +66,16 @@ pub struct App {
     background: Vec<JoinHandle<()>>,
     /// Timeouts and the connection cap of the accept loop.
     limits: crate::serve::ConnectionLimits,
+    /// The database revocation feed, when this process follows one.
+    feed: Option<Feed>,
+}
+
+/// The database revocation feed of a process: its status, and its own pool (closed before the
+/// main one, so SQLite's last connection is the main pool's).
+#[derive(Debug, Clone)]
+struct Feed {
+    status: Arc<sigil_guard::feed::FeedStatus>,
+    own_pool: Option<sqlx::AnyPool>,
 }
 
 /// How long a stop waits for in-flight requests before closing the database anyway.
@@ -255,7 +265,7 @@ impl App {
 
         // Redis for the identity service (rate limits, revocation messages), before any file.
         let redis = match (&auth_parts, &settings.redis_url) {
-            (Some(_), Some(url)) => Some(redis_connection(url).await?),
+            (Some(_), Some(url)) => Some(redis_connection(url, settings.redis_timeout).await?),
             _ => None,
         };
         let guard = match api_keys {
@@ -280,7 +290,7 @@ impl App {
             clock,
         };
         match wiring.build(&mut created).await {
-            Ok((router, auth, pool, background)) => Ok(App {
+            Ok((router, auth, pool, background, feed)) => Ok(App {
                 listener,
                 router,
                 address,
@@ -289,6 +299,7 @@ impl App {
                 pool,
                 backend: target.backend,
                 background,
+                feed,
                 limits,
             }),
             Err(error) => {
@@ -324,6 +335,12 @@ impl App {
         }
     }
 
+    /// How far behind the database revocation feed is (`None`: this process follows none, as a
+    /// `serve-api` on a tasks-only database).
+    pub fn revocation_feed(&self) -> Option<Arc<sigil_guard::feed::FeedStatus>> {
+        self.feed.as_ref().map(|f| f.status.clone())
+    }
+
     /// The identity service, when this process runs one.
     pub fn auth(&self) -> Option<&AuthService> {
         self.auth.as_ref()
@@ -343,6 +360,7 @@ impl App {
             pool,
             backend,
             background,
+            feed,
             limits,
             ..
         } = self;
@@ -371,6 +389,9 @@ impl App {
         }
         for task in background {
             let _ = task.await;
+        }
+        if let Some(own_pool) = feed.and_then(|f| f.own_pool) {
+            own_pool.close().await;
         }
         close_database(pool, backend).await;
         served
@@ -569,6 +590,7 @@ type Built = (
     Option<AuthService>,
     sqlx::AnyPool,
     Vec<JoinHandle<()>>,
+    Option<Feed>,
 );
 
 impl Wiring<'_> {
@@ -594,14 +616,15 @@ impl Wiring<'_> {
             // Created here, by this process (not by another one starting at the same time).
             created.files.push(db.clone());
         }
-        let (pool, backend) = sigil_auth::store::connect(&settings.database_url)
-            .await
-            .map_err(|e| {
-                StartError::Database(format!(
-                    "cannot open {}: {e}",
-                    redact_url(&settings.database_url)
-                ))
-            })?;
+        let (pool, backend) =
+            sigil_auth::store::connect_with(&settings.database_url, settings.db_timeout)
+                .await
+                .map_err(|e| {
+                    StartError::Database(format!(
+                        "cannot open {}: {e}",
+                        redact_url(&settings.database_url)
+                    ))
+                })?;
         created.pool = Some(pool.clone());
 
         // The tasks API's store, shared with the identity service's account-deletion hook so
@@ -654,11 +677,13 @@ impl Wiring<'_> {
                     .merge(auth.router())
                     .merge(crate::ui::router(auth.clone(), ui_api_url));
                 let deny_list = auth.deny_list();
+                // Tokens signed by a key another instance created are looked up in the store.
+                let guard = match auth.key_source() {
+                    Some(source) => Guard::from_verifier_with_source(verifier, token_cache, source),
+                    None => Guard::from_verifier_with_cache(verifier, token_cache),
+                };
                 auth_service = Some(auth);
-                (
-                    Guard::from_verifier_with_cache(verifier, token_cache),
-                    deny_list,
-                )
+                (guard, deny_list)
             }
             (_, _, Some(guard)) => (
                 guard,
@@ -670,25 +695,48 @@ impl Wiring<'_> {
                 ));
             }
         };
-        if let Some(tasks) = tasks {
-            let guard = guard
-                .with_revocation(deny_list.clone())
-                .with_clock(self.clock.clone());
-            router = router.merge(with_cors(sigil_tasks::router(tasks, guard), self.cors));
-        }
         let mut background = Vec::new();
+        // The database revocation feed: read once now (so the list is complete before the first
+        // request), then followed in the background. The guard trusts the list only while the
+        // feed is within its poll interval + 1 s.
+        let feed = revocation_feed(
+            settings,
+            &pool,
+            backend,
+            &deny_list,
+            self.redis_client.is_some(),
+        )
+        .await;
         if let Some(client) = self.redis_client.clone() {
-            background.push(tokio::spawn(sigil_guard::feed::follow_redis(
+            background.push(tokio::spawn(sigil_guard::feed::follow_redis_with(
                 client,
                 deny_list.clone(),
+                feed.as_ref().map(|(_, status, _)| status.clone()),
             )));
         }
-        background.push(spawn_revocation_sync(
-            pool.clone(),
-            deny_list,
-            settings.mode,
-            self.redis_client.is_some(),
-        ));
+        let check: Arc<dyn sigil_guard::RevocationCheck> = match &feed {
+            Some((_, status, _)) => Arc::new(sigil_guard::feed::FreshDenyList::new(
+                deny_list.clone(),
+                status.clone(),
+            )),
+            None => deny_list.clone(),
+        };
+        if let Some(tasks) = tasks {
+            let guard = guard.with_revocation(check).with_clock(self.clock.clone());
+            router = router.merge(with_cors(sigil_tasks::router(tasks, guard), self.cors));
+        }
+        let feed = feed.map(|(feed_pool, status, own)| {
+            background.push(tokio::spawn(sigil_guard::feed::follow_database_with(
+                feed_pool.clone(),
+                deny_list,
+                settings.revocation_poll_interval,
+                status.clone(),
+            )));
+            Feed {
+                status,
+                own_pool: own.then_some(feed_pool),
+            }
+        });
         if let Some(auth) = &auth_service {
             background.push(spawn_purge(auth.clone()));
         }
@@ -707,7 +755,7 @@ impl Wiring<'_> {
                 // The path without a reset link's token (`/api/auth/reset-password/{token}`).
                 tracing::info_span!("request", method = %request.method(), path = %sigil_auth::redact_path(request.uri().path()))
             }));
-        Ok((router, auth_service, pool, background))
+        Ok((router, auth_service, pool, background, feed))
     }
 }
 
@@ -771,12 +819,38 @@ impl AccountListener for TasksCleanup {
     }
 }
 
-async fn redis_connection(url: &str) -> Result<redis::aio::ConnectionManager, StartError> {
+/// A Redis connection that never holds up a request for long: connection attempts and commands
+/// time out after `timeout`, one reconnection attempt per failure. It connects lazily, so an
+/// instance starts while Redis is down (rate limits fall back to memory, revocations travel
+/// through the database) and attaches when Redis returns.
+async fn redis_connection(
+    url: &str,
+    timeout: Duration,
+) -> Result<redis::aio::ConnectionManager, StartError> {
     let client = redis::Client::open(url)
         .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
-    redis::aio::ConnectionManager::new(client)
-        .await
-        .map_err(|e| StartError::Config(format!("cannot connect to Redis: {e}")))
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(timeout);
+    let manager = redis::aio::ConnectionManager::new_lazy_with_config(client, config)
+        .map_err(|e| StartError::Config(format!("SIGIL_REDIS_URL: {e}")))?;
+    let ping = tokio::time::timeout(
+        timeout,
+        redis::cmd("PING").query_async::<String>(&mut manager.clone()),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(target: "sigil", %error, "Redis unavailable at start: rate limits in memory, revocations through the database until it answers");
+        }
+        Err(_) => {
+            tracing::warn!(target: "sigil", timeout_ms = timeout.as_millis() as u64, "Redis did not answer at start: rate limits in memory, revocations through the database until it answers");
+        }
+    }
+    Ok(manager)
 }
 
 /// The key source of `serve-api`, checked before anything is bound.
@@ -847,50 +921,69 @@ fn with_cors(router: Router, cors: Option<CorsLayer>) -> Router {
         .layer(cors)
 }
 
-/// Keeps this process's deny-list in step with revocations recorded by any instance sharing the
-/// database (polled every 2 s by [`sigil_guard::feed::follow_database`]). A `serve-api` on a
-/// database of its own (tasks only) has no revocation table to poll: it says once what carries
-/// revocations to it instead (Redis, or nothing and what that means), rather than that a feed is
-/// off.
-fn spawn_revocation_sync(
-    pool: sqlx::AnyPool,
-    deny_list: Arc<SessionDenyList>,
-    mode: Mode,
+/// Whether the database is an in-memory SQLite one (which a second pool would not see).
+fn in_memory_sqlite(settings: &Settings, backend: Backend) -> bool {
+    backend == Backend::Sqlite && sqlite_path(&settings.database_url).is_none()
+}
+
+/// The database revocation feed of this process: its own small pool (so that a busy main pool
+/// never delays it) and its status, after a first complete read. `None` for a `serve-api` whose
+/// database holds tasks only: it says once what carries revocations to it instead (Redis, or
+/// nothing and what that means), rather than that a feed is off.
+async fn revocation_feed(
+    settings: &Settings,
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    deny_list: &SessionDenyList,
     redis: bool,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if mode == Mode::ApiOnly {
-            // A probe: nothing is newer than i64::MAX, so this reads no row.
-            if sigil_guard::feed::poll_database(&pool, &deny_list, i64::MAX)
-                .await
-                .is_err()
-            {
-                if redis {
-                    tracing::info!(
-                        target: "sigil",
-                        "revocations: received through Redis (SIGIL_REDIS_URL) at once; this database holds tasks only, so there are no identity tables to poll"
-                    );
-                } else {
-                    tracing::warn!(
-                        target: "sigil",
-                        "revocations: none configured. This database holds tasks only and there is no SIGIL_REDIS_URL, so a signed-out session's JWTs keep working here until they expire (the identity service's SIGIL_JWT_TTL, plus 60 s of leeway). Set SIGIL_REDIS_URL, or point DATABASE_URL at the identity database"
-                    );
-                }
-                return;
+) -> Option<(sqlx::AnyPool, Arc<sigil_guard::feed::FeedStatus>, bool)> {
+    use sigil_guard::feed::{FIRST_POSITION, FeedStatus, connect_database_with, poll_database};
+    let interval = settings.revocation_poll_interval;
+    let (feed_pool, own) = if in_memory_sqlite(settings, backend) {
+        (pool.clone(), false)
+    } else {
+        match connect_database_with(&settings.database_url, settings.db_timeout).await {
+            Ok(feed_pool) => (feed_pool, true),
+            Err(error) => {
+                tracing::warn!(target: "sigil", %error, "revocations: cannot open a connection of their own; sharing the main pool");
+                (pool.clone(), false)
             }
-            tracing::info!(
-                target: "sigil",
-                redis,
-                "revocations: polled from the identity tables of this database every 2 s"
-            );
         }
-        sigil_guard::feed::follow_database(
-            pool,
-            deny_list,
-            sigil_guard::feed::DEFAULT_POLL_INTERVAL,
-        )
-        .await;
-    })
+    };
+    let status = Arc::new(FeedStatus::new(interval + Duration::from_secs(1)));
+    let started = std::time::Instant::now();
+    match poll_database(&feed_pool, deny_list, FIRST_POSITION).await {
+        Ok(position) => status.record_success(started, position),
+        Err(_) if settings.mode == Mode::ApiOnly => {
+            if redis {
+                tracing::info!(
+                    target: "sigil",
+                    "revocations: received through Redis (SIGIL_REDIS_URL) at once; this database holds tasks only, so there are no identity tables to poll"
+                );
+            } else {
+                tracing::warn!(
+                    target: "sigil",
+                    "revocations: none configured. This database holds tasks only and there is no SIGIL_REDIS_URL, so a signed-out session's JWTs keep working here until they expire (the identity service's SIGIL_JWT_TTL, plus 60 s of leeway). Set SIGIL_REDIS_URL, or point DATABASE_URL at the identity database"
+                );
+            }
+            if own {
+                feed_pool.close().await;
+            }
+            return None;
+        }
+        Err(error) => {
+            // Just migrated, so this is an outage: the follower retries, the guard answers 503
+            // until it has read.
+            tracing::warn!(target: "sigil", %error, "revocations: first read failed; retrying in the background");
+        }
+    }
+    tracing::info!(
+        target: "sigil",
+        redis,
+        interval_ms = interval.as_millis() as u64,
+        "revocations: read from the database by position"
+    );
+    Some((feed_pool, status, own))
 }
 
 fn spawn_purge(auth: AuthService) -> JoinHandle<()> {

@@ -52,6 +52,17 @@ struct CommonArgs {
     /// Log format.
     #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// How often revocations are read from the database (e.g. 2s, 500ms); tokens are refused with
+    /// 503 once the last successful read began more than this plus 1 s ago.
+    #[arg(long, env = "SIGIL_REVOCATION_POLL_INTERVAL", default_value = "2s", value_parser = parse_short_duration)]
+    revocation_poll_interval: Duration,
+    /// How long a request waits for a database connection before answering 503 (e.g. 2s).
+    #[arg(long, env = "SIGIL_DB_TIMEOUT", default_value = "2s", value_parser = parse_short_duration)]
+    db_timeout: Duration,
+    /// How long a Redis connection attempt or command may take before the instance carries on
+    /// without it (e.g. 500ms).
+    #[arg(long, env = "SIGIL_REDIS_TIMEOUT", default_value = "500ms", value_parser = parse_short_duration)]
+    redis_timeout: Duration,
     /// Time allowed for a request's head (request line and headers) to arrive complete.
     #[arg(long, env = "SIGIL_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     header_read_timeout: Duration,
@@ -190,6 +201,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// Parses `250ms`, `2s` or `2` (seconds), for the short timeouts and intervals.
+pub fn parse_short_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.strip_suffix("ms") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("not a duration: {text:?} (use e.g. 500ms or 2s)"))?,
+        None => parse_duration(text)?,
+    };
+    if duration.is_zero() || duration > Duration::from_secs(3600) {
+        return Err(format!("{text:?}: use a duration between 1ms and 1h"));
+    }
+    Ok(duration)
+}
+
 impl Cli {
     /// The chosen log format.
     pub fn log_format(&self) -> LogFormat {
@@ -231,6 +258,9 @@ fn apply_common(s: &mut Settings, common: CommonArgs) {
     s.redis_url = common.redis_url;
     s.token_cache = common.token_cache;
     s.tasks_cache = common.tasks_cache;
+    s.revocation_poll_interval = common.revocation_poll_interval;
+    s.db_timeout = common.db_timeout;
+    s.redis_timeout = common.redis_timeout;
     s.header_read_timeout = common.header_read_timeout;
     s.request_body_timeout = common.request_body_timeout;
     s.keep_alive_timeout = common.keep_alive_timeout;
@@ -295,6 +325,19 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_durations() {
+        assert_eq!(
+            parse_short_duration("250ms"),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(parse_short_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_short_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_short_duration("0ms").is_err());
+        assert!(parse_short_duration("2h").is_err());
+        assert!(parse_short_duration("fast").is_err());
+    }
 
     #[test]
     fn durations() {

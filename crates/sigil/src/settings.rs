@@ -93,6 +93,13 @@ pub struct Settings {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (default 2).
     pub argon2_iterations: u32,
+    /// How often the database's revocations are read (default 2 s); tokens are refused with 503
+    /// once the last successful read began more than this plus 1 s ago.
+    pub revocation_poll_interval: Duration,
+    /// How long a request waits for a database connection before a 503 (default 2 s).
+    pub db_timeout: Duration,
+    /// How long a Redis connection attempt or command may take (default 500 ms).
+    pub redis_timeout: Duration,
     /// Time allowed for a request head to arrive complete (default 30 s).
     pub header_read_timeout: Duration,
     /// Time allowed for a request body to arrive complete (default 30 s).
@@ -195,6 +202,9 @@ impl Settings {
             tasks_cache: None,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            revocation_poll_interval: Duration::from_secs(2),
+            db_timeout: Duration::from_secs(2),
+            redis_timeout: Duration::from_millis(500),
             header_read_timeout: Duration::from_secs(30),
             request_body_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(5),

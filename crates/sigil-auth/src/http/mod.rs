@@ -57,6 +57,8 @@ struct Inner {
     trusted: TrustedOrigins,
     /// Told about deleted accounts.
     account_listener: Option<Arc<dyn AccountListener>>,
+    /// Where an in-process guard looks up keys another instance created.
+    key_source: Option<Arc<dyn sigil_guard::KeySource>>,
     clock: SharedClock,
 }
 
@@ -158,6 +160,7 @@ impl AuthService {
             config.session.refresh_token_ttl,
             clock.clone(),
         );
+        let key_source = issuer.key_source(store.clone(), config.jwt.grace);
         Ok(AuthService(Arc::new(Inner {
             config,
             accounts,
@@ -170,6 +173,7 @@ impl AuthService {
             deny_list,
             trusted,
             account_listener,
+            key_source,
             clock,
         })))
     }
@@ -182,6 +186,11 @@ impl AuthService {
     /// Cookie names and attributes.
     pub fn cookies(&self) -> &CookieJar {
         &self.0.cookies
+    }
+
+    /// Where an in-process guard looks up keys it does not know (`None` in HS256 mode).
+    pub fn key_source(&self) -> Option<Arc<dyn sigil_guard::KeySource>> {
+        self.0.key_source.clone()
     }
 
     /// The rate limiter (`None`: rate limiting off).

@@ -6,7 +6,7 @@
 
 mod sql;
 
-pub use sql::{Backend, SqlStore, connect};
+pub use sql::{Backend, DEFAULT_ACQUIRE_TIMEOUT, SqlStore, connect, connect_with, is_unavailable};
 
 use async_trait::async_trait;
 
@@ -105,6 +105,13 @@ pub enum StoreError {
     /// No id or token could be made for the row: the OS random generator failed.
     #[error("{0}")]
     Random(#[from] sigil_token::random::RandomError),
+}
+
+impl StoreError {
+    /// Whether the database is unreachable or overloaded (a 503, not a 500).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Database(e) if is_unavailable(e))
+    }
 }
 
 /// Result of a store call.
@@ -207,6 +214,30 @@ pub trait AuthStore: Send + Sync + 'static {
         until: i64,
         now: i64,
     ) -> StoreResult<()>;
+
+    /// Ends sessions: records their revocation until `until` (ms) and deletes them. The
+    /// revocation is written first (one transaction in [`SqlStore`]), so a session is never
+    /// gone without its tokens being refused everywhere.
+    async fn end_sessions(&self, session_ids: &[String], until: i64, now: i64) -> StoreResult<()> {
+        self.revoke_sessions(session_ids, until, now).await?;
+        self.delete_many_sessions(session_ids).await
+    }
+
+    /// Stores `row` as the first live signing key of its algorithm, unless one exists at `now`;
+    /// returns whether it was stored. [`SqlStore`] does this under a database lock, so that
+    /// instances starting together agree on one key.
+    async fn create_first_jwk(&self, row: &JwkRow, now: i64) -> StoreResult<bool> {
+        let live = self
+            .jwks()
+            .await?
+            .iter()
+            .any(|r| r.alg == row.alg && r.expires_at.is_none_or(|e| e > now));
+        if live {
+            return Ok(false);
+        }
+        self.insert_jwk(row).await?;
+        Ok(true)
+    }
 
     /// Stores a refresh token.
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;

@@ -23,11 +23,18 @@ fn migrations() -> Vec<Migration> {
             no_tx,
         )
     };
-    vec![embed(
-        20261124000001,
-        "identity",
-        include_str!("../../migrations/20261124000001_identity.sql"),
-    )]
+    vec![
+        embed(
+            20261124000001,
+            "identity",
+            include_str!("../../migrations/20261124000001_identity.sql"),
+        ),
+        embed(
+            20261129000001,
+            "positions",
+            include_str!("../../migrations/20261129000001_positions.sql"),
+        ),
+    ]
 }
 
 /// Which database a URL points at.
@@ -52,9 +59,42 @@ impl Backend {
     }
 }
 
+/// How long a request waits for a database connection by default before it is answered 503.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Opens a pool for a `sqlite:` or `postgres:` URL. SQLite files are created if missing and run
 /// in WAL mode with `synchronous=NORMAL` and foreign keys on.
 pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
+    connect_with(url, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// Whether a database error means the database is unreachable or overloaded (answered 503 with
+/// `Retry-After`), as opposed to a fault in a statement (answered 500).
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        // A connection that ended mid-message (a peer cut while connecting reads as garbage).
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (08), too many connections (53300), shutting down
+        // (57P01-57P03); SQLite: busy or locked past busy_timeout (5, 6).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03" | "5" | "6")
+        }),
+        _ => false,
+    }
+}
+
+/// [`connect`] with the time a request may wait for a connection (`acquire_timeout`): past it,
+/// the request fails with [`sqlx::Error::PoolTimedOut`], answered 503.
+pub async fn connect_with(
+    url: &str,
+    acquire_timeout: Duration,
+) -> Result<(AnyPool, Backend), sqlx::Error> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of(url).ok_or_else(|| {
         sqlx::Error::Configuration("database URL must start with sqlite: or postgres:".into())
@@ -70,7 +110,7 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
     let pool = AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
@@ -200,6 +240,36 @@ impl SqlStore {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Records revocations inside `tx` under the next position of the `revocations` counter. The
+/// counter row stays locked until `tx` commits, so positions become visible in commit order: a
+/// reader that has seen position `n` has seen every position below it (see
+/// `sigil_guard::feed::poll_database`).
+async fn record_revocations(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    session_ids: &[String],
+    until: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let (seq,): (i64,) = sqlx::query_as(
+        "UPDATE sigil_counters SET value = value + 1 WHERE name = 'revocations' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    for id in session_ids {
+        sqlx::query(
+            "INSERT INTO revoked_sessions (session_id, revoked_until, created_at, seq) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (session_id) DO UPDATE SET revoked_until = excluded.revoked_until, created_at = excluded.created_at, seq = excluded.seq",
+        )
+        .bind(id)
+        .bind(until)
+        .bind(now)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -593,19 +663,56 @@ impl AuthStore for SqlStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
+        record_revocations(&mut tx, session_ids, until, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn end_sessions(&self, session_ids: &[String], until: i64, now: i64) -> StoreResult<()> {
+        if session_ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        record_revocations(&mut tx, session_ids, until, now).await?;
         for id in session_ids {
-            sqlx::query(
-                "INSERT INTO revoked_sessions (session_id, revoked_until, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (session_id) DO UPDATE SET revoked_until = excluded.revoked_until, created_at = excluded.created_at",
-            )
-            .bind(id)
-            .bind(until)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn create_first_jwk(&self, row: &JwkRow, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The lock: held until commit, so of instances starting together on a new database
+        // exactly one creates the key and the others, waiting here, then see it.
+        sqlx::query("UPDATE sigil_counters SET value = value + 1 WHERE name = 'jwks'")
+            .execute(&mut *tx)
+            .await?;
+        let (live,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM jwks WHERE alg = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(&row.alg)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if live > 0 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO jwks (kid, alg, public_jwk, private_jwk, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&row.kid)
+            .bind(&row.alg)
+            .bind(&row.public_jwk)
+            .bind(&row.private_jwk)
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or)?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
