@@ -709,6 +709,66 @@ async function rateLimitScenario(flow) {
   f.assert("sign-in/after-window: allowed again", r.ex?.status === 200, r.ex?.status);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Scenario "time-travel": both servers run under libfaketime (run.mjs), and the flow moves their clocks
+// forward by hours (f.travel) to check session lifetimes: a session read through any session route slides
+// once per updateAge (1 day), so a client that only calls /token or /list-sessions stays signed in; a
+// rememberMe:false session ends after a day; the session made by change-password {revokeOtherSessions:true}
+// slides too.
+// ---------------------------------------------------------------------------------------------------------
+async function timeTravelScenario(flow) {
+  const f = flow;
+  const A = f.device("A");
+  const a = f.client(A);
+  let r = await f.step("sign-up/ok", () => a.signUp.email({ name: "Tim", email: "tim@example.com", password: PW }));
+  const bearerToken = r.ex?.headers["set-auth-token"];
+  f.assert("sign-up/ok: set-auth-token", typeof bearerToken === "string" && bearerToken.length > 0, r.ex?.headers);
+  const bearer = f.bearerClient("bearer", bearerToken).client;
+
+  const C = f.device("C");
+  const c = f.client(C);
+  await f.step("sign-in/cookie-device", () => c.signIn.email({ email: "tim@example.com", password: PW }));
+
+  const D = f.device("D");
+  const d = f.client(D);
+  r = await f.step("sign-in/remember-me-false", () => d.signIn.email({ email: "tim@example.com", password: PW, rememberMe: false }));
+  const dontRememberBearer = f.bearerClient("bearer-dont-remember", r.ex?.headers["set-auth-token"]).client;
+
+  const E = f.device("E");
+  const e = f.client(E);
+  await f.step("sign-up/second-user", () => e.signUp.email({ name: "Eve", email: "eve@example.com", password: PW }));
+  r = await f.step("change-password/revoke-others", () =>
+    e.changePassword({ currentPassword: PW, newPassword: PW2, revokeOtherSessions: true }),
+  );
+
+  // A rememberMe:false session read within its day, by bearer: does it slide?
+  await f.travel(12);
+  await f.step("+12h/token/dont-remember-bearer", () => dontRememberBearer.token());
+
+  await f.travel(25);
+  r = await f.step("+25h/token/bearer", () => bearer.token());
+  f.assert("+25h/token/bearer: 200", r.ex?.status === 200, r.ex?.status);
+  f.assert("+25h/token/bearer: set-auth-token re-sent", typeof r.ex?.headers["set-auth-token"] === "string", r.ex?.headers);
+  await f.step("+25h/list-sessions/cookie", () => c.listSessions());
+  await f.step("+25h/token/dont-remember-bearer", () => dontRememberBearer.token());
+  await f.step("+25h/get-session/dont-remember-cookie", () => d.getSession());
+  await f.step("+25h/token/after-change-password", () => e.token());
+
+  await f.travel(170);
+  r = await f.step("+170h/token/bearer", () => bearer.token());
+  f.assert("+170h/token/bearer: still signed in (slid at +25 h)", r.ex?.status === 200, r.ex?.status);
+  // list-sessions at +25 h answered 403 SESSION_NOT_FRESH (older than freshAge) but still slid the session
+  r = await f.step("+170h/token/cookie", () => c.token());
+  f.assert("+170h/token/cookie: still signed in (slid by list-sessions at +25 h)", r.ex?.status === 200, r.ex?.status);
+  await f.step("+170h/token/after-change-password", () => e.token());
+  await f.step("+170h/token/dont-remember-bearer", () => dontRememberBearer.token());
+
+  await f.travel(400);
+  r = await f.step("+400h/token/bearer", () => bearer.token());
+  f.assert("+400h/token/bearer: expired (7 days after the last slide)", r.ex?.status === 401, r.ex?.status);
+  await f.step("+400h/get-session/cookie", () => c.getSession());
+}
+
 export const SCENARIOS = {
   main: {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
@@ -723,13 +783,19 @@ export const SCENARIOS = {
     env: { SIGIL_RATE_LIMIT: undefined, SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
     run: rateLimitScenario,
   },
+  "time-travel": {
+    env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
+    // run.mjs starts the server under libfaketime and gives the flow f.travel(hours)
+    faketime: true,
+    run: timeTravelScenario,
+  },
 };
 
 /** Runs one scenario against a running server; returns {transcript, exchanges}. */
-export async function runScenario({ origin, mailFile, scenario, log }) {
+export async function runScenario({ origin, mailFile, scenario, log, travel }) {
   const def = SCENARIOS[scenario] ?? EXTRA_SCENARIOS[scenario];
   if (!def) throw new Error(`unknown scenario ${scenario}`);
-  const flow = new Flow({ origin, mailFile, scenario, log });
+  const flow = new Flow({ origin, mailFile, scenario, log, travel });
   try {
     await def.run(flow);
   } catch (e) {

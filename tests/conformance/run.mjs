@@ -103,6 +103,20 @@ const TARGETS = {
   }),
 };
 
+// Time travel (scenarios marked `faketime`): the server runs with Debian's libfaketime preloaded, reading
+// its clock offset from a file in its directory on every call (no cache), so the flow can move the
+// server's wall clock forward while it runs. Monotonic clocks stay real (timers and timeouts are
+// unaffected). A missing libfaketime is an error, never a skipped scenario.
+const LIBFAKETIME = process.env.SIGIL_LIBFAKETIME ?? "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+function faketimeEnv(dir) {
+  if (!existsSync(LIBFAKETIME)) {
+    throw new Error(`libfaketime not found at ${LIBFAKETIME} (apt-get install libfaketime, or set SIGIL_LIBFAKETIME)`);
+  }
+  const file = join(dir, "faketime.rc");
+  writeFileSync(file, "+0h\n");
+  return { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" };
+}
+
 /** Runs the given scenarios against one target, one fresh server each; returns {transcript, exchanges}. */
 async function runTarget(target, names) {
   const transcript = { target, betterAuthVersion: target === "better-auth" ? BA_VERSION : undefined, scenarios: {} };
@@ -115,6 +129,7 @@ async function runTarget(target, names) {
     const spec = TARGETS[target](port, dir, def);
     const env = {
       ...def.env,
+      ...(def.faketime ? faketimeEnv(dir) : {}),
       SIGIL_MAIL_FILE: mailFile,
       SIGIL_SECRET: SECRET,
       SIGIL_TRUSTED_ORIGINS: TRUSTED_EXTRA_ORIGIN,
@@ -140,6 +155,7 @@ async function runTarget(target, names) {
         mailFile,
         scenario: name,
         log: values.verbose ? (l) => console.log(`[${target}]${l}`) : undefined,
+        travel: def.faketime ? (hours) => writeFileSync(join(dir, "faketime.rc"), `+${hours}h\n`) : undefined,
       });
       transcript.scenarios[name] = { steps: res.transcript.steps, assertions: res.transcript.assertions };
       exchanges[name] = res.exchanges;

@@ -1,5 +1,5 @@
-//! Small cryptographic helpers: random identifiers, token hashing, the cookie HMAC and the
-//! at-rest encryption of signing keys. Everything random comes from the operating system CSPRNG.
+//! Small cryptographic helpers: token hashing, the cookie HMAC and the at-rest encryption of
+//! signing keys. Random identifiers come from `sigil_token::random` (the operating system CSPRNG).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -9,34 +9,6 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
-
-const ALPHANUMERIC: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/// A random string of `len` characters from `[A-Za-z0-9]` (≈ 5.95 bits each; 32 characters give
-/// ≈ 190 bits, Better Auth's id and session-token format). Rejection sampling keeps it unbiased.
-pub fn random_alphanumeric(len: usize) -> String {
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        fill(&mut buf);
-        for b in buf {
-            // 248 = 4 * 62: bytes at or above it would bias the distribution.
-            if b < 248 && out.len() < len {
-                out.push(char::from(ALPHANUMERIC[usize::from(b % 62)]));
-            }
-        }
-    }
-    out
-}
-
-/// Fills `buf` from the OS CSPRNG. A machine without a working CSPRNG cannot run an auth server
-/// safely, so failure aborts the request's task rather than continuing with weak randomness.
-pub fn fill(buf: &mut [u8]) {
-    if let Err(e) = getrandom::fill(buf) {
-        tracing::error!(target: "sigil::auth", error = %e, "operating system random generator failed");
-        std::process::abort();
-    }
-}
 
 /// Hex SHA-256, used to store session, reset and refresh tokens: a leaked database row does not
 /// hand out a usable token.
@@ -97,7 +69,7 @@ pub fn seal(secret: &[u8], purpose: &str, plaintext: &[u8]) -> Option<String> {
     let key = derive_key(secret, purpose);
     let cipher = XChaCha20Poly1305::new_from_slice(key.as_ref()).ok()?;
     let mut nonce = [0u8; 24];
-    fill(&mut nonce);
+    sigil_token::random::fill(&mut nonce).ok()?;
     let mut out = nonce.to_vec();
     out.extend(cipher.encrypt(XNonce::from_slice(&nonce), plaintext).ok()?);
     Some(format!("v1.{}", URL_SAFE_NO_PAD.encode(out)))
@@ -144,15 +116,6 @@ mod tests {
             None
         );
         assert_eq!(verify_signed_value(secret, token), None);
-    }
-
-    #[test]
-    fn random_tokens_are_alphanumeric_and_distinct() {
-        let a = random_alphanumeric(32);
-        let b = random_alphanumeric(32);
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(a, b);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! Domain values parsed once at the edge: after parsing, an [`Email`] is known to be canonical and
-//! valid, a [`Password`] to respect the length policy.
+//! valid, a [`Password`] to respect the length policy. Refusals are [`InvalidInput`]s; the HTTP
+//! layer maps them to Better Auth's codes (`error.rs`).
 
-use crate::error::{ApiError, codes};
-use http::StatusCode;
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
@@ -55,33 +54,48 @@ impl fmt::Display for Email {
     }
 }
 
+/// Why a value was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    /// A display name longer than 256 characters.
+    #[error("name too long")]
+    NameTooLong,
+    /// A display name with control characters.
+    #[error("control characters in name")]
+    NameControl,
+    /// An avatar URL longer than 2048 bytes.
+    #[error("image URL too long")]
+    ImageTooLong,
+    /// An avatar URL with whitespace or control characters.
+    #[error("whitespace or control characters in image URL")]
+    ImageInvalid,
+    /// A new password below the policy's minimum.
+    #[error("password too short")]
+    PasswordTooShort,
+    /// A password above the policy's maximum.
+    #[error("password too long")]
+    PasswordTooLong,
+}
+
 /// Checks a display name: at most 256 characters and no control characters (they would end up
 /// in pages, logs and mail).
-pub fn check_name(name: &str) -> Result<(), ApiError> {
+pub fn check_name(name: &str) -> Result<(), InvalidInput> {
     if name.chars().count() > 256 {
-        return Err(ApiError::validation(
-            "[body.name] Too big: expected string to have <=256 characters",
-        ));
+        return Err(InvalidInput::NameTooLong);
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "[body.name] Invalid input: control characters are not allowed",
-        ));
+        return Err(InvalidInput::NameControl);
     }
     Ok(())
 }
 
 /// Checks an avatar URL: at most 2048 bytes, no whitespace or control characters.
-pub fn check_image(image: &str) -> Result<(), ApiError> {
+pub fn check_image(image: &str) -> Result<(), InvalidInput> {
     if image.len() > 2048 {
-        return Err(ApiError::validation(
-            "[body.image] Too big: expected string to have <=2048 characters",
-        ));
+        return Err(InvalidInput::ImageTooLong);
     }
     if image.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ApiError::validation(
-            "[body.image] Invalid input: whitespace and control characters are not allowed",
-        ));
+        return Err(InvalidInput::ImageInvalid);
     }
     Ok(())
 }
@@ -116,23 +130,17 @@ impl fmt::Debug for Password {
 impl Password {
     /// Checks only the maximum length (sign-in and confirmations: a too-short password can never
     /// match, but must still cost a hash so that timing reveals nothing).
-    pub fn bounded(raw: &str, policy: PasswordPolicy) -> Result<Password, ApiError> {
+    pub fn bounded(raw: &str, policy: PasswordPolicy) -> Result<Password, InvalidInput> {
         if raw.encode_utf16().count() > policy.max {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                codes::PASSWORD_TOO_LONG,
-            ));
+            return Err(InvalidInput::PasswordTooLong);
         }
         Ok(Password(Zeroizing::new(raw.nfkc().collect())))
     }
 
     /// Checks the full policy (new passwords).
-    pub fn new_password(raw: &str, policy: PasswordPolicy) -> Result<Password, ApiError> {
+    pub fn new_password(raw: &str, policy: PasswordPolicy) -> Result<Password, InvalidInput> {
         if raw.encode_utf16().count() < policy.min {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                codes::PASSWORD_TOO_SHORT,
-            ));
+            return Err(InvalidInput::PasswordTooShort);
         }
         Password::bounded(raw, policy)
     }
@@ -141,11 +149,6 @@ impl Password {
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
 /// A timestamp in milliseconds as JavaScript's `Date.toJSON` writes it:
@@ -209,10 +212,8 @@ mod tests {
         assert!(Password::new_password("12345678", p).is_ok());
         assert!(Password::new_password(&"a".repeat(128), p).is_ok());
         assert_eq!(
-            Password::new_password(&"a".repeat(129), p)
-                .unwrap_err()
-                .code(),
-            "PASSWORD_TOO_LONG"
+            Password::new_password(&"a".repeat(129), p).unwrap_err(),
+            InvalidInput::PasswordTooLong
         );
         // 64 emoji = 128 UTF-16 units: allowed; 65 are not.
         assert!(Password::new_password(&"😀".repeat(64), p).is_ok());

@@ -5,6 +5,9 @@
 //! Auth has one, because client applications compare `error.code`. Internal failures are logged
 //! with their cause and answered with a generic 500: no stack trace, no SQL, no secret.
 
+use crate::accounts::{ConfirmError, ResetError, SignInError, SignUpError};
+use crate::domain::InvalidInput;
+use crate::refresh::RefreshError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
@@ -209,22 +212,131 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        let bad = |code| ApiError::new(StatusCode::BAD_REQUEST, code);
+        match e {
+            InvalidInput::NameTooLong => ApiError::validation(
+                "[body.name] Too big: expected string to have <=256 characters",
+            ),
+            InvalidInput::NameControl => ApiError::validation(
+                "[body.name] Invalid input: control characters are not allowed",
+            ),
+            InvalidInput::ImageTooLong => ApiError::validation(
+                "[body.image] Too big: expected string to have <=2048 characters",
+            ),
+            InvalidInput::ImageInvalid => ApiError::validation(
+                "[body.image] Invalid input: whitespace and control characters are not allowed",
+            ),
+            InvalidInput::PasswordTooShort => bad(codes::PASSWORD_TOO_SHORT),
+            InvalidInput::PasswordTooLong => bad(codes::PASSWORD_TOO_LONG),
+        }
+    }
+}
+
+impl ApiError {
+    /// 503 `SERVICE_BUSY` with `Retry-After: 1`: password hashing is saturated.
+    fn busy() -> ApiError {
+        warn_saturated();
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
+        }
+    }
+
+    /// 429 with `Retry-After: 1`: this client's share of the hash queue is in use.
+    fn client_busy() -> ApiError {
+        // Not logged above debug: under a flood this is every refused request.
+        tracing::debug!(target: "sigil::auth", "hash queue share of this client in use: refused");
+        ApiError::too_many_requests(1)
+    }
+}
+
 impl From<crate::password::HashError> for ApiError {
     fn from(e: crate::password::HashError) -> Self {
         match e {
-            crate::password::HashError::Busy => {
-                warn_saturated();
-                ApiError {
-                    retry_after: Some(1),
-                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
-                }
-            }
-            crate::password::HashError::ClientBusy => {
-                // Not logged above debug: under a flood this is every refused request.
-                tracing::debug!(target: "sigil::auth", "hash queue share of this client in use: refused");
-                ApiError::too_many_requests(1)
-            }
+            crate::password::HashError::Busy => ApiError::busy(),
+            crate::password::HashError::ClientBusy => ApiError::client_busy(),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<SignUpError> for ApiError {
+    fn from(e: SignUpError) -> Self {
+        match e {
+            SignUpError::EmailTaken => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+            ),
+            SignUpError::Busy => ApiError::busy(),
+            SignUpError::ClientBusy => ApiError::client_busy(),
+            SignUpError::Unavailable => ApiError::unavailable(),
+            SignUpError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_EMAIL_OR_PASSWORD)
+            }
+            SignInError::EmailNotVerified => {
+                ApiError::new(StatusCode::FORBIDDEN, codes::EMAIL_NOT_VERIFIED)
+            }
+            SignInError::Throttled(wait) => ApiError::too_many_requests(wait),
+            SignInError::Busy => ApiError::busy(),
+            SignInError::ClientBusy => ApiError::client_busy(),
+            SignInError::Unavailable => ApiError::unavailable(),
+            SignInError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<ConfirmError> for ApiError {
+    fn from(e: ConfirmError) -> Self {
+        match e {
+            ConfirmError::NoCredential => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::CREDENTIAL_ACCOUNT_NOT_FOUND)
+            }
+            ConfirmError::InvalidPassword => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PASSWORD)
+            }
+            ConfirmError::Busy => ApiError::busy(),
+            ConfirmError::ClientBusy => ApiError::client_busy(),
+            ConfirmError::Unavailable => ApiError::unavailable(),
+            ConfirmError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> Self {
+        match e {
+            ResetError::InvalidToken => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_TOKEN)
+            }
+            ResetError::UserNotFound => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::USER_NOT_FOUND)
+            }
+            ResetError::Busy => ApiError::busy(),
+            ResetError::ClientBusy => ApiError::client_busy(),
+            ResetError::Unavailable => ApiError::unavailable(),
+            ResetError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Invalid => {
+                ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_REFRESH_TOKEN)
+            }
+            RefreshError::Unavailable => ApiError::unavailable(),
+            RefreshError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

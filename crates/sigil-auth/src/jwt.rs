@@ -9,9 +9,9 @@
 
 use crate::config::AuthConfig;
 use crate::crypto;
-use crate::domain::now_ms;
 use crate::store::{AuthStore, JwkRow, User};
 use bytes::Bytes;
+use sigil_guard::clock::SharedClock;
 use sigil_token::{
     Algorithm, Claims, Jwk, JwkSet, KeySet, SigningKey, Validation, Verifier, VerifyingKey,
 };
@@ -27,6 +27,7 @@ pub struct TokenIssuer {
     jwks_body: Bytes,
     issuer: String,
     ttl_secs: u64,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -63,7 +64,9 @@ impl TokenIssuer {
     pub async fn load(
         store: &dyn AuthStore,
         config: &AuthConfig,
+        clock: SharedClock,
     ) -> Result<TokenIssuer, KeyLoadError> {
+        let now = clock.now_ms();
         let alg = config.jwt.alg;
         let issuer = config.origin();
         let ttl_secs = config.jwt.ttl.as_secs().max(1);
@@ -82,14 +85,15 @@ impl TokenIssuer {
                 jwks_body,
                 issuer,
                 ttl_secs,
+                clock,
             });
         }
 
         let secret = config.secret.expose();
-        let signing = match pick_signing_key(&store.jwks().await?, alg, secret) {
+        let signing = match pick_signing_key(&store.jwks().await?, alg, secret, now) {
             Some(key) => key,
             None => {
-                let kid = crypto::random_alphanumeric(32);
+                let kid = sigil_token::random::alphanumeric(32).map_err(|_| KeyLoadError::Seal)?;
                 let key = SigningKey::generate(alg, Some(kid.clone()))?;
                 let public = key.verifying_key().to_jwk().ok_or(KeyLoadError::Seal)?;
                 let private =
@@ -100,23 +104,23 @@ impl TokenIssuer {
                     public_jwk: serde_json::to_string(&public).map_err(|_| KeyLoadError::Seal)?,
                     private_jwk: crypto::seal(secret, SEAL_PURPOSE, &private)
                         .ok_or(KeyLoadError::Seal)?,
-                    created_at: now_ms(),
+                    created_at: now,
                     expires_at: None,
                 };
                 // Under a database lock: of instances starting together on a new database,
                 // one creates the key and every other one signs with it.
-                if store.create_first_jwk(&row, now_ms()).await? {
+                if store.create_first_jwk(&row, now).await? {
                     tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
-                } else if pick_signing_key(&store.jwks().await?, alg, secret).is_none() {
+                } else if pick_signing_key(&store.jwks().await?, alg, secret, now).is_none() {
                     // Live keys exist but none can be unsealed (SIGIL_SECRET changed): add ours.
                     store.insert_jwk(&row).await?;
                     tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
                 }
-                pick_signing_key(&store.jwks().await?, alg, secret).unwrap_or(key)
+                pick_signing_key(&store.jwks().await?, alg, secret, now).unwrap_or(key)
             }
         };
 
-        let published = published_keys(&store.jwks().await?, config.jwt.grace);
+        let published = published_keys(&store.jwks().await?, config.jwt.grace, now);
         let verifying = JwkSet {
             keys: published.clone(),
         }
@@ -131,17 +135,20 @@ impl TokenIssuer {
             jwks_body,
             issuer,
             ttl_secs,
+            clock,
         })
     }
 
     /// A signed access token for `user` in session `session_id`.
     pub fn issue(&self, user: &User, session_id: &str) -> Result<String, sigil_token::SignError> {
-        let now = sigil_token::now_unix();
+        let now = self.clock.now_unix();
         let mut claims = Claims::new(&user.id, now, now + self.ttl_secs)
             .with_issuer(&self.issuer)
             .with_audience(&self.issuer);
         claims.sid = Some(session_id.to_owned());
-        claims.jti = Some(crypto::random_alphanumeric(24));
+        claims.jti = Some(
+            sigil_token::random::alphanumeric(24).map_err(|_| sigil_token::SignError::Signer)?,
+        );
         claims.email = Some(user.email.clone());
         claims.name = Some(user.name.clone());
         sigil_token::sign(&self.signing, &claims)
@@ -178,9 +185,8 @@ impl TokenIssuer {
 }
 
 /// The public keys of `rows` still published at this moment: live, or expired within `grace`.
-fn published_keys(rows: &[JwkRow], grace: std::time::Duration) -> Vec<Jwk> {
+fn published_keys(rows: &[JwkRow], grace: std::time::Duration, now: i64) -> Vec<Jwk> {
     let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
-    let now = now_ms();
     rows.iter()
         .filter(|row| {
             row.expires_at
@@ -197,6 +203,7 @@ struct StoreKeys {
     store: Arc<dyn AuthStore>,
     issuer: String,
     grace: std::time::Duration,
+    clock: SharedClock,
 }
 
 impl sigil_guard::KeySource for StoreKeys {
@@ -212,7 +219,7 @@ impl sigil_guard::KeySource for StoreKeys {
                 }
             };
             let (keys, _) = JwkSet {
-                keys: published_keys(&rows, self.grace),
+                keys: published_keys(&rows, self.grace, self.clock.now_ms()),
             }
             .to_key_set()
             .ok()?;
@@ -239,12 +246,17 @@ impl TokenIssuer {
             store,
             issuer: self.issuer.clone(),
             grace,
+            clock: self.clock.clone(),
         }))
     }
 }
 
-fn pick_signing_key(rows: &[JwkRow], alg: Algorithm, secret: &[u8]) -> Option<SigningKey> {
-    let now = now_ms();
+fn pick_signing_key(
+    rows: &[JwkRow],
+    alg: Algorithm,
+    secret: &[u8],
+    now: i64,
+) -> Option<SigningKey> {
     let mut live: Vec<&JwkRow> = rows
         .iter()
         .filter(|r| r.alg == alg.as_str() && r.expires_at.is_none_or(|e| e > now))

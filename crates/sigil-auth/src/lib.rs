@@ -5,6 +5,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | settings and their defaults |
+//! | [`accounts`] | the account rules (sign-up, sign-in, passwords, profile, deletion), no HTTP |
 //! | [`domain`] | parsed values: [`domain::Email`], [`domain::Password`], timestamps |
 //! | [`password`] | argon2id hashing off the runtime with bounded concurrency |
 //! | [`store`] | the storage trait and its SQLite/PostgreSQL implementation |
@@ -18,7 +19,9 @@
 //! | [`mail`] | outgoing mail |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
+pub mod accounts;
 pub mod config;
 pub mod cookies;
 pub mod crypto;

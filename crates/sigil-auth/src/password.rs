@@ -349,7 +349,7 @@ impl PasswordHasher {
             params,
             _workers: Arc::new(Workers(scheduler.clone())),
             scheduler,
-            dummy: Arc::new(dummy_phc(params)),
+            dummy: Arc::new(dummy_phc(params)?),
             operations: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -577,7 +577,7 @@ fn hash_new(
     password: &[u8],
 ) -> Result<String, HashError> {
     let mut salt = [0u8; SALT_LEN];
-    crate::crypto::fill(&mut salt);
+    sigil_token::random::fill(&mut salt).map_err(|e| HashError::Argon2(e.to_string()))?;
     let mut out = [0u8; OUTPUT_LEN];
     compute(memory, argon2_params(params)?, password, &salt, &mut out)?;
     Ok(phc_string(params, &salt, &out))
@@ -619,12 +619,12 @@ fn phc_string(params: HashParams, salt: &[u8], output: &[u8]) -> String {
 
 /// A PHC string with the given costs, a random salt and a random output: verifying any password
 /// against it costs one full argon2id computation and never succeeds.
-fn dummy_phc(params: HashParams) -> String {
+fn dummy_phc(params: HashParams) -> Result<String, HashError> {
     let mut salt = [0u8; SALT_LEN];
     let mut output = [0u8; OUTPUT_LEN];
-    crate::crypto::fill(&mut salt);
-    crate::crypto::fill(&mut output);
-    phc_string(params, &salt, &output)
+    sigil_token::random::fill(&mut salt).map_err(|e| HashError::Argon2(e.to_string()))?;
+    sigil_token::random::fill(&mut output).map_err(|e| HashError::Argon2(e.to_string()))?;
+    Ok(phc_string(params, &salt, &output))
 }
 
 #[cfg(test)]

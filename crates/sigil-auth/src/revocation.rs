@@ -13,6 +13,8 @@
 
 use async_trait::async_trait;
 use sigil_guard::SessionDenyList;
+#[cfg(feature = "redis")]
+use sigil_guard::clock::{SharedClock, SystemClock};
 use std::sync::Arc;
 
 /// Publishes revocations to other processes.
@@ -32,6 +34,7 @@ const KEY_PREFIX: &str = sigil_guard::feed::REDIS_KEY_PREFIX;
 #[derive(Clone)]
 pub struct RedisRevocations {
     connection: redis::aio::ConnectionManager,
+    clock: SharedClock,
 }
 
 #[cfg(feature = "redis")]
@@ -45,7 +48,15 @@ impl std::fmt::Debug for RedisRevocations {
 impl RedisRevocations {
     /// A publisher over an open connection.
     pub fn new(connection: redis::aio::ConnectionManager) -> RedisRevocations {
-        RedisRevocations { connection }
+        RedisRevocations {
+            connection,
+            clock: SystemClock::shared(),
+        }
+    }
+
+    /// Computes key lifetimes with `clock` (the system clock by default).
+    pub fn with_clock(self, clock: SharedClock) -> RedisRevocations {
+        RedisRevocations { clock, ..self }
     }
 }
 
@@ -53,7 +64,7 @@ impl RedisRevocations {
 #[async_trait]
 impl RevocationPublisher for RedisRevocations {
     async fn publish(&self, session_ids: &[String], until: u64) {
-        let now = sigil_token::now_unix();
+        let now = self.clock.now_unix();
         let ttl = until.saturating_sub(now).max(1);
         let mut pipe = redis::pipe();
         for id in session_ids {

@@ -7,9 +7,9 @@
 
 use crate::config::SessionConfig;
 use crate::crypto;
-use crate::domain::now_ms;
 use crate::revocation::Revocations;
 use crate::store::{AuthStore, Session, StoreResult, User};
+use sigil_guard::clock::SharedClock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ pub struct Sessions {
     revocations: Revocations,
     /// How long a revoked session stays listed: the JWT lifetime plus verification leeway.
     revoke_for: Duration,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -51,13 +52,19 @@ impl Sessions {
         config: SessionConfig,
         revocations: Revocations,
         jwt_ttl: Duration,
+        clock: SharedClock,
     ) -> Sessions {
         Sessions {
             store,
             config,
             revocations,
             revoke_for: jwt_ttl + Duration::from_secs(sigil_token::DEFAULT_LEEWAY_SECS),
+            clock,
         }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The lifetimes.
@@ -66,16 +73,21 @@ impl Sessions {
     }
 
     /// A new session for `user_id` (not yet stored) and its token.
-    pub fn build(&self, user_id: &str, remember: bool, client: &ClientInfo) -> (Session, String) {
-        let now = now_ms();
-        let token = crypto::random_alphanumeric(32);
+    pub fn build(
+        &self,
+        user_id: &str,
+        remember: bool,
+        client: &ClientInfo,
+    ) -> StoreResult<(Session, String)> {
+        let now = self.now_ms();
+        let token = sigil_token::random::alphanumeric(32)?;
         let lifetime = if remember {
             self.config.expires_in
         } else {
             self.config.short_lived
         };
         let session = Session {
-            id: crypto::random_alphanumeric(32),
+            id: sigil_token::random::alphanumeric(32)?,
             token_hash: crypto::sha256_hex(&token),
             user_id: user_id.to_owned(),
             expires_at: now + ms(lifetime),
@@ -85,7 +97,7 @@ impl Sessions {
             user_agent: client.user_agent.chars().take(512).collect(),
             remember,
         };
-        (session, token)
+        Ok((session, token))
     }
 
     /// Creates and stores a session.
@@ -95,7 +107,7 @@ impl Sessions {
         remember: bool,
         client: &ClientInfo,
     ) -> StoreResult<(Session, String)> {
-        let (session, token) = self.build(user_id, remember, client);
+        let (session, token) = self.build(user_id, remember, client)?;
         self.store.insert_session(&session).await?;
         Ok((session, token))
     }
@@ -112,7 +124,7 @@ impl Sessions {
         else {
             return Ok(None);
         };
-        if session.expires_at <= now_ms() {
+        if session.expires_at <= self.now_ms() {
             self.end(vec![session.id.clone()]).await?;
             return Ok(None);
         }
@@ -120,9 +132,16 @@ impl Sessions {
     }
 
     /// Slides a remembered session forward when it was last extended more than `update_age` ago
-    /// (so the row is written at most once a day, not on every request). Returns whether it moved.
+    /// (so the row is written at most once a day, not on every request), as Better Auth's session
+    /// check does on every session-authenticated route. Returns whether it moved (the caller then
+    /// re-sends the session cookie and `set-auth-token`).
+    ///
+    /// A `rememberMe: false` session never moves: it ends one day after sign-in. Better Auth
+    /// decides this from the `dont_remember` cookie, so it slides such a session to seven days
+    /// when it is presented as a bearer token; Sigil keeps the choice in the session row and
+    /// honours it on every path (docs/design.md, "Sessions").
     pub async fn extend_if_due(&self, session: &mut Session) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.now_ms();
         let last_extended = session.expires_at - ms(self.config.expires_in);
         if !session.remember || now < last_extended + ms(self.config.update_age) {
             return Ok(false);
@@ -135,10 +154,37 @@ impl Sessions {
         Ok(true)
     }
 
+    /// The user's live sessions, newest first.
+    pub async fn list(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+        self.store.sessions_of(user_id, self.now_ms()).await
+    }
+
+    /// The id of `user_id`'s session named by `handle`: its token, or the session id that
+    /// `/list-sessions` gives for sessions other than the caller's. Another user's session is
+    /// never found.
+    pub async fn find_own(&self, user_id: &str, handle: &str) -> StoreResult<Option<String>> {
+        let by_token = self
+            .store
+            .session_by_token_hash(&crypto::sha256_hex(handle))
+            .await?
+            .map(|(s, _)| s);
+        let found = match by_token {
+            Some(s) => Some(s),
+            None if handle.len() <= 64 => self.store.session_by_id(handle).await?,
+            None => None,
+        };
+        Ok(found.filter(|s| s.user_id == user_id).map(|s| s.id))
+    }
+
+    /// Deletes expired sessions, single-use tokens, revocations and refresh tokens.
+    pub async fn purge_expired(&self) -> StoreResult<u64> {
+        self.store.purge_expired(self.now_ms()).await
+    }
+
     /// Whether the session was created within `fresh_age`.
     pub fn is_fresh(&self, session: &Session) -> bool {
         self.config.fresh_age.is_zero()
-            || now_ms() - session.created_at <= ms(self.config.fresh_age)
+            || self.now_ms() - session.created_at <= ms(self.config.fresh_age)
     }
 
     /// Ends sessions: their JWTs are refused from now on, here at once and in every other
@@ -153,7 +199,7 @@ impl Sessions {
         if session_ids.is_empty() {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let until = now + ms(self.revoke_for);
         let until_secs = u64::try_from(until / 1000 + 1).unwrap_or(u64::MAX);
         self.revocations.list_here(&session_ids, until_secs);

@@ -161,7 +161,7 @@ async fn an_empty_callback_url_is_no_callback_url() {
 #[tokio::test]
 async fn rate_limits_count_per_route_template_so_random_paths_add_no_keys() {
     let s = server_with(|c| c.rate_limit = true).await;
-    let limiter = s.auth.limiter.as_ref().unwrap();
+    let limiter = s.auth.limiter().unwrap();
     let distinct = 3_000;
     let mut limited = 0;
     for i in 0..distinct {
@@ -431,7 +431,8 @@ async fn with_redis_down_the_limiter_warns_and_counts_in_memory() {
         window: std::time::Duration::from_secs(10),
         max: 3,
     };
-    let unique = format!("{:x}", std::process::id()) + &sigil_auth::crypto::random_alphanumeric(12);
+    let unique =
+        format!("{:x}", std::process::id()) + &sigil_token::random::alphanumeric(12).unwrap();
     let hit = |key: String| {
         let limiter = &limiter;
         async move {
@@ -484,7 +485,7 @@ async fn a_million_distinct_paths_keep_one_rate_limit_key_and_flat_work() {
     let s = server_with(|c| c.rate_limit = true).await;
     // In process (no sockets) so that a million requests take seconds; the same router as served.
     let router = s.auth.router();
-    let limiter = s.auth.limiter.as_ref().unwrap();
+    let limiter = s.auth.limiter().unwrap();
     let mut work_per_block = Vec::new();
     let mut last_work = 0;
     let (mut redirected, mut limited) = (0u32, 0u32);

@@ -7,7 +7,11 @@ mod common;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sigil_auth::domain::iso8601;
+use sigil_guard::clock::Clock;
 use std::time::Duration;
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::test]
 async fn cookies_follow_better_auth() {
@@ -169,15 +173,16 @@ async fn list_and_revoke_sessions() {
 
 #[tokio::test]
 async fn list_sessions_needs_a_fresh_session() {
-    let s = server_with(|c| c.session.fresh_age = Duration::from_millis(200)).await;
+    let s = server().await;
     let me = s.session("eli@example.com").await;
+    s.clock.advance(HOUR * 23);
     assert_eq!(
         s.call(Method::GET, "/list-sessions", &me, None)
             .await
             .status,
         StatusCode::OK
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.clock.advance(HOUR * 2);
     let stale = s.call(Method::GET, "/list-sessions", &me, None).await;
     assert_eq!(
         (stale.status, stale.code()),
@@ -364,7 +369,7 @@ async fn sessions_slide_forward_at_most_once_per_update_age() {
         .as_str()
         .unwrap()
         .to_owned();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    eager.clock.advance(Duration::from_millis(20));
     let slid = eager.get_session(&me).await;
     assert!(
         slid.session_cookie().is_some(),
@@ -379,4 +384,228 @@ async fn sessions_slide_forward_at_most_once_per_update_age() {
         .call(Method::GET, "/get-session?disableRefresh=true", &me, None)
         .await;
     assert!(disabled.cookies().is_empty());
+}
+
+/// The session's `expiresAt`, read without sliding it.
+async fn expires_at(s: &Server, who: &As) -> String {
+    let answer = s
+        .call(Method::GET, "/get-session?disableRefresh=true", who, None)
+        .await;
+    answer.body["session"]["expiresAt"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no live session: {:?}", answer.body))
+        .to_owned()
+}
+
+/// `expiresAt` of a session slid (or created) at the clock's current time.
+fn seven_days_from_now(s: &Server) -> String {
+    iso8601(s.clock.now_ms() + 7 * 24 * 3_600_000)
+}
+
+fn max_age(cookie_line: &str) -> Option<&str> {
+    cookie_line
+        .split("; ")
+        .find_map(|attr| attr.strip_prefix("Max-Age="))
+}
+
+/// Better Auth's session check slides the session on every session route, not only on
+/// `/get-session`: a client that only refreshes its JWT through `/token` stays signed in.
+#[tokio::test]
+async fn token_slides_a_bearer_session_once_per_update_age() {
+    let s = server().await;
+    let me = s.session("ivy@example.com").await;
+    let As::Bearer(token) = &me else {
+        unreachable!()
+    };
+
+    s.clock.advance(HOUR);
+    let early = s.call(Method::GET, "/token", &me, None).await;
+    assert_eq!(early.status, StatusCode::OK);
+    assert!(early.cookies().is_empty(), "not due after an hour");
+    assert!(early.header("set-auth-token").is_none());
+
+    s.clock.advance(HOUR * 24);
+    let slid = s.call(Method::GET, "/token", &me, None).await;
+    assert_eq!(slid.status, StatusCode::OK, "{:?}", slid.body);
+    assert!(
+        slid.body["token"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3)
+    );
+    let cookie = slid
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("better-auth.session_token="))
+        .expect("the session cookie is re-sent");
+    assert_eq!(max_age(&cookie), Some("604800"));
+    let signed = slid.header("set-auth-token").expect("set-auth-token");
+    assert!(signed.starts_with(&format!("{token}.")), "the same session");
+    assert!(
+        slid.header("access-control-expose-headers")
+            .is_some_and(|h| h.contains("set-auth-token"))
+    );
+    assert_eq!(expires_at(&s, &me).await, seven_days_from_now(&s));
+
+    let again = s.call(Method::GET, "/token", &me, None).await;
+    assert!(again.cookies().is_empty(), "at most once per updateAge");
+
+    // +170 h after sign-in: past the first 7 days, alive because it was used at +25 h.
+    s.clock.advance(HOUR * 145);
+    let late = s.call(Method::GET, "/token", &me, None).await;
+    assert_eq!(late.status, StatusCode::OK, "{:?}", late.body);
+    assert!(late.header("set-auth-token").is_some());
+    assert_eq!(expires_at(&s, &me).await, seven_days_from_now(&s));
+
+    // Unused for more than 7 days: gone.
+    s.clock.advance(HOUR * 169);
+    let gone = s.call(Method::GET, "/token", &me, None).await;
+    assert_eq!(
+        (gone.status, gone.code()),
+        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+}
+
+#[tokio::test]
+async fn cookie_sessions_slide_on_update_user_and_token() {
+    let s = server().await;
+    s.sign_up("jon@example.com").await;
+    let inn = s.sign_in("jon@example.com", PASSWORD).await;
+    let browser = As::Browser(inn.session_cookie().unwrap());
+
+    s.clock.advance(HOUR * 25);
+    let updated = s
+        .post("/update-user", &browser, json!({ "name": "Jon" }))
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{:?}", updated.body);
+    assert_eq!(
+        updated.session_cookie(),
+        inn.session_cookie(),
+        "the same session's cookie"
+    );
+    assert_eq!(expires_at(&s, &browser).await, seven_days_from_now(&s));
+
+    s.clock.advance(HOUR * 145);
+    let token = s.call(Method::GET, "/token", &browser, None).await;
+    assert_eq!(token.status, StatusCode::OK, "{:?}", token.body);
+    let cookie = token
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("better-auth.session_token="))
+        .expect("the session cookie is re-sent");
+    assert_eq!(max_age(&cookie), Some("604800"));
+    assert_eq!(expires_at(&s, &browser).await, seven_days_from_now(&s));
+}
+
+#[tokio::test]
+async fn list_sessions_slides_the_session_before_the_freshness_check() {
+    let s = server().await;
+    let me = s.session("kim@example.com").await;
+    s.clock.advance(HOUR * 25);
+    let stale = s.call(Method::GET, "/list-sessions", &me, None).await;
+    assert_eq!(
+        (stale.status, stale.code()),
+        (StatusCode::FORBIDDEN, "SESSION_NOT_FRESH"),
+        "freshness counts from sign-in, as in Better Auth"
+    );
+    assert!(
+        stale.header("set-auth-token").is_some(),
+        "but the session slid"
+    );
+    assert_eq!(expires_at(&s, &me).await, seven_days_from_now(&s));
+
+    let fresh_off = server_with(|c| c.session.fresh_age = Duration::ZERO).await;
+    let me = fresh_off.session("kim@example.com").await;
+    fresh_off.clock.advance(HOUR * 25);
+    let list = fresh_off
+        .call(Method::GET, "/list-sessions", &me, None)
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.session_cookie().is_some());
+    let As::Bearer(token) = &me else {
+        unreachable!()
+    };
+    let current = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["token"] == token.as_str())
+        .expect("the current session is listed");
+    assert_eq!(
+        current["expiresAt"].as_str(),
+        Some(seven_days_from_now(&fresh_off).as_str())
+    );
+}
+
+/// A `rememberMe: false` session ends a day after sign-in however it is presented (a listed
+/// difference: Better Auth slides it to 7 days when it arrives as a bearer token).
+#[tokio::test]
+async fn sessions_not_remembered_never_slide() {
+    let s = server().await;
+    s.sign_up("lea@example.com").await;
+    let inn = s
+        .post(
+            "/sign-in/email",
+            &As::Nobody,
+            json!({ "email": "lea@example.com", "password": PASSWORD, "rememberMe": false }),
+        )
+        .await;
+    let created = s.clock.now_ms();
+    let bearer = As::Bearer(inn.body["token"].as_str().unwrap().to_owned());
+    let end = iso8601(created + 24 * 3_600_000);
+    s.clock.advance(HOUR * 23);
+    let token = s.call(Method::GET, "/token", &bearer, None).await;
+    assert_eq!(token.status, StatusCode::OK);
+    assert!(token.cookies().is_empty());
+    assert!(token.header("set-auth-token").is_none());
+    assert_eq!(expires_at(&s, &bearer).await, end);
+    s.clock.advance(HOUR * 2);
+    assert_eq!(
+        s.call(Method::GET, "/token", &bearer, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_session_after_a_password_change_with_revocation_slides_too() {
+    let s = server().await;
+    let old = s.session("max@example.com").await;
+    s.clock.advance(HOUR * 25);
+    let changed = s
+        .post(
+            "/change-password",
+            &old,
+            json!({
+                "currentPassword": PASSWORD,
+                "newPassword": "another long passphrase",
+                "revokeOtherSessions": true,
+            }),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    let new = As::Bearer(changed.body["token"].as_str().unwrap().to_owned());
+    assert_eq!(
+        changed
+            .cookies()
+            .iter()
+            .filter(|c| c.starts_with("better-auth.session_token="))
+            .count(),
+        1,
+        "one session cookie: the new session's, not the slid old one's"
+    );
+    assert_eq!(expires_at(&s, &new).await, seven_days_from_now(&s));
+    assert_eq!(
+        s.call(Method::GET, "/token", &old, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    s.clock.advance(HOUR * 25);
+    let slid = s.call(Method::GET, "/token", &new, None).await;
+    assert!(slid.header("set-auth-token").is_some());
+    s.clock.advance(HOUR * 145);
+    assert_eq!(
+        s.call(Method::GET, "/token", &new, None).await.status,
+        StatusCode::OK,
+        "+170 h after the change, used at +25 h"
+    );
 }

@@ -59,7 +59,7 @@ async fn wrong_passwords_spread_over_many_addresses_slow_strangers_but_never_the
             c.rate_limit = true;
             c.client_ip_header = Some(XFF.parse().unwrap());
         },
-        clock.shared(),
+        clock.clone(),
     )
     .await;
     let policy = ThrottlePolicy::default();
@@ -144,7 +144,7 @@ async fn a_password_reset_lets_a_new_device_in_while_strangers_are_slowed() {
     let clock = ManualClock::starting_now();
     let s = server_with_clock(
         |c| c.client_ip_header = Some(XFF.parse().unwrap()),
-        clock.shared(),
+        clock.clone(),
     )
     .await;
     let owner = "rae@example.com";

@@ -15,8 +15,9 @@
 //! `/api/auth/jwks` is usually the only setting needed. In secret (HS256) mode there is no URL to
 //! take a default from: set `SIGIL_JWT_ISSUER` (or `SIGIL_BASE_URL`).
 
-use crate::guard::{DEFAULT_CACHE_CAPACITY, Guard};
+use crate::guard::Guard;
 use crate::remote::{RemoteJwks, RemoteJwksOptions};
+use crate::snapshot::DEFAULT_CACHE_CAPACITY;
 use sigil_token::{Algorithm, JwkSet, KeySet, Validation, Verifier, VerifyingKey};
 use url::Url;
 

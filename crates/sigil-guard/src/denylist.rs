@@ -5,6 +5,7 @@
 //! with several processes keep their lists in step from the database or Redis. Lookups take a
 //! read lock and one hash probe.
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::guard::RevocationCheck;
 use sigil_token::Claims;
 use std::collections::HashMap;
@@ -13,15 +14,35 @@ use std::pin::Pin;
 use std::sync::{PoisonError, RwLock};
 
 /// Revoked session ids, each with the Unix time (seconds) until which it stays listed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionDenyList {
     entries: RwLock<HashMap<String, u64>>,
+    clock: SharedClock,
+}
+
+impl Default for SessionDenyList {
+    fn default() -> Self {
+        SessionDenyList::with_clock(SystemClock::shared())
+    }
 }
 
 impl SessionDenyList {
-    /// An empty list.
+    /// An empty list on the system clock.
     pub fn new() -> SessionDenyList {
         SessionDenyList::default()
+    }
+
+    /// An empty list that reads the time from `clock`.
+    pub fn with_clock(clock: SharedClock) -> SessionDenyList {
+        SessionDenyList {
+            entries: RwLock::default(),
+            clock,
+        }
+    }
+
+    /// The clock this list compares against.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Lists `session_id` until `until` (Unix seconds). Expired entries are purged as the list
@@ -29,7 +50,7 @@ impl SessionDenyList {
     pub fn insert(&self, session_id: &str, until: u64) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= 1024 && entries.len().is_power_of_two() {
-            let now = sigil_token::now_unix();
+            let now = self.clock.now_unix();
             entries.retain(|_, until| *until > now);
         }
         let slot = entries.entry(session_id.to_owned()).or_insert(until);
@@ -67,7 +88,7 @@ impl RevocationCheck for SessionDenyList {
         let revoked = claims
             .sid
             .as_deref()
-            .is_some_and(|sid| self.contains(sid, sigil_token::now_unix()));
+            .is_some_and(|sid| self.contains(sid, self.clock.now_unix()));
         Box::pin(std::future::ready(revoked))
     }
 }

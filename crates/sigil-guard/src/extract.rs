@@ -2,42 +2,15 @@
 
 use crate::guard::Guard;
 use crate::rejection::AuthRejection;
+use crate::user::AuthUser;
 use axum::extract::{FromRef, FromRequestParts, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use sigil_token::Claims;
 use std::sync::Arc;
 
 /// Name of the path parameter [`require_path_user`] compares with the token's `sub`.
 pub const USER_ID_PARAM: &str = "user_id";
-
-/// The authenticated caller, as stated by a verified token.
-#[derive(Clone, Debug)]
-pub struct AuthUser {
-    /// The token's `sub`.
-    pub user_id: String,
-    /// The `email` claim, if present.
-    pub email: Option<String>,
-    /// The `name` claim, if present.
-    pub name: Option<String>,
-    /// The `sid` claim (the identity session the token was issued from), if present.
-    pub session_id: Option<String>,
-    /// Every claim of the token.
-    pub claims: Arc<Claims>,
-}
-
-impl AuthUser {
-    pub(crate) fn from_claims(claims: Arc<Claims>) -> AuthUser {
-        AuthUser {
-            user_id: claims.sub.clone(),
-            email: claims.email.clone(),
-            name: claims.name.clone(),
-            session_id: claims.sid.clone(),
-            claims,
-        }
-    }
-}
 
 /// Extracts the caller from `Authorization: Bearer <jwt>`, with the [`Guard`] found in the
 /// router state. A request already authenticated by [`require_path_user`] is not verified twice.

@@ -1,17 +1,17 @@
 //! The guard: turns a bearer token into an [`AuthUser`] or a typed refusal.
 
-use crate::bearer::{BearerError, bearer_token};
-use crate::extract::AuthUser;
+use crate::bearer::bearer_token;
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::GuardError;
 use crate::rejection::AuthRejection;
 use crate::remote::RemoteJwks;
+use crate::snapshot::{DEFAULT_CACHE_CAPACITY, Snapshot};
+use crate::user::AuthUser;
 use http::HeaderMap;
-use sigil_token::{Claims, VerifiedCache, Verifier, VerifyError};
+use sigil_token::{Claims, Verifier, VerifyError};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-
-/// Default number of verified tokens remembered per key set.
-pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
 /// Decides whether a verified token has been revoked (for example because its session, named by
 /// `sid`, was signed out). Runs after the signature and claims are verified.
@@ -27,92 +27,6 @@ pub trait RevocationCheck: Send + Sync + 'static {
     /// accepting a signed-out session's. Default: always.
     fn is_current(&self) -> bool {
         true
-    }
-}
-
-/// Why a request was not authenticated. All variants become a 401 (or 400 for an ambiguous
-/// request); the variant is for logs.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum GuardError {
-    /// No bearer credentials.
-    #[error("no bearer token")]
-    Missing,
-    /// Two `Authorization` headers.
-    #[error("more than one Authorization header")]
-    DuplicateHeader,
-    /// The credential is not a bearer token of valid syntax.
-    #[error("malformed bearer credential")]
-    MalformedHeader,
-    /// The token failed verification.
-    #[error("invalid token: {0}")]
-    Token(#[from] VerifyError),
-    /// The token is valid but its session has been revoked.
-    #[error("token revoked")]
-    Revoked,
-    /// No verification keys are available (the remote JWKS has never been loaded).
-    #[error("no verification keys available")]
-    NoKeys,
-    /// The revocation check is not up to date (its feed cannot reach the database), so a
-    /// signed-out session cannot be told apart: answered 503 with `Retry-After`.
-    #[error("revocations cannot be confirmed (revocation feed behind)")]
-    RevocationsStale,
-}
-
-impl GuardError {
-    /// A short stable name, for logs, metrics and bindings: `missing`, `duplicate_header`,
-    /// `malformed_header`, `revoked`, `no_keys`, `revocations_stale`, or the token error's own
-    /// ([`VerifyError::kind`]: `expired`, `bad_signature`, `unknown_key`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            GuardError::Missing => "missing",
-            GuardError::DuplicateHeader => "duplicate_header",
-            GuardError::MalformedHeader => "malformed_header",
-            GuardError::Token(e) => e.kind(),
-            GuardError::Revoked => "revoked",
-            GuardError::NoKeys => "no_keys",
-            GuardError::RevocationsStale => "revocations_stale",
-        }
-    }
-}
-
-impl From<BearerError> for GuardError {
-    fn from(e: BearerError) -> Self {
-        match e {
-            BearerError::Missing => GuardError::Missing,
-            BearerError::Duplicate => GuardError::DuplicateHeader,
-            BearerError::Malformed => GuardError::MalformedHeader,
-        }
-    }
-}
-
-/// A verifier plus the cache of tokens it has accepted. Replaced as a whole when keys change,
-/// so a cached token never outlives its key.
-#[derive(Debug)]
-pub(crate) struct Snapshot {
-    pub(crate) verifier: Verifier,
-    pub(crate) cache: Option<Arc<VerifiedCache>>,
-}
-
-impl Snapshot {
-    pub(crate) fn new(verifier: Verifier, cache_capacity: Option<usize>) -> Snapshot {
-        let cache = cache_capacity.map(|c| Arc::new(VerifiedCache::new(c)));
-        Snapshot { verifier, cache }
-    }
-
-    pub(crate) fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, VerifyError> {
-        let validation = self.verifier.validation();
-        if let Some(cache) = &self.cache
-            && let Some(claims) = cache.get(token, now)
-        {
-            validation.check_time(&claims, now)?;
-            return Ok(claims);
-        }
-        let claims = Arc::new(self.verifier.verify_untimed(token)?);
-        validation.check_time(&claims, now)?;
-        if let Some(cache) = &self.cache {
-            cache.insert(token, claims.clone(), now);
-        }
-        Ok(claims)
     }
 }
 
@@ -191,6 +105,7 @@ struct Inner {
     keys: Keys,
     revocation: Option<Arc<dyn RevocationCheck>>,
     realm: Arc<str>,
+    clock: SharedClock,
 }
 
 /// Verifies bearer tokens. Cheap to clone; share one per process.
@@ -250,6 +165,7 @@ impl Guard {
             keys,
             revocation,
             realm: Arc::from("sigil"),
+            clock: SystemClock::shared(),
         }))
     }
 
@@ -259,6 +175,17 @@ impl Guard {
             keys: self.0.keys.clone(),
             revocation: Some(check),
             realm: self.0.realm.clone(),
+            clock: self.0.clock.clone(),
+        }))
+    }
+
+    /// Reads the time for `exp`/`nbf`/`iat` checks from `clock` (the system clock by default).
+    pub fn with_clock(self, clock: SharedClock) -> Guard {
+        Guard(Arc::new(Inner {
+            keys: self.0.keys.clone(),
+            revocation: self.0.revocation.clone(),
+            realm: self.0.realm.clone(),
+            clock,
         }))
     }
 
@@ -272,6 +199,7 @@ impl Guard {
             keys: self.0.keys.clone(),
             revocation: self.0.revocation.clone(),
             realm: realm.into(),
+            clock: self.0.clock.clone(),
         }))
     }
 
@@ -291,7 +219,7 @@ impl Guard {
 
     /// Verifies a token (without the `Bearer ` prefix).
     pub async fn verify(&self, token: &str) -> Result<AuthUser, GuardError> {
-        let now = sigil_token::now_unix();
+        let now = self.0.clock.now_unix();
         let claims = match &self.0.keys {
             Keys::Static(snapshot) => snapshot.verify(token, now)?,
             Keys::Reloading(keys) => keys.verify(token, now).await?,

@@ -38,18 +38,22 @@ pub mod bearer;
 pub mod clock;
 mod config;
 mod denylist;
+mod error;
 mod extract;
 pub mod feed;
 mod guard;
 mod rejection;
 mod remote;
+mod snapshot;
+mod user;
 
 pub use config::{ConfigError, GuardConfig, KeyConfig};
 pub use denylist::SessionDenyList;
-pub use extract::{AuthUser, require_path_user};
-pub use guard::{
-    DEFAULT_CACHE_CAPACITY, Guard, GuardError, KEY_RELOAD_INTERVAL, KeySource, RevocationCheck,
-};
+pub use error::GuardError;
+pub use extract::require_path_user;
+pub use guard::{Guard, KEY_RELOAD_INTERVAL, KeySource, RevocationCheck};
 pub use rejection::AuthRejection;
 pub use remote::{FetchError, RemoteJwks, RemoteJwksOptions};
 pub use sigil_token;
+pub use snapshot::DEFAULT_CACHE_CAPACITY;
+pub use user::AuthUser;

@@ -1,6 +1,6 @@
 //! The HTTP answers of the guard (RFC 6750 §3).
 
-use crate::guard::GuardError;
+use crate::error::GuardError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};

@@ -13,7 +13,8 @@
 //! with other material) the verified-token cache is dropped with the old set, so a token accepted
 //! under a removed key is never answered from the cache again.
 
-use crate::guard::{GuardError, Snapshot};
+use crate::error::GuardError;
+use crate::snapshot::Snapshot;
 use sigil_token::{Algorithm, Claims, JwkSet, KeySet, Validation, Verifier, VerifyError};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ impl Default for RemoteJwksOptions {
             retry_interval: Duration::from_secs(5),
             timeout: Duration::from_secs(5),
             max_body_bytes: 256 * 1024,
-            cache_capacity: Some(crate::guard::DEFAULT_CACHE_CAPACITY),
+            cache_capacity: Some(crate::snapshot::DEFAULT_CACHE_CAPACITY),
         }
     }
 }

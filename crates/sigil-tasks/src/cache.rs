@@ -8,7 +8,7 @@
 //! several processes writing one database (PostgreSQL behind a load balancer) the cache must be
 //! off — the binary decides (`SIGIL_TASKS_CACHE`).
 
-use crate::store::Task;
+use crate::task::Task;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};

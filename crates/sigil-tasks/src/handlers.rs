@@ -1,7 +1,9 @@
-//! The task handlers. The route layer has already checked that the caller owns `{user_id}`.
+//! The task handlers. Each takes the [`Owner`] of the path's `{user_id}` (checked again here,
+//! after the route layer), and queries only that user's tasks.
 
 use crate::body::JsonBody;
 use crate::error::TaskError;
+use crate::owner::Owner;
 use crate::store::{StatusFilter, Task};
 use crate::{DESCRIPTION_MAX, TITLE_MAX, TasksState};
 use axum::Json;
@@ -75,7 +77,7 @@ fn valid_id(id: &str) -> Result<(), TaskError> {
 /// `GET /api/{user_id}/tasks`.
 pub async fn list(
     State(state): State<TasksState>,
-    Path(user_id): Path<String>,
+    owner: Owner,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::response::Response, TaskError> {
     let filter = match query.status.as_deref() {
@@ -88,31 +90,35 @@ pub async fn list(
             ));
         }
     };
-    let json = state.store.list_json(&user_id, filter).await?;
+    let json = state.store.list_json(owner.user_id(), filter).await?;
     Ok(([(http::header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// `POST /api/{user_id}/tasks`.
 pub async fn create(
     State(state): State<TasksState>,
-    Path(user_id): Path<String>,
+    owner: Owner,
     JsonBody(body): JsonBody<NewTask>,
 ) -> Result<(StatusCode, Json<Task>), TaskError> {
     let title = title(body.title)?;
     let description = description(body.description)?;
-    let task = state.store.create(&user_id, &title, &description).await?;
+    let task = state
+        .store
+        .create(owner.user_id(), &title, &description)
+        .await?;
     Ok((StatusCode::CREATED, Json(task)))
 }
 
 /// `GET /api/{user_id}/tasks/{id}`.
 pub async fn get_one(
     State(state): State<TasksState>,
-    Path((user_id, id)): Path<(String, String)>,
+    owner: Owner,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Task>, TaskError> {
     valid_id(&id)?;
     state
         .store
-        .get(&user_id, &id)
+        .get(owner.user_id(), &id)
         .await?
         .map(Json)
         .ok_or(TaskError::NotFound)
@@ -121,7 +127,8 @@ pub async fn get_one(
 /// `PUT /api/{user_id}/tasks/{id}`.
 pub async fn replace(
     State(state): State<TasksState>,
-    Path((user_id, id)): Path<(String, String)>,
+    owner: Owner,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<ReplaceTask>,
 ) -> Result<Json<Task>, TaskError> {
     valid_id(&id)?;
@@ -132,7 +139,7 @@ pub async fn replace(
         None => {
             state
                 .store
-                .get(&user_id, &id)
+                .get(owner.user_id(), &id)
                 .await?
                 .ok_or(TaskError::NotFound)?
                 .completed
@@ -140,7 +147,7 @@ pub async fn replace(
     };
     state
         .store
-        .replace(&user_id, &id, &title, &description, completed)
+        .replace(owner.user_id(), &id, &title, &description, completed)
         .await?
         .map(Json)
         .ok_or(TaskError::NotFound)
@@ -149,10 +156,11 @@ pub async fn replace(
 /// `DELETE /api/{user_id}/tasks/{id}`.
 pub async fn delete(
     State(state): State<TasksState>,
-    Path((user_id, id)): Path<(String, String)>,
+    owner: Owner,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, TaskError> {
     valid_id(&id)?;
-    if state.store.delete(&user_id, &id).await? {
+    if state.store.delete(owner.user_id(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(TaskError::NotFound)
@@ -162,7 +170,8 @@ pub async fn delete(
 /// `PATCH /api/{user_id}/tasks/{id}/complete`: toggles, or sets `{"completed": bool}`.
 pub async fn complete(
     State(state): State<TasksState>,
-    Path((user_id, id)): Path<(String, String)>,
+    owner: Owner,
+    Path((_, id)): Path<(String, String)>,
     body: bytes::Bytes,
 ) -> Result<Json<Task>, TaskError> {
     valid_id(&id)?;
@@ -176,7 +185,7 @@ pub async fn complete(
     };
     state
         .store
-        .set_completed(&user_id, &id, completed)
+        .set_completed(owner.user_id(), &id, completed)
         .await?
         .map(Json)
         .ok_or(TaskError::NotFound)

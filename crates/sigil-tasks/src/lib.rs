@@ -10,15 +10,19 @@
 //! | `PATCH /api/{user_id}/tasks/{id}/complete` `{completed?}` | toggle, or set |
 //!
 //! Every route sits behind [`sigil_guard::require_path_user`]: no or a bad token is a 401, a
-//! token for another user a 403 before any handler runs. Queries are always scoped to the path's
-//! user, so another user's task id is a 404 (existence is not revealed).
+//! token for another user a 403 before any handler runs. The handlers take an `Owner` extractor
+//! that makes the same check again, so a route without the layer cannot serve another user's
+//! tasks either. Queries are always scoped to the owner, so another user's task id is a 404
+//! (existence is not revealed).
 #![forbid(unsafe_code)]
 
 mod body;
 pub mod cache;
 mod error;
 mod handlers;
+mod owner;
 mod store;
+mod task;
 
 pub use error::TaskError;
 pub use store::{Admission, DEFAULT_MAX_WAITERS, Slot, StatusFilter, Task, TaskStore};
@@ -74,4 +78,98 @@ pub fn router(store: TaskStore, guard: Guard) -> Router {
         .route_layer(middleware::from_fn_with_state(guard, require_path_user))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigil_guard::clock::{Clock, ManualClock};
+    use sigil_guard::sigil_token::{
+        Algorithm, Claims, KeySet, SigningKey, Validation, Verifier, sign,
+    };
+
+    const SECRET: &[u8] = b"tasks-unit-test-secret-0123456789abcdef";
+
+    /// The routes with their handlers and no `require_path_user` layer: what a future route
+    /// added without the layer would look like.
+    fn router_without_layer(store: TaskStore, guard: Guard) -> Router {
+        Router::new()
+            .route(
+                "/api/{user_id}/tasks",
+                get(handlers::list).post(handlers::create),
+            )
+            .route("/api/{user_id}/tasks/{id}", get(handlers::get_one))
+            .with_state(TasksState { store, guard })
+    }
+
+    /// One HTTP/1.1 exchange over a plain socket (`Connection: close`).
+    async fn http(addr: std::net::SocketAddr, request: String) -> String {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_route_without_the_layer_still_serves_only_the_owner() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let clock = ManualClock::starting_now();
+        let store = TaskStore::new(pool).with_clock(clock.shared());
+        store.migrate().await.unwrap();
+        let alice_task = store.create("alice", "alice's secret", "").await.unwrap();
+
+        let key = SigningKey::hmac(Algorithm::HS256, SECRET, None).unwrap();
+        let keys = KeySet::try_from(vec![key.verifying_key()]).unwrap();
+        let guard = Guard::from_verifier(Verifier::new(keys, Validation::new("iss", "aud")))
+            .with_clock(clock.shared());
+        let now = clock.now_unix();
+        let bob = sign(
+            &key,
+            &Claims::new("bob", now, now + 600)
+                .with_issuer("iss")
+                .with_audience("aud"),
+        )
+        .unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router_without_layer(store, guard);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let get = |path: String, token: &str| {
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            )
+        };
+        let list = http(addr, get("/api/alice/tasks".into(), &bob)).await;
+        assert!(list.starts_with("HTTP/1.1 403"), "{list}");
+        assert!(!list.contains("alice's secret"));
+        let one = http(
+            addr,
+            get(format!("/api/alice/tasks/{}", alice_task.id), &bob),
+        )
+        .await;
+        assert!(one.starts_with("HTTP/1.1 403"), "{one}");
+        assert!(!one.contains("alice's secret"));
+        let anonymous = http(
+            addr,
+            "GET /api/alice/tasks HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".into(),
+        )
+        .await;
+        assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+        let own = http(addr, get("/api/bob/tasks".into(), &bob)).await;
+        assert!(own.starts_with("HTTP/1.1 200"), "{own}");
+        assert!(own.ends_with("[]"), "{own}");
+    }
 }

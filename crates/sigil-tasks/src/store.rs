@@ -9,8 +9,10 @@
 
 use crate::cache::{CachedList, ListCache};
 use crate::error::TaskError;
+pub use crate::task::Task;
 use bytes::Bytes;
 use serde::Serialize;
+use sigil_guard::clock::{SharedClock, SystemClock};
 use sqlx::any::AnyRow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
@@ -37,25 +39,6 @@ fn migrations() -> Vec<Migration> {
         "tasks",
         include_str!("../migrations/20261124000101_tasks.sql"),
     )]
-}
-
-/// A task.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Task {
-    /// Random 32-character id.
-    pub id: String,
-    /// Owner.
-    pub user_id: String,
-    /// 1 to 200 characters.
-    pub title: String,
-    /// 0 to 1000 characters.
-    pub description: String,
-    /// Done or not.
-    pub completed: bool,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// Last change, RFC 3339.
-    pub updated_at: String,
 }
 
 /// Which tasks to list.
@@ -127,15 +110,12 @@ pub struct TaskStore {
     pool: AnyPool,
     cache: Option<Arc<ListCache>>,
     admission: Arc<Admission>,
+    clock: SharedClock,
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Bytes {
     // Serialising plain strings, numbers and booleans cannot fail.
     Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"[]".to_vec()))
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -148,21 +128,10 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn new_id() -> String {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut id = String::with_capacity(32);
-    let mut buf = [0u8; 64];
-    while id.len() < 32 {
-        if getrandom::fill(&mut buf).is_err() {
-            std::process::abort();
-        }
-        for b in buf.iter().filter(|b| **b < 248) {
-            if id.len() < 32 {
-                id.push(char::from(ALPHABET[usize::from(*b % 62)]));
-            }
-        }
-    }
-    id
+/// A random 32-character id; a failed OS random generator is an I/O error of the store.
+fn new_id() -> Result<String, sqlx::Error> {
+    sigil_guard::sigil_token::random::alphanumeric(32)
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))
 }
 
 fn task_from(row: &AnyRow) -> Result<Task, sqlx::Error> {
@@ -192,7 +161,14 @@ impl TaskStore {
             pool,
             cache: None,
             admission: Arc::new(Admission::new(limit)),
+            clock: SystemClock::shared(),
         }
+    }
+
+    /// Stamps tasks with `clock`'s time (the system clock by default).
+    pub fn with_clock(mut self, clock: SharedClock) -> TaskStore {
+        self.clock = clock;
+        self
     }
 
     /// Admits at most the pool's size plus `waiters` operations at once; the others are refused
@@ -316,13 +292,13 @@ impl TaskStore {
         description: &str,
     ) -> Result<Task, TaskError> {
         let _slot = self.enter()?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let row = sqlx::query(concat!(
             "INSERT INTO tasks (id, user_id, title, description, completed, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
             columns!()
         ))
-        .bind(new_id())
+        .bind(new_id()?)
         .bind(user_id)
         .bind(title)
         .bind(description)
@@ -354,7 +330,7 @@ impl TaskStore {
         .bind(title)
         .bind(description)
         .bind(i64::from(completed))
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .fetch_optional(&self.pool)
         .await?;
         self.invalidate(user_id);
@@ -377,14 +353,14 @@ impl TaskStore {
             .bind(user_id)
             .bind(id)
             .bind(i64::from(value))
-            .bind(now_ms()),
+            .bind(self.clock.now_ms()),
             None => sqlx::query(concat!(
                 "UPDATE tasks SET completed = 1 - completed, updated_at = $3 WHERE user_id = $1 AND id = $2 RETURNING ",
                 columns!()
             ))
             .bind(user_id)
             .bind(id)
-            .bind(now_ms()),
+            .bind(self.clock.now_ms()),
         };
         let row = query.fetch_optional(&self.pool).await?;
         self.invalidate(user_id);

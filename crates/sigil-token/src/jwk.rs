@@ -1,10 +1,6 @@
 //! JSON Web Keys (RFC 7517): reading a public key set with the hygiene of RFC 8725 and
 //! Wycheproof's JWK tests, and writing Sigil's own keys.
 
-use crate::alg::Algorithm;
-use crate::b64;
-use crate::error::KeyError;
-use crate::key::{KeySet, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 /// One JSON Web Key. Only the members Sigil reads or writes are modelled; others are ignored.
@@ -102,109 +98,13 @@ pub struct SkippedKey {
     pub reason: String,
 }
 
-impl JwkSet {
-    /// Parses a JWKS document into a [`KeySet`] of public verification keys.
-    ///
-    /// Refused outright: a document that is not `{"keys":[...]}`, any key carrying private
-    /// members, duplicate `kid`s among usable keys, and a set with no usable key. Skipped (and
-    /// reported): keys of unsupported type, curve or algorithm, keys not meant for signatures
-    /// (`use` other than `sig`, `key_ops` without `verify`), `oct` keys (a public set never
-    /// carries shared secrets, so HS* can never be reached through a JWKS), RSA keys under 2048
-    /// bits and other invalid key material.
-    pub fn parse_keys(json: &str) -> Result<(KeySet, Vec<SkippedKey>), KeyError> {
-        let doc: JwkSet =
-            serde_json::from_str(json).map_err(|e| KeyError::Document(e.to_string()))?;
-        doc.to_key_set()
-    }
-
-    /// Converts the keys of this set into a [`KeySet`]; see [`JwkSet::parse_keys`].
-    pub fn to_key_set(&self) -> Result<(KeySet, Vec<SkippedKey>), KeyError> {
-        let mut keys = Vec::new();
-        let mut skipped = Vec::new();
-        for jwk in &self.keys {
-            if jwk.has_private_members() {
-                return Err(KeyError::PrivateMaterial);
-            }
-            match VerifyingKey::from_jwk(jwk) {
-                Ok(key) => keys.push(key),
-                Err(err) => skipped.push(SkippedKey {
-                    kid: jwk.kid.clone(),
-                    reason: err.to_string(),
-                }),
-            }
-        }
-        Ok((KeySet::try_from(keys)?, skipped))
-    }
-}
-
-impl VerifyingKey {
-    /// Builds a verification key from a public JWK, pinning its algorithm: `OKP`/`Ed25519` →
-    /// `EdDSA`, `EC`/`P-256` → `ES256`, `RSA` → `RS256`. A JWK `alg` that disagrees with its type
-    /// is refused rather than trusted.
-    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
-        if let Some(u) = &jwk.use_
-            && u != "sig"
-        {
-            return Err(KeyError::Unsupported(format!("use {u:?}")));
-        }
-        if let Some(ops) = &jwk.key_ops
-            && !ops.iter().any(|o| o == "verify")
-        {
-            return Err(KeyError::Unsupported("key_ops without verify".into()));
-        }
-        let expect_alg = |alg: Algorithm| -> Result<(), KeyError> {
-            match jwk.alg.as_deref() {
-                None => Ok(()),
-                Some(a) if alg.matches_header(a) => Ok(()),
-                Some(a) => Err(KeyError::AlgorithmMismatch(a.to_owned())),
-            }
-        };
-        let member = |v: &Option<String>, what: &'static str| -> Result<Vec<u8>, KeyError> {
-            v.as_deref()
-                .and_then(b64::decode)
-                .ok_or(KeyError::Invalid(what))
-        };
-        let kid = jwk.kid.clone();
-        match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-            ("OKP", Some("Ed25519")) => {
-                expect_alg(Algorithm::EdDSA)?;
-                let x: [u8; 32] = jwk
-                    .x
-                    .as_deref()
-                    .and_then(b64::decode_array)
-                    .ok_or(KeyError::Invalid("x"))?;
-                VerifyingKey::ed25519(&x, kid)
-            }
-            ("EC", Some("P-256")) => {
-                expect_alg(Algorithm::ES256)?;
-                let x: [u8; 32] = jwk
-                    .x
-                    .as_deref()
-                    .and_then(b64::decode_array)
-                    .ok_or(KeyError::Invalid("x"))?;
-                let y: [u8; 32] = jwk
-                    .y
-                    .as_deref()
-                    .and_then(b64::decode_array)
-                    .ok_or(KeyError::Invalid("y"))?;
-                VerifyingKey::es256(&x, &y, kid)
-            }
-            ("RSA", None) => {
-                expect_alg(Algorithm::RS256)?;
-                VerifyingKey::rs256(&member(&jwk.n, "n")?, &member(&jwk.e, "e")?, kid)
-            }
-            ("oct", _) => Err(KeyError::Unsupported(
-                "symmetric key in a public key set".into(),
-            )),
-            (kty, crv) => Err(KeyError::Unsupported(format!("kty {kty:?} crv {crv:?}"))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SigningKey;
+    use crate::alg::Algorithm;
+    use crate::b64;
+    use crate::error::KeyError;
+    use crate::{SigningKey, VerifyingKey};
 
     #[test]
     fn round_trips_public_keys_for_every_asymmetric_algorithm() {

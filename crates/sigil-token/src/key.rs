@@ -8,7 +8,7 @@ use crate::alg::Algorithm;
 use crate::b64;
 use crate::error::{KeyError, Malformed, VerifyError};
 use crate::header::Header;
-use crate::jwk::Jwk;
+use crate::jwk::{Jwk, JwkSet, SkippedKey};
 use hmac::{Hmac, KeyInit, Mac};
 use rsa::BoxedUint;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
@@ -357,7 +357,7 @@ impl fmt::Debug for SigningKey {
 
 fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>, KeyError> {
     let mut buf = Zeroizing::new([0u8; N]);
-    getrandom::fill(buf.as_mut()).map_err(|_| KeyError::Random)?;
+    crate::random::fill(buf.as_mut()).map_err(|_| KeyError::Random)?;
     Ok(buf)
 }
 
@@ -668,6 +668,108 @@ impl KeySet {
                     _ => Err(VerifyError::UnknownKey),
                 }
             }
+        }
+    }
+}
+
+// Reading keys from JWKs lives here, beside the key types, so that `jwk` (the JSON types) needs
+// nothing from this module.
+
+impl JwkSet {
+    /// Parses a JWKS document into a [`KeySet`] of public verification keys.
+    ///
+    /// Refused outright: a document that is not `{"keys":[...]}`, any key carrying private
+    /// members, duplicate `kid`s among usable keys, and a set with no usable key. Skipped (and
+    /// reported): keys of unsupported type, curve or algorithm, keys not meant for signatures
+    /// (`use` other than `sig`, `key_ops` without `verify`), `oct` keys (a public set never
+    /// carries shared secrets, so HS* can never be reached through a JWKS), RSA keys under 2048
+    /// bits and other invalid key material.
+    pub fn parse_keys(json: &str) -> Result<(KeySet, Vec<SkippedKey>), KeyError> {
+        let doc: JwkSet =
+            serde_json::from_str(json).map_err(|e| KeyError::Document(e.to_string()))?;
+        doc.to_key_set()
+    }
+
+    /// Converts the keys of this set into a [`KeySet`]; see [`JwkSet::parse_keys`].
+    pub fn to_key_set(&self) -> Result<(KeySet, Vec<SkippedKey>), KeyError> {
+        let mut keys = Vec::new();
+        let mut skipped = Vec::new();
+        for jwk in &self.keys {
+            if jwk.has_private_members() {
+                return Err(KeyError::PrivateMaterial);
+            }
+            match VerifyingKey::from_jwk(jwk) {
+                Ok(key) => keys.push(key),
+                Err(err) => skipped.push(SkippedKey {
+                    kid: jwk.kid.clone(),
+                    reason: err.to_string(),
+                }),
+            }
+        }
+        Ok((KeySet::try_from(keys)?, skipped))
+    }
+}
+
+impl VerifyingKey {
+    /// Builds a verification key from a public JWK, pinning its algorithm: `OKP`/`Ed25519` →
+    /// `EdDSA`, `EC`/`P-256` → `ES256`, `RSA` → `RS256`. A JWK `alg` that disagrees with its type
+    /// is refused rather than trusted.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
+        if let Some(u) = &jwk.use_
+            && u != "sig"
+        {
+            return Err(KeyError::Unsupported(format!("use {u:?}")));
+        }
+        if let Some(ops) = &jwk.key_ops
+            && !ops.iter().any(|o| o == "verify")
+        {
+            return Err(KeyError::Unsupported("key_ops without verify".into()));
+        }
+        let expect_alg = |alg: Algorithm| -> Result<(), KeyError> {
+            match jwk.alg.as_deref() {
+                None => Ok(()),
+                Some(a) if alg.matches_header(a) => Ok(()),
+                Some(a) => Err(KeyError::AlgorithmMismatch(a.to_owned())),
+            }
+        };
+        let member = |v: &Option<String>, what: &'static str| -> Result<Vec<u8>, KeyError> {
+            v.as_deref()
+                .and_then(b64::decode)
+                .ok_or(KeyError::Invalid(what))
+        };
+        let kid = jwk.kid.clone();
+        match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+            ("OKP", Some("Ed25519")) => {
+                expect_alg(Algorithm::EdDSA)?;
+                let x: [u8; 32] = jwk
+                    .x
+                    .as_deref()
+                    .and_then(b64::decode_array)
+                    .ok_or(KeyError::Invalid("x"))?;
+                VerifyingKey::ed25519(&x, kid)
+            }
+            ("EC", Some("P-256")) => {
+                expect_alg(Algorithm::ES256)?;
+                let x: [u8; 32] = jwk
+                    .x
+                    .as_deref()
+                    .and_then(b64::decode_array)
+                    .ok_or(KeyError::Invalid("x"))?;
+                let y: [u8; 32] = jwk
+                    .y
+                    .as_deref()
+                    .and_then(b64::decode_array)
+                    .ok_or(KeyError::Invalid("y"))?;
+                VerifyingKey::es256(&x, &y, kid)
+            }
+            ("RSA", None) => {
+                expect_alg(Algorithm::RS256)?;
+                VerifyingKey::rs256(&member(&jwk.n, "n")?, &member(&jwk.e, "e")?, kid)
+            }
+            ("oct", _) => Err(KeyError::Unsupported(
+                "symmetric key in a public key set".into(),
+            )),
+            (kty, crv) => Err(KeyError::Unsupported(format!("kty {kty:?} crv {crv:?}"))),
         }
     }
 }

@@ -51,6 +51,7 @@ mod header;
 pub mod json;
 mod jwk;
 mod key;
+pub mod random;
 mod sign;
 mod verify;
 
@@ -65,7 +66,10 @@ pub use sign::sign;
 pub use verify::{DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_BYTES, Validation, Verifier};
 
 /// Seconds since the Unix epoch, from the system clock. The verifier itself takes `now` as an
-/// argument so that tests and callers control time; this is the usual source of it.
+/// argument so that tests and callers control time. Sigil's own services read the time from the
+/// `Clock` in their state (`sigil_guard::clock`); this is for callers without one (bindings,
+/// benchmarks, tests that mint tokens).
+#[allow(clippy::disallowed_methods)] // the documented system-clock source for callers without a Clock
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -2,7 +2,8 @@
 //! the benchmarks.
 
 use crate::settings::{
-    ApiKeys, Mode, Settings, resolve_secret, resolve_secret_noting, secret_file_for, sqlite_path,
+    ApiKeys, Mode, Settings, redact_url, resolve_secret, resolve_secret_noting, secret_file_for,
+    sqlite_path,
 };
 use axum::Router;
 use axum::extract::Request;
@@ -14,6 +15,7 @@ use sigil_auth::ratelimit::RateLimiter;
 use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, Backend, SqlStore};
 use sigil_auth::{AccountListener, AuthConfig, AuthService, Components, Secret};
+use sigil_guard::clock::{SharedClock, SystemClock};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
 use std::future::Future;
@@ -210,6 +212,17 @@ impl App {
     /// address; Redis; then the secret file and the database (removed again if a later step
     /// fails when this start created them).
     pub async fn build(settings: Settings) -> Result<App, StartError> {
+        App::build_with_clock(settings, SystemClock::shared()).await
+    }
+
+    /// [`App::build`] with every component reading the time from `clock`. Tests pass a
+    /// `ManualClock` to move the whole server by hours or days; no setting or environment
+    /// variable reaches this, so production always runs on the system clock.
+    #[doc(hidden)]
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<App, StartError> {
         let target = check_database_url(&settings.database_url)?;
         let limits = connection_limits(&settings);
         let cors = cors_layer(&settings.cors_origins)?;
@@ -222,7 +235,9 @@ impl App {
             })
             .transpose()?;
         let auth_parts = match settings.mode {
-            Mode::All | Mode::AuthOnly => Some(AuthParts::check(&settings, &target)?),
+            Mode::All | Mode::AuthOnly => {
+                Some(AuthParts::check(&settings, &target, clock.clone())?)
+            }
             Mode::ApiOnly => None,
         };
         let api_keys = match settings.mode {
@@ -272,6 +287,7 @@ impl App {
             redis_client,
             guard,
             cors,
+            clock,
         };
         match wiring.build(&mut created).await {
             Ok((router, auth, pool, background, feed)) => Ok(App {
@@ -397,6 +413,14 @@ fn create_empty(db: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// Whether SQLite answered "busy" or "locked" (codes 5 and 6).
+fn is_locked(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("5" | "6")),
+        _ => false,
+    }
+}
+
 /// Runs migrations, again when they fail (5 attempts in all): SQLite has no migration lock, so
 /// a process starting at the same time on the same new database may apply a migration first,
 /// and this one's attempt then fails ("table … already exists", its transaction rolled back);
@@ -466,10 +490,15 @@ struct AuthParts {
     client_ip_header: Option<http::HeaderName>,
     mailer: Arc<dyn Mailer>,
     hasher: PasswordHasher,
+    clock: SharedClock,
 }
 
 impl AuthParts {
-    fn check(settings: &Settings, target: &DatabaseTarget) -> Result<AuthParts, StartError> {
+    fn check(
+        settings: &Settings,
+        target: &DatabaseTarget,
+        clock: SharedClock,
+    ) -> Result<AuthParts, StartError> {
         // The cookie/key secret: refused here when given and too short, or missing with
         // PostgreSQL; generated (into a file beside an SQLite database) only later.
         if let Some(secret) = &settings.secret {
@@ -545,6 +574,7 @@ impl AuthParts {
             client_ip_header,
             mailer,
             hasher,
+            clock,
         })
     }
 }
@@ -560,6 +590,7 @@ struct Wiring<'a> {
     redis_client: Option<redis::Client>,
     guard: Option<Guard>,
     cors: Option<CorsLayer>,
+    clock: SharedClock,
 }
 
 type Built = (
@@ -593,20 +624,34 @@ impl Wiring<'_> {
             // Created here, by this process (not by another one starting at the same time).
             created.files.push(db.clone());
         }
-        let (pool, backend) = sigil_auth::store::connect_with_options(
-            &settings.database_url,
-            sigil_auth::store::PoolSettings {
-                acquire_timeout: settings.db_timeout,
-                max_connections: settings.db_pool_size,
-            },
-        )
-        .await
-        .map_err(|e| {
-            StartError::Database(format!(
-                "cannot open {}: {e}",
-                redact_url(&settings.database_url)
-            ))
-        })?;
+        // Opening a new SQLite database that another process is creating at the same moment
+        // can meet its lock (switching to WAL takes it whatever the busy timeout): tried again,
+        // 5 attempts in all, as the migrations are.
+        let mut attempt = 1u64;
+        let (pool, backend) = loop {
+            match sigil_auth::store::connect_with_options(
+                &settings.database_url,
+                sigil_auth::store::PoolSettings {
+                    acquire_timeout: settings.db_timeout,
+                    max_connections: settings.db_pool_size,
+                },
+            )
+            .await
+            {
+                Ok(opened) => break opened,
+                Err(e) if attempt < 5 && self.target.file.is_some() && is_locked(&e) => {
+                    tracing::info!(target: "sigil", error = %e, attempt, "database locked while opening (another process starting?): trying again");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(StartError::Database(format!(
+                        "cannot open {}: {e}",
+                        redact_url(&settings.database_url)
+                    )));
+                }
+            }
+        };
         created.pool = Some(pool.clone());
 
         // The tasks API's store, shared with the identity service's account-deletion hook so
@@ -614,8 +659,9 @@ impl Wiring<'_> {
         let tasks = match settings.mode {
             Mode::AuthOnly => None,
             Mode::All | Mode::ApiOnly => {
-                let mut tasks =
-                    TaskStore::new(pool.clone()).with_max_waiters(settings.db_max_waiters);
+                let mut tasks = TaskStore::new(pool.clone())
+                    .with_clock(self.clock.clone())
+                    .with_max_waiters(settings.db_max_waiters);
                 if settings.tasks_cache.unwrap_or(backend == Backend::Sqlite) {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }
@@ -661,17 +707,17 @@ impl Wiring<'_> {
                     .merge(crate::ui::router(auth.clone(), ui_api_url));
                 let deny_list = auth.deny_list();
                 // Tokens signed by a key another instance created are looked up in the store.
-                let guard = match auth
-                    .issuer()
-                    .key_source(auth.store.clone(), auth.config.jwt.grace)
-                {
+                let guard = match auth.key_source() {
                     Some(source) => Guard::from_verifier_with_source(verifier, token_cache, source),
                     None => Guard::from_verifier_with_cache(verifier, token_cache),
                 };
                 auth_service = Some(auth);
                 (guard, deny_list)
             }
-            (_, _, Some(guard)) => (guard, Arc::new(SessionDenyList::new())),
+            (_, _, Some(guard)) => (
+                guard,
+                Arc::new(SessionDenyList::with_clock(self.clock.clone())),
+            ),
             _ => {
                 return Err(StartError::Config(
                     "serve-api needs --jwks-url or --jwt-secret".into(),
@@ -705,7 +751,7 @@ impl Wiring<'_> {
             None => deny_list.clone(),
         };
         if let Some(tasks) = tasks {
-            let guard = guard.with_revocation(check);
+            let guard = guard.with_revocation(check).with_clock(self.clock.clone());
             router = router.merge(with_cors(sigil_tasks::router(tasks, guard), self.cors));
         }
         let feed = feed.map(|(feed_pool, status, own)| {
@@ -751,6 +797,7 @@ async fn build_auth(
     pool: sqlx::AnyPool,
     tasks: Option<TaskStore>,
 ) -> Result<AuthService, StartError> {
+    let clock = parts.clock;
     let store = SqlStore::new(pool);
     migrate_retrying(|| store.migrate()).await?;
     let mut config = AuthConfig::new(base_url, secret);
@@ -768,8 +815,10 @@ async fn build_auth(
         .clone()
         .filter(|_| settings.rate_limit)
         .map(RateLimiter::redis);
-    let revocation_publisher =
-        redis.map(|conn| Arc::new(RedisRevocations::new(conn)) as Arc<dyn RevocationPublisher>);
+    let revocation_publisher = redis.map(|conn| {
+        Arc::new(RedisRevocations::new(conn).with_clock(clock.clone()))
+            as Arc<dyn RevocationPublisher>
+    });
     let store: Arc<dyn AuthStore> = Arc::new(store);
     // In one process, deleting an account also erases the user's tasks.
     let account_listener = tasks.map(|t| Arc::new(TasksCleanup(t)) as Arc<dyn AccountListener>);
@@ -780,6 +829,7 @@ async fn build_auth(
         limiter,
         revocation_publisher,
         account_listener,
+        clock,
     };
     AuthService::new(config, components)
         .await
@@ -975,21 +1025,6 @@ fn spawn_purge(auth: AuthService) -> JoinHandle<()> {
             }
         }
     })
-}
-
-/// A database URL fit for a message: its password masked; not shown at all when it cannot be
-/// parsed and might hold credentials.
-fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        // Parsed with a host: any '@' separates a user name without password.
-        Ok(u) if u.has_host() => url.to_owned(),
-        _ if url.contains('@') => "(not shown: it may hold credentials)".to_owned(),
-        _ => url.to_owned(),
-    }
 }
 
 async fn not_found(has_ui: bool, request: Request) -> Response {

@@ -18,7 +18,7 @@ pub enum Mode {
 }
 
 /// How the tasks API of `serve-api` verifies tokens.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum ApiKeys {
     /// A remote JWKS (Sigil's or Better Auth's `/api/auth/jwks`).
     JwksUrl(Url),
@@ -26,8 +26,19 @@ pub enum ApiKeys {
     Secret(String),
 }
 
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiKeys::JwksUrl(url) => f.debug_tuple("JwksUrl").field(&url.as_str()).finish(),
+            ApiKeys::Secret(_) => f.write_str("Secret(<redacted>)"),
+        }
+    }
+}
+
 /// Settings of one process. Built from the command line by [`crate::cli`], or directly in tests.
-#[derive(Clone, Debug)]
+/// `Debug` shows no secret: the cookie and JWT secrets print as `<redacted>`, and URLs that may
+/// carry credentials (database, SMTP, Redis) without their password.
+#[derive(Clone)]
 pub struct Settings {
     /// What to serve.
     pub mode: Mode,
@@ -108,6 +119,64 @@ pub struct Settings {
     pub hash_per_client: usize,
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |set: bool| if set { Some("<redacted>") } else { None };
+        let url = |u: &Option<String>| u.as_deref().map(redact_url);
+        f.debug_struct("Settings")
+            .field("mode", &self.mode)
+            .field("addr", &self.addr)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
+            .field("secret", &hidden(self.secret.is_some()))
+            .field("jwt_alg", &self.jwt_alg)
+            .field("jwt_secret", &hidden(self.jwt_secret.is_some()))
+            .field("jwt_ttl", &self.jwt_ttl)
+            .field("trusted_origins", &self.trusted_origins)
+            .field("cors_origins", &self.cors_origins)
+            .field("rate_limit", &self.rate_limit)
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
+            .field("mail_file", &self.mail_file)
+            .field("smtp_url", &url(&self.smtp_url))
+            .field("allow_log_mailer", &self.allow_log_mailer)
+            .field("mail_from", &self.mail_from)
+            .field("redis_url", &url(&self.redis_url))
+            .field("client_ip_header", &self.client_ip_header)
+            .field("api_keys", &self.api_keys)
+            .field("api_issuer", &self.api_issuer)
+            .field("api_audience", &self.api_audience)
+            .field("api_url", &self.api_url.as_ref().map(Url::as_str))
+            .field("token_cache", &self.token_cache)
+            .field("tasks_cache", &self.tasks_cache)
+            .field("argon2_memory_kib", &self.argon2_memory_kib)
+            .field("argon2_iterations", &self.argon2_iterations)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("request_body_timeout", &self.request_body_timeout)
+            .field("keep_alive_timeout", &self.keep_alive_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("account_throttle", &self.account_throttle)
+            .field("hash_per_client", &self.hash_per_client)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A URL with its password (if any) replaced by `****`, for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        // Parsed with a host: any '@' separates a user name without password.
+        Ok(u) if u.has_host() => url.to_owned(),
+        _ if url.contains('@') => "(not shown: it may hold credentials)".to_owned(),
+        _ => url.to_owned(),
+    }
+}
+
 impl Settings {
     /// Defaults for `sigil serve` on `addr` with `database_url` (what tests start from).
     pub fn new(mode: Mode, addr: &str, database_url: &str) -> Settings {
@@ -186,7 +255,7 @@ pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), Stri
     let Some(db) = sqlite_path(&settings.database_url) else {
         if settings.database_url.starts_with("sqlite:") {
             tracing::warn!(target: "sigil", "no SIGIL_SECRET and an in-memory database: using a throwaway secret");
-            return Secret::new(random_secret().into_bytes(), "generated secret")
+            return Secret::new(random_secret()?.into_bytes(), "generated secret")
                 .map(|s| (s, false));
         }
         return Err(
@@ -206,7 +275,7 @@ pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), Stri
     if let Some(secret) = read(&file)? {
         return Ok((secret, false));
     }
-    let secret = random_secret();
+    let secret = random_secret()?;
     let created = create_private(&file, &secret)
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     if !created {
@@ -229,7 +298,8 @@ pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), Stri
 /// it already existed and is left as it was.
 fn create_private(path: &Path, content: &str) -> std::io::Result<bool> {
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".tmp-{}-{}", std::process::id(), random_secret()));
+    let unique = random_secret().map_err(std::io::Error::other)?;
+    name.push(format!(".tmp-{}-{unique}", std::process::id()));
     let temp = PathBuf::from(name);
     write_private(&temp, content)?;
     let linked = std::fs::hard_link(&temp, path);
@@ -241,13 +311,12 @@ fn create_private(path: &Path, content: &str) -> std::io::Result<bool> {
     }
 }
 
-fn random_secret() -> String {
+/// 32 random bytes, base64url: a generated secret (and unique temporary file names).
+fn random_secret() -> Result<String, String> {
     use base64::Engine;
     let mut bytes = [0u8; 32];
-    if getrandom::fill(&mut bytes).is_err() {
-        std::process::abort();
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    sigil_token::random::fill(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
@@ -268,6 +337,38 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut s = Settings::new(
+            Mode::All,
+            "127.0.0.1:0",
+            "postgres://sigil:db-password-1@db.internal/sigil",
+        );
+        s.secret = Some("cookie-secret-0123456789-abcdefghijklmnop".into());
+        s.jwt_secret = Some("jwt-secret-0123456789-abcdefghijklmnopqr".into());
+        s.smtp_url = Some("smtps://mailer:smtp-password-2@smtp.example.com".into());
+        s.redis_url = Some("redis://:redis-password-3@cache.internal:6379".into());
+        s.api_keys = Some(ApiKeys::Secret(
+            "api-secret-0123456789-abcdefghijklmnopq".into(),
+        ));
+        let shown = format!("{s:?} {s:#?}");
+        for secret in [
+            "db-password-1",
+            "cookie-secret",
+            "jwt-secret",
+            "smtp-password-2",
+            "redis-password-3",
+            "api-secret",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("db.internal"),
+            "the rest stays readable: {shown}"
+        );
+        assert!(shown.contains("<redacted>"));
+    }
 
     #[test]
     fn sqlite_paths() {

@@ -440,7 +440,7 @@ fn page_headers(state: &UiState, headers: &mut HeaderMap) {
 async fn session_state(state: &UiState, headers: &HeaderMap) -> (bool, Vec<String>) {
     match state.0.auth.lookup(headers).await {
         Ok(Lookup::Live(_)) => (true, Vec::new()),
-        Ok(Lookup::Dead) => (false, state.0.auth.cookies.expire_all().to_vec()),
+        Ok(Lookup::Dead) => (false, state.0.auth.cookies().expire_all().to_vec()),
         Ok(Lookup::Anonymous) => (false, Vec::new()),
         Err(error) => {
             // The page is only a shell: serve it and let the API answer the script.

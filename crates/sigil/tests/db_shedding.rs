@@ -29,7 +29,7 @@ impl FreshDb {
         let name = format!(
             "sigil_shed_{}_{}",
             std::process::id(),
-            sigil_auth::crypto::random_alphanumeric(8).to_lowercase()
+            sigil_token::random::alphanumeric(8).unwrap().to_lowercase()
         );
         let mut admin = sqlx::AnyConnection::connect(&admin_url)
             .await

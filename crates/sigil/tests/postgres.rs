@@ -23,7 +23,7 @@ impl FreshDb {
         let name = format!(
             "sigil_test_{}_{}",
             std::process::id(),
-            sigil_auth::crypto::random_alphanumeric(8).to_lowercase()
+            sigil_token::random::alphanumeric(8).unwrap().to_lowercase()
         );
         let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
             .await

@@ -62,7 +62,7 @@ async fn rate_limits_are_shared_through_redis() {
 
 fn fastrand_byte() -> u8 {
     let mut b = [0u8; 1];
-    getrandom::fill(&mut b).unwrap();
+    sigil_token::random::fill(&mut b).unwrap();
     b[0] % 250 + 1
 }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 async fn a_session_gets_a_fresh_jwt_from_the_token_endpoint() {
     let app = spawn_app().await;
     let user = app.user("olga@example.com").await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.clock.advance(std::time::Duration::from_secs(2));
     let again = app.jwt(&user.session_token).await;
     assert_eq!(again.status, StatusCode::OK);
     let fresh = again.body["token"].as_str().unwrap();
@@ -131,4 +131,44 @@ async fn signing_out_kills_the_refresh_token() {
             .status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// A client that only refreshes its JWT through `/api/auth/token` stays signed in past the first
+/// 7 days (the session slides as in Better Auth), and the JWT it gets at +170 h passes the tasks
+/// API's guard, which reads the same clock.
+#[tokio::test]
+async fn daily_token_refreshes_keep_a_session_alive_past_seven_days() {
+    let app = spawn_app().await;
+    let user = app.user("quinn@example.com").await;
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for _ in 0..7 {
+        app.clock
+            .advance(day + std::time::Duration::from_secs(3600));
+        let token = app.jwt(&user.session_token).await;
+        assert_eq!(token.status, StatusCode::OK, "{:?}", token.body);
+        assert!(token.headers.get("set-auth-token").is_some(), "slid");
+    }
+    let jwt = app.jwt(&user.session_token).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = app
+        .api(
+            Method::GET,
+            &format!("/api/{}/tasks", user.id),
+            Some(&jwt),
+            None,
+        )
+        .await;
+    assert_eq!(tasks.status, StatusCode::OK, "{:?}", tasks.body);
+    // The first JWT expired long ago by the server's clock.
+    let old = app
+        .api(
+            Method::GET,
+            &format!("/api/{}/tasks", user.id),
+            Some(&user.jwt),
+            None,
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
 }

@@ -14,7 +14,7 @@ export class Flow {
    * @param {string} o.scenario scenario name, prefixed to every step name
    * @param {(line: string) => void} [o.log]
    */
-  constructor({ origin, mailFile, scenario, log }) {
+  constructor({ origin, mailFile, scenario, log, travel }) {
     this.origin = origin.replace(/\/+$/, "");
     this.api = `${this.origin}/api/auth`;
     this.scenario = scenario;
@@ -26,6 +26,17 @@ export class Flow {
     this.log = log ?? (() => {});
     this.devices = 0;
     this.failedInARow = 0;
+    this.travelImpl = travel;
+  }
+
+  /**
+   * Sets the server's clock to `hours` after the scenario's start (scenarios marked `faketime`: the server
+   * runs under libfaketime, reading its offset from a file this rewrites).
+   */
+  async travel(hours) {
+    if (!this.travelImpl) throw new Error("this scenario's server does not run under libfaketime");
+    await this.travelImpl(hours);
+    this.log(`  (server clock now at +${hours} h)`);
   }
 
   /** A new device: its own cookie jar. */

@@ -2,25 +2,23 @@
 
 use super::AuthService;
 use super::body::Body;
+use super::context::Caller;
 use super::recovery;
-use super::reply::{Reply, user_json};
-use super::sign::with_session;
-use crate::domain::{Password, check_image, check_name, now_ms};
+use super::reply::{Reply, user_json, with_session};
+use crate::domain::{Password, check_image, check_name};
 use crate::error::{ApiError, ApiResult, codes};
-use crate::session::ClientInfo;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 
 /// `POST /update-user {name?, image?}`: `email` is refused (`/change-email` exists for that);
 /// every other field (`emailVerified`, `id`, `role`, ...) is ignored.
-pub async fn update_user(
+pub(super) async fn update_user(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("record")?;
     if f.has("email") {
         return Err(ApiError::new(
@@ -39,40 +37,21 @@ pub async fn update_user(
     }
     name.map(check_name).transpose()?;
     image.flatten().map(check_image).transpose()?;
-    auth.store
-        .update_profile(&caller.user.id, name, image, now_ms())
+    auth.0
+        .accounts
+        .update_profile(&caller.user.id, name, image)
         .await?;
     let reply = Reply::json(json!({ "status": true }));
     Ok(with_session(&auth, reply, &caller.token, caller.session.remember).into_response())
 }
 
-/// Checks a user's current password: 400 `PASSWORD_TOO_LONG` before any hashing,
-/// `CREDENTIAL_ACCOUNT_NOT_FOUND` without a password credential, `INVALID_PASSWORD` when wrong.
-async fn confirm_password(auth: &AuthService, user_id: &str, raw: &str) -> ApiResult<()> {
-    let password = Password::bounded(raw, auth.config.password)?;
-    let Some(stored) = auth.store.password_hash(user_id).await? else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::CREDENTIAL_ACCOUNT_NOT_FOUND,
-        ));
-    };
-    if !auth.hasher.verify(password, Some(stored)).await? {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_PASSWORD,
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /change-password {currentPassword, newPassword, revokeOtherSessions?}`. With
 /// `revokeOtherSessions: true` every session (this one too) is ended and a new one is returned.
-pub async fn change_password(
+pub(super) async fn change_password(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("object")?;
     let new_password = f.string("newPassword");
     let current = f.string("currentPassword");
@@ -81,41 +60,31 @@ pub async fn change_password(
     let (Some(new_password), Some(current)) = (new_password, current) else {
         return Err(ApiError::validation("[body] Invalid input"));
     };
-    let new_password = Password::new_password(new_password, auth.config.password)?;
-    confirm_password(&auth, &caller.user.id, current).await?;
-    let hash = auth.hasher.hash(new_password).await?;
-    auth.store
-        .set_password(&caller.user.id, &hash, now_ms())
+    let policy = auth.0.config.password;
+    let new_password = Password::new_password(new_password, policy)?;
+    let current = Password::bounded(current, policy)?;
+    let renewed = auth
+        .0
+        .accounts
+        .change_password(&caller.user, &caller.session, current, new_password, revoke)
         .await?;
-    recovery::end_reset_links(&auth, &caller.user.id).await?;
-    tracing::info!(target: "sigil::auth", user_id = %caller.user.id, revoke, "password changed");
-    if !revoke {
+    let Some((session, token)) = renewed else {
         return Ok(
             Reply::json(json!({ "token": null, "user": user_json(&caller.user) })).into_response(),
         );
-    }
-    auth.sessions.end_all_of(&caller.user.id, None).await?;
-    let client = ClientInfo {
-        ip: caller.session.ip_address.clone(),
-        user_agent: caller.session.user_agent.clone(),
     };
-    let (_, token) = auth
-        .sessions
-        .create(&caller.user.id, caller.session.remember, &client)
-        .await?;
     let reply = Reply::json(json!({ "token": token, "user": user_json(&caller.user) }));
-    Ok(with_session(&auth, reply, &token, caller.session.remember).into_response())
+    Ok(with_session(&auth, reply, &token, session.remember).into_response())
 }
 
 /// `POST /change-email {newEmail, callbackURL?}`: mails a confirmation link to the new address;
 /// the email changes when the link is opened. An address that belongs to another account gets
 /// the same answer and no mail (no enumeration).
-pub async fn change_email(
+pub(super) async fn change_email(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("object")?;
     let new_email = f.email("newEmail");
     let callback = f.opt_string("callbackURL");
@@ -125,7 +94,8 @@ pub async fn change_email(
             "[body.newEmail] Invalid email address",
         ));
     };
-    auth.trusted
+    auth.0
+        .trusted
         .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     if new_email.as_str() == caller.user.email {
         return Err(ApiError::new(
@@ -133,14 +103,8 @@ pub async fn change_email(
             codes::EMAIL_IS_THE_SAME,
         ));
     }
-    if auth
-        .store
-        .user_by_email(new_email.as_str())
-        .await?
-        .is_none()
-    {
-        let hash = auth.store.password_hash(&caller.user.id).await?;
-        let stamp = recovery::password_stamp(hash.as_deref());
+    if auth.0.accounts.user_by_email(&new_email).await?.is_none() {
+        let stamp = auth.0.accounts.password_stamp(&caller.user.id).await?;
         recovery::send_verification(
             &auth,
             &caller.user,
@@ -155,24 +119,30 @@ pub async fn change_email(
 
 /// `POST /delete-user {password?}`: deletes the account and everything attached to it. Needs
 /// the password, or a session created within the last day.
-pub async fn delete_user(
+pub(super) async fn delete_user(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    if !auth.config.allow_delete_user {
+    if !auth.0.config.allow_delete_user {
         return Err(ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND));
     }
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.optional_fields()?;
     let password = f.opt_string("password");
     let callback = f.opt_string("callbackURL");
     f.finish()?;
-    auth.trusted
+    auth.0
+        .trusted
         .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     match password {
-        Some(password) => confirm_password(&auth, &caller.user.id, password).await?,
-        None if !auth.sessions.is_fresh(&caller.session) => {
+        Some(password) => {
+            let password = Password::bounded(password, auth.0.config.password)?;
+            auth.0
+                .accounts
+                .confirm_password(&caller.user.id, password)
+                .await?;
+        }
+        None if !auth.0.sessions.is_fresh(&caller.session) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 codes::SESSION_EXPIRED,
@@ -180,15 +150,12 @@ pub async fn delete_user(
         }
         None => {}
     }
-    // Sessions revoked (recorded for every instance) before the account and its rows go.
-    auth.sessions.end_all_of(&caller.user.id, None).await?;
-    let ended = auth.store.delete_user(&caller.user.id).await?;
-    auth.sessions.end(ended).await?;
-    if let Some(listener) = &auth.account_listener {
+    auth.0.accounts.delete(&caller.user.id).await?;
+    if let Some(listener) = &auth.0.account_listener {
         listener.user_deleted(&caller.user.id).await;
     }
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, "user deleted");
     let reply = Reply::json(json!({ "success": true, "message": "User deleted" }))
-        .cookies(auth.cookies.expire_all());
+        .cookies(auth.0.cookies.expire_all());
     Ok(reply.into_response())
 }

@@ -15,14 +15,14 @@ use serde_json::{Map, Value};
 
 /// A parsed request body: `None` when the request had none.
 #[derive(Debug)]
-pub struct Body {
+pub(super) struct Body {
     value: Option<Value>,
 }
 
 /// A body that may also be `application/x-www-form-urlencoded` (sign-in and sign-up accept HTML
 /// form posts, as Better Auth does).
 #[derive(Debug)]
-pub struct FormOrJson(pub Body);
+pub(super) struct FormOrJson(pub Body);
 
 fn media_type(request: &Request) -> Option<String> {
     request
@@ -138,7 +138,7 @@ fn kind(v: Option<&Value>) -> &'static str {
 /// Field-by-field validation that collects every problem, in field order, into one
 /// `VALIDATION_ERROR` (Better Auth joins them with `; `).
 #[derive(Debug)]
-pub struct Fields<'a> {
+pub(super) struct Fields<'a> {
     map: Option<&'a Map<String, Value>>,
     errors: Vec<String>,
 }
@@ -146,7 +146,7 @@ pub struct Fields<'a> {
 impl Body {
     /// Starts validating an object body; `expected` names the shape in the message
     /// (`object`, or `record` for update-user).
-    pub fn fields(&self, expected: &str) -> Result<Fields<'_>, ApiError> {
+    pub(super) fn fields(&self, expected: &str) -> Result<Fields<'_>, ApiError> {
         match &self.value {
             Some(Value::Object(map)) => Ok(Fields {
                 map: Some(map),
@@ -160,7 +160,7 @@ impl Body {
     }
 
     /// Like [`Body::fields`] for endpoints whose body is optional: no body is an empty object.
-    pub fn optional_fields(&self) -> Result<Fields<'_>, ApiError> {
+    pub(super) fn optional_fields(&self) -> Result<Fields<'_>, ApiError> {
         match &self.value {
             None => Ok(Fields {
                 map: None,
@@ -184,12 +184,12 @@ impl<'a> Fields<'a> {
     }
 
     /// Whether the field is present at all (any type).
-    pub fn has(&self, name: &str) -> bool {
+    pub(super) fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
 
     /// A required string.
-    pub fn string(&mut self, name: &str) -> Option<&'a str> {
+    pub(super) fn string(&mut self, name: &str) -> Option<&'a str> {
         match self.get(name) {
             Some(Value::String(s)) => Some(s),
             other => {
@@ -200,7 +200,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A required non-empty string.
-    pub fn non_empty(&mut self, name: &str) -> Option<&'a str> {
+    pub(super) fn non_empty(&mut self, name: &str) -> Option<&'a str> {
         let s = self.string(name)?;
         if s.is_empty() {
             self.errors.push(format!(
@@ -212,7 +212,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A required valid email address.
-    pub fn email(&mut self, name: &str) -> Option<Email> {
+    pub(super) fn email(&mut self, name: &str) -> Option<Email> {
         let s = self.string(name)?;
         let email = Email::parse(s);
         if email.is_none() {
@@ -223,7 +223,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional string (`null` is refused, as zod's `.optional()` does).
-    pub fn opt_string(&mut self, name: &str) -> Option<&'a str> {
+    pub(super) fn opt_string(&mut self, name: &str) -> Option<&'a str> {
         match self.get(name) {
             None => None,
             Some(Value::String(s)) => Some(s),
@@ -235,7 +235,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional string that may be `null`: outer `None` = absent, `Some(None)` = null.
-    pub fn opt_nullable_string(&mut self, name: &str) -> Option<Option<&'a str>> {
+    pub(super) fn opt_nullable_string(&mut self, name: &str) -> Option<Option<&'a str>> {
         match self.get(name) {
             None => None,
             Some(Value::Null) => Some(None),
@@ -248,7 +248,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional boolean.
-    pub fn opt_bool(&mut self, name: &str) -> Option<bool> {
+    pub(super) fn opt_bool(&mut self, name: &str) -> Option<bool> {
         match self.get(name) {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -260,7 +260,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Ends validation: every collected problem as one 400.
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub(super) fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {
             Ok(())
         } else {

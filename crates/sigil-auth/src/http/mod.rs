@@ -14,6 +14,7 @@ mod tokens;
 pub use context::{Caller, Lookup};
 pub use origin::TrustedOrigins;
 
+use crate::accounts::Accounts;
 use crate::config::AuthConfig;
 use crate::cookies::CookieJar;
 use crate::error::ApiError;
@@ -21,6 +22,7 @@ use crate::jwt::{KeyLoadError, TokenIssuer};
 use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::ratelimit::{RateLimiter, rule_for};
+use crate::refresh::RefreshTokens;
 use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
@@ -31,38 +33,33 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sigil_guard::SessionDenyList;
-use sigil_guard::clock::{SharedClock, SystemClock};
+use sigil_guard::clock::SharedClock;
 use std::sync::Arc;
 
 /// Base path of every identity route.
 pub const BASE_PATH: &str = "/api/auth";
 
-/// Everything the handlers share.
-pub struct Inner {
-    /// Settings.
-    pub config: AuthConfig,
-    /// Storage.
-    pub store: Arc<dyn AuthStore>,
-    /// Password hashing.
-    pub hasher: PasswordHasher,
-    /// Session operations.
-    pub sessions: Sessions,
-    /// JWT issuance.
-    pub issuer: TokenIssuer,
-    /// Outgoing mail.
-    pub mailer: Arc<dyn Mailer>,
-    /// Cookie names and attributes.
-    pub cookies: CookieJar,
+/// Everything the handlers share. The handlers reach storage only through the services
+/// ([`Accounts`], [`Sessions`], [`RefreshTokens`]).
+struct Inner {
+    config: AuthConfig,
+    accounts: Accounts,
+    sessions: Sessions,
+    refresh: RefreshTokens,
+    issuer: TokenIssuer,
+    mailer: Arc<dyn Mailer>,
+    cookies: CookieJar,
     /// Rate limiting (`None`: off).
-    pub limiter: Option<RateLimiter>,
+    limiter: Option<RateLimiter>,
     /// Revoked sessions, shared with in-process guards.
-    pub deny_list: Arc<SessionDenyList>,
+    deny_list: Arc<SessionDenyList>,
     /// Origins allowed to make cookie-authenticated requests.
-    pub trusted: TrustedOrigins,
+    trusted: TrustedOrigins,
     /// Told about deleted accounts.
-    pub account_listener: Option<Arc<dyn AccountListener>>,
-    /// Per-account sign-in throttle (`None`: off).
-    pub throttle: Option<AccountThrottle>,
+    account_listener: Option<Arc<dyn AccountListener>>,
+    /// Where an in-process guard looks up keys another instance created.
+    key_source: Option<Arc<dyn sigil_guard::KeySource>>,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Inner {
@@ -87,6 +84,8 @@ pub struct Components {
     pub revocation_publisher: Option<Arc<dyn RevocationPublisher>>,
     /// Told when an account is deleted, so other components can erase the user's data.
     pub account_listener: Option<Arc<dyn AccountListener>>,
+    /// Where the time comes from: `SystemClock` in production, a `ManualClock` in tests.
+    pub clock: SharedClock,
 }
 
 /// Receives account events from the identity service.
@@ -114,25 +113,9 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
-impl std::ops::Deref for AuthService {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
 impl AuthService {
     /// Builds the service: loads (or creates) the signing key and wires the parts together.
     pub async fn new(config: AuthConfig, parts: Components) -> Result<AuthService, KeyLoadError> {
-        AuthService::with_clock(config, parts, SystemClock::shared()).await
-    }
-
-    /// [`AuthService::new`] with the clock that times lock windows (tests move a manual clock).
-    pub async fn with_clock(
-        config: AuthConfig,
-        parts: Components,
-        clock: SharedClock,
-    ) -> Result<AuthService, KeyLoadError> {
         let Components {
             store,
             mailer,
@@ -140,26 +123,49 @@ impl AuthService {
             limiter,
             revocation_publisher,
             account_listener,
+            clock,
         } = parts;
-        let issuer = TokenIssuer::load(store.as_ref(), &config).await?;
-        let deny_list = Arc::new(SessionDenyList::new());
+        let issuer = TokenIssuer::load(store.as_ref(), &config, clock.clone()).await?;
+        let deny_list = Arc::new(SessionDenyList::with_clock(clock.clone()));
         let revocations = Revocations::new(deny_list.clone(), revocation_publisher);
-        let sessions = Sessions::new(store.clone(), config.session, revocations, config.jwt.ttl);
+        let sessions = Sessions::new(
+            store.clone(),
+            config.session,
+            revocations,
+            config.jwt.ttl,
+            clock.clone(),
+        );
         let cookies = CookieJar::new(config.secure_cookies());
         let trusted = TrustedOrigins::new(&config.origin(), &config.trusted_origins);
         let throttle = config
             .account_throttle
-            .map(|policy| AccountThrottle::new(policy, clock));
+            .map(|policy| AccountThrottle::new(policy, clock.clone()));
         let limiter = if config.rate_limit {
             limiter.or_else(|| Some(RateLimiter::memory()))
         } else {
             None
         };
+        let accounts = Accounts::new(
+            store.clone(),
+            hasher,
+            sessions.clone(),
+            throttle,
+            clock.clone(),
+            config.require_email_verification,
+        );
+        let refresh = RefreshTokens::new(
+            store.clone(),
+            sessions.clone(),
+            issuer.clone(),
+            config.session.refresh_token_ttl,
+            clock.clone(),
+        );
+        let key_source = issuer.key_source(store.clone(), config.jwt.grace);
         Ok(AuthService(Arc::new(Inner {
             config,
-            store,
-            hasher,
+            accounts,
             sessions,
+            refresh,
             issuer,
             mailer,
             cookies,
@@ -167,8 +173,44 @@ impl AuthService {
             deny_list,
             trusted,
             account_listener,
-            throttle,
+            key_source,
+            clock,
         })))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AuthConfig {
+        &self.0.config
+    }
+
+    /// Cookie names and attributes.
+    pub fn cookies(&self) -> &CookieJar {
+        &self.0.cookies
+    }
+
+    /// Where an in-process guard looks up keys it does not know (`None` in HS256 mode).
+    pub fn key_source(&self) -> Option<Arc<dyn sigil_guard::KeySource>> {
+        self.0.key_source.clone()
+    }
+
+    /// The rate limiter (`None`: rate limiting off).
+    pub fn limiter(&self) -> Option<&RateLimiter> {
+        self.0.limiter.as_ref()
+    }
+
+    /// The service's clock (for wiring guards and stores in the same process).
+    pub fn clock(&self) -> SharedClock {
+        self.0.clock.clone()
+    }
+
+    /// Milliseconds since the Unix epoch, by the service's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.0.clock.now_ms()
+    }
+
+    /// Seconds since the Unix epoch, by the service's clock.
+    pub fn now_unix(&self) -> u64 {
+        self.0.clock.now_unix()
     }
 
     /// The JWT issuer (for wiring an in-process guard).
@@ -221,6 +263,10 @@ impl AuthService {
             .route("/refresh", post(tokens::refresh))
             .route("/ok", get(tokens::ok))
             .route("/error", get(tokens::error_page))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                context::resend_slid_session,
+            ))
             .layer(middleware::from_fn_with_state(self.clone(), defences))
             .layer(DefaultBodyLimit::max(self.0.config.max_body_bytes))
             .with_state(self.clone());
@@ -229,7 +275,7 @@ impl AuthService {
 
     /// Deletes expired rows; run periodically.
     pub async fn purge_expired(&self) -> Result<u64, crate::store::StoreError> {
-        self.0.store.purge_expired(crate::domain::now_ms()).await
+        self.0.sessions.purge_expired().await
     }
 }
 
@@ -269,7 +315,7 @@ fn route_template(request: &Request) -> &str {
 /// Rate limit, then origin/CSRF check, before any handler.
 async fn defences(State(auth): State<AuthService>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
-    if let Some(limiter) = &auth.limiter {
+    if let Some(limiter) = &auth.0.limiter {
         let route = route_template(&request).to_owned();
         let client = context::client_info(&auth, request.headers(), request.extensions());
         let key = format!("{}|{route}", client.ip);
@@ -278,7 +324,7 @@ async fn defences(State(auth): State<AuthService>, request: Request, next: Next)
             return ApiError::too_many_requests(retry_after).into_response();
         }
     }
-    if let Err(error) = origin::check(&auth.trusted, request.method(), &path, request.headers()) {
+    if let Err(error) = origin::check(&auth.0.trusted, request.method(), &path, request.headers()) {
         return error.into_response();
     }
     next.run(request).await

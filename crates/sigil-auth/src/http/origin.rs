@@ -106,7 +106,7 @@ impl TrustedOrigins {
 
 /// A redirect target as Better Auth reads it: an empty string is no target at all (its checks
 /// and handlers test `if (callbackURL)`).
-pub fn given(target: Option<&str>) -> Option<&str> {
+pub(super) fn given(target: Option<&str>) -> Option<&str> {
     target.filter(|t| !t.is_empty())
 }
 
@@ -161,7 +161,7 @@ fn require_trusted(trusted: &TrustedOrigins, headers: &HeaderMap) -> Result<(), 
 }
 
 /// The request-level checks (redirect targets are checked by the handlers that take them).
-pub fn check(
+pub(super) fn check(
     trusted: &TrustedOrigins,
     method: &Method,
     path: &str,

@@ -10,24 +10,22 @@
 
 use super::AuthService;
 use super::body::Body;
-use super::context::{Client, Lookup};
-use super::reply::{Reply, redirect, user_json};
-use super::sign::with_session;
+use super::context::{Caller, Client};
+use super::reply::{Reply, redirect, user_json, with_session};
+use crate::accounts::ResetStarted;
 use crate::crypto;
-use crate::domain::{Password, now_ms};
+use crate::domain::Password;
 use crate::error::{ApiError, ApiResult, codes};
 use crate::mail::{Mail, MailKind};
 use crate::store::{StoreError, User};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::{Value, json};
 use sigil_token::{Algorithm, Claims, KeySet, SigningKey, Validation, Verifier, VerifyError};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-const RESET_PREFIX: &str = "reset-password:";
-const RESET_TTL_MS: i64 = 3600 * 1000;
 const VERIFY_TTL_SECS: u64 = 3600;
 const VERIFY_AUDIENCE: &str = "sigil:email-verification";
 const VERIFY_KEY_PURPOSE: &str = "sigil/email-verification/v1";
@@ -40,7 +38,7 @@ fn encode(s: &str) -> String {
 }
 
 fn spawn_mail(auth: &AuthService, mail: Mail) {
-    let mailer = auth.mailer.clone();
+    let mailer = auth.0.mailer.clone();
     tokio::spawn(async move {
         if let Err(error) = mailer.send(mail).await {
             tracing::error!(target: "sigil::mail", %error, "could not send mail");
@@ -49,24 +47,12 @@ fn spawn_mail(auth: &AuthService, mail: Mail) {
 }
 
 fn verification_key(auth: &AuthService) -> Result<SigningKey, ApiError> {
-    let key = crypto::derive_key(auth.config.secret.expose(), VERIFY_KEY_PURPOSE);
+    let key = crypto::derive_key(auth.0.config.secret.expose(), VERIFY_KEY_PURPOSE);
     SigningKey::hmac(Algorithm::HS256, key.as_ref(), None).map_err(ApiError::internal)
 }
 
-/// A short fingerprint of the account's current password hash, carried by change-email links:
-/// a password change or reset alters it and so ends every pending email change (whoever asked
-/// for it with a stolen session must not take the account over by email afterwards). The hash
-/// is salted and hashed again here, so the fingerprint reveals nothing usable.
-pub(super) fn password_stamp(password_hash: Option<&str>) -> String {
-    let digest = crypto::sha256_hex(&format!(
-        "sigil/email-change/v1:{}",
-        password_hash.unwrap_or("")
-    ));
-    digest[..16].to_owned()
-}
-
 /// Mails a verification link for `user`'s email or, with `update_to` (the new address and the
-/// [`password_stamp`]), for a change of email to that address (sent to the new address).
+/// account's password stamp, `Accounts::password_stamp`), for a change of email to that address (sent to the new address).
 pub(super) fn send_verification(
     auth: &AuthService,
     user: &User,
@@ -74,9 +60,9 @@ pub(super) fn send_verification(
     callback: &str,
 ) {
     let result = (|| -> Result<Mail, ApiError> {
-        let now = sigil_token::now_unix();
+        let now = auth.now_unix();
         let mut claims = Claims::new(&user.id, now, now + VERIFY_TTL_SECS)
-            .with_issuer(auth.config.origin())
+            .with_issuer(auth.0.config.origin())
             .with_audience(VERIFY_AUDIENCE);
         claims.email = Some(user.email.clone());
         if let Some((new, stamp)) = update_to {
@@ -90,7 +76,7 @@ pub(super) fn send_verification(
             sigil_token::sign(&verification_key(auth)?, &claims).map_err(ApiError::internal)?;
         let url = format!(
             "{}/api/auth/verify-email?token={token}&callbackURL={}",
-            auth.config.origin(),
+            auth.0.config.origin(),
             encode(callback)
         );
         let (to, kind, subject) = match update_to {
@@ -123,7 +109,7 @@ pub(super) fn send_verification(
 
 /// `POST /request-password-reset {email, redirectTo?}`: the same answer whether or not the email
 /// is registered.
-pub async fn request_password_reset(
+pub(super) async fn request_password_reset(
     State(auth): State<AuthService>,
     body: Body,
 ) -> ApiResult<Response> {
@@ -134,82 +120,57 @@ pub async fn request_password_reset(
     let Some(email) = email else {
         return Err(ApiError::validation("[body.email] Invalid email address"));
     };
-    auth.trusted
+    auth.0
+        .trusted
         .check_redirect(redirect_to, codes::INVALID_REDIRECT_URL)?;
-    let token = crypto::random_alphanumeric(24);
-    let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
-    let now = now_ms();
-    match auth.store.user_by_email(email.as_str()).await? {
-        Some(user) => {
-            auth.store
-                .insert_verification(&identifier, &user.id, now + RESET_TTL_MS, now)
-                .await?;
-            let callback = super::origin::given(redirect_to).unwrap_or("/reset-password");
-            let url = format!(
-                "{}/api/auth/reset-password/{token}?callbackURL={}",
-                auth.config.origin(),
-                encode(callback)
-            );
-            spawn_mail(
-                &auth,
-                Mail {
-                    to: user.email,
-                    kind: MailKind::ResetPassword,
-                    subject: "Reset your password".into(),
-                    url,
-                    token,
-                },
-            );
-            tracing::info!(target: "sigil::auth", user_id = %user.id, "password reset requested");
-        }
-        None => {
-            // Comparable database work for an unknown address.
-            auth.store.take_verification(&identifier, now).await?;
-        }
+    if let Some(ResetStarted { user, token }) = auth.0.accounts.start_password_reset(&email).await?
+    {
+        let callback = super::origin::given(redirect_to).unwrap_or("/reset-password");
+        let url = format!(
+            "{}/api/auth/reset-password/{token}?callbackURL={}",
+            auth.0.config.origin(),
+            encode(callback)
+        );
+        spawn_mail(
+            &auth,
+            Mail {
+                to: user.email,
+                kind: MailKind::ResetPassword,
+                subject: "Reset your password".into(),
+                url,
+                token,
+            },
+        );
     }
     Ok(Reply::json(json!({ "status": true, "message": RESET_SENT })).into_response())
-}
-
-/// Ends every outstanding password-reset link of `user_id`: once the password has been changed
-/// or reset, an earlier link (perhaps mailed to an inbox someone else reads) must not set it
-/// again. Better Auth 1.7.25 leaves them valid until they expire; Sigil is stricter.
-pub(super) async fn end_reset_links(auth: &AuthService, user_id: &str) -> Result<(), ApiError> {
-    auth.store
-        .delete_verifications(RESET_PREFIX, user_id)
-        .await?;
-    Ok(())
 }
 
 /// Resolves a (checked) callback against the base URL and appends a query parameter.
 fn callback_with(auth: &AuthService, callback: &str, key: &str, value: &str) -> String {
     let base = auth
+        .0
         .config
         .base_url
         .join(callback)
         .map(|u| u.to_string())
-        .unwrap_or_else(|_| auth.config.origin());
+        .unwrap_or_else(|_| auth.0.config.origin());
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}{key}={}", encode(value))
 }
 
 /// `GET /reset-password/{token}?callbackURL=...`: the link in the mail. Redirects to the
 /// application's reset page with the token (or `error=INVALID_TOKEN`), without consuming it.
-pub async fn reset_password_link(
+pub(super) async fn reset_password_link(
     State(auth): State<AuthService>,
     Path(token): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let callback = super::origin::given(query.get("callbackURL").map(String::as_str))
         .unwrap_or("/reset-password");
-    auth.trusted
+    auth.0
+        .trusted
         .check_redirect(Some(callback), codes::INVALID_CALLBACK_URL)?;
-    let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
-    let valid = token.len() <= 64
-        && auth
-            .store
-            .peek_verification(&identifier, now_ms())
-            .await?
-            .is_some();
+    let valid = auth.0.accounts.reset_token_is_valid(&token).await?;
     let location = if valid {
         callback_with(&auth, callback, "token", &token)
     } else {
@@ -220,7 +181,7 @@ pub async fn reset_password_link(
 
 /// `POST /reset-password {newPassword, token}`: sets the new password and ends every session of
 /// the account (a reset usually means the old password may be known to someone else).
-pub async fn reset_password(
+pub(super) async fn reset_password(
     State(auth): State<AuthService>,
     Client(client): Client,
     Query(query): Query<HashMap<String, String>>,
@@ -234,41 +195,19 @@ pub async fn reset_password(
         .or_else(|| query.get("token").cloned());
     f.finish()?;
     let new_password =
-        Password::new_password(new_password.unwrap_or_default(), auth.config.password)?;
-    let invalid = || ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_TOKEN);
-    let token = token
-        .filter(|t| !t.is_empty() && t.len() <= 64)
-        .ok_or_else(invalid)?;
-    let identifier = format!("{RESET_PREFIX}{}", crypto::sha256_hex(&token));
-    let user_id = auth
-        .store
-        .take_verification(&identifier, now_ms())
-        .await?
-        .ok_or_else(invalid)?;
-    let Some(user) = auth.store.user_by_id(&user_id).await? else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::USER_NOT_FOUND,
-        ));
-    };
-    let hash = auth.hasher.hash(new_password).await?;
-    auth.store.set_password(&user_id, &hash, now_ms()).await?;
-    end_reset_links(&auth, &user_id).await?;
-    auth.sessions.end_all_of(&user_id, None).await?;
-    // The emailed link proved control of the account: this address may sign in during an attack
-    // on it (the way in for a new device while strangers are throttled).
-    if let Some(throttle) = &auth.throttle {
-        throttle.succeeded(&user.email, &client.ip);
-    }
-    tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
+        Password::new_password(new_password.unwrap_or_default(), auth.0.config.password)?;
+    auth.0
+        .accounts
+        .reset_password(token.as_deref().unwrap_or_default(), new_password, &client)
+        .await?;
     Ok(Reply::json(json!({ "status": true })).into_response())
 }
 
 /// `POST /send-verification-email {email, callbackURL?}`. Signed in: for the caller's own
 /// address. Signed out: always `{"status": true}` after at least 500 ms, whatever the address.
-pub async fn send_verification_email(
+pub(super) async fn send_verification_email(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Option<Caller>,
     body: Body,
 ) -> ApiResult<Response> {
     let started = Instant::now();
@@ -280,9 +219,10 @@ pub async fn send_verification_email(
         return Err(ApiError::validation("[body.email] Invalid email address"));
     };
     let callback = super::origin::given(callback).unwrap_or("/");
-    auth.trusted
+    auth.0
+        .trusted
         .check_redirect(Some(callback), codes::INVALID_CALLBACK_URL)?;
-    if let Lookup::Live(caller) = auth.lookup(&headers).await? {
+    if let Some(caller) = caller {
         if caller.user.email != email.as_str() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -298,7 +238,7 @@ pub async fn send_verification_email(
         send_verification(&auth, &caller.user, None, callback);
         return Ok(Reply::json(json!({ "status": true })).into_response());
     }
-    if let Some(user) = auth.store.user_by_email(email.as_str()).await?
+    if let Some(user) = auth.0.accounts.user_by_email(&email).await?
         && !user.email_verified
     {
         send_verification(&auth, &user, None, callback);
@@ -311,13 +251,14 @@ pub async fn send_verification_email(
 
 /// `GET /verify-email?token=...&callbackURL=...`: verifies the address (or completes an email
 /// change). With `callbackURL`, answers with a redirect (`?error=CODE` on failure).
-pub async fn verify_email(
+pub(super) async fn verify_email(
     State(auth): State<AuthService>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    caller: Option<Caller>,
 ) -> ApiResult<Response> {
     let callback = super::origin::given(query.get("callbackURL").map(String::as_str));
-    auth.trusted
+    auth.0
+        .trusted
         .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     let Some(token) = query.get("token") else {
         return Err(ApiError::validation(
@@ -337,24 +278,23 @@ pub async fn verify_email(
     let keys = KeySet::try_from(vec![key.verifying_key()]).map_err(ApiError::internal)?;
     let verifier = Verifier::new(
         keys,
-        Validation::new(auth.config.origin(), VERIFY_AUDIENCE).leeway(0),
+        Validation::new(auth.0.config.origin(), VERIFY_AUDIENCE).leeway(0),
     );
-    let claims = match verifier.verify(token, sigil_token::now_unix()) {
+    let claims = match verifier.verify(token, auth.now_unix()) {
         Ok(claims) => claims,
         Err(VerifyError::Expired) => return fail(codes::TOKEN_EXPIRED),
         Err(_) => return fail(codes::INVALID_TOKEN),
     };
-    let Some(user) = auth.store.user_by_id(&claims.sub).await? else {
+    let Some(user) = auth.0.accounts.user_by_id(&claims.sub).await? else {
         return fail(codes::USER_NOT_FOUND);
     };
     if claims.email.as_deref() != Some(user.email.as_str()) {
         return fail(codes::INVALID_TOKEN);
     }
-    let now = now_ms();
     let update_to = claims.extra.get("updateTo").and_then(Value::as_str);
     let Some(new_email) = update_to else {
         if !user.email_verified {
-            auth.store.set_email_verified(&user.id, now).await?;
+            auth.0.accounts.mark_email_verified(&user.id).await?;
             tracing::info!(target: "sigil::auth", user_id = %user.id, "email verified");
         }
         return match callback {
@@ -364,26 +304,17 @@ pub async fn verify_email(
     };
     // Ended by a password change or reset since the link was sent (Sigil only: Better Auth's
     // links stay valid until they expire).
-    let stamp = password_stamp(auth.store.password_hash(&user.id).await?.as_deref());
+    let stamp = auth.0.accounts.password_stamp(&user.id).await?;
     if claims.extra.get("pwd").and_then(Value::as_str) != Some(stamp.as_str()) {
         return fail(codes::INVALID_TOKEN);
     }
     // As Better Auth: the verification state is left as it was.
-    match auth
-        .store
-        .set_email(&user.id, new_email, user.email_verified, now)
-        .await
-    {
-        Ok(()) => {}
+    let updated = match auth.0.accounts.change_email(&user, new_email).await {
+        Ok(updated) => updated,
         Err(StoreError::Conflict) => return fail(codes::INVALID_TOKEN),
         Err(e) => return Err(e.into()),
-    }
-    tracing::info!(target: "sigil::auth", user_id = %user.id, "email changed");
-    let updated = auth.store.user_by_id(&user.id).await?.unwrap_or(user);
-    let caller = match auth.lookup(&headers).await? {
-        Lookup::Live(caller) if caller.user.id == updated.id => Some(caller),
-        _ => None,
     };
+    let caller = caller.filter(|c| c.user.id == updated.id);
     if let Some(cb) = callback {
         let cookies = caller
             .map(|c| auth.session_cookies(&c.token, c.session.remember).0)

@@ -1,5 +1,6 @@
 //! Building answers: JSON bodies with the cookies and headers Better Auth's client expects.
 
+use super::AuthService;
 use crate::domain::iso8601;
 use crate::store::{Session, User};
 use axum::Json;
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 /// A JSON answer plus cookies and headers.
 #[derive(Debug)]
-pub struct Reply {
+pub(super) struct Reply {
     status: StatusCode,
     body: Value,
     cookies: Vec<String>,
@@ -20,7 +21,7 @@ pub struct Reply {
 
 impl Reply {
     /// 200 with `body`.
-    pub fn json(body: Value) -> Reply {
+    pub(super) fn json(body: Value) -> Reply {
         Reply {
             status: StatusCode::OK,
             body,
@@ -31,32 +32,32 @@ impl Reply {
     }
 
     /// Adds several `Set-Cookie` lines.
-    pub fn cookies(mut self, lines: impl IntoIterator<Item = String>) -> Reply {
+    pub(super) fn cookies(mut self, lines: impl IntoIterator<Item = String>) -> Reply {
         self.cookies.extend(lines);
         self
     }
 
     /// Adds a header.
-    pub fn header(mut self, name: HeaderName, value: String) -> Reply {
+    pub(super) fn header(mut self, name: HeaderName, value: String) -> Reply {
         self.headers.push((name, value));
         self
     }
 
     /// Adds a header readable by cross-origin scripts (listed in `Access-Control-Expose-Headers`).
-    pub fn exposed_header(mut self, name: &'static str, value: String) -> Reply {
+    pub(super) fn exposed_header(mut self, name: &'static str, value: String) -> Reply {
         self.headers.push((HeaderName::from_static(name), value));
         self.expose.push(name);
         self
     }
 
     /// `Cache-Control: no-store` and `Pragma: no-cache`.
-    pub fn no_store(self) -> Reply {
+    pub(super) fn no_store(self) -> Reply {
         self.header(CACHE_CONTROL, "no-store".into())
             .header(PRAGMA, "no-cache".into())
     }
 
     /// A `Location` header (the status stays 200, as Better Auth's sign-in does).
-    pub fn location(self, url: &str) -> Reply {
+    pub(super) fn location(self, url: &str) -> Reply {
         self.header(LOCATION, url.to_owned())
     }
 }
@@ -84,8 +85,16 @@ impl IntoResponse for Reply {
     }
 }
 
+/// Adds the session cookie(s), `set-auth-token` and its expose header.
+pub(super) fn with_session(auth: &AuthService, reply: Reply, token: &str, remember: bool) -> Reply {
+    let (cookies, signed) = auth.session_cookies(token, remember);
+    reply
+        .cookies(cookies)
+        .exposed_header("set-auth-token", signed)
+}
+
 /// A 302 redirect with an empty body.
-pub fn redirect(location: &str, cookies: Vec<String>) -> Response {
+pub(super) fn redirect(location: &str, cookies: Vec<String>) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
     // Better Auth labels its empty redirect bodies as JSON; so do we.
@@ -105,7 +114,7 @@ pub fn redirect(location: &str, cookies: Vec<String>) -> Response {
 }
 
 /// A user as Better Auth serialises it.
-pub fn user_json(user: &User) -> Value {
+pub(super) fn user_json(user: &User) -> Value {
     json!({
         "id": user.id,
         "name": user.name,
@@ -120,7 +129,7 @@ pub fn user_json(user: &User) -> Value {
 /// A session as Better Auth serialises it. `token` is the raw token for the caller's own session;
 /// for other sessions Sigil gives the session id instead (it does not keep other sessions' tokens,
 /// and never hands them out), which `/revoke-session` accepts.
-pub fn session_json(session: &Session, token: &str) -> Value {
+pub(super) fn session_json(session: &Session, token: &str) -> Value {
     json!({
         "id": session.id,
         "token": token,

@@ -3,11 +3,8 @@
 
 use super::AuthService;
 use super::body::Body;
-use super::context::Lookup;
-use super::reply::{Reply, session_json, user_json};
-use super::sign::with_session;
-use crate::crypto;
-use crate::domain::now_ms;
+use super::context::{Caller, Lookup};
+use super::reply::{Reply, session_json, user_json, with_session};
 use crate::error::{ApiError, ApiResult, codes};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +15,7 @@ use std::collections::HashMap;
 /// `GET /get-session`: `null` without a live session, else `{session, user}` with a fresh JWT in
 /// `set-auth-jwt`. A remembered session last extended more than a day ago is slid forward and
 /// its cookie re-sent. `?disableRefresh=<anything>` skips the extension.
-pub async fn get_session(
+pub(super) async fn get_session(
     State(auth): State<AuthService>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -28,14 +25,15 @@ pub async fn get_session(
         Lookup::Dead => {
             return Ok(Reply::json(Value::Null)
                 .no_store()
-                .cookies(auth.cookies.expire_all())
+                .cookies(auth.0.cookies.expire_all())
                 .into_response());
         }
         Lookup::Live(caller) => caller,
     };
     let refresh_allowed = query.get("disableRefresh").is_none_or(|v| v.is_empty());
-    let extended = refresh_allowed && auth.sessions.extend_if_due(&mut caller.session).await?;
+    let extended = refresh_allowed && auth.0.sessions.extend_if_due(&mut caller.session).await?;
     let jwt = auth
+        .0
         .issuer
         .issue(&caller.user, &caller.session.id)
         .map_err(ApiError::internal)?;
@@ -50,7 +48,7 @@ pub async fn get_session(
 }
 
 /// `POST /get-session` needs Better Auth's `deferSessionRefresh`, which Sigil does not offer.
-pub async fn get_session_post() -> Response {
+pub(super) async fn get_session_post() -> Response {
     let error = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         codes::METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED,
@@ -72,18 +70,17 @@ pub async fn get_session_post() -> Response {
 /// day). The current session's `token` is its real token; other sessions' tokens are never
 /// disclosed (Sigil does not even store them): their `token` is a handle that `/revoke-session`
 /// accepts.
-pub async fn list_sessions(
+pub(super) async fn list_sessions(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
-    if !auth.sessions.is_fresh(&caller.session) {
+    if !auth.0.sessions.is_fresh(&caller.session) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             codes::SESSION_NOT_FRESH,
         ));
     }
-    let sessions = auth.store.sessions_of(&caller.user.id, now_ms()).await?;
+    let sessions = auth.0.sessions.list(&caller.user.id).await?;
     let list: Vec<Value> = sessions
         .iter()
         .map(|s| {
@@ -101,12 +98,11 @@ pub async fn list_sessions(
 /// `POST /revoke-session {token}`: ends one of the caller's sessions, named by its token (or the
 /// handle `/list-sessions` gives). Always `{"status": true}`; another user's session is never
 /// touched.
-pub async fn revoke_session(
+pub(super) async fn revoke_session(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     let mut f = body.fields("object")?;
     let token = f.string("token");
     f.finish()?;
@@ -114,53 +110,42 @@ pub async fn revoke_session(
     let target = if token == caller.token {
         Some(caller.session.id.clone())
     } else {
-        let by_token = auth
-            .store
-            .session_by_token_hash(&crypto::sha256_hex(token))
-            .await?
-            .map(|(s, _)| s);
-        let found = match by_token {
-            Some(s) => Some(s),
-            None if token.len() <= 64 => auth.store.session_by_id(token).await?,
-            None => None,
-        };
-        found.filter(|s| s.user_id == caller.user.id).map(|s| s.id)
+        auth.0.sessions.find_own(&caller.user.id, token).await?
     };
     let mut reply = Reply::json(json!({ "status": true }));
     if let Some(id) = target {
-        auth.sessions.end_one(&id).await?;
+        auth.0.sessions.end_one(&id).await?;
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, session_id = %id, "session revoked");
         if id == caller.session.id {
-            reply = reply.cookies(auth.cookies.expire_all());
+            reply = reply.cookies(auth.0.cookies.expire_all());
         }
     }
     Ok(reply.into_response())
 }
 
 /// `POST /revoke-sessions`: ends every session of the caller, the current one included.
-pub async fn revoke_sessions(
+pub(super) async fn revoke_sessions(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     body.optional_fields()?.finish()?;
-    let ended = auth.sessions.end_all_of(&caller.user.id, None).await?;
+    let ended = auth.0.sessions.end_all_of(&caller.user.id, None).await?;
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, count = ended.len(), "all sessions revoked");
     Ok(Reply::json(json!({ "status": true }))
-        .cookies(auth.cookies.expire_all())
+        .cookies(auth.0.cookies.expire_all())
         .into_response())
 }
 
 /// `POST /revoke-other-sessions`: ends every session of the caller but the current one.
-pub async fn revoke_other_sessions(
+pub(super) async fn revoke_other_sessions(
     State(auth): State<AuthService>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
     body.optional_fields()?.finish()?;
     let ended = auth
+        .0
         .sessions
         .end_all_of(&caller.user.id, Some(&caller.session.id))
         .await?;

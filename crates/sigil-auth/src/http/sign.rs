@@ -5,31 +5,20 @@ use super::body::{Body, FormOrJson};
 use super::context::{Client, Lookup};
 use super::origin;
 use super::recovery;
-use super::reply::{Reply, user_json};
-use crate::crypto;
-use crate::domain::{Email, Password, check_image, check_name, now_ms};
+use super::reply::{Reply, user_json, with_session};
+use crate::accounts::{SignUp, SignedUp};
+use crate::domain::{Email, Password, check_image, check_name};
 use crate::error::{ApiError, ApiResult, codes};
-use crate::refresh;
-use crate::store::{StoreError, User};
-use crate::throttle::Standing;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
-/// Adds the session cookie(s), `set-auth-token` and its expose header.
-pub(super) fn with_session(auth: &AuthService, reply: Reply, token: &str, remember: bool) -> Reply {
-    let (cookies, signed) = auth.session_cookies(token, remember);
-    reply
-        .cookies(cookies)
-        .exposed_header("set-auth-token", signed)
-}
-
 /// `POST /sign-up/email {name, email, password, image?, callbackURL?, rememberMe?}`.
 ///
 /// Only these fields are read: `emailVerified`, `id`, `role`, timestamps or anything else in the
 /// body are ignored and never stored.
-pub async fn sign_up(
+pub(super) async fn sign_up(
     State(auth): State<AuthService>,
     Client(client): Client,
     FormOrJson(body): FormOrJson,
@@ -45,72 +34,40 @@ pub async fn sign_up(
     let (Some(name), Some(email), Some(password)) = (name, email, password) else {
         return Err(ApiError::validation("[body] Invalid input"));
     };
-    auth.trusted
+    auth.0
+        .trusted
         .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     check_name(name)?;
     image.map(check_image).transpose()?;
-    let password = Password::new_password(password, auth.config.password)?;
-
-    let now = now_ms();
-    let user = User {
-        id: crypto::random_alphanumeric(32),
-        name: name.to_owned(),
-        email: email.as_str().to_owned(),
-        email_verified: false,
-        image: image.map(str::to_owned),
-        created_at: now,
-        updated_at: now,
+    let password = Password::new_password(password, auth.0.config.password)?;
+    let input = SignUp {
+        name,
+        email,
+        password,
+        image,
+        remember,
     };
-    let verify_first = auth.config.require_email_verification;
-    let hash = auth
-        .hasher
-        .admit(&client.ip, None, false)?
-        .hash(password)
-        .await?;
-    let session = (!verify_first).then(|| auth.sessions.build(&user.id, remember, &client));
-    match auth
-        .store
-        .create_user(&user, &hash, session.as_ref().map(|(s, _)| s))
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Conflict) if verify_first => {
-            // Enumeration-safe answer: the same shape as a real sign-up, for a made-up user.
-            tracing::info!(target: "sigil::auth", "sign-up for an existing email (answered generically)");
-            return Ok(Reply::json(
+    match auth.0.accounts.sign_up(input, &client).await? {
+        SignedUp::SignedIn(user, token) => {
+            let reply = Reply::json(json!({ "token": token, "user": user_json(&user) }));
+            Ok(with_session(&auth, reply, &token, remember))
+        }
+        SignedUp::NeedsVerification(user) => {
+            let callback = origin::given(callback).unwrap_or("/");
+            recovery::send_verification(&auth, &user, None, callback);
+            Ok(Reply::json(
                 json!({ "token": null, "user": user_json(&user) }),
-            ));
+            ))
         }
-        Err(StoreError::Conflict) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(target: "sigil::auth", user_id = %user.id, "user signed up");
-    // Whoever chose the password is its owner: this address is known to the account.
-    if let Some(throttle) = &auth.throttle {
-        throttle.succeeded(&user.email, &client.ip);
-    }
-    if verify_first {
-        let callback = origin::given(callback).unwrap_or("/");
-        recovery::send_verification(&auth, &user, None, callback);
-        return Ok(Reply::json(
+        // Enumeration-safe answer: the same shape as a real sign-up, for a made-up user.
+        SignedUp::Concealed(user) => Ok(Reply::json(
             json!({ "token": null, "user": user_json(&user) }),
-        ));
+        )),
     }
-    let token = session.map(|(_, t)| t).unwrap_or_default();
-    let reply = Reply::json(json!({ "token": token, "user": user_json(&user) }));
-    Ok(with_session(&auth, reply, &token, remember))
 }
 
 /// `POST /sign-in/email {email, password, rememberMe?, callbackURL?, requestRefreshToken?}`.
-///
-/// Unknown email, missing credential and wrong password give the same 401 after the same work
-/// (a full argon2id verification against a dummy hash when there is no user).
-pub async fn sign_in(
+pub(super) async fn sign_in(
     State(auth): State<AuthService>,
     Client(client): Client,
     FormOrJson(body): FormOrJson,
@@ -125,61 +82,17 @@ pub async fn sign_in(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::validation("[body] Invalid input"));
     };
-    auth.trusted
+    auth.0
+        .trusted
         .check_redirect(callback, codes::INVALID_CALLBACK_URL)?;
     let email = Email::parse(email)
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_EMAIL))?;
-    let password = Password::bounded(password, auth.config.password)?;
-
-    // Cheap refusals first, before the database is read or anything is hashed: the account's
-    // throttle (known addresses are judged apart from strangers), then this client's and this
-    // account's share of the hash queue.
-    let standing = match &auth.throttle {
-        Some(throttle) => throttle.check(email.as_str(), &client.ip).map_err(|wait| {
-            // Debug only: refused before any check, so a flood of these would be a log flood.
-            tracing::debug!(target: "sigil::auth", wait_secs = wait, "sign-in refused: account throttled for this address");
-            ApiError::too_many_requests(wait)
-        })?,
-        None => Standing::Stranger,
-    };
-    let admission = auth.hasher.admit(
-        &client.ip,
-        Some(email.as_str()),
-        standing == Standing::Known,
-    )?;
-
-    let found = auth.store.credentials_by_email(email.as_str()).await?;
-    let (user, stored) = match found {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, None),
-    };
-    let ok = admission.verify(password, stored).await?;
-    drop(admission);
-    if let Some(throttle) = &auth.throttle {
-        if ok {
-            throttle.succeeded(email.as_str(), &client.ip);
-        } else {
-            throttle.failed(email.as_str(), &client.ip);
-        }
-    }
-    let user = match (ok, user) {
-        (true, Some(user)) => user,
-        _ => {
-            tracing::info!(target: "sigil::auth", "sign-in refused: invalid email or password");
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                codes::INVALID_EMAIL_OR_PASSWORD,
-            ));
-        }
-    };
-    if auth.config.require_email_verification && !user.email_verified {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::EMAIL_NOT_VERIFIED,
-        ));
-    }
-    let (session, token) = auth.sessions.create(&user.id, remember, &client).await?;
-    tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in");
+    let password = Password::bounded(password, auth.0.config.password)?;
+    let (user, session, token) = auth
+        .0
+        .accounts
+        .sign_in(&email, password, remember, &client)
+        .await?;
 
     // As Better Auth: `redirect` and `Location` only for a non-empty callbackURL, `url` echoes
     // whatever was given (`""` included).
@@ -190,7 +103,7 @@ pub async fn sign_in(
         body["url"] = json!(cb);
     }
     if want_refresh {
-        body["refreshToken"] = json!(refresh::issue_first(&auth, &session).await?);
+        body["refreshToken"] = json!(auth.0.refresh.issue_first(&session).await?);
     }
     let mut reply = with_session(&auth, Reply::json(body), &token, remember);
     if let Some(cb) = redirect_to {
@@ -201,17 +114,17 @@ pub async fn sign_in(
 
 /// `POST /sign-out`: ends the presented session (its JWTs are refused from now on) and expires
 /// the cookies. Always `{"success": true}`.
-pub async fn sign_out(
+pub(super) async fn sign_out(
     State(auth): State<AuthService>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     body.optional_fields()?.finish()?;
     if let Lookup::Live(caller) = auth.lookup(&headers).await? {
-        auth.sessions.end_one(&caller.session.id).await?;
+        auth.0.sessions.end_one(&caller.session.id).await?;
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, session_id = %caller.session.id, "signed out");
     }
     Ok(Reply::json(json!({ "success": true }))
-        .cookies(auth.cookies.expire_all())
+        .cookies(auth.0.cookies.expire_all())
         .into_response())
 }

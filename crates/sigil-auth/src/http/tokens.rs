@@ -2,20 +2,19 @@
 
 use super::AuthService;
 use super::body::Body;
+use super::context::Caller;
 use super::reply::Reply;
 use crate::error::{ApiError, ApiResult};
-use crate::refresh;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use http::HeaderMap;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::json;
 use std::collections::HashMap;
 
 /// `GET /token`: a fresh JWT for the current session, `{"token": ...}`.
-pub async fn token(State(auth): State<AuthService>, headers: HeaderMap) -> ApiResult<Response> {
-    let caller = auth.require_session(&headers).await?;
+pub(super) async fn token(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
     let jwt = auth
+        .0
         .issuer
         .issue(&caller.user, &caller.session.id)
         .map_err(ApiError::internal)?;
@@ -24,47 +23,51 @@ pub async fn token(State(auth): State<AuthService>, headers: HeaderMap) -> ApiRe
 
 /// `GET /jwks`: the public keys that verify this service's tokens (rotated keys stay listed for
 /// their grace period). Cacheable for five minutes.
-pub async fn jwks(State(auth): State<AuthService>) -> Response {
+pub(super) async fn jwks(State(auth): State<AuthService>) -> Response {
     (
         [
             (CONTENT_TYPE, "application/json"),
             (CACHE_CONTROL, "public, max-age=300"),
         ],
-        auth.issuer.jwks_body(),
+        auth.0.issuer.jwks_body(),
     )
         .into_response()
 }
 
 /// `POST /refresh {refreshToken}` (Sigil extension): a new JWT and a new refresh token.
-pub async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiResult<Response> {
+pub(super) async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiResult<Response> {
     let mut f = body.fields("object")?;
     let presented = f.string("refreshToken");
     f.finish()?;
-    let exchanged = refresh::exchange(&auth, presented.unwrap_or_default()).await?;
+    let exchanged = auth
+        .0
+        .refresh
+        .exchange(presented.unwrap_or_default())
+        .await?;
     let body = json!({
         "token": exchanged.access_token,
         "refreshToken": exchanged.refresh_token,
         "tokenType": "Bearer",
-        "expiresIn": auth.issuer.ttl_secs(),
+        "expiresIn": auth.0.issuer.ttl_secs(),
     });
     Ok(Reply::json(body).no_store().into_response())
 }
 
 /// `GET /ok`: liveness, `{"ok": true}`.
-pub async fn ok() -> Response {
+pub(super) async fn ok() -> Response {
     Reply::json(json!({ "ok": true })).into_response()
 }
 
 /// The Content-Security-Policy of the error page: the web UI's pages' policy (one process), so
 /// that injected markup cannot run script and no site can frame it.
-pub const ERROR_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(super) const ERROR_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; \
      manifest-src 'self'";
 
 /// `GET /error?error=CODE`: a small HTML error page (the target of failed redirects), with the
 /// web UI's pages' security headers (not their `Cache-Control: no-store`: the page holds
 /// nothing private, and its caching stays as Better Auth's).
-pub async fn error_page(Query(query): Query<HashMap<String, String>>) -> Response {
+pub(super) async fn error_page(Query(query): Query<HashMap<String, String>>) -> Response {
     let mut response = error_html(&query).into_response();
     let headers = response.headers_mut();
     for (name, value) in [

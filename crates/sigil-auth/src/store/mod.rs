@@ -105,6 +105,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// No id or token could be made for the row: the OS random generator failed.
+    #[error("{0}")]
+    Random(#[from] sigil_token::random::RandomError),
 }
 
 impl StoreError {

@@ -8,7 +8,7 @@ use sigil_auth::mail::{Mail, MailKind, MemoryMailer};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::store::SqlStore;
 use sigil_auth::{AuthConfig, AuthService, Components, Secret};
-use sigil_guard::clock::{SharedClock, SystemClock};
+use sigil_guard::clock::ManualClock;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ pub struct Server {
     pub mailer: MemoryMailer,
     pub hasher: PasswordHasher,
     pub client: reqwest::Client,
+    /// The service's clock: starts at the real time and moves only when a test advances it.
+    pub clock: ManualClock,
     _dir: tempfile::TempDir,
 }
 
@@ -29,13 +31,13 @@ pub async fn server() -> Server {
 }
 
 pub async fn server_with(configure: impl FnOnce(&mut AuthConfig)) -> Server {
-    server_with_clock(configure, SystemClock::shared()).await
+    server_with_clock(configure, ManualClock::starting_now()).await
 }
 
-/// A server whose lock windows (and other clocked state) read `clock`.
+/// A server whose time (session expiry and sliding, lock windows, ...) reads `clock`.
 pub async fn server_with_clock(
     configure: impl FnOnce(&mut AuthConfig),
-    clock: SharedClock,
+    clock: ManualClock,
 ) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
@@ -72,8 +74,9 @@ pub async fn server_with_clock(
         limiter: None,
         revocation_publisher: None,
         account_listener: None,
+        clock: clock.shared(),
     };
-    let auth = AuthService::with_clock(config, parts, clock).await.unwrap();
+    let auth = AuthService::new(config, parts).await.unwrap();
     let router = auth.router();
     tokio::spawn(async move {
         axum::serve(
@@ -93,6 +96,7 @@ pub async fn server_with_clock(
         mailer,
         hasher,
         client,
+        clock,
         _dir: dir,
     }
 }

@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sigil::app::App;
 use sigil::settings::{Mode, Settings};
+use sigil_guard::clock::ManualClock;
 use tempfile::TempDir;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -20,6 +21,9 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub path: std::path::PathBuf,
+    /// The server's clock (every component reads it): starts at the real time and moves only
+    /// when a test advances it.
+    pub clock: ManualClock,
     dir: Option<TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -77,7 +81,10 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn spawn_settings(settings: Settings, dir: TempDir) -> TestApp {
-    let app = App::build(settings).await.expect("app starts");
+    let clock = ManualClock::starting_now();
+    let app = App::build_with_clock(settings, clock.shared())
+        .await
+        .expect("app starts");
     let url = format!("http://{}", app.address());
     let base = app.url().to_owned();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -95,6 +102,7 @@ pub async fn spawn_settings(settings: Settings, dir: TempDir) -> TestApp {
         base,
         client,
         path,
+        clock,
         dir: Some(dir),
         shutdown: Some(tx),
     }
