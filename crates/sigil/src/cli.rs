@@ -493,6 +493,32 @@ mod tests {
     }
 
     #[test]
+    fn the_database_pool_settings_have_defaults_and_flags() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        let defaults = parse(&["sigil", "serve"]).unwrap();
+        assert_eq!(defaults.db_pool_size, None);
+        assert_eq!(defaults.db_max_waiters, sigil_tasks::DEFAULT_MAX_WAITERS);
+        let set = parse(&[
+            "sigil",
+            "serve-api",
+            "--jwt-secret",
+            &"k".repeat(32),
+            "--db-pool-size",
+            "4",
+            "--db-max-waiters",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(set.db_pool_size, Some(4));
+        assert_eq!(set.db_max_waiters, 0);
+        assert!(parse(&["sigil", "serve", "--db-pool-size", "0"]).is_err());
+    }
+
+    #[test]
     fn switches_are_documented_as_on_off_and_accept_the_usual_spellings() {
         use clap::CommandFactory;
         let mut command = Cli::command();
