@@ -101,6 +101,8 @@ async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_re
         None,
     )
     .await;
+    // A bounded poll for an event of the other instance (its next read of the revocations, on
+    // its own timer), not a wait for the test's time to pass.
     let mut refused = false;
     for _ in 0..40 {
         if a.api(Method::GET, &path, Some(&user.jwt), None)
