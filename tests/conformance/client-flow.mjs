@@ -741,6 +741,10 @@ async function timeTravelScenario(flow) {
     e.changePassword({ currentPassword: PW, newPassword: PW2, revokeOtherSessions: true }),
   );
 
+  // A rememberMe:false session read within its day, by bearer: does it slide?
+  await f.travel(12);
+  await f.step("+12h/token/dont-remember-bearer", () => dontRememberBearer.token());
+
   await f.travel(25);
   r = await f.step("+25h/token/bearer", () => bearer.token());
   f.assert("+25h/token/bearer: 200", r.ex?.status === 200, r.ex?.status);
@@ -757,6 +761,7 @@ async function timeTravelScenario(flow) {
   r = await f.step("+170h/token/cookie", () => c.token());
   f.assert("+170h/token/cookie: still signed in (slid by list-sessions at +25 h)", r.ex?.status === 200, r.ex?.status);
   await f.step("+170h/token/after-change-password", () => e.token());
+  await f.step("+170h/token/dont-remember-bearer", () => dontRememberBearer.token());
 
   await f.travel(400);
   r = await f.step("+400h/token/bearer", () => bearer.token());

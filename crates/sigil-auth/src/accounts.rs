@@ -31,6 +31,9 @@ pub enum SignUpError {
     /// This client's share of the hash queue is in use.
     #[error("client busy")]
     ClientBusy,
+    /// The database is unreachable or overloaded (a 503 with `Retry-After`, not a 500).
+    #[error("database unavailable")]
+    Unavailable,
     /// Hashing or storage failed.
     #[error("{0}")]
     Internal(String),
@@ -54,6 +57,9 @@ pub enum SignInError {
     /// This client's share of the hash queue is in use.
     #[error("client busy")]
     ClientBusy,
+    /// The database is unreachable or overloaded (a 503 with `Retry-After`, not a 500).
+    #[error("database unavailable")]
+    Unavailable,
     /// Hashing or storage failed.
     #[error("{0}")]
     Internal(String),
@@ -74,6 +80,9 @@ pub enum ConfirmError {
     /// This client's share of the hash queue is in use.
     #[error("client busy")]
     ClientBusy,
+    /// The database is unreachable or overloaded (a 503 with `Retry-After`, not a 500).
+    #[error("database unavailable")]
+    Unavailable,
     /// Hashing or storage failed.
     #[error("{0}")]
     Internal(String),
@@ -94,6 +103,9 @@ pub enum ResetError {
     /// This client's share of the hash queue is in use.
     #[error("client busy")]
     ClientBusy,
+    /// The database is unreachable or overloaded (a 503 with `Retry-After`, not a 500).
+    #[error("database unavailable")]
+    Unavailable,
     /// Hashing or storage failed.
     #[error("{0}")]
     Internal(String),
@@ -112,7 +124,12 @@ macro_rules! from_hash_and_store {
         }
         impl From<StoreError> for $error {
             fn from(e: StoreError) -> Self {
-                $error::Internal(e.to_string())
+                if e.is_unavailable() {
+                    tracing::warn!(target: "sigil::auth", error = %e, "database unavailable: answering 503");
+                    $error::Unavailable
+                } else {
+                    $error::Internal(e.to_string())
+                }
             }
         }
     };

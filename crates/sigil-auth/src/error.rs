@@ -271,6 +271,7 @@ impl From<SignUpError> for ApiError {
             ),
             SignUpError::Busy => ApiError::busy(),
             SignUpError::ClientBusy => ApiError::client_busy(),
+            SignUpError::Unavailable => ApiError::unavailable(),
             SignUpError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -288,6 +289,7 @@ impl From<SignInError> for ApiError {
             SignInError::Throttled(wait) => ApiError::too_many_requests(wait),
             SignInError::Busy => ApiError::busy(),
             SignInError::ClientBusy => ApiError::client_busy(),
+            SignInError::Unavailable => ApiError::unavailable(),
             SignInError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -304,6 +306,7 @@ impl From<ConfirmError> for ApiError {
             }
             ConfirmError::Busy => ApiError::busy(),
             ConfirmError::ClientBusy => ApiError::client_busy(),
+            ConfirmError::Unavailable => ApiError::unavailable(),
             ConfirmError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -320,6 +323,7 @@ impl From<ResetError> for ApiError {
             }
             ResetError::Busy => ApiError::busy(),
             ResetError::ClientBusy => ApiError::client_busy(),
+            ResetError::Unavailable => ApiError::unavailable(),
             ResetError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -331,6 +335,7 @@ impl From<RefreshError> for ApiError {
             RefreshError::Invalid => {
                 ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_REFRESH_TOKEN)
             }
+            RefreshError::Unavailable => ApiError::unavailable(),
             RefreshError::Internal(cause) => ApiError::internal(cause),
         }
     }

@@ -26,6 +26,9 @@ pub enum RefreshError {
     /// Unknown, reused, expired, or its session ended (one answer for all).
     #[error("invalid refresh token")]
     Invalid,
+    /// The database is unreachable or overloaded (a 503 with `Retry-After`, not a 500).
+    #[error("database unavailable")]
+    Unavailable,
     /// Storage or signing failed.
     #[error("{0}")]
     Internal(String),
@@ -33,7 +36,12 @@ pub enum RefreshError {
 
 impl From<StoreError> for RefreshError {
     fn from(e: StoreError) -> Self {
-        RefreshError::Internal(e.to_string())
+        if e.is_unavailable() {
+            tracing::warn!(target: "sigil::auth", error = %e, "database unavailable: answering 503");
+            RefreshError::Unavailable
+        } else {
+            RefreshError::Internal(e.to_string())
+        }
     }
 }
 

@@ -414,6 +414,14 @@ fn create_empty(db: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// Whether SQLite answered "busy" or "locked" (codes 5 and 6).
+fn is_locked(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("5" | "6")),
+        _ => false,
+    }
+}
+
 /// Runs migrations, again when they fail (5 attempts in all): SQLite has no migration lock, so
 /// a process starting at the same time on the same new database may apply a migration first,
 /// and this one's attempt then fails ("table … already exists", its transaction rolled back);
@@ -618,17 +626,31 @@ impl Wiring<'_> {
             // Created here, by this process (not by another one starting at the same time).
             created.files.push(db.clone());
         }
-        let (pool, backend) = sigil_auth::store::connect_with(
-            settings.database_url.expose_secret(),
-            settings.db_timeout,
-        )
-        .await
-        .map_err(|e| {
-            StartError::Database(format!(
-                "cannot open {}: {e}",
-                redact_url(settings.database_url.expose_secret())
-            ))
-        })?;
+        // Opening a new SQLite database that another process is creating at the same moment
+        // can meet its lock (switching to WAL takes it whatever the busy timeout): tried again,
+        // 5 attempts in all, as the migrations are.
+        let mut attempt = 1u64;
+        let (pool, backend) = loop {
+            match sigil_auth::store::connect_with(
+                settings.database_url.expose_secret(),
+                settings.db_timeout,
+            )
+            .await
+            {
+                Ok(opened) => break opened,
+                Err(e) if attempt < 5 && self.target.file.is_some() && is_locked(&e) => {
+                    tracing::info!(target: "sigil", error = %e, attempt, "database locked while opening (another process starting?): trying again");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(StartError::Database(format!(
+                        "cannot open {}: {e}",
+                        redact_url(settings.database_url.expose_secret())
+                    )));
+                }
+            }
+        };
         created.pool = Some(pool.clone());
 
         // The tasks API's store, shared with the identity service's account-deletion hook so
