@@ -208,6 +208,7 @@ async fn a_password_reset_ends_the_other_reset_links() {
             if !tokens.contains(&mail.token) {
                 break mail.token;
             }
+            // The new mail is not sent yet (a poll for the mail task, not a wait for time).
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         };
         tokens.push(token);

@@ -13,11 +13,12 @@
 //! with other material) the verified-token cache is dropped with the old set, so a token accepted
 //! under a removed key is never answered from the cache again.
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::error::GuardError;
 use crate::snapshot::Snapshot;
 use sigil_token::{Algorithm, Claims, JwkSet, KeySet, Validation, Verifier, VerifyError};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use url::Url;
 
 /// Tuning of a [`RemoteJwks`].
@@ -39,6 +40,10 @@ pub struct RemoteJwksOptions {
     pub max_body_bytes: usize,
     /// Verified-token cache capacity (`None`: no cache).
     pub cache_capacity: Option<usize>,
+    /// Where freshness, the unknown-`kid` interval and the retry interval read the time (the
+    /// system clock; tests move a `ManualClock` instead of sleeping). A clock stepped back
+    /// makes the set stale and allows an unknown-`kid` fetch, never the opposite.
+    pub clock: SharedClock,
 }
 
 impl Default for RemoteJwksOptions {
@@ -52,6 +57,7 @@ impl Default for RemoteJwksOptions {
             timeout: Duration::from_secs(5),
             max_body_bytes: 256 * 1024,
             cache_capacity: Some(crate::snapshot::DEFAULT_CACHE_CAPACITY),
+            clock: SystemClock::shared(),
         }
     }
 }
@@ -76,8 +82,11 @@ pub enum FetchError {
 #[derive(Debug)]
 struct State {
     snapshot: Option<Arc<Snapshot>>,
-    fresh_until: Instant,
-    last_unknown_kid_fetch: Option<Instant>,
+    /// When the last fetch attempt ended (clock milliseconds).
+    fetched_at: i64,
+    /// Until when that fetch's result is fresh (clock milliseconds).
+    fresh_until: i64,
+    last_unknown_kid_fetch: Option<i64>,
     refreshing: bool,
     /// Completed fetch attempts (successful or not), so that callers who waited for an
     /// in-flight fetch can tell that it happened and skip their own.
@@ -136,7 +145,8 @@ impl RemoteJwks {
             client,
             state: RwLock::new(State {
                 snapshot: None,
-                fresh_until: Instant::now(),
+                fetched_at: i64::MIN,
+                fresh_until: i64::MIN,
                 last_unknown_kid_fetch: None,
                 refreshing: false,
                 generation: 0,
@@ -175,6 +185,11 @@ impl RemoteJwks {
             .unwrap_or_else(PoisonError::into_inner)
             .snapshot
             .clone()
+    }
+
+    /// Completed fetch attempts, successful or not (the one at start included).
+    pub fn fetch_count(&self) -> u64 {
+        self.generation()
     }
 
     fn generation(&self) -> u64 {
@@ -226,12 +241,16 @@ impl RemoteJwks {
                     ),
                 };
                 state.snapshot = Some(Arc::new(snapshot));
-                state.fresh_until = Instant::now() + ttl;
+                let now = self.now_ms();
+                state.fetched_at = now;
+                state.fresh_until = now.saturating_add(millis(ttl));
                 Ok(())
             }
             Err(error) => {
                 // Keep serving what we have; try again after the retry interval.
-                state.fresh_until = Instant::now() + self.0.options.retry_interval;
+                let now = self.now_ms();
+                state.fetched_at = now;
+                state.fresh_until = now.saturating_add(millis(self.0.options.retry_interval));
                 Err(error)
             }
         }
@@ -279,12 +298,12 @@ impl RemoteJwks {
         {
             // The common case (fresh) takes only the shared lock.
             let state = self.0.state.read().unwrap_or_else(PoisonError::into_inner);
-            if state.refreshing || Instant::now() < state.fresh_until {
+            if state.refreshing || self.is_fresh(&state) {
                 return;
             }
         }
         let mut state = self.0.state.write().unwrap_or_else(PoisonError::into_inner);
-        if state.refreshing || Instant::now() < state.fresh_until {
+        if state.refreshing || self.is_fresh(&state) {
             return;
         }
         state.refreshing = true;
@@ -300,9 +319,11 @@ impl RemoteJwks {
     /// Claims the right to refetch for an unknown `kid` (at most once per interval).
     fn claim_unknown_kid_fetch(&self) -> bool {
         let mut state = self.0.state.write().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
+        let now = self.now_ms();
         match state.last_unknown_kid_fetch {
-            Some(at) if now.duration_since(at) < self.0.options.unknown_kid_interval => false,
+            Some(at) if now >= at && now - at < millis(self.0.options.unknown_kid_interval) => {
+                false
+            }
             _ => {
                 state.last_unknown_kid_fetch = Some(now);
                 true
@@ -311,13 +332,28 @@ impl RemoteJwks {
     }
 
     /// The current snapshot and the fetch generation it belongs to.
-    fn current_with_generation(&self) -> (Option<Arc<Snapshot>>, u64, Instant) {
+    fn current_with_generation(&self) -> (Option<Arc<Snapshot>>, u64, bool) {
         let state = self.0.state.read().unwrap_or_else(PoisonError::into_inner);
-        (state.snapshot.clone(), state.generation, state.fresh_until)
+        (
+            state.snapshot.clone(),
+            state.generation,
+            self.is_fresh(&state),
+        )
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.0.options.clock.now_ms()
+    }
+
+    /// Whether the last fetch's result (or failure) still holds: not past `fresh_until`, and the
+    /// clock not stepped back before the fetch.
+    fn is_fresh(&self, state: &State) -> bool {
+        let now = self.now_ms();
+        now >= state.fetched_at && now < state.fresh_until
     }
 
     pub(crate) async fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, GuardError> {
-        let (current, generation, fresh_until) = self.current_with_generation();
+        let (current, generation, fresh) = self.current_with_generation();
         let snapshot = match current {
             Some(snapshot) => {
                 self.refresh_if_stale();
@@ -326,7 +362,7 @@ impl RemoteJwks {
             None => {
                 // Never loaded: try again, no more often than the retry interval, and only one
                 // fetch for all the requests that arrive meanwhile.
-                if Instant::now() >= fresh_until {
+                if !fresh {
                     self.refresh_unless_done_since(generation).await;
                 }
                 self.current().ok_or(GuardError::NoKeys)?
@@ -349,6 +385,11 @@ impl RemoteJwks {
             other => Ok(other?),
         }
     }
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Whether the URL's host is a loopback address or `localhost` (plain http is then harmless).

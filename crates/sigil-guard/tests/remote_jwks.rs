@@ -1,6 +1,9 @@
 //! The remote JWKS against a real HTTP server on 127.0.0.1: rotation, removal, unknown `kid`s,
 //! an endpoint that fails, answers garbage or goes away, a first fetch that fails, Cache-Control
-//! and redirects. Real time with short intervals (set through `RemoteJwksOptions`).
+//! and redirects. Freshness and the refetch intervals read a `ManualClock` (through
+//! `RemoteJwksOptions::clock`) that the tests move forward: no test sleeps for time to pass. The
+//! only waits are bounded polls for an external event: the test server answering a background
+//! fetch, or shutting down.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use axum::Router;
@@ -9,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use sigil_guard::clock::ManualClock;
 use sigil_guard::sigil_token::{self, Algorithm, JwkSet, SigningKey, Validation, VerifyError};
 use sigil_guard::{Guard, GuardError, RemoteJwks, RemoteJwksOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +44,7 @@ struct JwksServer {
     url: Url,
     state: Arc<ServerState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl JwksServer {
@@ -56,7 +61,7 @@ impl JwksServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = Url::parse(&format!("http://{}/jwks", listener.local_addr().unwrap())).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let stopped = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
@@ -68,6 +73,7 @@ impl JwksServer {
             url,
             state,
             shutdown: Some(tx),
+            stopped: Some(stopped),
         }
     }
 
@@ -92,7 +98,13 @@ impl JwksServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The server task ends once the listener is closed (bounded: an external event).
+        if let Some(stopped) = self.stopped.take() {
+            tokio::time::timeout(Duration::from_secs(10), stopped)
+                .await
+                .expect("the test server stops")
+                .unwrap();
+        }
     }
 }
 
@@ -137,14 +149,18 @@ fn token(key: &SigningKey, sub: &str) -> String {
     sigil_token::sign(key, &claims).unwrap()
 }
 
-/// Short intervals so the whole file runs in a few seconds.
-fn options() -> RemoteJwksOptions {
+const UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(30);
+const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The production intervals' order of magnitude, on a clock the test moves.
+fn options(clock: &ManualClock) -> RemoteJwksOptions {
     RemoteJwksOptions {
         default_ttl: Duration::from_secs(60),
         min_ttl: Duration::ZERO,
-        unknown_kid_interval: Duration::from_millis(400),
-        retry_interval: Duration::from_millis(100),
+        unknown_kid_interval: UNKNOWN_KID_INTERVAL,
+        retry_interval: RETRY_INTERVAL,
         timeout: Duration::from_secs(2),
+        clock: clock.shared(),
         ..RemoteJwksOptions::default()
     }
 }
@@ -163,17 +179,22 @@ fn token_error(result: Result<sigil_guard::AuthUser, GuardError>) -> VerifyError
     }
 }
 
-/// Waits (bounded) until the server has answered `n` requests.
-async fn until_requests(server: &JwksServer, n: usize) {
-    for _ in 0..100 {
-        if server.requests() >= n {
-            // Let the fetch's result be stored.
-            tokio::time::sleep(Duration::from_millis(30)).await;
+/// Waits until a background fetch has completed and been stored: `n` fetch attempts in all.
+/// A bounded poll for an external event (the test server's answer), not a wait for time.
+async fn until_fetched(remote: &RemoteJwks, n: u64) {
+    for _ in 0..500 {
+        if remote.fetch_count() >= n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("expected {n} JWKS requests, saw {}", server.requests());
+    panic!("expected {n} JWKS fetches, saw {}", remote.fetch_count());
+}
+
+/// Gives a fetch that should NOT have been started the chance to show up at the test server
+/// (a bounded wait for an external event that must not happen).
+async fn no_fetch_started() {
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
 #[tokio::test]
@@ -181,11 +202,12 @@ async fn rotation_keeps_old_tokens_while_published_and_drops_removed_keys() {
     let old = key(Algorithm::EdDSA, "2026-01");
     let new = key(Algorithm::EdDSA, "2026-02");
     let server = JwksServer::start(Answer::Keys(vec![old.clone()])).await;
+    let clock = ManualClock::starting_now();
     let guard = guard(
         &server,
         RemoteJwksOptions {
-            default_ttl: Duration::from_millis(300),
-            ..options()
+            default_ttl: Duration::from_secs(300),
+            ..options(&clock)
         },
     )
     .await;
@@ -205,10 +227,11 @@ async fn rotation_keeps_old_tokens_while_published_and_drops_removed_keys() {
     // The old key is withdrawn. Once the set is stale a request refreshes it in the background;
     // from then on the old token is refused although it was in the verified-token cache.
     server.publish(&[&new]);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    clock.advance(Duration::from_secs(301));
     assert!(guard.verify(&new_token).await.is_ok());
-    until_requests(&server, 3).await;
-    tokio::time::sleep(Duration::from_millis(450)).await; // past the unknown-kid interval
+    until_fetched(&remote_of(&guard), 3).await;
+    assert_eq!(server.requests(), 3);
+    clock.advance(UNKNOWN_KID_INTERVAL); // past the unknown-kid interval
     assert_eq!(
         token_error(guard.verify(&old_token).await),
         VerifyError::UnknownKey
@@ -221,7 +244,7 @@ async fn a_kid_republished_with_other_material_drops_cached_tokens() {
     let original = key(Algorithm::ES256, "k1");
     let replacement = key(Algorithm::ES256, "k1");
     let server = JwksServer::start(Answer::Keys(vec![original.clone()])).await;
-    let guard = guard(&server, options()).await;
+    let guard = guard(&server, options(&ManualClock::starting_now())).await;
     let t = token(&original, "alice");
     assert!(guard.verify(&t).await.is_ok(), "verified and cached");
 
@@ -244,7 +267,8 @@ fn remote_of(guard: &Guard) -> RemoteJwks {
 async fn forged_kids_cause_at_most_one_fetch_per_interval() {
     let real = key(Algorithm::EdDSA, "real");
     let server = JwksServer::start(Answer::Keys(vec![real.clone()])).await;
-    let guard = guard(&server, options()).await;
+    let clock = ManualClock::starting_now();
+    let guard = guard(&server, options(&clock)).await;
     assert_eq!(server.requests(), 1);
 
     // 100 concurrent tokens with 100 different unknown kids: one refetch, all refused.
@@ -279,12 +303,19 @@ async fn forged_kids_cause_at_most_one_fetch_per_interval() {
         VerifyError::UnknownKey
     );
     assert_eq!(server.requests(), 2);
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    clock.advance(UNKNOWN_KID_INTERVAL - Duration::from_millis(1));
+    assert_eq!(
+        token_error(guard.verify(&next_token).await),
+        VerifyError::UnknownKey,
+        "1 ms before the interval ends"
+    );
+    assert_eq!(server.requests(), 2);
+    clock.advance(Duration::from_millis(1));
     assert!(guard.verify(&next_token).await.is_ok());
     assert_eq!(server.requests(), 3);
     // Tokens with an algorithm the set cannot hold never cause a fetch.
     let hs = SigningKey::hmac(Algorithm::HS256, &[7u8; 32], Some("hs".into())).unwrap();
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    clock.advance(UNKNOWN_KID_INTERVAL);
     assert_eq!(
         token_error(guard.verify(&token(&hs, "mallory")).await),
         VerifyError::AlgorithmNotAllowed
@@ -296,15 +327,16 @@ async fn forged_kids_cause_at_most_one_fetch_per_interval() {
 async fn cached_keys_keep_serving_while_the_endpoint_fails_or_disappears() {
     let k = key(Algorithm::RS256, "rsa");
     let mut server = JwksServer::start(Answer::Keys(vec![k.clone()])).await;
+    let clock = ManualClock::starting_now();
     let guard = guard(
         &server,
         RemoteJwksOptions {
-            default_ttl: Duration::from_millis(100),
-            retry_interval: Duration::from_millis(100),
-            ..options()
+            default_ttl: RETRY_INTERVAL,
+            ..options(&clock)
         },
     )
     .await;
+    let remote = remote_of(&guard);
     let t = token(&k, "alice");
     assert!(guard.verify(&t).await.is_ok());
 
@@ -317,10 +349,10 @@ async fn cached_keys_keep_serving_while_the_endpoint_fails_or_disappears() {
         (Answer::Redirect, "redirect"),
     ] {
         server.answer(answer);
-        let before = server.requests();
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        let before = remote.fetch_count();
+        clock.advance(RETRY_INTERVAL);
         assert!(guard.verify(&t).await.is_ok(), "{what}: stale keys served");
-        until_requests(&server, before + 1).await;
+        until_fetched(&remote, before + 1).await;
         assert!(
             guard.verify(&t).await.is_ok(),
             "{what}: after a failed refresh"
@@ -332,9 +364,11 @@ async fn cached_keys_keep_serving_while_the_endpoint_fails_or_disappears() {
     }
 
     server.go_away().await;
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    let before = remote.fetch_count();
+    clock.advance(RETRY_INTERVAL);
     assert!(guard.verify(&t).await.is_ok(), "endpoint gone: cached keys");
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    until_fetched(&remote, before + 1).await;
+    clock.advance(RETRY_INTERVAL);
     assert!(guard.verify(&token(&k, "carol")).await.is_ok());
 }
 
@@ -342,7 +376,8 @@ async fn cached_keys_keep_serving_while_the_endpoint_fails_or_disappears() {
 async fn a_failed_first_fetch_answers_401_then_recovers() {
     let k = key(Algorithm::EdDSA, "k");
     let server = JwksServer::start(Answer::Status(503)).await;
-    let guard = guard(&server, options()).await;
+    let clock = ManualClock::starting_now();
+    let guard = guard(&server, options(&clock)).await;
     assert_eq!(server.requests(), 1);
     let t = token(&k, "alice");
 
@@ -364,7 +399,7 @@ async fn a_failed_first_fetch_answers_401_then_recovers() {
 
     // 50 concurrent requests after the retry interval share one fetch.
     server.publish(&[&k]);
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    clock.advance(RETRY_INTERVAL);
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let (guard, t) = (guard.clone(), t.clone());
@@ -387,13 +422,21 @@ async fn a_failed_first_fetch_answers_401_then_recovers() {
 #[tokio::test]
 async fn no_keys_are_retried_no_more_often_than_the_retry_interval() {
     let server = JwksServer::start(Answer::Garbage).await;
-    let guard = guard(&server, options()).await;
+    let clock = ManualClock::starting_now();
+    let guard = guard(&server, options(&clock)).await;
     let t = token(&key(Algorithm::EdDSA, "k"), "alice");
     for _ in 0..20 {
         assert_eq!(guard.verify(&t).await.unwrap_err(), GuardError::NoKeys);
     }
     assert_eq!(server.requests(), 1, "inside the retry interval: no fetch");
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    clock.advance(RETRY_INTERVAL - Duration::from_millis(1));
+    assert_eq!(guard.verify(&t).await.unwrap_err(), GuardError::NoKeys);
+    assert_eq!(
+        server.requests(),
+        1,
+        "1 ms before the retry interval ends: no fetch"
+    );
+    clock.advance(Duration::from_millis(1));
     assert_eq!(guard.verify(&t).await.unwrap_err(), GuardError::NoKeys);
     assert_eq!(server.requests(), 2);
 }
@@ -402,24 +445,27 @@ async fn no_keys_are_retried_no_more_often_than_the_retry_interval() {
 async fn cache_control_max_age_sets_the_refresh_time() {
     let k = key(Algorithm::EdDSA, "k");
     let server = JwksServer::start(Answer::Keys(vec![k.clone()])).await;
-    server.cache_control("public, max-age=1");
-    let guard = guard(&server, options()).await; // default TTL 60 s
+    server.cache_control("public, max-age=10");
+    let clock = ManualClock::starting_now();
+    let guard = guard(&server, options(&clock)).await; // default TTL 60 s
     let t = token(&k, "alice");
     assert!(guard.verify(&t).await.is_ok());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(Duration::from_millis(9_999));
     assert!(guard.verify(&t).await.is_ok());
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(server.requests(), 1, "still fresh after 0.5 s");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    no_fetch_started().await;
+    assert_eq!(server.requests(), 1, "still fresh 1 ms before max-age");
+    clock.advance(Duration::from_millis(1));
     assert!(guard.verify(&t).await.is_ok());
-    until_requests(&server, 2).await;
+    until_fetched(&remote_of(&guard), 2).await;
+    assert_eq!(server.requests(), 2);
 
     // Without Cache-Control the default TTL applies (60 s here): no refetch.
     let server = JwksServer::start(Answer::Keys(vec![k.clone()])).await;
-    let guard = self::guard(&server, options()).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let clock = ManualClock::starting_now();
+    let guard = self::guard(&server, options(&clock)).await;
+    clock.advance(Duration::from_secs(59));
     assert!(guard.verify(&t).await.is_ok());
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    no_fetch_started().await;
     assert_eq!(server.requests(), 1);
 }
 
@@ -427,7 +473,7 @@ async fn cache_control_max_age_sets_the_refresh_time() {
 async fn redirects_are_not_followed() {
     let k = key(Algorithm::EdDSA, "k");
     let server = JwksServer::start(Answer::Redirect).await;
-    let guard = guard(&server, options()).await;
+    let guard = guard(&server, options(&ManualClock::starting_now())).await;
     assert_eq!(
         guard.verify(&token(&k, "alice")).await.unwrap_err(),
         GuardError::NoKeys

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode};
+use secrecy::ExposeSecret;
 use sigil_auth::mail::{FileMailer, LogMailer, Mailer};
 use sigil_auth::password::{HashParams, PasswordHasher, QueueLimits};
 use sigil_auth::ratelimit::RateLimiter;
@@ -223,7 +224,7 @@ impl App {
         settings: Settings,
         clock: SharedClock,
     ) -> Result<App, StartError> {
-        let target = check_database_url(&settings.database_url)?;
+        let target = check_database_url(settings.database_url.expose_secret())?;
         let limits = connection_limits(&settings);
         let cors = cors_layer(&settings.cors_origins)?;
         let redis_client = settings
@@ -502,7 +503,8 @@ impl AuthParts {
         // The cookie/key secret: refused here when given and too short, or missing with
         // PostgreSQL; generated (into a file beside an SQLite database) only later.
         if let Some(secret) = &settings.secret {
-            Secret::new(secret.as_bytes().to_vec(), "SIGIL_SECRET").map_err(StartError::Config)?;
+            Secret::new(secret.expose_secret().as_bytes().to_vec(), "SIGIL_SECRET")
+                .map_err(StartError::Config)?;
         } else if target.backend == Backend::Postgres {
             return Err(StartError::Config(
                 "SIGIL_SECRET (or --secret) is required with PostgreSQL: every instance must share the same secret".into(),
@@ -516,7 +518,7 @@ impl AuthParts {
         let config_jwt_secret = settings
             .jwt_secret
             .as_ref()
-            .map(|s| Secret::new(s.as_bytes().to_vec(), "SIGIL_JWT_SECRET"))
+            .map(|s| Secret::new(s.expose_secret().as_bytes().to_vec(), "SIGIL_JWT_SECRET"))
             .transpose()
             .map_err(StartError::Config)?;
         if settings.jwt_alg.is_symmetric() && config_jwt_secret.is_none() {
@@ -536,7 +538,7 @@ impl AuthParts {
             .transpose()?;
         let mailer: Arc<dyn Mailer> = match (&settings.smtp_url, &settings.mail_file) {
             (Some(url), _) => Arc::new(
-                sigil_auth::mail::SmtpMailer::new(url, &settings.mail_from)
+                sigil_auth::mail::SmtpMailer::new(url.expose_secret(), &settings.mail_from)
                     .map_err(|e| StartError::Config(e.to_string()))?,
             ),
             (None, Some(path)) => Arc::new(FileMailer::new(path)),
@@ -630,7 +632,7 @@ impl Wiring<'_> {
         let mut attempt = 1u64;
         let (pool, backend) = loop {
             match sigil_auth::store::connect_with_options(
-                &settings.database_url,
+                settings.database_url.expose_secret(),
                 sigil_auth::store::PoolSettings {
                     acquire_timeout: settings.db_timeout,
                     max_connections: settings.db_pool_size,
@@ -647,7 +649,7 @@ impl Wiring<'_> {
                 Err(e) => {
                     return Err(StartError::Database(format!(
                         "cannot open {}: {e}",
-                        redact_url(&settings.database_url)
+                        redact_url(settings.database_url.expose_secret())
                     )));
                 }
             }
@@ -886,7 +888,9 @@ async fn redis_connection(
 fn api_guard_config(settings: &Settings) -> Result<GuardConfig, StartError> {
     let keys = match &settings.api_keys {
         Some(ApiKeys::JwksUrl(url)) => KeyConfig::JwksUrl(url.clone()),
-        Some(ApiKeys::Secret(secret)) => KeyConfig::Secret(secret.as_bytes().to_vec()),
+        Some(ApiKeys::Secret(secret)) => {
+            KeyConfig::Secret(secret.expose_secret().as_bytes().to_vec())
+        }
         None => {
             return Err(StartError::Config(
                 "serve-api needs --jwks-url or --jwt-secret".into(),
@@ -952,7 +956,7 @@ fn with_cors(router: Router, cors: Option<CorsLayer>) -> Router {
 
 /// Whether the database is an in-memory SQLite one (which a second pool would not see).
 fn in_memory_sqlite(settings: &Settings, backend: Backend) -> bool {
-    backend == Backend::Sqlite && sqlite_path(&settings.database_url).is_none()
+    backend == Backend::Sqlite && sqlite_path(settings.database_url.expose_secret()).is_none()
 }
 
 /// The database revocation feed of this process: its own small pool (so that a busy main pool
@@ -971,7 +975,9 @@ async fn revocation_feed(
     let (feed_pool, own) = if in_memory_sqlite(settings, backend) {
         (pool.clone(), false)
     } else {
-        match connect_database_with(&settings.database_url, settings.db_timeout).await {
+        match connect_database_with(settings.database_url.expose_secret(), settings.db_timeout)
+            .await
+        {
             Ok(feed_pool) => (feed_pool, true),
             Err(error) => {
                 tracing::warn!(target: "sigil", %error, "revocations: cannot open a connection of their own; sharing the main pool");

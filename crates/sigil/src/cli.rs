@@ -5,6 +5,7 @@ use crate::settings::{ApiKeys, Mode, Settings};
 use crate::telemetry::LogFormat;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 use sigil_token::Algorithm;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,8 +36,8 @@ struct CommonArgs {
     #[arg(long, env = "SIGIL_ADDR", default_value = "127.0.0.1:8080")]
     addr: String,
     /// Database URL: sqlite://<file> (created on first start) or postgres://...
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db")]
-    database_url: String,
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db", value_parser = secret(), hide_env_values = true)]
+    database_url: SecretString,
     /// Origins allowed to call the tasks API from a browser (CORS), comma-separated.
     #[arg(long, env = "SIGIL_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
@@ -93,14 +94,14 @@ struct ServeArgs {
     base_url: Option<Url>,
     /// Secret (>= 32 bytes) signing session cookies and sealing keys; BETTER_AUTH_SECRET is read
     /// too. Generated and stored beside an SQLite database when absent.
-    #[arg(long, env = "SIGIL_SECRET", hide_env_values = true)]
-    secret: Option<String>,
+    #[arg(long, env = "SIGIL_SECRET", hide_env_values = true, value_parser = secret())]
+    secret: Option<SecretString>,
     /// JWT signing algorithm: EdDSA, ES256, RS256 or HS256.
     #[arg(long, env = "SIGIL_JWT_ALG", default_value = "EdDSA")]
     jwt_alg: Algorithm,
     /// HS256 key (>= 32 bytes), shared with every API that verifies the tokens.
-    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true)]
-    jwt_secret: Option<String>,
+    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret())]
+    jwt_secret: Option<SecretString>,
     /// JWT lifetime (e.g. 900, 900s, 15m, 1h).
     #[arg(long, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
     jwt_ttl: Duration,
@@ -121,8 +122,8 @@ struct ServeArgs {
     #[arg(long, env = "SIGIL_ALLOW_LOG_MAILER", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
     allow_log_mailer: bool,
     /// SMTP server for outgoing mail (smtps://user:pass@host:465).
-    #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true)]
-    smtp_url: Option<String>,
+    #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true, value_parser = secret())]
+    smtp_url: Option<SecretString>,
     /// Sender of outgoing mail.
     #[arg(
         long,
@@ -160,14 +161,20 @@ struct ApiArgs {
     #[arg(long, env = "SIGIL_JWKS_URL")]
     jwks_url: Option<Url>,
     /// HS256 secret shared with the identity service.
-    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true)]
-    jwt_secret: Option<String>,
+    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret())]
+    jwt_secret: Option<SecretString>,
     /// Required token issuer [default: the JWKS URL's origin].
     #[arg(long, env = "SIGIL_JWT_ISSUER")]
     jwt_issuer: Option<String>,
     /// Required token audience [default: the issuer].
     #[arg(long, env = "SIGIL_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
+}
+
+/// The parser of secrets and of URLs that may carry credentials: kept as a [`SecretString`] from
+/// the command line on, so no `Debug` shows them.
+fn secret() -> impl TypedValueParser<Value = SecretString> {
+    clap::builder::StringValueParser::new().map(SecretString::from)
 }
 
 /// The parser of switches: `on` or `off` (what the help lists and the README documents), also
@@ -239,8 +246,11 @@ impl Cli {
             Command::Serve(args) => serve_settings(Mode::All, args),
             Command::ServeAuth(args) => serve_settings(Mode::AuthOnly, args),
             Command::ServeApi(args) => {
-                let mut s =
-                    Settings::new(Mode::ApiOnly, &args.common.addr, &args.common.database_url);
+                let mut s = Settings::new(
+                    Mode::ApiOnly,
+                    &args.common.addr,
+                    args.common.database_url.expose_secret(),
+                );
                 apply_common(&mut s, args.common);
                 s.api_keys = match (args.jwks_url, args.jwt_secret) {
                     (Some(url), None) => Some(ApiKeys::JwksUrl(url)),
@@ -277,13 +287,18 @@ fn apply_common(s: &mut Settings, common: CommonArgs) {
 }
 
 fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
-    let mut s = Settings::new(mode, &args.common.addr, &args.common.database_url);
+    let mut s = Settings::new(
+        mode,
+        &args.common.addr,
+        args.common.database_url.expose_secret(),
+    );
     apply_common(&mut s, args.common);
     s.base_url = args.base_url;
     s.secret = args.secret.or_else(|| {
         std::env::var("BETTER_AUTH_SECRET")
             .ok()
             .filter(|v| !v.is_empty())
+            .map(SecretString::from)
     });
     s.jwt_alg = args.jwt_alg;
     s.jwt_secret = args.jwt_secret;
@@ -318,13 +333,14 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
         ));
     }
     if let Some(secret) = &s.jwt_secret {
+        let secret = secret.expose_secret();
         if secret.len() < sigil_auth::config::MIN_SECRET_BYTES {
             return Err(format!(
                 "SIGIL_JWT_SECRET is {} bytes; at least 32 are required",
                 secret.len()
             ));
         }
-        if s.secret.as_deref() == Some(secret.as_str()) {
+        if s.secret.as_ref().map(ExposeSecret::expose_secret) == Some(secret) {
             return Err("SIGIL_JWT_SECRET must differ from SIGIL_SECRET (the API servers know the JWT secret)".into());
         }
     }
@@ -346,6 +362,47 @@ mod tests {
         assert!(parse_short_duration("0ms").is_err());
         assert!(parse_short_duration("2h").is_err());
         assert!(parse_short_duration("fast").is_err());
+    }
+
+    #[test]
+    fn secrets_are_typed_from_the_command_line_on() {
+        let cli = Cli::try_parse_from([
+            "sigil",
+            "serve",
+            "--database-url",
+            "postgres://u:db-password-1@db/sigil",
+            "--secret",
+            "cookie-secret-0123456789-abcdefghijklmnop",
+            "--jwt-alg",
+            "HS256",
+            "--jwt-secret",
+            "jwt-secret-0123456789-abcdefghijklmnopqr",
+            "--smtp-url",
+            "smtps://mailer:smtp-password-2@smtp.example.com",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        let settings = cli.into_settings().unwrap();
+        let shown = format!("{shown} {settings:?}");
+        for secret in [
+            "db-password-1",
+            "cookie-secret",
+            "jwt-secret",
+            "smtp-password-2",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(
+            settings.database_url.expose_secret(),
+            "postgres://u:db-password-1@db/sigil"
+        );
+        assert_eq!(
+            settings
+                .jwt_secret
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+            Some("jwt-secret-0123456789-abcdefghijklmnopqr")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The validated settings of one `sigil` process.
 
+use secrecy::{ExposeSecret, SecretString};
 use sigil_auth::Secret;
 use sigil_token::Algorithm;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ pub enum ApiKeys {
     /// A remote JWKS (Sigil's or Better Auth's `/api/auth/jwks`).
     JwksUrl(Url),
     /// The HS256 secret shared with the identity service.
-    Secret(String),
+    Secret(SecretString),
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -37,7 +38,9 @@ impl std::fmt::Debug for ApiKeys {
 
 /// Settings of one process. Built from the command line by [`crate::cli`], or directly in tests.
 /// `Debug` shows no secret: the cookie and JWT secrets print as `<redacted>`, and URLs that may
-/// carry credentials (database, SMTP, Redis) without their password.
+/// carry credentials (database, SMTP, Redis) without their password. The secrets and the URLs
+/// that may carry credentials are [`SecretString`]s: read with `expose_secret()` only where a
+/// component uses them.
 #[derive(Clone)]
 pub struct Settings {
     /// What to serve.
@@ -45,15 +48,15 @@ pub struct Settings {
     /// Listen address (`127.0.0.1:0` for any free port).
     pub addr: String,
     /// `sqlite://...` or `postgres://...`.
-    pub database_url: String,
+    pub database_url: SecretString,
     /// Public base URL (default `http://<bound address>`).
     pub base_url: Option<Url>,
     /// Cookie/key secret (`SIGIL_SECRET` or `BETTER_AUTH_SECRET`).
-    pub secret: Option<String>,
+    pub secret: Option<SecretString>,
     /// JWT algorithm.
     pub jwt_alg: Algorithm,
     /// HS256 secret.
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<SecretString>,
     /// JWT lifetime.
     pub jwt_ttl: Duration,
     /// Extra trusted origins for cookie requests.
@@ -67,7 +70,7 @@ pub struct Settings {
     /// Mail outbox file (JSON lines).
     pub mail_file: Option<PathBuf>,
     /// SMTP URL.
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<SecretString>,
     /// Use the log mailer even with an https base URL.
     pub allow_log_mailer: bool,
     /// Sender address.
@@ -122,11 +125,14 @@ pub struct Settings {
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let hidden = |set: bool| if set { Some("<redacted>") } else { None };
-        let url = |u: &Option<String>| u.as_deref().map(redact_url);
+        let url = |u: Option<&str>| u.map(redact_url);
         f.debug_struct("Settings")
             .field("mode", &self.mode)
             .field("addr", &self.addr)
-            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
             .field("base_url", &self.base_url.as_ref().map(Url::as_str))
             .field("secret", &hidden(self.secret.is_some()))
             .field("jwt_alg", &self.jwt_alg)
@@ -140,10 +146,13 @@ impl std::fmt::Debug for Settings {
                 &self.require_email_verification,
             )
             .field("mail_file", &self.mail_file)
-            .field("smtp_url", &url(&self.smtp_url))
+            .field(
+                "smtp_url",
+                &url(self.smtp_url.as_ref().map(ExposeSecret::expose_secret)),
+            )
             .field("allow_log_mailer", &self.allow_log_mailer)
             .field("mail_from", &self.mail_from)
-            .field("redis_url", &url(&self.redis_url))
+            .field("redis_url", &url(self.redis_url.as_deref()))
             .field("client_ip_header", &self.client_ip_header)
             .field("api_keys", &self.api_keys)
             .field("api_issuer", &self.api_issuer)
@@ -183,7 +192,7 @@ impl Settings {
         Settings {
             mode,
             addr: addr.to_owned(),
-            database_url: database_url.to_owned(),
+            database_url: database_url.into(),
             base_url: None,
             secret: None,
             jwt_alg: Algorithm::EdDSA,
@@ -250,10 +259,11 @@ pub fn resolve_secret(settings: &Settings) -> Result<Secret, String> {
 /// others read the winner's (complete) file.
 pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), String> {
     if let Some(secret) = &settings.secret {
-        return Secret::new(secret.as_bytes().to_vec(), "SIGIL_SECRET").map(|s| (s, false));
+        return Secret::new(secret.expose_secret().as_bytes().to_vec(), "SIGIL_SECRET")
+            .map(|s| (s, false));
     }
-    let Some(db) = sqlite_path(&settings.database_url) else {
-        if settings.database_url.starts_with("sqlite:") {
+    let Some(db) = sqlite_path(settings.database_url.expose_secret()) else {
+        if settings.database_url.expose_secret().starts_with("sqlite:") {
             tracing::warn!(target: "sigil", "no SIGIL_SECRET and an in-memory database: using a throwaway secret");
             return Secret::new(random_secret()?.into_bytes(), "generated secret")
                 .map(|s| (s, false));

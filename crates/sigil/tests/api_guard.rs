@@ -263,7 +263,7 @@ async fn task_input_is_validated_and_nothing_partial_is_stored() {
 async fn hs256_mode_flow_and_claim_checks() {
     let app = spawn_with(|s| {
         s.jwt_alg = Algorithm::HS256;
-        s.jwt_secret = Some(HS_SECRET.to_owned());
+        s.jwt_secret = Some(HS_SECRET.into());
     })
     .await;
     let user = app.user("grace@example.com").await;

@@ -858,8 +858,8 @@ async fn twenty_simultaneous_starts_on_a_fresh_postgres_database_agree_on_one_ke
     let dir = tempfile::tempdir().unwrap();
     let starts = (0..20).map(|_| {
         let mut s = common::test_settings(&dir);
-        s.database_url = db.url.clone();
-        s.secret = Some(SECRET.to_owned());
+        s.database_url = db.url.clone().into();
+        s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
         sigil::app::App::build(s)
     });
@@ -875,8 +875,8 @@ async fn twenty_simultaneous_starts_on_a_fresh_sqlite_file_agree_on_one_key() {
     let db = dir.path().join("shared.db");
     let starts = (0..20).map(|_| {
         let mut s = common::test_settings(&dir);
-        s.database_url = format!("sqlite://{}", db.display());
-        s.secret = Some(SECRET.to_owned());
+        s.database_url = format!("sqlite://{}", db.display()).into();
+        s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
         sigil::app::App::build(s)
     });
@@ -978,8 +978,8 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
     let db = dir.path().join("keys.db");
     let settings = |dir: &tempfile::TempDir| {
         let mut s = common::test_settings(dir);
-        s.database_url = format!("sqlite://{}", db.display());
-        s.secret = Some(SECRET.to_owned());
+        s.database_url = format!("sqlite://{}", db.display()).into();
+        s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
         s
     };

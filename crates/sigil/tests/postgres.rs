@@ -63,7 +63,7 @@ async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_re
         return;
     };
     let configure = |s: &mut sigil::settings::Settings| {
-        s.database_url = db.url.clone();
+        s.database_url = db.url.clone().into();
         s.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
         s.base_url = Some("http://sigil.test".parse().unwrap());
     };
@@ -101,6 +101,8 @@ async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_re
         None,
     )
     .await;
+    // A bounded poll for an event of the other instance (its next read of the revocations, on
+    // its own timer), not a wait for the test's time to pass.
     let mut refused = false;
     for _ in 0..40 {
         if a.api(Method::GET, &path, Some(&user.jwt), None)
@@ -129,7 +131,7 @@ async fn a_refused_start_on_postgres_migrates_nothing() {
     let settings = |secret: Option<&str>| {
         let mut s =
             sigil::settings::Settings::new(sigil::settings::Mode::All, "127.0.0.1:0", &db.url);
-        s.secret = secret.map(str::to_owned);
+        s.secret = secret.map(Into::into);
         s
     };
     let missing = sigil::app::App::build(settings(None)).await.unwrap_err();

@@ -80,6 +80,7 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
     let user = auth.user("redis@example.com").await;
     let jwks = format!("{}/api/auth/jwks", auth.url);
     let redis = url.clone();
+    let subscribers_before = subscribers(&url).await;
     // Its own SQLite file: nothing shared with the identity service but Redis.
     let api = spawn_with(move |s| {
         s.mode = Mode::ApiOnly;
@@ -94,7 +95,19 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
             .status,
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // the subscriber is connected
+    // The API process subscribes to the channel: wait for Redis to count its subscription, so the
+    // sign-out below travels by the channel rather than by the initial load. (A bounded poll for
+    // an external event. Another process subscribing meanwhile can only make this test take the
+    // initial-load path, which must refuse the token as well.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while subscribers(&url).await <= subscribers_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the API process never subscribed to {}",
+            sigil_guard::feed::REDIS_CHANNEL
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     auth.request(
         Method::POST,
         "/api/auth/sign-out",
@@ -102,6 +115,7 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
         None,
     )
     .await;
+    // Bounded poll for the message's delivery to the other process (an external event).
     let mut refused = false;
     for _ in 0..20 {
         if api
@@ -128,11 +142,35 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
         s.redis_url = Some(url);
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        late.api(Method::GET, &path, Some(&user.jwt), None)
+    // The late process loads the revocations in the background after it starts: a bounded poll
+    // for that load (an external event); the JWT is otherwise valid, so only the load refuses it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = late
+            .api(Method::GET, &path, Some(&user.jwt), None)
             .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
+            .status;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a process started later never learned the earlier revocation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// How many connections Redis counts as subscribed to the revocation channel.
+async fn subscribers(url: &str) -> i64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (_, count): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(sigil_guard::feed::REDIS_CHANNEL)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    count
 }

@@ -217,7 +217,8 @@ impl Server {
         self.call(Method::GET, "/get-session", who, None).await
     }
 
-    /// Waits for the newest mail of `kind` to `to` (mail is sent in the background).
+    /// Waits for the newest mail of `kind` to `to` (mail is sent in the background): a bounded
+    /// poll for an external event (the mail task), not a wait for time to pass.
     pub async fn mail(&self, to: &str, kind: MailKind) -> Mail {
         for _ in 0..100 {
             if let Some(m) = self.mailer.last(to, kind) {

@@ -26,6 +26,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     dir: Option<TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -88,7 +89,7 @@ pub async fn spawn_settings(settings: Settings, dir: TempDir) -> TestApp {
     let url = format!("http://{}", app.address());
     let base = app.url().to_owned();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
+    let stopped = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -105,6 +106,7 @@ pub async fn spawn_settings(settings: Settings, dir: TempDir) -> TestApp {
         clock,
         dir: Some(dir),
         shutdown: Some(tx),
+        stopped: Some(stopped),
     }
 }
 
@@ -146,10 +148,19 @@ pub struct User {
 impl TestApp {
     /// Stops the server (after in-flight requests) and hands back its directory.
     pub async fn stop(mut self) -> TempDir {
+        // Close the client's pooled connections, so the server has nothing left to drain.
+        self.client = reqwest::Client::new();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Wait for the server to have stopped (bounded: an external event, not time passing).
+        if let Some(stopped) = self.stopped.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(30), stopped)
+                .await
+                .expect("the server stops")
+                .unwrap()
+                .unwrap();
+        }
         self.dir.take().unwrap()
     }
 
@@ -286,7 +297,8 @@ impl TestApp {
             .collect()
     }
 
-    /// Waits for a mail of `kind` to `to` (mail is sent in the background).
+    /// Waits for a mail of `kind` to `to` (mail is sent in the background): a bounded poll of the
+    /// mail file for an external event, not a wait for time to pass.
     pub async fn mail(&self, to: &str, kind: &str) -> Value {
         for _ in 0..100 {
             if let Some(m) = self
