@@ -292,7 +292,14 @@ async function scenario(browser, env, run) {
     await bobPage.getByLabel('Password').fill('another long passphrase');
     await bobPage.getByRole('button', { name: 'Sign up' }).click();
     await bobPage.getByText('No tasks yet.').waitFor();
-    const call = bobTraffic.find((t) => t.url.startsWith(env.apiUrl) && t.method === 'GET' && t.status === 200);
+    // The page can show its empty list before Playwright has delivered the response event of the
+    // call that filled it: wait for that event (a poll for an event, with a deadline).
+    let call;
+    for (let waited = 0; !call && waited < 10000; waited += 100) {
+      call = bobTraffic.find((t) => t.url.startsWith(env.apiUrl) && t.method === 'GET' && t.status === 200);
+      if (!call) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert(call, "the second user's tasks page called the FastAPI backend with a JWT");
     const bob = call.request.headers().authorization.replace(/^Bearer /, '');
     assert(claimsOf(bob).sub !== alice.id, 'two users');
     for (const [method, body] of [['GET'], ['POST', { title: 'pwned' }]]) {
