@@ -426,22 +426,42 @@ fn is_locked(error: &sqlx::Error) -> bool {
 /// a process starting at the same time on the same new database may apply a migration first,
 /// and this one's attempt then fails ("table … already exists", its transaction rolled back);
 /// the next attempt sees it applied. A real failure fails every attempt and is reported.
-async fn migrate_retrying<F, Fut, E>(mut migrate: F) -> Result<(), StartError>
+async fn migrate_retrying<F, Fut, E>(migrate: F) -> Result<(), StartError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    retrying_at_start(
+        "migration failed (another process migrating the same database?)",
+        |_| true,
+        migrate,
+    )
+    .await
+    .map_err(|error| StartError::Database(error.to_string()))
+}
+
+/// Runs `op` up to 5 times while `retry_if` holds for its error, 50 ms × attempt apart: for the
+/// start-up steps that can meet another process starting on the same new database.
+async fn retrying_at_start<T, E, F, Fut>(
+    what: &str,
+    retry_if: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
     let mut attempt = 1u64;
     loop {
-        match migrate().await {
-            Ok(()) => return Ok(()),
-            Err(error) if attempt < 5 => {
-                tracing::info!(target: "sigil", %error, attempt, "migration failed (another process migrating the same database?): trying again");
+        match op().await {
+            Err(error) if attempt < 5 && retry_if(&error) => {
+                tracing::info!(target: "sigil", %error, attempt, "{what}: trying again");
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
                 attempt += 1;
             }
-            Err(error) => return Err(StartError::Database(error.to_string())),
+            done => return done,
         }
     }
 }
@@ -628,32 +648,28 @@ impl Wiring<'_> {
         }
         // Opening a new SQLite database that another process is creating at the same moment
         // can meet its lock (switching to WAL takes it whatever the busy timeout): tried again,
-        // 5 attempts in all, as the migrations are.
-        let mut attempt = 1u64;
-        let (pool, backend) = loop {
-            match sigil_auth::store::connect_with_options(
-                settings.database_url.expose_secret(),
-                sigil_auth::store::PoolSettings {
-                    acquire_timeout: settings.db_timeout,
-                    max_connections: settings.db_pool_size,
-                },
-            )
-            .await
-            {
-                Ok(opened) => break opened,
-                Err(e) if attempt < 5 && self.target.file.is_some() && is_locked(&e) => {
-                    tracing::info!(target: "sigil", error = %e, attempt, "database locked while opening (another process starting?): trying again");
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    return Err(StartError::Database(format!(
-                        "cannot open {}: {e}",
-                        redact_url(settings.database_url.expose_secret())
-                    )));
-                }
-            }
-        };
+        // as the migrations are.
+        let sqlite_file = self.target.file.is_some();
+        let (pool, backend) = retrying_at_start(
+            "database locked while opening (another process starting?)",
+            |e| sqlite_file && is_locked(e),
+            || {
+                sigil_auth::store::connect_with_options(
+                    settings.database_url.expose_secret(),
+                    sigil_auth::store::PoolSettings {
+                        acquire_timeout: settings.db_timeout,
+                        max_connections: settings.db_pool_size,
+                    },
+                )
+            },
+        )
+        .await
+        .map_err(|e| {
+            StartError::Database(format!(
+                "cannot open {}: {e}",
+                redact_url(settings.database_url.expose_secret())
+            ))
+        })?;
         created.pool = Some(pool.clone());
 
         // The tasks API's store, shared with the identity service's account-deletion hook so
