@@ -122,6 +122,10 @@ pub struct AuthConfig {
     pub allow_delete_user: bool,
     /// Per-account sign-in throttling (`None`: off).
     pub account_throttle: Option<ThrottlePolicy>,
+    /// Social and OpenID Connect providers (none by default).
+    pub social_providers: Vec<crate::social::config::ProviderConfig>,
+    /// How long one call to a provider (discovery, keys, token, profile) may take.
+    pub social_timeout: Duration,
 }
 
 impl AuthConfig {
@@ -140,6 +144,8 @@ impl AuthConfig {
             client_ip_header: None,
             allow_delete_user: true,
             account_throttle: Some(ThrottlePolicy::default()),
+            social_providers: Vec::new(),
+            social_timeout: Duration::from_secs(10),
         }
     }
 

@@ -34,6 +34,7 @@ pub struct CookieJar {
     session_token: String,
     dont_remember: String,
     session_data: String,
+    state: String,
 }
 
 impl CookieJar {
@@ -49,6 +50,7 @@ impl CookieJar {
             session_token: format!("{prefix}.session_token"),
             dont_remember: format!("{prefix}.dont_remember"),
             session_data: format!("{prefix}.session_data"),
+            state: format!("{prefix}.state"),
         }
     }
 
@@ -87,6 +89,26 @@ impl CookieJar {
         let value =
             utf8_percent_encode(&Self::signed_token(secret, "true"), URI_COMPONENT).to_string();
         format!("{}={value}{}", self.dont_remember, self.attributes(None))
+    }
+
+    /// `Set-Cookie` for a social sign-in's signed `state` (Better Auth's `state` cookie: it
+    /// binds the flow to the browser that started it).
+    pub fn state_cookie(&self, secret: &[u8], state: &str, max_age: u64) -> String {
+        let value =
+            utf8_percent_encode(&Self::signed_token(secret, state), URI_COMPONENT).to_string();
+        format!("{}={value}{}", self.state, self.attributes(Some(max_age)))
+    }
+
+    /// `Set-Cookie` deleting the state cookie.
+    pub fn expire_state(&self) -> String {
+        format!("{}={}", self.state, self.attributes(Some(0)))
+    }
+
+    /// The `state` in the request's signed state cookie, if present and correctly signed.
+    pub fn state_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<String> {
+        let raw = find_cookie(headers, &self.state)?;
+        let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+        crypto::verify_signed_value(secret, &decoded).map(str::to_owned)
     }
 
     /// `Set-Cookie` lines that delete every session cookie.

@@ -17,6 +17,7 @@
 //! | [`ratelimit`] | request rate limits (memory or Redis) |
 //! | [`throttle`] | per-account sign-in throttling (a growing delay that strangers cannot impose on the owner) |
 //! | [`mail`] | outgoing mail |
+//! | [`social`] | social and OpenID Connect sign-in, provider accounts and linking, no HTTP |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -35,6 +36,7 @@ pub mod ratelimit;
 pub mod refresh;
 pub mod revocation;
 pub mod session;
+pub mod social;
 pub mod store;
 pub mod throttle;
 

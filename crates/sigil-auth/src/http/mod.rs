@@ -9,6 +9,7 @@ mod recovery;
 mod reply;
 mod sessions;
 mod sign;
+mod social;
 mod tokens;
 
 pub use context::{Caller, Lookup};
@@ -46,6 +47,7 @@ struct Inner {
     accounts: Accounts,
     sessions: Sessions,
     refresh: RefreshTokens,
+    social: crate::social::Social,
     issuer: TokenIssuer,
     mailer: Arc<dyn Mailer>,
     cookies: CookieJar,
@@ -160,12 +162,23 @@ impl AuthService {
             config.session.refresh_token_ttl,
             clock.clone(),
         );
+        let social = crate::social::Social::new(
+            config.social_providers.clone(),
+            store.clone(),
+            sessions.clone(),
+            clock.clone(),
+            config.secret.clone(),
+            &config.base_url,
+            config.social_timeout,
+        )
+        .map_err(KeyLoadError::Social)?;
         let key_source = issuer.key_source(store.clone(), config.jwt.grace);
         Ok(AuthService(Arc::new(Inner {
             config,
             accounts,
             sessions,
             refresh,
+            social,
             issuer,
             mailer,
             cookies,
@@ -191,6 +204,11 @@ impl AuthService {
     /// Where an in-process guard looks up keys it does not know (`None` in HS256 mode).
     pub fn key_source(&self) -> Option<Arc<dyn sigil_guard::KeySource>> {
         self.0.key_source.clone()
+    }
+
+    /// The configured social providers (id and display name), for the web UI's buttons.
+    pub fn social_providers(&self) -> Vec<crate::social::ProviderInfo> {
+        self.0.social.providers()
     }
 
     /// The rate limiter (`None`: rate limiting off).
@@ -258,6 +276,17 @@ impl AuthService {
                 post(recovery::send_verification_email),
             )
             .route("/verify-email", get(recovery::verify_email))
+            .route("/sign-in/social", post(social::sign_in_social))
+            .route(
+                "/callback/{provider}",
+                get(social::callback).post(social::callback_post),
+            )
+            .route("/link-social", post(social::link_social))
+            .route("/list-accounts", get(social::list_accounts))
+            .route("/unlink-account", post(social::unlink_account))
+            .route("/get-access-token", post(social::get_access_token))
+            .route("/refresh-token", post(social::refresh_token))
+            .route("/account-info", get(social::account_info))
             .route("/token", get(tokens::token))
             .route("/jwks", get(tokens::jwks))
             .route("/refresh", post(tokens::refresh))
