@@ -829,6 +829,8 @@ async fn build_auth(
     if !settings.account_throttle {
         config.account_throttle = None;
     }
+    config.social_providers = settings.social_providers.clone();
+    config.social_timeout = settings.social_timeout;
     let limiter = redis
         .clone()
         .filter(|_| settings.rate_limit)

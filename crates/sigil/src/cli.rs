@@ -151,6 +151,12 @@ struct ServeArgs {
     /// is answered 429 before any work.
     #[arg(long, env = "SIGIL_HASH_PER_CLIENT", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     hash_per_client: usize,
+    /// Social and OpenID Connect providers: a JSON file (see the README's "Social sign-in").
+    #[arg(long, env = "SIGIL_SOCIAL_PROVIDERS_FILE")]
+    social_providers_file: Option<PathBuf>,
+    /// Longest wait for one call to a social provider (discovery, keys, token, profile).
+    #[arg(long, env = "SIGIL_SOCIAL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    social_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -326,6 +332,18 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
     s.argon2_iterations = args.argon2_iterations;
     s.account_throttle = args.account_throttle;
     s.hash_per_client = args.hash_per_client;
+    s.social_timeout = args.social_timeout;
+    if let Some(path) = &args.social_providers_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "SIGIL_SOCIAL_PROVIDERS_FILE {}: {e}",
+                path.display()
+            )
+        })?;
+        s.social_providers = sigil_auth::social::config::parse_providers(&text, |name| {
+            std::env::var(name).ok()
+        })?;
+    }
     if s.jwt_alg.is_symmetric() && s.jwt_secret.is_none() {
         return Err(format!(
             "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",

@@ -120,6 +120,10 @@ pub struct Settings {
     pub account_throttle: bool,
     /// Sign-ins and sign-ups admitted to the hash queue at once per client address (default 4).
     pub hash_per_client: usize,
+    /// Social and OpenID Connect providers (default none).
+    pub social_providers: Vec<sigil_auth::social::config::ProviderConfig>,
+    /// Longest wait for one call to a social provider (default 10 s).
+    pub social_timeout: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -168,6 +172,11 @@ impl std::fmt::Debug for Settings {
             .field("max_connections", &self.max_connections)
             .field("account_throttle", &self.account_throttle)
             .field("hash_per_client", &self.hash_per_client)
+            .field(
+                "social_providers",
+                &self.social_providers.iter().map(|p| &p.id).collect::<Vec<_>>(),
+            )
+            .field("social_timeout", &self.social_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -227,6 +236,8 @@ impl Settings {
             max_connections: None,
             account_throttle: true,
             hash_per_client: 4,
+            social_providers: Vec::new(),
+            social_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -6,6 +6,7 @@ import {
   showFormError, value,
 } from './dom.js';
 import { describe } from './messages.js';
+import { callbackError, providerButtons } from './social.js';
 
 const params = new URLSearchParams(location.search);
 
@@ -40,6 +41,22 @@ function clearNotice() {
   }
 }
 
+/** The "Continue with …" buttons under a sign-in or sign-up form, and a callback's error. */
+function socialSignIn(form) {
+  const box = $('[data-social]');
+  if (!box) return;
+  const alert = $('[data-form-error]', form);
+  if (params.get('error')) {
+    alert.textContent = callbackError(params.get('error'));
+  }
+  const count = providerButtons($('[data-social-buttons]', box), {
+    callbackURL: nextPage(),
+    errorCallbackURL: location.pathname,
+    onError: (error) => showFormError(form, error),
+  });
+  box.hidden = count === 0;
+}
+
 function submitButton(form) {
   return $('button[type="submit"]', form);
 }
@@ -47,6 +64,7 @@ function submitButton(form) {
 export function signInPage() {
   showNotice();
   const form = $('[data-form="sign-in"]');
+  socialSignIn(form);
   const email = form.elements.namedItem('email');
   (email.value ? form.elements.namedItem('password') : email).focus();
   form.addEventListener('submit', async (event) => {
@@ -87,6 +105,7 @@ function offerVerificationMail(form, address, described) {
 export function signUpPage() {
   showNotice();
   const form = $('[data-form="sign-up"]');
+  socialSignIn(form);
   form.elements.namedItem('name').focus();
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
