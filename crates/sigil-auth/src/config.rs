@@ -123,7 +123,7 @@ pub struct AuthConfig {
     /// Per-account sign-in throttling (`None`: off).
     pub account_throttle: Option<ThrottlePolicy>,
     /// Social and OpenID Connect providers (none by default).
-    pub social_providers: Vec<crate::social::config::ProviderConfig>,
+    pub social_providers: Vec<crate::social_config::ProviderConfig>,
     /// How long one call to a provider (discovery, keys, token, profile) may take.
     pub social_timeout: Duration,
 }

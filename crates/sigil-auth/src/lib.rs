@@ -18,6 +18,7 @@
 //! | [`throttle`] | per-account sign-in throttling (a growing delay that strangers cannot impose on the owner) |
 //! | [`mail`] | outgoing mail |
 //! | [`social`] | social and OpenID Connect sign-in, provider accounts and linking, no HTTP |
+//! | [`social_config`] | the social providers file and the presets' constants |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -37,6 +38,7 @@ pub mod refresh;
 pub mod revocation;
 pub mod session;
 pub mod social;
+pub mod social_config;
 pub mod store;
 pub mod throttle;
 

@@ -167,8 +167,12 @@ impl AuthService {
             store.clone(),
             sessions.clone(),
             clock.clone(),
-            config.secret.clone(),
+            zeroize::Zeroizing::new(config.secret.expose().to_vec()),
             &config.base_url,
+            format!(
+                "{}{BASE_PATH}",
+                config.base_url.as_str().trim_end_matches('/')
+            ),
             config.social_timeout,
         )
         .map_err(KeyLoadError::Social)?;

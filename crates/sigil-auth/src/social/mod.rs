@@ -18,19 +18,18 @@
 //! Every refusal names one of Better Auth's callback error codes and leaves no user, account or
 //! session behind.
 
-pub mod config;
+pub use crate::social_config as config;
 pub mod oidc;
 pub mod provider;
 
-use crate::config::Secret;
 use crate::crypto;
 use crate::domain::Email;
 use crate::session::{ClientInfo, Sessions};
 use crate::store::{Account, AuthStore, StoreError, Unlinked, User};
 use base64::Engine;
-use config::{Kind, ProviderConfig};
-use oidc::{Metadata, ProviderClient, ProviderError};
-use provider::{AuthorizationRequest, Profile, Tokens};
+use self::config::{Kind, ProviderConfig};
+use self::oidc::{Metadata, ProviderClient, ProviderError};
+use self::provider::{AuthorizationRequest, Profile, Tokens};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -274,7 +273,8 @@ pub struct Social {
     store: Arc<dyn AuthStore>,
     sessions: Sessions,
     clock: SharedClock,
-    secret: Secret,
+    /// The server secret (`SIGIL_SECRET`): keys for sealing flow state and provider tokens.
+    secret: Zeroizing<Vec<u8>>,
     /// `{base}/api/auth`.
     api_base: String,
     /// Where a flow without `callbackURL` ends: the base URL.
@@ -302,15 +302,18 @@ pub struct ProviderInfo {
 }
 
 impl Social {
-    /// The service over `providers`; each provider call ends within `timeout`.
+    /// The service over `providers`; each provider call ends within `timeout`. `api_base` is
+    /// the public URL of the `/api/auth` routes (callbacks and the error page live there); a
+    /// flow without `callbackURL` ends on `base_url`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         providers: Vec<ProviderConfig>,
         store: Arc<dyn AuthStore>,
         sessions: Sessions,
         clock: SharedClock,
-        secret: Secret,
+        secret: Zeroizing<Vec<u8>>,
         base_url: &url::Url,
+        api_base: String,
         timeout: Duration,
     ) -> Result<Social, String> {
         let base = base_url.as_str().trim_end_matches('/').to_owned();
@@ -321,7 +324,7 @@ impl Social {
             sessions,
             clock,
             secret,
-            api_base: format!("{base}{}", crate::http::BASE_PATH),
+            api_base,
             default_callback: format!("{base}/"),
         })
     }
@@ -420,7 +423,7 @@ impl Social {
         let json = Zeroizing::new(
             serde_json::to_vec(&flow).map_err(|e| SocialError::Internal(e.to_string()))?,
         );
-        let sealed = crypto::seal(self.secret.expose(), STATE_PURPOSE, &json)
+        let sealed = crypto::seal(&self.secret, STATE_PURPOSE, &json)
             .ok_or_else(|| SocialError::Internal("sealing failed".into()))?;
         let now = self.clock.now_ms();
         self.store
@@ -466,7 +469,7 @@ impl Social {
             }
         };
         let flow = row
-            .and_then(|sealed| crypto::open(self.secret.expose(), STATE_PURPOSE, &sealed))
+            .and_then(|sealed| crypto::open(&self.secret, STATE_PURPOSE, &sealed))
             .and_then(|json| serde_json::from_slice::<FlowState>(&json).ok());
         let Some(flow) = flow else {
             tracing::info!(target: "sigil::social", "callback refused: unknown, used or expired state");
@@ -656,14 +659,14 @@ impl Social {
     fn seal(&self, value: Option<&str>) -> Result<Option<String>, SocialError> {
         value
             .map(|v| {
-                crypto::seal(self.secret.expose(), TOKEN_PURPOSE, v.as_bytes())
+                crypto::seal(&self.secret, TOKEN_PURPOSE, v.as_bytes())
                     .ok_or_else(|| SocialError::Internal("sealing failed".into()))
             })
             .transpose()
     }
 
     fn unseal(&self, value: Option<&str>) -> Option<Zeroizing<String>> {
-        let opened = crypto::open(self.secret.expose(), TOKEN_PURPOSE, value?)?;
+        let opened = crypto::open(&self.secret, TOKEN_PURPOSE, value?)?;
         String::from_utf8(opened.to_vec()).ok().map(Zeroizing::new)
     }
 

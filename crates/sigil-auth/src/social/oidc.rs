@@ -1,7 +1,7 @@
 //! Talking to providers: bounded HTTP, OpenID Connect discovery and key sets (cached), and
 //! ID-token verification through `sigil-token`.
 
-use super::config::{Kind, ProviderConfig, check_url};
+use crate::social_config::{Kind, ProviderConfig, check_url};
 use serde_json::{Map, Value};
 use sigil_guard::clock::SharedClock;
 use sigil_token::{Algorithm, Claims, JwkSet, KeySet, Validation, Verifier, VerifyError};

@@ -2,7 +2,7 @@
 //! mapping of its profile (ID token claims, or GitHub's and Discord's user endpoints) to a
 //! [`Profile`].
 
-use super::config::{Kind, ProviderConfig, TokenAuth};
+use crate::social_config::{Kind, ProviderConfig, TokenAuth};
 use super::oidc::{Metadata, ProviderClient, ProviderError};
 use serde_json::{Map, Value};
 use sigil_token::Claims;
@@ -178,7 +178,7 @@ pub async fn token_request(
         (_, secret) => {
             form.push(("client_id", p.client_id.clone()));
             if let Some(secret) = secret {
-                form.push(("client_secret", secret.to_string()));
+                form.push(("client_secret", secret.as_str().to_owned()));
             }
         }
     }
@@ -409,7 +409,7 @@ pub fn discord_profile(user: &Map<String, Value>) -> Result<Profile, ProviderErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::social::config::parse_providers;
+    use crate::social_config::parse_providers;
     use serde_json::json;
 
     fn provider(kind: &str) -> ProviderConfig {
@@ -512,7 +512,7 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(&der)
         );
         let mut p = provider("apple");
-        p.apple.as_mut().unwrap().private_key = crate::social::config::ClientSecret::new(pem);
+        p.apple.as_mut().unwrap().private_key = crate::social_config::ClientSecret::new(pem);
         let jwt = apple_client_secret(&p, 1_800_000_000).unwrap();
         let verifier = sigil_token::Verifier::new(
             vec![key.verifying_key()].try_into().unwrap(),
