@@ -7,12 +7,10 @@
 //
 //   node tests/oidc/run.mjs --sigil target/debug/sigil [--only sigil|better-auth] [--verbose]
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer as createNetServer } from "node:net";
-import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isDeepStrictEqual } from "node:util";
@@ -25,6 +23,7 @@ if (!existsSync(join(HERE, "node_modules", "oidc-provider", "package.json"))) {
 }
 process.env.BETTER_AUTH_TELEMETRY = "0";
 const { startIdp, authorizeAs } = await import("./idp.mjs");
+const { SECRET, deadline, device, freePort, startSigil } = await import("./lib.mjs");
 const { createAuthClient } = await import("better-auth/client");
 const { jwtClient } = await import("better-auth/client/plugins");
 
@@ -35,81 +34,10 @@ const { values } = parseArgs({
     verbose: { type: "boolean", default: false },
   },
 });
-const SECRET = "sigil-oidc-test-secret-0123456789abcdefghijklmnop";
 const log = (...a) => values.verbose && console.log(...a);
-const RUN_TIMEOUT_MS = 120000;
-const children = new Set();
-const killAll = () => children.forEach((c) => c.kill("SIGKILL"));
-process.on("exit", killAll);
-setTimeout(() => {
-  console.error(`oidc: run exceeded ${RUN_TIMEOUT_MS / 1000} s`);
-  process.exit(1);
-}, RUN_TIMEOUT_MS).unref();
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createNetServer();
-    s.on("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-/** A device: a cookie jar and a fetch that uses it (redirects not followed). */
-function device() {
-  const jar = new Map();
-  const doFetch = async (input, init = {}) => {
-    const url = typeof input === "string" ? input : input.url ?? String(input);
-    const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
-    if (jar.size) headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-    if (!headers.has("origin") && (init.method ?? "GET") !== "GET") headers.set("origin", new URL(url).origin);
-    const res = await fetch(url, { ...init, headers, redirect: "manual" });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(";");
-      const i = pair.indexOf("=");
-      const name = pair.slice(0, i);
-      if (/max-age=0/i.test(line) || pair.slice(i + 1) === "") jar.delete(name);
-      else jar.set(name, pair.slice(i + 1));
-    }
-    return res;
-  };
-  return { jar, fetch: doFetch };
-}
-
+deadline(120000);
 const client = (origin, dev) =>
   createAuthClient({ baseURL: origin, plugins: [jwtClient()], fetchOptions: { customFetchImpl: dev.fetch } });
-
-/** Starts Sigil with the providers file; resolves with its origin. */
-async function startSigil(port, idp, dir) {
-  const providers = {
-    providers: [
-      { id: "local", type: "oidc", name: "Local IdP", issuer: idp.issuer, client_id: "local-client", client_secret_env: "OIDC_LOCAL_SECRET" },
-      { id: "partner", type: "oidc", name: "Partner", issuer: idp.issuer, client_id: "partner-client", client_secret_env: "OIDC_PARTNER_SECRET" },
-    ],
-  };
-  const file = join(dir, "providers.json");
-  writeFileSync(file, JSON.stringify(providers));
-  const origin = `http://127.0.0.1:${port}`;
-  const child = spawn(resolve(values.sigil), ["serve", "--addr", `127.0.0.1:${port}`, "--base-url", origin, "--database-url", `sqlite://${join(dir, "sigil.db")}?mode=rwc`], {
-    cwd: dir,
-    env: { ...process.env, SIGIL_SECRET: SECRET, SIGIL_SOCIAL_PROVIDERS_FILE: file, OIDC_LOCAL_SECRET: "local-secret-0123456789", OIDC_PARTNER_SECRET: "partner-secret-0123456789", SIGIL_RATE_LIMIT: "off", RUST_LOG: process.env.RUST_LOG ?? "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  let out = "";
-  child.stderr.on("data", (d) => (out += d));
-  await new Promise((res, rej) => {
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (/listening on/i.test(out)) res();
-    });
-    child.on("exit", (code) => rej(new Error(`sigil exited ${code}\n${out}`)));
-    setTimeout(() => rej(new Error(`sigil did not start\n${out}`)), 30000);
-  });
-  return { origin, stop: () => child.kill("SIGTERM"), output: () => out };
-}
 
 /** Starts Better Auth 1.7.25 in this process with the same provider (generic OAuth). */
 async function startBetterAuth(port, idp) {
@@ -257,7 +185,7 @@ for (const target of targets) {
   const clients = ["local", "partner"].map((p) => ({ id: `${p}-client`, secret: `${p}-secret-0123456789`, redirect: `http://127.0.0.1:${port}/api/auth/callback/${p}` }));
   const idp = await startIdp({ port: idpPort, clients });
   const dir = mkdtempSync(join(tmp, `${target}-`));
-  const server = target === "sigil" ? await startSigil(port, idp, dir) : await startBetterAuth(port, idp);
+  const server = target === "sigil" ? await startSigil(values.sigil, port, idp, dir) : await startBetterAuth(port, idp);
   try {
     transcripts[target] = await scenario(server.origin);
     log(target, JSON.stringify(transcripts[target], null, 2));

@@ -390,6 +390,7 @@ impl From<crate::social::SocialError> for ApiError {
             }
             S::UserInfo => with(StatusCode::UNAUTHORIZED, codes::FAILED_TO_GET_USER_INFO),
             S::EmailNotFound => with(StatusCode::UNAUTHORIZED, codes::USER_EMAIL_NOT_FOUND),
+            S::EmailNotVerified => with(StatusCode::FORBIDDEN, codes::EMAIL_NOT_VERIFIED),
             S::NotLinked => with(StatusCode::UNAUTHORIZED, codes::OAUTH_LINK_ERROR),
             S::SignUpDisabled => with(StatusCode::UNAUTHORIZED, codes::SIGNUP_DISABLED),
             S::AlreadyLinked => with(StatusCode::CONFLICT, codes::SOCIAL_ACCOUNT_ALREADY_LINKED),

@@ -174,6 +174,7 @@ impl AuthService {
                 config.base_url.as_str().trim_end_matches('/')
             ),
             config.social_timeout,
+            config.require_email_verification,
         )
         .map_err(KeyLoadError::Social)?;
         let key_source = issuer.key_source(store.clone(), config.jwt.grace);

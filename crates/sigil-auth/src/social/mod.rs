@@ -70,6 +70,10 @@ pub enum SocialError {
     /// The provider gave no email.
     #[error("user email not found")]
     EmailNotFound,
+    /// Sign-in needs a verified email (`SIGIL_REQUIRE_EMAIL_VERIFICATION`) and neither the
+    /// account nor the provider vouches for it.
+    #[error("email not verified")]
+    EmailNotVerified,
     /// An account with this email exists and may not be linked automatically.
     #[error("account not linked")]
     NotLinked,
@@ -279,6 +283,8 @@ pub struct Social {
     api_base: String,
     /// Where a flow without `callbackURL` ends: the base URL.
     default_callback: String,
+    /// Sign-in needs a verified email.
+    require_verified_email: bool,
 }
 
 impl std::fmt::Debug for Social {
@@ -315,6 +321,7 @@ impl Social {
         base_url: &url::Url,
         api_base: String,
         timeout: Duration,
+        require_verified_email: bool,
     ) -> Result<Social, String> {
         let base = base_url.as_str().trim_end_matches('/').to_owned();
         Ok(Social {
@@ -326,6 +333,7 @@ impl Social {
             secret,
             api_base,
             default_callback: format!("{base}/"),
+            require_verified_email,
         })
     }
 
@@ -598,6 +606,7 @@ impl Social {
                     SocialError::EmailNotFound => "email_not_found",
                     SocialError::NotLinked => "account_not_linked",
                     SocialError::SignUpDisabled => "signup_disabled",
+                    SocialError::EmailNotVerified => "email_not_verified",
                     SocialError::Unavailable => "internal_server_error",
                     _ => "unable_to_create_user",
                 };
@@ -723,6 +732,9 @@ impl Social {
                 .user_by_id(&existing.user_id)
                 .await?
                 .ok_or(SocialError::NotLinked)?;
+            if self.require_verified_email && !user.email_verified {
+                return Err(SocialError::EmailNotVerified);
+            }
             account.id = existing.id;
             account.user_id = existing.user_id;
             account.created_at = existing.created_at;
@@ -740,6 +752,9 @@ impl Social {
                 tracing::info!(target: "sigil::social", provider = %p.id, "an account with this email exists; not linked (email not verified on both sides)");
                 return Err(SocialError::NotLinked);
             }
+            if self.require_verified_email && !user.email_verified {
+                return Err(SocialError::EmailNotVerified);
+            }
             account.user_id = user.id.clone();
             match self.store.insert_account(&account).await {
                 Ok(()) => {}
@@ -752,6 +767,9 @@ impl Social {
         }
         if !sign_up_allowed {
             return Err(SocialError::SignUpDisabled);
+        }
+        if self.require_verified_email && !profile.email_verified {
+            return Err(SocialError::EmailNotVerified);
         }
         let now = self.clock.now_ms();
         let name: String = profile.name.chars().filter(|c| !c.is_control()).take(256).collect();
