@@ -522,7 +522,9 @@ async fn link_a_second_provider_then_unlink_but_never_the_last_way_in() {
     assert_eq!(location(&linked), "/account");
     assert!(linked.session_cookie().is_none(), "linking opens no session");
     let list = w.s.call(Method::GET, "/list-accounts", &who, None).await.body;
-    let ids: Vec<(String, String)> = list.as_array().unwrap().iter().map(|a| (a["providerId"].as_str().unwrap().to_owned(), a["id"].as_str().unwrap().to_owned())).collect();
+    let mut ids: Vec<(String, String)> = list.as_array().unwrap().iter().map(|a| (a["providerId"].as_str().unwrap().to_owned(), a["id"].as_str().unwrap().to_owned())).collect();
+    // Same creation time on the test's stopped clock: listed by creation, then id.
+    ids.sort();
     assert_eq!(ids.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), ["corp", "partner"]);
 
     // Another user cannot link an identity whose email is not theirs.
