@@ -311,7 +311,7 @@ pub fn not_found_page(request: &Request) -> Option<Response> {
     }
     let html = PAGE.get_or_init(|| {
         let def = PAGES.iter().find(|p| p.name == "not-found");
-        def.map(|d| render(d, &assets_version(), ""))
+        def.map(|d| render(d, &assets_version(), "", "[]"))
             .unwrap_or_default()
     });
     let mut response = (StatusCode::NOT_FOUND, html.clone()).into_response();
