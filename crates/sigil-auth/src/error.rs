@@ -400,7 +400,10 @@ impl From<crate::social::SocialError> for ApiError {
                 codes::LINKING_DIFFERENT_EMAILS_NOT_ALLOWED,
             ),
             S::AccountNotFound => with(StatusCode::BAD_REQUEST, codes::ACCOUNT_NOT_FOUND),
-            S::LastAccount => with(StatusCode::BAD_REQUEST, codes::FAILED_TO_UNLINK_LAST_ACCOUNT),
+            S::LastAccount => with(
+                StatusCode::BAD_REQUEST,
+                codes::FAILED_TO_UNLINK_LAST_ACCOUNT,
+            ),
             S::NoRefreshToken => with(StatusCode::BAD_REQUEST, codes::REFRESH_TOKEN_NOT_FOUND),
             S::Provider(P::Unreachable(why)) => {
                 tracing::warn!(target: "sigil::social", reason = %why, "provider unreachable");

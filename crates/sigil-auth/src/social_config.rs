@@ -233,8 +233,7 @@ pub fn parse_providers(
         let kind = Kind::parse(kind_name).ok_or_else(|| {
             bad("unknown type: set \"type\" to oidc, google, microsoft, apple, gitlab, github or discord")
         })?;
-        let secret = |inline: Option<String>, var: Option<String>, what: &str| match (inline, var)
-        {
+        let secret = |inline: Option<String>, var: Option<String>, what: &str| match (inline, var) {
             (Some(_), Some(_)) => Err(bad(&format!("give {what} or {what}_env, not both"))),
             (Some(v), None) => Ok(Some(ClientSecret::new(v))),
             (None, Some(var)) => env(&var)
@@ -249,10 +248,18 @@ pub fn parse_providers(
             return Err(bad("client_id is empty"));
         }
         let issuer = match kind {
-            Kind::Oidc => Some(p.issuer.clone().ok_or_else(|| bad("an oidc provider needs an issuer"))?),
+            Kind::Oidc => Some(
+                p.issuer
+                    .clone()
+                    .ok_or_else(|| bad("an oidc provider needs an issuer"))?,
+            ),
             Kind::Google => Some("https://accounts.google.com".to_owned()),
             Kind::Apple => Some("https://appleid.apple.com".to_owned()),
-            Kind::Gitlab => Some(p.issuer.clone().unwrap_or_else(|| "https://gitlab.com".to_owned())),
+            Kind::Gitlab => Some(
+                p.issuer
+                    .clone()
+                    .unwrap_or_else(|| "https://gitlab.com".to_owned()),
+            ),
             Kind::Microsoft => Some(format!(
                 "https://login.microsoftonline.com/{}/v2.0",
                 p.tenant.as_deref().unwrap_or("common")
@@ -302,9 +309,7 @@ pub fn parse_providers(
             None => TokenAuth::Basic,
         };
         out.push(ProviderConfig {
-            name: p
-                .name
-                .unwrap_or_else(|| kind.default_name().to_owned()),
+            name: p.name.unwrap_or_else(|| kind.default_name().to_owned()),
             scopes: p.scopes.unwrap_or_else(|| {
                 kind.default_scopes()
                     .iter()
@@ -329,14 +334,13 @@ pub fn parse_providers(
 /// An endpoint must be https, except on a loopback host (local tests and development).
 pub fn check_url(url: &str) -> Result<url::Url, String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    let loopback = matches!(
-        parsed.host_str(),
-        Some("localhost" | "127.0.0.1" | "[::1]")
-    );
+    let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if loopback => Ok(parsed),
-        _ => Err(format!("{url:?} must be https (http only on a loopback host)")),
+        _ => Err(format!(
+            "{url:?} must be https (http only on a loopback host)"
+        )),
     }
 }
 
@@ -371,12 +375,30 @@ mod tests {
     #[test]
     fn bad_files_are_refused_with_a_reason() {
         for (file, says) in [
-            (r#"{"providers":[{"id":"x","client_id":"c","client_secret":"s"}]}"#, "unknown type"),
-            (r#"{"providers":[{"id":"Bad!","client_id":"c","client_secret":"s"}]}"#, "the id"),
-            (r#"{"providers":[{"id":"google","client_id":"c"}]}"#, "client_secret"),
-            (r#"{"providers":[{"id":"corp","type":"oidc","issuer":"http://sso.example.com","client_id":"c","client_secret":"s"}]}"#, "https"),
-            (r#"{"providers":[{"id":"github","client_id":"c","client_secret_env":"NOPE"}]}"#, "NOPE"),
-            (r#"{"providers":[{"id":"google","client_id":"c","client_secret":"s","extra":1}]}"#, "unknown field"),
+            (
+                r#"{"providers":[{"id":"x","client_id":"c","client_secret":"s"}]}"#,
+                "unknown type",
+            ),
+            (
+                r#"{"providers":[{"id":"Bad!","client_id":"c","client_secret":"s"}]}"#,
+                "the id",
+            ),
+            (
+                r#"{"providers":[{"id":"google","client_id":"c"}]}"#,
+                "client_secret",
+            ),
+            (
+                r#"{"providers":[{"id":"corp","type":"oidc","issuer":"http://sso.example.com","client_id":"c","client_secret":"s"}]}"#,
+                "https",
+            ),
+            (
+                r#"{"providers":[{"id":"github","client_id":"c","client_secret_env":"NOPE"}]}"#,
+                "NOPE",
+            ),
+            (
+                r#"{"providers":[{"id":"google","client_id":"c","client_secret":"s","extra":1}]}"#,
+                "unknown field",
+            ),
         ] {
             let err = parse_providers(file, |_| None).unwrap_err();
             assert!(err.contains(says), "{file}: {err}");

@@ -72,7 +72,10 @@ async fn jwks(State(idp): State<Shared>) -> impl IntoResponse {
     axum::Json(json!({ "keys": [idp.key.verifying_key().to_jwk().unwrap()] }))
 }
 
-async fn token(State(idp): State<Shared>, Form(form): Form<HashMap<String, String>>) -> axum::response::Response {
+async fn token(
+    State(idp): State<Shared>,
+    Form(form): Form<HashMap<String, String>>,
+) -> axum::response::Response {
     *idp.token_calls.lock().unwrap() += 1;
     let twist = idp.twist.lock().unwrap().clone();
     if twist.hang {
@@ -81,11 +84,17 @@ async fn token(State(idp): State<Shared>, Form(form): Form<HashMap<String, Strin
     if let Some((status, body)) = twist.token_answer {
         return (StatusCode::from_u16(status).unwrap(), body).into_response();
     }
-    let refuse = |e: &str| (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": e }))).into_response();
+    let refuse =
+        |e: &str| (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": e }))).into_response();
     let (sub, email, name) = idp.user.lock().unwrap().clone();
     let (nonce, client_id) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
-            let Some(p) = idp.codes.lock().unwrap().remove(form.get("code").map(String::as_str).unwrap_or("")) else {
+            let Some(p) = idp
+                .codes
+                .lock()
+                .unwrap()
+                .remove(form.get("code").map(String::as_str).unwrap_or(""))
+            else {
                 return refuse("invalid_grant");
             };
             let verifier = form.get("code_verifier").cloned().unwrap_or_default();
@@ -95,16 +104,29 @@ async fn token(State(idp): State<Shared>, Form(form): Form<HashMap<String, Strin
             }
             (p.nonce, p.client_id)
         }
-        Some("refresh_token") if form.get("refresh_token").is_some_and(|r| r.starts_with("rt-")) => (None, "sigil-client".to_owned()),
+        Some("refresh_token")
+            if form
+                .get("refresh_token")
+                .is_some_and(|r| r.starts_with("rt-")) =>
+        {
+            (None, "sigil-client".to_owned())
+        }
         _ => return refuse("unsupported_grant_type"),
     };
     let now = sigil_token::now_unix();
-    let mut claims = Claims::new(sub.clone(), now, if twist.expired { now - 600 } else { now + 300 })
-        .with_issuer(twist.iss.clone().unwrap_or_else(|| idp.issuer.clone()))
-        .with_audience(twist.aud.clone().unwrap_or(client_id));
+    let mut claims = Claims::new(
+        sub.clone(),
+        now,
+        if twist.expired { now - 600 } else { now + 300 },
+    )
+    .with_issuer(twist.iss.clone().unwrap_or_else(|| idp.issuer.clone()))
+    .with_audience(twist.aud.clone().unwrap_or(client_id));
     claims.email = Some(email.clone());
     claims.name = Some(name.clone());
-    claims.extra.insert("email_verified".into(), json!(twist.email_verified.unwrap_or(true)));
+    claims.extra.insert(
+        "email_verified".into(),
+        json!(twist.email_verified.unwrap_or(true)),
+    );
     if let Some(n) = twist.nonce.clone().or(nonce) {
         claims.extra.insert("nonce".into(), json!(n));
     }
@@ -116,7 +138,10 @@ async fn token(State(idp): State<Shared>, Form(form): Form<HashMap<String, Strin
         sigil_token::sign(&idp.key, &claims).unwrap()
     };
     let access = format!("at-{}", sigil_token::random::alphanumeric(16).unwrap());
-    idp.access.lock().unwrap().insert(access.clone(), json!({ "sub": sub, "email": email, "name": name, "picture": "https://img.example/p.png" }));
+    idp.access.lock().unwrap().insert(
+        access.clone(),
+        json!({ "sub": sub, "email": email, "name": name, "picture": "https://img.example/p.png" }),
+    );
     axum::Json(json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -129,7 +154,11 @@ async fn token(State(idp): State<Shared>, Form(form): Form<HashMap<String, Strin
 }
 
 async fn userinfo(State(idp): State<Shared>, headers: http::HeaderMap) -> axum::response::Response {
-    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
     match idp.access.lock().unwrap().get(bearer) {
         Some(v) => axum::Json(v.clone()).into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
@@ -139,7 +168,9 @@ async fn userinfo(State(idp): State<Shared>, headers: http::HeaderMap) -> axum::
 /// GitHub's shape: `/user` and `/user/emails` (an array).
 async fn gh_user(State(idp): State<Shared>) -> impl IntoResponse {
     let (sub, _, name) = idp.user.lock().unwrap().clone();
-    axum::Json(json!({ "id": sub.parse::<u64>().unwrap_or(42), "login": "octo", "name": name, "email": null, "avatar_url": "https://avatars.example/u/42" }))
+    axum::Json(
+        json!({ "id": sub.parse::<u64>().unwrap_or(42), "login": "octo", "name": name, "email": null, "avatar_url": "https://avatars.example/u/42" }),
+    )
 }
 
 async fn gh_emails(State(idp): State<Shared>) -> impl IntoResponse {
@@ -157,7 +188,11 @@ async fn start_idp() -> Shared {
     let idp = Arc::new(Idp {
         issuer,
         key: SigningKey::generate(Algorithm::ES256, Some("idp-key-1".into())).unwrap(),
-        user: Mutex::new(("sub-1".into(), "ada@example.com".into(), "Ada Lovelace".into())),
+        user: Mutex::new((
+            "sub-1".into(),
+            "ada@example.com".into(),
+            "Ada Lovelace".into(),
+        )),
         codes: Mutex::default(),
         twist: Mutex::default(),
         access: Mutex::default(),
@@ -171,7 +206,14 @@ async fn start_idp() -> Shared {
         .route("/gh/user", get(gh_user))
         .route("/gh/emails", get(gh_emails))
         .with_state(idp.clone());
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
     idp
 }
 
@@ -228,7 +270,11 @@ impl World {
             .next()
             .unwrap()
             .to_owned();
-        let params: HashMap<String, String> = url::Url::parse(url).unwrap().query_pairs().into_owned().collect();
+        let params: HashMap<String, String> = url::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
         Flow { cookie, params }
     }
 
@@ -252,7 +298,13 @@ impl World {
     async fn back(&self, provider: &str, query: &str, cookie: Option<&str>) -> common::Answer {
         let extra: Vec<(&str, &str)> = cookie.map(|c| vec![("cookie", c)]).unwrap_or_default();
         self.s
-            .call_with(Method::GET, &format!("/callback/{provider}?{query}"), &As::Nobody, None, &extra)
+            .call_with(
+                Method::GET,
+                &format!("/callback/{provider}?{query}"),
+                &As::Nobody,
+                None,
+                &extra,
+            )
             .await
     }
 
@@ -261,7 +313,12 @@ impl World {
         body["provider"] = json!(provider);
         let flow = self.start("/sign-in/social", &As::Nobody, body).await;
         let code = self.authorize(&flow);
-        self.back(provider, &format!("code={code}&state={}", flow.params["state"]), Some(&flow.cookie)).await
+        self.back(
+            provider,
+            &format!("code={code}&state={}", flow.params["state"]),
+            Some(&flow.cookie),
+        )
+        .await
     }
 
     async fn users(&self) -> i64 {
@@ -270,9 +327,14 @@ impl World {
 
     async fn count(&self, table: &str) -> i64 {
         let path = self.s.db_path();
-        let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
         let q = format!("SELECT COUNT(*) FROM {table}");
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(q)).fetch_one(&pool).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         n
     }
@@ -296,15 +358,32 @@ async fn sign_up_then_sign_in_through_an_oidc_provider_with_pkce_state_and_nonce
     assert_eq!(p["response_type"], "code");
     assert_eq!(p["code_challenge_method"], "S256");
     assert_eq!(p["client_id"], "sigil-client");
-    assert_eq!(p["redirect_uri"], format!("{}/api/auth/callback/corp", w.s.url));
+    assert_eq!(
+        p["redirect_uri"],
+        format!("{}/api/auth/callback/corp", w.s.url)
+    );
     assert_eq!(p["scope"], "openid email profile");
     assert_eq!((p["state"].len(), p["nonce"].len()), (32, 32));
     assert!(flow.cookie.len() > 40, "the state cookie is signed");
 
     let code = w.authorize(&flow);
-    let back = w.back("corp", &format!("code={code}&state={}", p["state"]), Some(&flow.cookie)).await;
-    assert_eq!((back.status, location(&back)), (StatusCode::FOUND, "/welcome"), "a new user lands on newUserCallbackURL");
-    assert!(back.cookies().iter().any(|c| c.starts_with("better-auth.state=;") && c.contains("Max-Age=0")));
+    let back = w
+        .back(
+            "corp",
+            &format!("code={code}&state={}", p["state"]),
+            Some(&flow.cookie),
+        )
+        .await;
+    assert_eq!(
+        (back.status, location(&back)),
+        (StatusCode::FOUND, "/welcome"),
+        "a new user lands on newUserCallbackURL"
+    );
+    assert!(
+        back.cookies()
+            .iter()
+            .any(|c| c.starts_with("better-auth.state=;") && c.contains("Max-Age=0"))
+    );
     let who = session_of(&back);
     let me = w.s.get_session(&who).await;
     assert_eq!(me.body["user"]["email"], "ada@example.com");
@@ -317,11 +396,19 @@ async fn sign_up_then_sign_in_through_an_oidc_provider_with_pkce_state_and_nonce
     let accounts = w.s.call(Method::GET, "/list-accounts", &who, None).await;
     let list = accounts.body.as_array().unwrap();
     assert_eq!(list.len(), 1, "no password: only the provider account");
-    assert_eq!((list[0]["providerId"].as_str(), list[0]["accountId"].as_str()), (Some("corp"), Some("sub-1")));
+    assert_eq!(
+        (
+            list[0]["providerId"].as_str(),
+            list[0]["accountId"].as_str()
+        ),
+        (Some("corp"), Some("sub-1"))
+    );
     assert_eq!(list[0]["scopes"], json!(["openid", "email", "profile"]));
 
     // Second time: the same user, the plain callbackURL.
-    let again = w.sign_in("corp", json!({ "callbackURL": "/dashboard" })).await;
+    let again = w
+        .sign_in("corp", json!({ "callbackURL": "/dashboard" }))
+        .await;
     assert_eq!(location(&again), "/dashboard");
     let me2 = w.s.get_session(&session_of(&again)).await;
     assert_eq!(me2.body["user"]["id"], me.body["user"]["id"]);
@@ -329,27 +416,55 @@ async fn sign_up_then_sign_in_through_an_oidc_provider_with_pkce_state_and_nonce
 
     // The provider's tokens are sealed at rest and handed only to their owner.
     let id = list[0]["id"].as_str().unwrap();
-    let at = w.s.post("/get-access-token", &who, json!({ "accountId": id })).await;
+    let at =
+        w.s.post("/get-access-token", &who, json!({ "accountId": id }))
+            .await;
     assert_eq!(at.status, StatusCode::OK, "{:?}", at.body);
     let access = at.body["accessToken"].as_str().unwrap().to_owned();
     assert!(access.starts_with("at-"));
     let path = w.s.db_path();
-    let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as("SELECT access_token, refresh_token FROM accounts").fetch_all(&pool).await.unwrap();
+    let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let rows: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT access_token, refresh_token FROM accounts")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     for (a, r) in rows {
-        assert!(a.unwrap().starts_with("v1.") && r.unwrap().starts_with("v1."), "sealed");
+        assert!(
+            a.unwrap().starts_with("v1.") && r.unwrap().starts_with("v1."),
+            "sealed"
+        );
     }
     let other = w.s.session("eve@example.com").await;
-    let stolen = w.s.post("/get-access-token", &other, json!({ "accountId": id })).await;
-    assert_eq!((stolen.status, stolen.code()), (StatusCode::BAD_REQUEST, "ACCOUNT_NOT_FOUND"));
-    let info = w.s.call(Method::GET, &format!("/account-info?accountId={id}"), &who, None).await;
+    let stolen =
+        w.s.post("/get-access-token", &other, json!({ "accountId": id }))
+            .await;
+    assert_eq!(
+        (stolen.status, stolen.code()),
+        (StatusCode::BAD_REQUEST, "ACCOUNT_NOT_FOUND")
+    );
+    let info =
+        w.s.call(
+            Method::GET,
+            &format!("/account-info?accountId={id}"),
+            &who,
+            None,
+        )
+        .await;
     assert_eq!(info.status, StatusCode::OK, "{:?}", info.body);
     assert_eq!(info.body["user"]["id"], "sub-1");
     assert_eq!(info.body["account"]["providerId"], "corp");
-    let refreshed = w.s.post("/refresh-token", &who, json!({ "accountId": id })).await;
+    let refreshed =
+        w.s.post("/refresh-token", &who, json!({ "accountId": id }))
+            .await;
     assert_eq!(refreshed.status, StatusCode::OK, "{:?}", refreshed.body);
     assert_ne!(refreshed.body["accessToken"].as_str().unwrap(), access);
-    assert!(refreshed.body.get("refreshToken").is_none(), "the refresh token never leaves");
+    assert!(
+        refreshed.body.get("refreshToken").is_none(),
+        "the refresh token never leaves"
+    );
 
     // Signing out ends the social session like any other.
     let out = w.s.post("/sign-out", &who, json!({})).await;
@@ -362,22 +477,50 @@ async fn forged_replayed_foreign_and_expired_states_are_refused() {
     let w = world().await;
     let error_page = format!("{}/api/auth/error?error=state_mismatch", w.s.url);
     // Forged: never issued.
-    let forged = w.back("corp", "code=abc&state=forgedforgedforgedforgedforged12", Some("better-auth.state=x")).await;
-    assert_eq!((forged.status, location(&forged)), (StatusCode::FOUND, error_page.as_str()));
+    let forged = w
+        .back(
+            "corp",
+            "code=abc&state=forgedforgedforgedforgedforged12",
+            Some("better-auth.state=x"),
+        )
+        .await;
+    assert_eq!(
+        (forged.status, location(&forged)),
+        (StatusCode::FOUND, error_page.as_str())
+    );
     let none = w.back("corp", "code=abc", None).await;
     assert!(location(&none).ends_with("error=state_not_found"));
 
     // Another browser (no or another state cookie): refused, and the state is spent.
-    let flow = w.start("/sign-in/social", &As::Nobody, json!({ "provider": "corp", "errorCallbackURL": "https://app.example/oops" })).await;
+    let flow = w
+        .start(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp", "errorCallbackURL": "https://app.example/oops" }),
+        )
+        .await;
     let code = w.authorize(&flow);
     let query = format!("code={code}&state={}", flow.params["state"]);
     let foreign = w.back("corp", &query, None).await;
-    assert_eq!(location(&foreign), "https://app.example/oops?error=state_mismatch");
+    assert_eq!(
+        location(&foreign),
+        "https://app.example/oops?error=state_mismatch"
+    );
     let late = w.back("corp", &query, Some(&flow.cookie)).await;
-    assert_eq!(location(&late), error_page, "single use: the victim's own retry fails too");
+    assert_eq!(
+        location(&late),
+        error_page,
+        "single use: the victim's own retry fails too"
+    );
 
     // Replayed after success.
-    let flow = w.start("/sign-in/social", &As::Nobody, json!({ "provider": "corp" })).await;
+    let flow = w
+        .start(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp" }),
+        )
+        .await;
     let code = w.authorize(&flow);
     let query = format!("code={code}&state={}", flow.params["state"]);
     let ok = w.back("corp", &query, Some(&flow.cookie)).await;
@@ -387,15 +530,39 @@ async fn forged_replayed_foreign_and_expired_states_are_refused() {
     assert!(replay.session_cookie().is_none());
 
     // A state for another provider.
-    let flow = w.start("/sign-in/social", &As::Nobody, json!({ "provider": "partner" })).await;
-    let cross = w.back("corp", &format!("code=x&state={}", flow.params["state"]), Some(&flow.cookie)).await;
+    let flow = w
+        .start(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "partner" }),
+        )
+        .await;
+    let cross = w
+        .back(
+            "corp",
+            &format!("code=x&state={}", flow.params["state"]),
+            Some(&flow.cookie),
+        )
+        .await;
     assert!(location(&cross).ends_with("error=state_mismatch"));
 
     // Expired: ten minutes at the provider at most.
-    let flow = w.start("/sign-in/social", &As::Nobody, json!({ "provider": "corp" })).await;
+    let flow = w
+        .start(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp" }),
+        )
+        .await;
     let code = w.authorize(&flow);
     w.s.clock.advance(std::time::Duration::from_secs(11 * 60));
-    let expired = w.back("corp", &format!("code={code}&state={}", flow.params["state"]), Some(&flow.cookie)).await;
+    let expired = w
+        .back(
+            "corp",
+            &format!("code={code}&state={}", flow.params["state"]),
+            Some(&flow.cookie),
+        )
+        .await;
     assert_eq!(location(&expired), error_page);
     assert_eq!(w.users().await, 1, "only the one successful sign-up");
 }
@@ -404,52 +571,158 @@ async fn forged_replayed_foreign_and_expired_states_are_refused() {
 async fn id_tokens_with_a_wrong_nonce_audience_issuer_signature_or_expiry_create_nothing() {
     let w = world().await;
     let cases: Vec<(&str, Twist)> = vec![
-        ("nonce", Twist { nonce: Some("attacker-nonce".into()), ..Twist::default() }),
-        ("aud", Twist { aud: Some("another-client".into()), ..Twist::default() }),
-        ("iss", Twist { iss: Some("https://evil.example".into()), ..Twist::default() }),
-        ("alg none", Twist { alg_none: true, ..Twist::default() }),
-        ("expired", Twist { expired: true, ..Twist::default() }),
+        (
+            "nonce",
+            Twist {
+                nonce: Some("attacker-nonce".into()),
+                ..Twist::default()
+            },
+        ),
+        (
+            "aud",
+            Twist {
+                aud: Some("another-client".into()),
+                ..Twist::default()
+            },
+        ),
+        (
+            "iss",
+            Twist {
+                iss: Some("https://evil.example".into()),
+                ..Twist::default()
+            },
+        ),
+        (
+            "alg none",
+            Twist {
+                alg_none: true,
+                ..Twist::default()
+            },
+        ),
+        (
+            "expired",
+            Twist {
+                expired: true,
+                ..Twist::default()
+            },
+        ),
     ];
     for (what, twist) in cases {
         *w.idp.twist.lock().unwrap() = twist;
-        let back = w.sign_in("corp", json!({ "errorCallbackURL": "/sign-in" })).await;
+        let back = w
+            .sign_in("corp", json!({ "errorCallbackURL": "/sign-in" }))
+            .await;
         assert_eq!(back.status, StatusCode::FOUND, "{what}");
-        assert!(location(&back).starts_with("/sign-in?error=unable_to_get_user_info"), "{what}: {}", location(&back));
+        assert!(
+            location(&back).starts_with("/sign-in?error=unable_to_get_user_info"),
+            "{what}: {}",
+            location(&back)
+        );
         assert!(back.session_cookie().is_none(), "{what}");
     }
-    assert_eq!((w.users().await, w.count("accounts").await, w.count("sessions").await), (0, 0, 0));
+    assert_eq!(
+        (
+            w.users().await,
+            w.count("accounts").await,
+            w.count("sessions").await
+        ),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test]
 async fn provider_errors_garbage_silence_and_reused_codes_end_on_the_error_page() {
     let w = world_with(|c| c.social_timeout = std::time::Duration::from_secs(1)).await;
     // The user refused at the provider.
-    let flow = w.start("/sign-in/social", &As::Nobody, json!({ "provider": "corp", "errorCallbackURL": "/sign-in" })).await;
-    let denied = w
-        .back("corp", &format!("error=access_denied&error_description=User%20said%20no&state={}", flow.params["state"]), Some(&flow.cookie))
+    let flow = w
+        .start(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp", "errorCallbackURL": "/sign-in" }),
+        )
         .await;
-    assert_eq!(location(&denied), "/sign-in?error=access_denied&error_description=User+said+no");
+    let denied = w
+        .back(
+            "corp",
+            &format!(
+                "error=access_denied&error_description=User%20said%20no&state={}",
+                flow.params["state"]
+            ),
+            Some(&flow.cookie),
+        )
+        .await;
+    assert_eq!(
+        location(&denied),
+        "/sign-in?error=access_denied&error_description=User+said+no"
+    );
 
     for (what, twist) in [
-        ("garbage", Twist { token_answer: Some((200, "<html>not json".into())), ..Twist::default() }),
-        ("oauth error", Twist { token_answer: Some((400, r#"{"error":"invalid_client"}"#.into())), ..Twist::default() }),
-        ("silence", Twist { hang: true, ..Twist::default() }),
+        (
+            "garbage",
+            Twist {
+                token_answer: Some((200, "<html>not json".into())),
+                ..Twist::default()
+            },
+        ),
+        (
+            "oauth error",
+            Twist {
+                token_answer: Some((400, r#"{"error":"invalid_client"}"#.into())),
+                ..Twist::default()
+            },
+        ),
+        (
+            "silence",
+            Twist {
+                hang: true,
+                ..Twist::default()
+            },
+        ),
     ] {
         *w.idp.twist.lock().unwrap() = twist;
         let started = std::time::Instant::now();
-        let back = w.sign_in("corp", json!({ "errorCallbackURL": "/sign-in" })).await;
+        let back = w
+            .sign_in("corp", json!({ "errorCallbackURL": "/sign-in" }))
+            .await;
         assert_eq!(location(&back), "/sign-in?error=invalid_code", "{what}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{what}: bounded by the timeout");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{what}: bounded by the timeout"
+        );
     }
     *w.idp.twist.lock().unwrap() = Twist::default();
 
     // A code used once is refused by the provider on reuse (a new flow replaying it).
-    let flow = w.start("/sign-in/social", &As::Nobody, json!({ "provider": "corp" })).await;
+    let flow = w
+        .start(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp" }),
+        )
+        .await;
     let code = w.authorize(&flow);
-    let ok = w.back("corp", &format!("code={code}&state={}", flow.params["state"]), Some(&flow.cookie)).await;
+    let ok = w
+        .back(
+            "corp",
+            &format!("code={code}&state={}", flow.params["state"]),
+            Some(&flow.cookie),
+        )
+        .await;
     assert!(ok.session_cookie().is_some());
-    let flow2 = w.start("/sign-in/social", &As::Nobody, json!({ "provider": "corp" })).await;
-    let reused = w.back("corp", &format!("code={code}&state={}", flow2.params["state"]), Some(&flow2.cookie)).await;
+    let flow2 = w
+        .start(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp" }),
+        )
+        .await;
+    let reused = w
+        .back(
+            "corp",
+            &format!("code={code}&state={}", flow2.params["state"]),
+            Some(&flow2.cookie),
+        )
+        .await;
     assert!(location(&reused).ends_with("error=invalid_code"));
     assert!(reused.session_cookie().is_none());
     assert_eq!(w.users().await, 1);
@@ -459,26 +732,74 @@ async fn provider_errors_garbage_silence_and_reused_codes_end_on_the_error_page(
 async fn untrusted_redirect_targets_and_unknown_providers_are_refused_up_front() {
     let w = world().await;
     for field in ["callbackURL", "errorCallbackURL", "newUserCallbackURL"] {
-        for target in ["https://evil.example/x", "//evil.example", "javascript:alert(1)"] {
-            let res = w.s.post("/sign-in/social", &As::Nobody, json!({ "provider": "corp", field: target })).await;
-            assert_eq!((res.status, res.code()), (StatusCode::FORBIDDEN, "INVALID_CALLBACK_URL"), "{field} {target}");
+        for target in [
+            "https://evil.example/x",
+            "//evil.example",
+            "javascript:alert(1)",
+        ] {
+            let res =
+                w.s.post(
+                    "/sign-in/social",
+                    &As::Nobody,
+                    json!({ "provider": "corp", field: target }),
+                )
+                .await;
+            assert_eq!(
+                (res.status, res.code()),
+                (StatusCode::FORBIDDEN, "INVALID_CALLBACK_URL"),
+                "{field} {target}"
+            );
         }
     }
-    let unknown = w.s.post("/sign-in/social", &As::Nobody, json!({ "provider": "nope" })).await;
-    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "PROVIDER_NOT_FOUND"));
-    let bad = w.s.post("/sign-in/social", &As::Nobody, json!({ "provider": "corp", "scopes": ["a b"] })).await;
+    let unknown =
+        w.s.post(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "nope" }),
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (StatusCode::NOT_FOUND, "PROVIDER_NOT_FOUND")
+    );
+    let bad =
+        w.s.post(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp", "scopes": ["a b"] }),
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let trusted = w.s.post("/sign-in/social", &As::Nobody, json!({ "provider": "corp", "callbackURL": "https://app.example/home", "disableRedirect": true })).await;
-    assert_eq!((trusted.status, trusted.body["redirect"].as_bool()), (StatusCode::OK, Some(false)));
+    assert_eq!(
+        (trusted.status, trusted.body["redirect"].as_bool()),
+        (StatusCode::OK, Some(false))
+    );
     assert!(trusted.header("location").is_none());
-    assert_eq!(w.count("verifications").await, 1, "only the trusted request started a flow");
+    assert_eq!(
+        w.count("verifications").await,
+        1,
+        "only the trusted request started a flow"
+    );
 }
 
 async fn verified_password_user(s: &Server, email: &str) -> As {
     let who = s.session(email).await;
-    s.post("/send-verification-email", &As::Nobody, json!({ "email": email })).await;
+    s.post(
+        "/send-verification-email",
+        &As::Nobody,
+        json!({ "email": email }),
+    )
+    .await;
     let mail = s.mail(email, MailKind::VerifyEmail).await;
-    let v = s.call(Method::GET, &format!("/verify-email?token={}", mail.token), &As::Nobody, None).await;
+    let v = s
+        .call(
+            Method::GET,
+            &format!("/verify-email?token={}", mail.token),
+            &As::Nobody,
+            None,
+        )
+        .await;
     assert_eq!(v.status, StatusCode::OK, "{:?}", v.body);
     who
 }
@@ -489,7 +810,11 @@ async fn an_existing_email_is_linked_only_when_both_sides_verified_it() {
     // An unverified local account (anyone can register any address): never taken over.
     w.s.sign_up("ada@example.com").await;
     let back = w.sign_in("corp", json!({})).await;
-    assert!(location(&back).ends_with("error=account_not_linked"), "{}", location(&back));
+    assert!(
+        location(&back).ends_with("error=account_not_linked"),
+        "{}",
+        location(&back)
+    );
     assert_eq!((w.users().await, w.count("accounts").await), (1, 0));
 
     // A verified local account, but the provider does not vouch for the email.
@@ -505,9 +830,18 @@ async fn an_existing_email_is_linked_only_when_both_sides_verified_it() {
     let back = w.sign_in("corp", json!({})).await;
     assert_eq!(location(&back), format!("{}/", w.s.url));
     let list = w.s.call(Method::GET, "/list-accounts", &who, None).await;
-    let providers: Vec<&str> = list.body.as_array().unwrap().iter().map(|a| a["providerId"].as_str().unwrap()).collect();
+    let providers: Vec<&str> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["providerId"].as_str().unwrap())
+        .collect();
     assert_eq!(providers, ["credential", "corp"]);
-    assert_eq!(w.s.sign_in("ada@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        w.s.sign_in("ada@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -516,29 +850,84 @@ async fn link_a_second_provider_then_unlink_but_never_the_last_way_in() {
     let back = w.sign_in("corp", json!({})).await;
     let who = session_of(&back);
     // Link "partner" (same person, same verified email) through the redirect flow.
-    let flow = w.start("/link-social", &who, json!({ "provider": "partner", "callbackURL": "/account" })).await;
+    let flow = w
+        .start(
+            "/link-social",
+            &who,
+            json!({ "provider": "partner", "callbackURL": "/account" }),
+        )
+        .await;
     let code = w.authorize(&flow);
-    let linked = w.back("partner", &format!("code={code}&state={}", flow.params["state"]), Some(&flow.cookie)).await;
+    let linked = w
+        .back(
+            "partner",
+            &format!("code={code}&state={}", flow.params["state"]),
+            Some(&flow.cookie),
+        )
+        .await;
     assert_eq!(location(&linked), "/account");
-    assert!(linked.session_cookie().is_none(), "linking opens no session");
-    let list = w.s.call(Method::GET, "/list-accounts", &who, None).await.body;
-    let mut ids: Vec<(String, String)> = list.as_array().unwrap().iter().map(|a| (a["providerId"].as_str().unwrap().to_owned(), a["id"].as_str().unwrap().to_owned())).collect();
+    assert!(
+        linked.session_cookie().is_none(),
+        "linking opens no session"
+    );
+    let list =
+        w.s.call(Method::GET, "/list-accounts", &who, None)
+            .await
+            .body;
+    let mut ids: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["providerId"].as_str().unwrap().to_owned(),
+                a["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     // Same creation time on the test's stopped clock: listed by creation, then id.
     ids.sort();
-    assert_eq!(ids.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), ["corp", "partner"]);
+    assert_eq!(
+        ids.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        ["corp", "partner"]
+    );
 
     // Another user cannot link an identity whose email is not theirs.
     let eve = verified_password_user(&w.s, "eve@example.com").await;
-    let flow = w.start("/link-social", &eve, json!({ "provider": "github", "errorCallbackURL": "/account" })).await;
+    let flow = w
+        .start(
+            "/link-social",
+            &eve,
+            json!({ "provider": "github", "errorCallbackURL": "/account" }),
+        )
+        .await;
     let code = w.authorize(&flow);
-    let diff = w.back("github", &format!("code={code}&state={}", flow.params["state"]), Some(&flow.cookie)).await;
+    let diff = w
+        .back(
+            "github",
+            &format!("code={code}&state={}", flow.params["state"]),
+            Some(&flow.cookie),
+        )
+        .await;
     assert_eq!(location(&diff), "/account?error=email_does_not_match");
 
-    let gone = w.s.post("/unlink-account", &who, json!({ "accountId": ids[1].1 })).await;
-    assert_eq!((gone.status, gone.body.clone()), (StatusCode::OK, json!({ "status": true })));
-    let last = w.s.post("/unlink-account", &who, json!({ "accountId": ids[0].1 })).await;
-    assert_eq!((last.status, last.code()), (StatusCode::BAD_REQUEST, "FAILED_TO_UNLINK_LAST_ACCOUNT"));
-    let foreign = w.s.post("/unlink-account", &eve, json!({ "accountId": ids[0].1 })).await;
+    let gone =
+        w.s.post("/unlink-account", &who, json!({ "accountId": ids[1].1 }))
+            .await;
+    assert_eq!(
+        (gone.status, gone.body.clone()),
+        (StatusCode::OK, json!({ "status": true }))
+    );
+    let last =
+        w.s.post("/unlink-account", &who, json!({ "accountId": ids[0].1 }))
+            .await;
+    assert_eq!(
+        (last.status, last.code()),
+        (StatusCode::BAD_REQUEST, "FAILED_TO_UNLINK_LAST_ACCOUNT")
+    );
+    let foreign =
+        w.s.post("/unlink-account", &eve, json!({ "accountId": ids[0].1 }))
+            .await;
     assert_eq!(foreign.code(), "ACCOUNT_NOT_FOUND");
     assert_eq!(w.count("accounts").await, 1);
 }
@@ -547,17 +936,31 @@ async fn link_a_second_provider_then_unlink_but_never_the_last_way_in() {
 async fn github_preset_maps_the_primary_verified_email_from_its_emails_endpoint() {
     let w = world().await;
     *w.idp.user.lock().unwrap() = ("4242".into(), "octo@example.com".into(), "Octo Cat".into());
-    let flow = w.start("/sign-in/social", &As::Nobody, json!({ "provider": "github" })).await;
+    let flow = w
+        .start(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "github" }),
+        )
+        .await;
     assert_eq!(flow.params["scope"], "read:user user:email");
     assert!(!flow.params.contains_key("nonce"), "OAuth 2, no ID token");
     let code = w.authorize(&flow);
-    let back = w.back("github", &format!("code={code}&state={}", flow.params["state"]), Some(&flow.cookie)).await;
+    let back = w
+        .back(
+            "github",
+            &format!("code={code}&state={}", flow.params["state"]),
+            Some(&flow.cookie),
+        )
+        .await;
     let me = w.s.get_session(&session_of(&back)).await;
     assert_eq!(me.body["user"]["email"], "octo@example.com");
     assert_eq!(me.body["user"]["name"], "Octo Cat");
     assert_eq!(me.body["user"]["image"], "https://avatars.example/u/42");
     assert_eq!(me.body["user"]["emailVerified"], true);
-    let list = w.s.call(Method::GET, "/list-accounts", &session_of(&back), None).await;
+    let list =
+        w.s.call(Method::GET, "/list-accounts", &session_of(&back), None)
+            .await;
     assert_eq!(list.body[0]["accountId"], "4242");
 }
 
@@ -566,7 +969,9 @@ async fn native_apps_sign_in_with_an_id_token_checked_like_any_other() {
     let w = world().await;
     let now = sigil_token::now_unix();
     let mint = |aud: &str, nonce: Option<&str>| {
-        let mut c = Claims::new("native-7", now, now + 300).with_issuer(w.idp.issuer.clone()).with_audience(aud);
+        let mut c = Claims::new("native-7", now, now + 300)
+            .with_issuer(w.idp.issuer.clone())
+            .with_audience(aud);
         c.email = Some("nat@example.com".into());
         c.extra.insert("email_verified".into(), json!(true));
         if let Some(n) = nonce {
@@ -574,12 +979,30 @@ async fn native_apps_sign_in_with_an_id_token_checked_like_any_other() {
         }
         sigil_token::sign(&w.idp.key, &c).unwrap()
     };
-    let wrong_aud = w.s.post("/sign-in/social", &As::Nobody, json!({ "provider": "corp", "idToken": { "token": mint("another-client", None) } })).await;
-    assert_eq!((wrong_aud.status, wrong_aud.code()), (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"));
+    let wrong_aud =
+        w.s.post(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp", "idToken": { "token": mint("another-client", None) } }),
+        )
+        .await;
+    assert_eq!(
+        (wrong_aud.status, wrong_aud.code()),
+        (StatusCode::UNAUTHORIZED, "INVALID_TOKEN")
+    );
     let wrong_nonce = w.s.post("/sign-in/social", &As::Nobody, json!({ "provider": "corp", "idToken": { "token": mint("sigil-client", Some("n1")), "nonce": "n2" } })).await;
     assert_eq!(wrong_nonce.code(), "INVALID_TOKEN");
-    let github = w.s.post("/sign-in/social", &As::Nobody, json!({ "provider": "github", "idToken": { "token": mint("gh-client", None) } })).await;
-    assert_eq!((github.status, github.code()), (StatusCode::NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED"));
+    let github =
+        w.s.post(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "github", "idToken": { "token": mint("gh-client", None) } }),
+        )
+        .await;
+    assert_eq!(
+        (github.status, github.code()),
+        (StatusCode::NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED")
+    );
     assert_eq!(w.users().await, 0);
 
     let ok = w.s.post("/sign-in/social", &As::Nobody, json!({ "provider": "corp", "idToken": { "token": mint("sigil-client", Some("n1")), "nonce": "n1" } })).await;
@@ -587,5 +1010,9 @@ async fn native_apps_sign_in_with_an_id_token_checked_like_any_other() {
     assert_eq!(ok.body["redirect"], false);
     assert_eq!(ok.body["user"]["email"], "nat@example.com");
     assert!(ok.header("set-auth-token").is_some() && ok.session_cookie().is_some());
-    assert_eq!(*w.idp.token_calls.lock().unwrap(), 0, "no code exchange for an ID token sign-in");
+    assert_eq!(
+        *w.idp.token_calls.lock().unwrap(),
+        0,
+        "no code exchange for an ID token sign-in"
+    );
 }

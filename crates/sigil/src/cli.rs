@@ -334,15 +334,10 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
     s.hash_per_client = args.hash_per_client;
     s.social_timeout = args.social_timeout;
     if let Some(path) = &args.social_providers_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "SIGIL_SOCIAL_PROVIDERS_FILE {}: {e}",
-                path.display()
-            )
-        })?;
-        s.social_providers = sigil_auth::social::config::parse_providers(&text, |name| {
-            std::env::var(name).ok()
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("SIGIL_SOCIAL_PROVIDERS_FILE {}: {e}", path.display()))?;
+        s.social_providers =
+            sigil_auth::social::config::parse_providers(&text, |name| std::env::var(name).ok())?;
     }
     if s.jwt_alg.is_symmetric() && s.jwt_secret.is_none() {
         return Err(format!(

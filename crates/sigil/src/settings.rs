@@ -174,7 +174,11 @@ impl std::fmt::Debug for Settings {
             .field("hash_per_client", &self.hash_per_client)
             .field(
                 "social_providers",
-                &self.social_providers.iter().map(|p| &p.id).collect::<Vec<_>>(),
+                &self
+                    .social_providers
+                    .iter()
+                    .map(|p| &p.id)
+                    .collect::<Vec<_>>(),
             )
             .field("social_timeout", &self.social_timeout)
             .finish_non_exhaustive()

@@ -96,7 +96,11 @@ fn prefixed(fields: Fields<'_>, name: &str) -> ApiResult<()> {
 
 /// The answer that sends the browser to the provider: `{url, redirect}`, `Location` unless
 /// `disableRedirect`, and the signed state cookie.
-fn to_provider(auth: &AuthService, started: crate::social::Started, disable_redirect: bool) -> Reply {
+fn to_provider(
+    auth: &AuthService,
+    started: crate::social::Started,
+    disable_redirect: bool,
+) -> Reply {
     let cookie = auth.0.cookies.state_cookie(
         auth.0.config.secret.expose(),
         &started.state,
@@ -135,7 +139,8 @@ pub(super) async fn sign_in_social(
                 &client,
             )
             .await?;
-        let reply = Reply::json(json!({ "redirect": false, "token": token, "user": user_json(&user) }));
+        let reply =
+            Reply::json(json!({ "redirect": false, "token": token, "user": user_json(&user) }));
         return Ok(with_session(&auth, reply, &token, true));
     }
     let started = auth
@@ -178,7 +183,9 @@ pub(super) async fn link_social(
                 },
             )
             .await?;
-        return Ok(Reply::json(json!({ "url": "", "status": true, "redirect": false })));
+        return Ok(Reply::json(
+            json!({ "url": "", "status": true, "redirect": false }),
+        ));
     }
     let started = auth
         .0
@@ -233,7 +240,11 @@ pub(super) async fn callback(
         .callback(&provider, params, browser_state.as_deref(), &client)
         .await
     {
-        Ok(Finished::SignedIn { token, redirect: to, .. }) => {
+        Ok(Finished::SignedIn {
+            token,
+            redirect: to,
+            ..
+        }) => {
             let (mut cookies, _) = auth.session_cookies(&token, true);
             cookies.push(expire_state);
             redirect(&to, cookies)
@@ -253,7 +264,15 @@ pub(super) async fn callback_post(
 ) -> Response {
     let mut pairs = url::form_urlencoded::Serializer::new(String::new());
     let fields = body.optional_fields().ok();
-    for name in ["code", "state", "error", "error_description", "iss", "user", "device_id"] {
+    for name in [
+        "code",
+        "state",
+        "error",
+        "error_description",
+        "iss",
+        "user",
+        "device_id",
+    ] {
         let from_body = fields
             .as_ref()
             .and_then(|f| f.peek_string(name))
@@ -269,7 +288,11 @@ pub(super) async fn callback_post(
         .collect();
     let base = auth.0.config.base_url.as_str().trim_end_matches('/');
     redirect(
-        &format!("{base}{}/callback/{provider}?{}", super::BASE_PATH, pairs.finish()),
+        &format!(
+            "{base}{}/callback/{provider}?{}",
+            super::BASE_PATH,
+            pairs.finish()
+        ),
         Vec::new(),
     )
 }
@@ -325,7 +348,10 @@ pub(super) async fn unlink_account(
 ) -> ApiResult<Response> {
     let id = account_id_field(&body)?;
     if !auth.0.sessions.is_fresh(&caller.session) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::SESSION_NOT_FRESH));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::SESSION_NOT_FRESH,
+        ));
     }
     auth.0.social.unlink(&caller.user.id, &id).await?;
     Ok(Reply::json(json!({ "status": true })).into_response())

@@ -22,14 +22,14 @@ pub use crate::social_config as config;
 pub mod oidc;
 pub mod provider;
 
+use self::config::{Kind, ProviderConfig};
+use self::oidc::{Metadata, ProviderClient, ProviderError};
+use self::provider::{AuthorizationRequest, Profile, Tokens};
 use crate::crypto;
 use crate::domain::Email;
 use crate::session::{ClientInfo, Sessions};
 use crate::store::{Account, AuthStore, StoreError, Unlinked, User};
 use base64::Engine;
-use self::config::{Kind, ProviderConfig};
-use self::oidc::{Metadata, ProviderClient, ProviderError};
-use self::provider::{AuthorizationRequest, Profile, Tokens};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -147,7 +147,11 @@ impl CallbackFailure {
         if let Some(d) = &self.description {
             q.append_pair("error_description", d);
         }
-        let sep = if self.error_url.contains('?') { '&' } else { '?' };
+        let sep = if self.error_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         format!("{}{sep}{}", self.error_url, q.finish())
     }
 }
@@ -380,10 +384,11 @@ impl Social {
     pub async fn start(&self, req: Start<'_>) -> Result<Started, SocialError> {
         let p = self.provider(req.provider)?;
         if req.scopes.len() > MAX_SCOPES
-            || req
-                .scopes
-                .iter()
-                .any(|s| s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control()))
+            || req.scopes.iter().any(|s| {
+                s.is_empty()
+                    || s.len() > 128
+                    || s.chars().any(|c| c.is_whitespace() || c.is_control())
+            })
         {
             return Err(SocialError::Invalid("scopes"));
         }
@@ -395,7 +400,11 @@ impl Social {
         let verifier = random::alphanumeric(64)?;
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(Sha256::digest(verifier.as_bytes()));
-        let nonce = p.kind.is_oidc().then(|| random::alphanumeric(32)).transpose()?;
+        let nonce = p
+            .kind
+            .is_oidc()
+            .then(|| random::alphanumeric(32))
+            .transpose()?;
         let mut scopes = p.scopes.clone();
         for s in req.scopes {
             if !scopes.contains(&s) {
@@ -459,7 +468,10 @@ impl Social {
             description: description.map(str::to_owned),
         };
         let default_error = self.default_error_url();
-        let Some(state) = params.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 128)
+        let Some(state) = params
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty() && s.len() <= 128)
         else {
             return Err(fail(&default_error, "state_not_found", None));
         };
@@ -484,8 +496,8 @@ impl Social {
             return Err(fail(&default_error, "state_mismatch", None));
         };
         let error_url = flow.error_url.clone().unwrap_or(default_error);
-        let browser_matches = browser_state
-            .is_some_and(|b| crypto::ct_eq(b.as_bytes(), state.as_bytes()));
+        let browser_matches =
+            browser_state.is_some_and(|b| crypto::ct_eq(b.as_bytes(), state.as_bytes()));
         if !browser_matches || flow.provider != provider_id {
             tracing::info!(target: "sigil::social", "callback refused: state not started by this browser or for this provider");
             return Err(fail(&error_url, "state_mismatch", None));
@@ -505,7 +517,10 @@ impl Social {
             tracing::info!(target: "sigil::social", provider = %provider_id, %code, "provider answered an error");
             return Err(fail(&error_url, &code, description.as_deref()));
         }
-        let Some(code) = params.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 2048)
+        let Some(code) = params
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.len() <= 2048)
         else {
             return Err(fail(&error_url, "no_code", None));
         };
@@ -516,7 +531,11 @@ impl Social {
             Ok(meta) => meta,
             Err(e) => {
                 tracing::warn!(target: "sigil::social", provider = %p.id, error = %e, "provider metadata unavailable");
-                return Err(fail(&error_url, "invalid_code", Some("provider unavailable")));
+                return Err(fail(
+                    &error_url,
+                    "invalid_code",
+                    Some("provider unavailable"),
+                ));
             }
         };
         if let (Some(iss), Some(expected)) = (params.iss.as_deref(), meta.issuer.as_deref())
@@ -548,7 +567,13 @@ impl Social {
             .filter(|u| u.len() <= 4096)
             .and_then(|u| serde_json::from_str::<Value>(u).ok());
         let profile = match self
-            .profile(&p, &meta, &tokens, flow.nonce.as_deref(), apple_user.as_ref())
+            .profile(
+                &p,
+                &meta,
+                &tokens,
+                flow.nonce.as_deref(),
+                apple_user.as_ref(),
+            )
             .await
         {
             Ok(profile) => profile,
@@ -645,10 +670,18 @@ impl Social {
                 provider::discord_profile(&user).map_err(SocialError::Provider)
             }
             _ => {
-                let id_token = tokens.id_token.as_deref().ok_or(SocialError::InvalidIdToken("missing".into()))?;
+                let id_token = tokens
+                    .id_token
+                    .as_deref()
+                    .ok_or(SocialError::InvalidIdToken("missing".into()))?;
                 let claims = self
                     .client
-                    .verify_id_token(p, meta, id_token, Some(nonce.ok_or(SocialError::InvalidIdToken("nonce".into()))?))
+                    .verify_id_token(
+                        p,
+                        meta,
+                        id_token,
+                        Some(nonce.ok_or(SocialError::InvalidIdToken("nonce".into()))?),
+                    )
                     .await
                     .map_err(|e| match e {
                         ProviderError::IdToken(why) => SocialError::InvalidIdToken(why),
@@ -656,8 +689,14 @@ impl Social {
                     })?;
                 // The user-info answer fills names and pictures the token leaves out; its
                 // failure is not fatal (the verified token is the identity).
-                let info = match (access, meta.user_info.is_some(), claims.email.is_none() || claims.name.is_none()) {
-                    (Some(access), true, true) => provider::user_info(&self.client, meta, access).await.ok(),
+                let info = match (
+                    access,
+                    meta.user_info.is_some(),
+                    claims.email.is_none() || claims.name.is_none(),
+                ) {
+                    (Some(access), true, true) => {
+                        provider::user_info(&self.client, meta, access).await.ok()
+                    }
                     _ => None,
                 };
                 Ok(provider::oidc_profile(&claims, info.as_ref(), apple_user))
@@ -694,7 +733,9 @@ impl Social {
             access_token: self.seal(tokens.access_token.as_deref().map(String::as_str))?,
             refresh_token: self.seal(tokens.refresh_token.as_deref().map(String::as_str))?,
             id_token: self.seal(tokens.id_token.as_deref())?,
-            access_token_expires_at: tokens.expires_in.map(|s| now + s.clamp(0, i64::MAX / 2000) * 1000),
+            access_token_expires_at: tokens
+                .expires_in
+                .map(|s| now + s.clamp(0, i64::MAX / 2000) * 1000),
             refresh_token_expires_at: tokens
                 .refresh_expires_in
                 .map(|s| now + s.clamp(0, i64::MAX / 2000) * 1000),
@@ -722,11 +763,7 @@ impl Social {
             .as_deref()
             .and_then(Email::parse)
             .ok_or(SocialError::EmailNotFound)?;
-        if let Some(existing) = self
-            .store
-            .account_by_identity(&p.id, &profile.id)
-            .await?
-        {
+        if let Some(existing) = self.store.account_by_identity(&p.id, &profile.id).await? {
             let user = self
                 .store
                 .user_by_id(&existing.user_id)
@@ -772,7 +809,12 @@ impl Social {
             return Err(SocialError::EmailNotVerified);
         }
         let now = self.clock.now_ms();
-        let name: String = profile.name.chars().filter(|c| !c.is_control()).take(256).collect();
+        let name: String = profile
+            .name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
         let image = profile
             .image
             .clone()
@@ -788,7 +830,11 @@ impl Social {
         };
         account.user_id = user.id.clone();
         let (session, token) = self.sessions.build(&user.id, true, client)?;
-        match self.store.create_social_user(&user, &account, &session).await {
+        match self
+            .store
+            .create_social_user(&user, &account, &session)
+            .await
+        {
             Ok(()) => {}
             // Raced by a concurrent sign-up with the same email or identity.
             Err(StoreError::Conflict) => return Err(SocialError::NotLinked),
@@ -932,7 +978,11 @@ impl Social {
             .ok_or(SocialError::AccountNotFound)
     }
 
-    async fn refreshed(&self, p: &ProviderConfig, account: &mut Account) -> Result<Tokens, SocialError> {
+    async fn refreshed(
+        &self,
+        p: &ProviderConfig,
+        account: &mut Account,
+    ) -> Result<Tokens, SocialError> {
         let refresh_token = self
             .unseal(account.refresh_token.as_deref())
             .ok_or(SocialError::NoRefreshToken)?;
@@ -943,12 +993,15 @@ impl Social {
         let now = self.clock.now_ms();
         account.access_token = self.seal(tokens.access_token.as_deref().map(String::as_str))?;
         if tokens.refresh_token.is_some() {
-            account.refresh_token = self.seal(tokens.refresh_token.as_deref().map(String::as_str))?;
+            account.refresh_token =
+                self.seal(tokens.refresh_token.as_deref().map(String::as_str))?;
         }
         if tokens.id_token.is_some() {
             account.id_token = self.seal(tokens.id_token.as_deref())?;
         }
-        account.access_token_expires_at = tokens.expires_in.map(|s| now + s.clamp(0, i64::MAX / 2000) * 1000);
+        account.access_token_expires_at = tokens
+            .expires_in
+            .map(|s| now + s.clamp(0, i64::MAX / 2000) * 1000);
         if let Some(s) = tokens.refresh_expires_in {
             account.refresh_token_expires_at = Some(now + s.clamp(0, i64::MAX / 2000) * 1000);
         }
@@ -959,7 +1012,11 @@ impl Social {
 
     /// A valid access token for the user's account (refreshed first when it expires within
     /// five seconds and a refresh token is stored).
-    pub async fn access_token(&self, user_id: &str, account_id: &str) -> Result<AccessToken, SocialError> {
+    pub async fn access_token(
+        &self,
+        user_id: &str,
+        account_id: &str,
+    ) -> Result<AccessToken, SocialError> {
         let mut account = self.own_account(user_id, account_id).await?;
         let p = self.provider(&account.provider_id)?;
         let expiring = account
@@ -975,12 +1032,18 @@ impl Social {
             access_token,
             expires_at: account.access_token_expires_at,
             scopes: split_scopes(&account.scope),
-            id_token: self.unseal(account.id_token.as_deref()).map(|t| t.to_string()),
+            id_token: self
+                .unseal(account.id_token.as_deref())
+                .map(|t| t.to_string()),
         })
     }
 
     /// Refreshes the account's tokens at the provider now.
-    pub async fn refresh_token(&self, user_id: &str, account_id: &str) -> Result<(Account, AccessToken), SocialError> {
+    pub async fn refresh_token(
+        &self,
+        user_id: &str,
+        account_id: &str,
+    ) -> Result<(Account, AccessToken), SocialError> {
         let mut account = self.own_account(user_id, account_id).await?;
         let p = self.provider(&account.provider_id)?;
         let tokens = self.refreshed(&p, &mut account).await?;
@@ -988,13 +1051,19 @@ impl Social {
             access_token: tokens.access_token.unwrap_or_default(),
             expires_at: account.access_token_expires_at,
             scopes: split_scopes(&account.scope),
-            id_token: self.unseal(account.id_token.as_deref()).map(|t| t.to_string()),
+            id_token: self
+                .unseal(account.id_token.as_deref())
+                .map(|t| t.to_string()),
         };
         Ok((account, token))
     }
 
     /// The provider's current profile for the account (Better Auth's `/account-info`).
-    pub async fn account_info(&self, user_id: &str, account_id: &str) -> Result<(Account, Profile, Value), SocialError> {
+    pub async fn account_info(
+        &self,
+        user_id: &str,
+        account_id: &str,
+    ) -> Result<(Account, Profile, Value), SocialError> {
         let token = self.access_token(user_id, account_id).await?;
         let account = self.own_account(user_id, account_id).await?;
         let p = self.provider(&account.provider_id)?;
@@ -1003,7 +1072,9 @@ impl Social {
             .await
             .map_err(SocialError::Provider)?;
         let profile = match p.kind {
-            Kind::Github => provider::github_profile(&self.client, &p, &data, &token.access_token).await,
+            Kind::Github => {
+                provider::github_profile(&self.client, &p, &data, &token.access_token).await
+            }
             Kind::Discord => provider::discord_profile(&data),
             _ => {
                 let mut claims = sigil_token::Claims::new(account.account_id.clone(), 0, 0);

@@ -213,7 +213,8 @@ impl ProviderClient {
                 .map(str::to_owned),
             jwks_uri: Some(field("jwks_uri")?),
         };
-        self.lock_metadata().insert(p.id.clone(), (now, meta.clone()));
+        self.lock_metadata()
+            .insert(p.id.clone(), (now, meta.clone()));
         Ok(meta)
     }
 
@@ -257,8 +258,11 @@ impl ProviderClient {
             _ => (now, self.fetch_keys(jwks_uri).await?),
         };
         let template = issuer.contains("{tenantid}");
-        let mut validation = Validation::new(issuer.clone(), p.client_id.clone())
-            .algorithms(&[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]);
+        let mut validation = Validation::new(issuer.clone(), p.client_id.clone()).algorithms(&[
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ]);
         if template {
             validation = validation.skip_issuer_check();
         }
@@ -272,7 +276,11 @@ impl ProviderClient {
         }
         .map_err(|e| ProviderError::IdToken(e.kind().to_owned()))?;
         if template {
-            let tid = claims.extra.get("tid").and_then(Value::as_str).unwrap_or("");
+            let tid = claims
+                .extra
+                .get("tid")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if tid.is_empty() || claims.iss.as_deref() != Some(&issuer.replace("{tenantid}", tid)) {
                 return Err(ProviderError::IdToken("iss".into()));
             }

@@ -2,8 +2,8 @@
 //! mapping of its profile (ID token claims, or GitHub's and Discord's user endpoints) to a
 //! [`Profile`].
 
-use crate::social_config::{Kind, ProviderConfig, TokenAuth};
 use super::oidc::{Metadata, ProviderClient, ProviderError};
+use crate::social_config::{Kind, ProviderConfig, TokenAuth};
 use serde_json::{Map, Value};
 use sigil_token::Claims;
 use zeroize::Zeroizing;
@@ -117,8 +117,9 @@ fn apple_client_secret(p: &ProviderConfig, now_secs: u64) -> Result<String, Prov
             .map(|s| s.expose().to_owned())
             .ok_or_else(|| ProviderError::Garbage("apple key missing".into()));
     };
-    let scalar = p256_scalar_from_pem(key.private_key.expose())
-        .ok_or_else(|| ProviderError::Garbage("apple private key is not a P-256 PKCS#8 PEM".into()))?;
+    let scalar = p256_scalar_from_pem(key.private_key.expose()).ok_or_else(|| {
+        ProviderError::Garbage("apple private key is not a P-256 PKCS#8 PEM".into())
+    })?;
     let signing = sigil_token::SigningKey::es256_from_scalar(&scalar[..], Some(key.key_id.clone()))
         .map_err(|_| ProviderError::Garbage("apple private key".into()))?;
     let claims = Claims::new(p.client_id.clone(), now_secs, now_secs + 300)
@@ -150,7 +151,10 @@ pub fn p256_scalar_from_pem(pem: &str) -> Option<Zeroizing<[u8; 32]>> {
     Some(out)
 }
 
-fn client_secret(p: &ProviderConfig, now_secs: u64) -> Result<Option<Zeroizing<String>>, ProviderError> {
+fn client_secret(
+    p: &ProviderConfig,
+    now_secs: u64,
+) -> Result<Option<Zeroizing<String>>, ProviderError> {
     if p.kind == Kind::Apple {
         return apple_client_secret(p, now_secs).map(|s| Some(Zeroizing::new(s)));
     }
@@ -172,7 +176,8 @@ pub async fn token_request(
     match (p.token_auth, &secret) {
         (TokenAuth::Basic, Some(secret)) => {
             // RFC 6749 §2.3.1: each part form-encoded before Basic.
-            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             request = request.basic_auth(enc(&p.client_id), Some(enc(secret)));
         }
         (_, secret) => {
@@ -196,9 +201,13 @@ pub async fn token_request(
         return Err(ProviderError::Refused(error.chars().take(64).collect()));
     }
     let string = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
-    let number = |k: &str| answer.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
-    let access_token = string("access_token")
-        .ok_or_else(|| ProviderError::Garbage("no access_token".into()))?;
+    let number = |k: &str| {
+        answer
+            .get(k)
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+    };
+    let access_token =
+        string("access_token").ok_or_else(|| ProviderError::Garbage("no access_token".into()))?;
     Ok(Tokens {
         access_token: Some(Zeroizing::new(access_token)),
         refresh_token: string("refresh_token").map(Zeroizing::new),
@@ -293,7 +302,11 @@ fn truthy(map: &Map<String, Value>, key: &str) -> bool {
 
 /// The profile in an OpenID Connect ID token's claims (with the user-info answer, when
 /// fetched, filling what the token lacks). `apple_user` is the name Apple posts once.
-pub fn oidc_profile(claims: &Claims, info: Option<&Map<String, Value>>, apple_user: Option<&Value>) -> Profile {
+pub fn oidc_profile(
+    claims: &Claims,
+    info: Option<&Map<String, Value>>,
+    apple_user: Option<&Value>,
+) -> Profile {
     let mut all = claims.extra.clone();
     if let Some(email) = &claims.email {
         all.insert("email".into(), Value::String(email.clone()));
@@ -313,7 +326,9 @@ pub fn oidc_profile(claims: &Claims, info: Option<&Map<String, Value>>, apple_us
         .and_then(|u| u.get("name"))
         .map(|n| {
             let part = |k| n.get(k).and_then(Value::as_str).unwrap_or("");
-            format!("{} {}", part("firstName"), part("lastName")).trim().to_owned()
+            format!("{} {}", part("firstName"), part("lastName"))
+                .trim()
+                .to_owned()
         })
         .filter(|n| !n.is_empty());
     let email = string_of(&all, "email");
@@ -339,7 +354,8 @@ pub async fn github_profile(
     user: &Map<String, Value>,
     access_token: &str,
 ) -> Result<Profile, ProviderError> {
-    let id = string_of(user, "id").ok_or_else(|| ProviderError::Garbage("github user without id".into()))?;
+    let id = string_of(user, "id")
+        .ok_or_else(|| ProviderError::Garbage("github user without id".into()))?;
     let emails_url = p
         .endpoints
         .emails
@@ -391,7 +407,8 @@ async fn github_primary_email(
 
 /// Discord's profile from `/users/@me`.
 pub fn discord_profile(user: &Map<String, Value>) -> Result<Profile, ProviderError> {
-    let id = string_of(user, "id").ok_or_else(|| ProviderError::Garbage("discord user without id".into()))?;
+    let id = string_of(user, "id")
+        .ok_or_else(|| ProviderError::Garbage("discord user without id".into()))?;
     let image = string_of(user, "avatar")
         .map(|a| format!("https://cdn.discordapp.com/avatars/{id}/{a}.png"));
     let email = string_of(user, "email");
@@ -476,23 +493,35 @@ mod tests {
         assert!(p.email_verified);
         assert_eq!(
             p.image.as_deref(),
-            Some("https://cdn.discordapp.com/avatars/80351110224678912/8342729096ea3675442027381ff50dfe.png")
+            Some(
+                "https://cdn.discordapp.com/avatars/80351110224678912/8342729096ea3675442027381ff50dfe.png"
+            )
         );
         let unverified = json!({"id":"1","username":"u","email":"u@x.y","verified":false});
-        assert!(!discord_profile(unverified.as_object().unwrap()).unwrap().email_verified);
+        assert!(
+            !discord_profile(unverified.as_object().unwrap())
+                .unwrap()
+                .email_verified
+        );
 
         let mut claims = Claims::new("sub-1", 1, 2);
         claims.email = Some("a@b.c".into());
         claims.extra.insert("email_verified".into(), json!("true"));
         let apple_user = json!({"name":{"firstName":"Ada","lastName":"Lovelace"}});
         let p = oidc_profile(&claims, None, Some(&apple_user));
-        assert_eq!((p.id.as_str(), p.name.as_str(), p.email_verified), ("sub-1", "Ada Lovelace", true));
+        assert_eq!(
+            (p.id.as_str(), p.name.as_str(), p.email_verified),
+            ("sub-1", "Ada Lovelace", true)
+        );
         let info = json!({"sub":"other","name":"Mallory","picture":"https://x/p.png"});
         let p = oidc_profile(&claims, Some(info.as_object().unwrap()), None);
         assert_eq!(p.image, None, "user info about another subject is ignored");
         let info = json!({"sub":"sub-1","name":"Ada","picture":"https://x/p.png"});
         let p = oidc_profile(&claims, Some(info.as_object().unwrap()), None);
-        assert_eq!((p.name.as_str(), p.image.as_deref()), ("Ada", Some("https://x/p.png")));
+        assert_eq!(
+            (p.name.as_str(), p.image.as_deref()),
+            ("Ada", Some("https://x/p.png"))
+        );
     }
 
     #[test]
@@ -505,7 +534,11 @@ mod tests {
             .decode(jwk.d.as_deref().unwrap())
             .unwrap();
         // Minimal PKCS#8 wrapper around the SEC 1 ECPrivateKey.
-        let mut der = vec![0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20];
+        let mut der = vec![
+            0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+            0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27,
+            0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20,
+        ];
         der.extend_from_slice(&d);
         let pem = format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
@@ -522,7 +555,9 @@ mod tests {
         assert_eq!(claims.sub, "cid");
         assert_eq!(claims.exp, 1_800_000_300);
         let header = jwt.split('.').next().unwrap();
-        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap();
         assert!(String::from_utf8(header).unwrap().contains("\"kid\":\"K\""));
     }
 }
