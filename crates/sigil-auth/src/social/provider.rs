@@ -527,7 +527,9 @@ mod tests {
     #[test]
     fn apple_client_secret_is_an_es256_jwt_for_apple() {
         // A P-256 PKCS#8 key (generated for this test only).
-        let key = sigil_token::SigningKey::generate(sigil_token::Algorithm::ES256, None).unwrap();
+        let key =
+            sigil_token::SigningKey::generate(sigil_token::Algorithm::ES256, Some("K".into()))
+                .unwrap();
         let jwk = key.to_private_jwk();
         use base64::Engine;
         let d = base64::engine::general_purpose::URL_SAFE_NO_PAD
