@@ -1016,3 +1016,71 @@ async fn native_apps_sign_in_with_an_id_token_checked_like_any_other() {
         "no code exchange for an ID token sign-in"
     );
 }
+
+/// The account rows' rules in the store itself, on SQLite and (with `SIGIL_TEST_POSTGRES_URL`,
+/// which `scripts/test` sets and requires) PostgreSQL: one identity per provider, cascade on
+/// user deletion, and the unlink statement that never removes the last way in.
+#[tokio::test]
+async fn account_rows_keep_their_rules_on_sqlite_and_postgres() {
+    use sigil_auth::store::{Account, AuthStore, Session, SqlStore, StoreError, Unlinked, User};
+    sqlx::any::install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![(format!("sqlite://{}", dir.path().join("s.db").display()), None)];
+    let pg_admin = std::env::var("SIGIL_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    assert!(
+        pg_admin.is_some() || std::env::var("SIGIL_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+        "SIGIL_TEST_POSTGRES_URL is required"
+    );
+    if let Some(admin) = &pg_admin {
+        let name = format!("sigil_social_{}", sigil_token::random::alphanumeric(10).unwrap().to_lowercase());
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+        urls.push((format!("{base}/{name}"), Some((admin.clone(), name))));
+    } else {
+        eprintln!("SIGIL_TEST_POSTGRES_URL not set: PostgreSQL part skipped");
+    }
+    for (url, cleanup) in urls {
+        let (pool, _) = sigil_auth::store::connect(&url).await.unwrap();
+        let store = SqlStore::new(pool.clone());
+        store.migrate().await.unwrap();
+        let now = 1_800_000_000_000;
+        let user = |id: &str, email: &str| User { id: id.into(), name: "N".into(), email: email.into(), email_verified: true, image: None, created_at: now, updated_at: now };
+        let account = |id: &str, user_id: &str, provider: &str, sub: &str| Account {
+            id: id.into(), user_id: user_id.into(), provider_id: provider.into(), account_id: sub.into(),
+            access_token: Some("v1.sealed".into()), refresh_token: None, id_token: None,
+            access_token_expires_at: Some(now + 1000), refresh_token_expires_at: None, scope: "openid".into(), created_at: now, updated_at: now,
+        };
+        let session = |id: &str, user_id: &str| Session {
+            id: id.into(), token_hash: format!("h-{id}"), user_id: user_id.into(), expires_at: now + 1_000_000, created_at: now, updated_at: now,
+            ip_address: String::new(), user_agent: String::new(), remember: true,
+        };
+        store.create_social_user(&user("u1", "a@x.y"), &account("a1", "u1", "corp", "s1"), &session("s1", "u1")).await.unwrap();
+        // The same identity for another user, and the same email: refused, nothing half-written.
+        assert!(matches!(store.create_social_user(&user("u2", "b@x.y"), &account("a2", "u2", "corp", "s1"), &session("s2", "u2")).await, Err(StoreError::Conflict)), "{url}");
+        assert!(store.user_by_id("u2").await.unwrap().is_none(), "{url}: the transaction rolled back");
+        assert!(matches!(store.insert_account(&account("a3", "u1", "corp", "s1")).await, Err(StoreError::Conflict)));
+        store.insert_account(&account("a4", "u1", "partner", "s1")).await.unwrap();
+        let found = store.account_by_identity("partner", "s1").await.unwrap().unwrap();
+        assert_eq!((found.id.as_str(), found.access_token_expires_at), ("a4", Some(now + 1000)));
+        let mut updated = found.clone();
+        updated.access_token = Some("v1.other".into());
+        updated.scope = "openid,email".into();
+        store.update_account_tokens(&updated).await.unwrap();
+        assert_eq!(store.accounts_of("u1").await.unwrap().iter().find(|a| a.id == "a4").unwrap().scope, "openid,email");
+        store.create_social_user(&user("u3", "c@x.y"), &account("a5", "u3", "corp", "s3"), &session("s3", "u3")).await.unwrap();
+        assert_eq!(store.unlink_account("u3", "a4").await.unwrap(), Unlinked::NotFound, "{url}: another user's account");
+        assert_eq!(store.unlink_account("u1", "a4").await.unwrap(), Unlinked::Removed);
+        assert_eq!(store.unlink_account("u1", "a1").await.unwrap(), Unlinked::Last, "{url}");
+        // With a password the last provider account may go.
+        store.set_password("u1", "hash", now).await.unwrap();
+        assert_eq!(store.unlink_account("u1", "a1").await.unwrap(), Unlinked::Removed);
+        store.delete_user("u3").await.unwrap();
+        assert!(store.account_by_identity("corp", "s3").await.unwrap().is_none(), "{url}: cascade");
+        pool.close().await;
+        if let Some((admin, name)) = cleanup {
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await.unwrap();
+        }
+    }
+}
