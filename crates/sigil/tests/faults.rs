@@ -19,10 +19,13 @@
 // A binary of its own (not a module of tests/api): its instances need PostgreSQL's connection
 // budget and a quiet machine for the latency bounds they measure in wall-clock time, and cargo
 // runs test binaries one after another. Within this binary, `SERIAL` runs its tests one at a time.
+// It shares the api binary's helpers.
+#[path = "api/helpers.rs"]
+mod helpers;
 
-use sigil_test_support::{FreshDatabase, PASSWORD, service_url};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sigil_test_support::{FreshDatabase, PASSWORD, service_url};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -808,7 +811,7 @@ async fn twenty_simultaneous_starts_on_a_fresh_postgres_database_agree_on_one_ke
     let db = FreshDatabase::create_on(&pg, "sigil_faults").await;
     let dir = tempfile::tempdir().unwrap();
     let starts = (0..20).map(|_| {
-        let mut s = common::test_settings(&dir);
+        let mut s = helpers::test_settings(&dir);
         s.database_url = db.url.clone().into();
         s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
@@ -825,7 +828,7 @@ async fn twenty_simultaneous_starts_on_a_fresh_sqlite_file_agree_on_one_key() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shared.db");
     let starts = (0..20).map(|_| {
-        let mut s = common::test_settings(&dir);
+        let mut s = helpers::test_settings(&dir);
         s.database_url = format!("sqlite://{}", db.display()).into();
         s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
@@ -886,7 +889,12 @@ async fn every_token_accepted_everywhere(
             .await
             .unwrap();
         let jwt = answer["token"].as_str().unwrap().to_owned();
-        kids.insert(common::jwt_header(&jwt)["kid"].as_str().unwrap().to_owned());
+        kids.insert(
+            helpers::jwt_header(&jwt)["kid"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
         jwts.push(jwt);
     }
     assert_eq!(
@@ -928,7 +936,7 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keys.db");
     let settings = |dir: &tempfile::TempDir| {
-        let mut s = common::test_settings(dir);
+        let mut s = helpers::test_settings(dir);
         s.database_url = format!("sqlite://{}", db.display()).into();
         s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
@@ -989,7 +997,7 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
         .await
         .unwrap();
     let jwt = answer["token"].as_str().unwrap();
-    assert_eq!(common::jwt_header(jwt)["kid"], "a-key-made-elsewhere");
+    assert_eq!(helpers::jwt_header(jwt)["kid"], "a-key-made-elsewhere");
     let status = http
         .get(format!("{first_url}/api/{user}/tasks"))
         .bearer_auth(jwt)

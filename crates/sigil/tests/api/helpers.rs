@@ -1,8 +1,8 @@
 //! Start the real application on port 0 with a fresh SQLite database, and talk HTTP to it. The
 //! pieces every crate's tests share (the answers, the services, processes) come from
 //! sigil-test-support.
-// Also compiled into tests/slow_clients.rs, which uses a part of it.
-#![allow(dead_code)]
+// Also compiled into tests/faults.rs and tests/slow_clients.rs, which use a part of it.
+#![allow(dead_code, unused_imports)]
 
 use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
@@ -249,4 +249,3 @@ impl TestApp {
         panic!("no {kind} mail to {to}");
     }
 }
-

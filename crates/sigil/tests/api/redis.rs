@@ -4,10 +4,10 @@
 //! is running, and requires it).
 
 use crate::helpers::*;
-use sigil_test_support::services::redis_url;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sigil::settings::{ApiKeys, Mode};
+use sigil_test_support::services::redis_url;
 
 #[tokio::test]
 async fn rate_limits_are_shared_through_redis() {

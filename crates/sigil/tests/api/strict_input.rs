@@ -90,7 +90,9 @@ async fn the_identity_routes_refuse_nested_duplicates_too() {
         up.body,
         json!({ "code": "BAD_REQUEST", "message": "Duplicate keys in JSON body" })
     );
-    let inn = app.sign_in("nested@example.com", crate::helpers::PASSWORD).await;
+    let inn = app
+        .sign_in("nested@example.com", crate::helpers::PASSWORD)
+        .await;
     assert_eq!(inn.status, StatusCode::UNAUTHORIZED, "no account was made");
 }
 
