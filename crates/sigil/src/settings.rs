@@ -49,6 +49,8 @@ pub struct CommonSettings {
     #[arg(long, env = "SIGIL_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
     /// Database URL: sqlite://<file> (created on first start) or postgres://...
+    // The doc comment is the `--help` text too, where `<…>` is a placeholder, not HTML.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db", value_parser = secret(), hide_env_values = true)]
     pub database_url: SecretString,
     /// Origins allowed to call the tasks API from a browser (CORS), comma-separated.
@@ -102,6 +104,8 @@ pub struct CommonSettings {
 #[derive(Clone, Args)]
 pub struct AuthSettings {
     /// Public base URL; its origin is the JWT iss and aud [default: http://<addr>]
+    // The doc comment is the `--help` text too, where `<…>` is a placeholder, not HTML.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, env = "SIGIL_BASE_URL")]
     pub base_url: Option<Url>,
     /// Secret (>= 32 bytes) signing session cookies and sealing keys; BETTER_AUTH_SECRET is read
