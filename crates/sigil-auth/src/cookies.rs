@@ -34,6 +34,7 @@ pub struct CookieJar {
     session_token: String,
     dont_remember: String,
     session_data: String,
+    passkey_challenge: String,
 }
 
 impl CookieJar {
@@ -49,6 +50,7 @@ impl CookieJar {
             session_token: format!("{prefix}.session_token"),
             dont_remember: format!("{prefix}.dont_remember"),
             session_data: format!("{prefix}.session_data"),
+            passkey_challenge: format!("{prefix}.better-auth-passkey"),
         }
     }
 
@@ -87,6 +89,29 @@ impl CookieJar {
         let value =
             utf8_percent_encode(&Self::signed_token(secret, "true"), URI_COMPONENT).to_string();
         format!("{}={value}{}", self.dont_remember, self.attributes(None))
+    }
+
+    /// `Set-Cookie` binding a passkey ceremony to this browser: Better Auth's
+    /// `better-auth-passkey` cookie, the signed id of the server-side challenge row.
+    pub fn passkey_challenge_cookie(&self, secret: &[u8], id: &str, max_age: u64) -> String {
+        let value = utf8_percent_encode(&Self::signed_token(secret, id), URI_COMPONENT).to_string();
+        format!(
+            "{}={value}{}",
+            self.passkey_challenge,
+            self.attributes(Some(max_age))
+        )
+    }
+
+    /// `Set-Cookie` deleting the passkey challenge cookie (its challenge was used).
+    pub fn expire_passkey_challenge(&self) -> String {
+        format!("{}={}", self.passkey_challenge, self.attributes(Some(0)))
+    }
+
+    /// The challenge id from the request's passkey cookie, if present and correctly signed.
+    pub fn passkey_challenge_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<String> {
+        let raw = find_cookie(headers, &self.passkey_challenge)?;
+        let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+        crypto::verify_signed_value(secret, &decoded).map(str::to_owned)
     }
 
     /// `Set-Cookie` lines that delete every session cookie.

@@ -17,6 +17,7 @@
 //! | [`ratelimit`] | request rate limits (memory or Redis) |
 //! | [`throttle`] | per-account sign-in throttling (a growing delay that strangers cannot impose on the owner) |
 //! | [`mail`] | outgoing mail |
+//! | [`passkey`] | WebAuthn passkeys: registration, sign-in, list, rename, delete (no HTTP) |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -30,6 +31,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod mail;
+pub mod passkey;
 pub mod password;
 pub mod ratelimit;
 pub mod refresh;

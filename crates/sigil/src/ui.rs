@@ -195,6 +195,11 @@ const ASSETS: &[AssetDef] = &[
         content_type: JS,
         body: include_str!("../ui/assets/account.js"),
     },
+    AssetDef {
+        file: "passkeys.js",
+        content_type: JS,
+        body: include_str!("../ui/assets/passkeys.js"),
+    },
 ];
 
 const LOGO: &str = include_str!("../ui/assets/logo.svg");
