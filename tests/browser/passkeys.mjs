@@ -5,7 +5,25 @@
 // no longer signs in. The deployment's base URL is `http://localhost:<port>` (browsers refuse an
 // IP address as the WebAuthn relying party id).
 
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { assert, assertEqual, recordTraffic } from './lib/harness.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The official client (`better-auth` + `passkeyClient()`), bundled for the browser. */
+async function officialClientBundle() {
+  const result = await build({
+    entryPoints: [join(here, 'official-client.entry.mjs')],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'browser',
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0].text;
+}
 
 /** A context whose pages share one virtual platform authenticator. */
 async function withAuthenticator(browser, env, problems) {
@@ -111,6 +129,42 @@ export async function runPasskeys(browser, env, run) {
       assertEqual(verify && verify.status, 401, 'verify-authentication answered 401');
       assert(page.url().includes('/sign-in'), 'still on the sign-in page');
       await run.shot(page, 'sign-in-deleted-passkey');
+      await A.cdp.send('WebAuthn.clearCredentials', { authenticatorId: A.authenticatorId });
+    }, [page]);
+
+    await run.step('passkeys: the official passkeyClient() registers, signs in and deletes', async () => {
+      // Served at this origin, so the pages' `script-src 'self'` lets it run.
+      const bundle = await officialClientBundle();
+      await A.context.route('**/__test__/official-client.js', (route) =>
+        route.fulfill({ status: 200, contentType: 'text/javascript', body: bundle }),
+      );
+      await page.goto('/sign-in');
+      await page.getByLabel('Email').fill(grace.email);
+      await page.getByLabel('Password', { exact: true }).fill(grace.password);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await page.waitForURL('**/tasks');
+      await page.goto('/account');
+      await page.addScriptTag({ url: '/__test__/official-client.js' });
+      const added = await page.evaluate(() => window.officialClient.passkey.addPasskey({ name: 'Official client' }));
+      assertEqual(added.error, null, 'addPasskey has no error');
+      assertEqual(added.data.name, 'Official client', 'addPasskey answers the passkey');
+      const listed = await page.evaluate(() => window.officialClient.passkey.listUserPasskeys());
+      assertEqual(listed.data.map((p) => p.name), ['Official client'], 'listUserPasskeys');
+      const out = await page.evaluate(() => window.officialClient.signOut());
+      assertEqual(out.data, { success: true }, 'signOut');
+      const none = await page.evaluate(() => window.officialClient.getSession());
+      assertEqual(none.data, null, 'signed out');
+      const signedIn = await page.evaluate(() => window.officialClient.signIn.passkey());
+      assertEqual(signedIn.error, null, 'signIn.passkey has no error');
+      assertEqual(signedIn.data.user.email, grace.email, 'signIn.passkey answers the user');
+      const session = await page.evaluate(() => window.officialClient.getSession());
+      assertEqual(session.data.user.email, grace.email, 'getSession after signIn.passkey');
+      const renamed = await page.evaluate((id) => window.officialClient.passkey.updatePasskey({ id, name: 'Renamed' }), added.data.id);
+      assertEqual(renamed.data.passkey.name, 'Renamed', 'updatePasskey');
+      const removed = await page.evaluate((id) => window.officialClient.passkey.deletePasskey({ id }), added.data.id);
+      assertEqual(removed.data, { status: true }, 'deletePasskey');
+      const again = await page.evaluate(() => window.officialClient.signIn.passkey());
+      assertEqual(again.error && again.error.code, 'PASSKEY_NOT_FOUND', 'a deleted passkey is refused through the official client');
     }, [page]);
 
     assertEqual(problems, [], 'no script errors or CSP violations');
