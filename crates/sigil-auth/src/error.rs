@@ -371,9 +371,10 @@ impl From<PasskeyError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 codes::YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY,
             ),
-            PasskeyError::RegistrationFailed => {
-                at(StatusCode::BAD_REQUEST, codes::FAILED_TO_VERIFY_REGISTRATION)
-            }
+            PasskeyError::RegistrationFailed => at(
+                StatusCode::BAD_REQUEST,
+                codes::FAILED_TO_VERIFY_REGISTRATION,
+            ),
             PasskeyError::TooMany => at(StatusCode::BAD_REQUEST, codes::TOO_MANY_PASSKEYS),
             PasskeyError::UnknownCredential => {
                 at(StatusCode::UNAUTHORIZED, codes::PASSKEY_NOT_FOUND)

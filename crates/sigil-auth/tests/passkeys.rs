@@ -5,13 +5,13 @@
 //! without user verification, another user's passkey).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 #[path = "common/authenticator.rs"]
 mod authenticator;
+mod common;
 
 use authenticator::{Claims, SoftKey};
 use base64::Engine;
-use common::{As, Answer, Server};
+use common::{Answer, As, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -61,7 +61,15 @@ async fn call(
 
 /// Registration options for `who`, and their challenge cookie.
 async fn register_options(s: &Server, who: &As) -> (Value, String) {
-    let a = call(s, Method::GET, "/passkey/generate-register-options", who, None, None).await;
+    let a = call(
+        s,
+        Method::GET,
+        "/passkey/generate-register-options",
+        who,
+        None,
+        None,
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     let cookie = challenge_cookie(&a);
     (a.body, cookie)
@@ -91,7 +99,15 @@ async fn register(s: &Server, origin: &str, who: &As) -> SoftKey {
 
 /// Sign-in options (for `who`, or for nobody), and their challenge cookie.
 async fn sign_in_options(s: &Server, who: &As) -> (Value, String) {
-    let a = call(s, Method::GET, "/passkey/generate-authenticate-options", who, None, None).await;
+    let a = call(
+        s,
+        Method::GET,
+        "/passkey/generate-authenticate-options",
+        who,
+        None,
+        None,
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     let cookie = challenge_cookie(&a);
     (a.body, cookie)
@@ -110,7 +126,9 @@ async fn verify_authentication(s: &Server, cookie: &str, response: Value) -> Ans
 }
 
 async fn list(s: &Server, who: &As) -> Vec<Value> {
-    let a = s.call(Method::GET, "/passkey/list-user-passkeys", who, None).await;
+    let a = s
+        .call(Method::GET, "/passkey/list-user-passkeys", who, None)
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     a.body.as_array().unwrap().clone()
 }
@@ -141,9 +159,15 @@ async fn register_sign_in_with_the_passkey_alone_rename_and_delete() {
     let (options, cookie) = register_options(&s, &ada).await;
     assert_eq!(options["rp"]["id"], "localhost");
     assert_eq!(options["user"]["name"], "ada@example.com");
-    assert_eq!(options["authenticatorSelection"]["residentKey"], "preferred");
+    assert_eq!(
+        options["authenticatorSelection"]["residentKey"],
+        "preferred"
+    );
     assert!(options["challenge"].as_str().unwrap().len() >= 43);
-    assert!(cookie.contains('.'), "the challenge cookie is signed: {cookie}");
+    assert!(
+        cookie.contains('.'),
+        "the challenge cookie is signed: {cookie}"
+    );
     let mut key = SoftKey::new();
     let a = verify_registration(&s, &ada, &cookie, key.register(&options, &honest(&origin))).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
@@ -215,7 +239,11 @@ async fn register_sign_in_with_the_passkey_alone_rename_and_delete() {
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_eq!(a.body["passkey"]["name"], "Work laptop");
     let a = s
-        .post("/passkey/update-passkey", &ada, json!({ "id": passkey_id, "name": "  " }))
+        .post(
+            "/passkey/update-passkey",
+            &ada,
+            json!({ "id": passkey_id, "name": "  " }),
+        )
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.code(), "VALIDATION_ERROR");
@@ -289,13 +317,23 @@ async fn a_challenge_is_single_use_short_lived_and_bound_to_its_cookie() {
     let (_, other_cookie) = sign_in_options(&s, &As::Nobody).await;
     let a = verify_authentication(&s, &other_cookie, response).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{:?}", a.body);
-    assert_eq!(a.code(), "AUTHENTICATION_FAILED", "another challenge was signed");
+    assert_eq!(
+        a.code(),
+        "AUTHENTICATION_FAILED",
+        "another challenge was signed"
+    );
     assert_eq!(sessions_of(&s, &ada).await, before + 1);
 
     // A sign-in challenge cannot finish a registration, nor the reverse.
     let (_, auth_cookie) = sign_in_options(&s, &ada).await;
     let (reg_options, _) = register_options(&s, &ada).await;
-    let a = verify_registration(&s, &ada, &auth_cookie, SoftKey::new().register(&reg_options, &honest(&origin))).await;
+    let a = verify_registration(
+        &s,
+        &ada,
+        &auth_cookie,
+        SoftKey::new().register(&reg_options, &honest(&origin)),
+    )
+    .await;
     assert_eq!(a.code(), "CHALLENGE_NOT_FOUND");
     let (_, reg_cookie) = register_options(&s, &ada).await;
     let (options, _) = sign_in_options(&s, &As::Nobody).await;
@@ -321,7 +359,13 @@ async fn wrong_origin_rp_id_or_missing_user_verification_are_refused() {
         ),
     ] {
         let (options, cookie) = register_options(&s, &ada).await;
-        let a = verify_registration(&s, &ada, &cookie, SoftKey::new().register(&options, &claims)).await;
+        let a = verify_registration(
+            &s,
+            &ada,
+            &cookie,
+            SoftKey::new().register(&options, &claims),
+        )
+        .await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{what}: {:?}", a.body);
         assert_eq!(a.code(), "FAILED_TO_VERIFY_REGISTRATION", "{what}");
     }
@@ -420,7 +464,13 @@ async fn another_users_credential_challenge_or_passkey_is_refused() {
 
     // A registration challenge issued to Ada, answered under Bob's session.
     let (options, cookie) = register_options(&s, &ada).await;
-    let a = verify_registration(&s, &bob, &cookie, SoftKey::new().register(&options, &honest(&origin))).await;
+    let a = verify_registration(
+        &s,
+        &bob,
+        &cookie,
+        SoftKey::new().register(&options, &honest(&origin)),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{:?}", a.body);
     assert_eq!(a.code(), "YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY");
     assert_eq!(list(&s, &bob).await.len(), 1);
@@ -433,8 +483,14 @@ async fn another_users_credential_challenge_or_passkey_is_refused() {
             "/passkey/update-passkey",
             json!({ "id": bob_passkey["id"], "name": "mine now" }),
         ),
-        ("/passkey/delete-passkey", json!({ "id": bob_passkey["id"] })),
-        ("/passkey/delete-passkey", json!({ "id": "no-such-passkey" })),
+        (
+            "/passkey/delete-passkey",
+            json!({ "id": bob_passkey["id"] }),
+        ),
+        (
+            "/passkey/delete-passkey",
+            json!({ "id": "no-such-passkey" }),
+        ),
     ] {
         let a = s.post(path, &ada, body).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}: {:?}", a.body);
@@ -447,7 +503,6 @@ async fn another_users_credential_challenge_or_passkey_is_refused() {
     let a = verify_authentication(&s, &cookie, bob_key.assert(&options, &honest(&origin))).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_eq!(a.body["user"]["email"], "bob@example.com");
-    let _ = &mut ada_key;
 }
 
 #[tokio::test]
@@ -491,7 +546,10 @@ async fn bad_input_and_missing_sessions_are_answered_without_side_effects() {
         )
         .await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.body["authenticatorSelection"]["authenticatorAttachment"], "platform");
+    assert_eq!(
+        a.body["authenticatorSelection"]["authenticatorAttachment"],
+        "platform"
+    );
     assert_eq!(a.body["user"]["name"], "Ada phone");
 
     // Malformed answers: validation errors or the ceremony's failure code, never a 500.
@@ -501,7 +559,15 @@ async fn bad_input_and_missing_sessions_are_answered_without_side_effects() {
         json!({ "response": "x" }),
         json!({ "response": {}, "name": 3 }),
     ] {
-        let a = call(&s, Method::POST, "/passkey/verify-registration", &ada, Some(body.clone()), Some(&cookie)).await;
+        let a = call(
+            &s,
+            Method::POST,
+            "/passkey/verify-registration",
+            &ada,
+            Some(body.clone()),
+            Some(&cookie),
+        )
+        .await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}: {:?}", a.body);
         assert_eq!(a.code(), "VALIDATION_ERROR", "{body}");
     }
@@ -512,7 +578,12 @@ async fn bad_input_and_missing_sessions_are_answered_without_side_effects() {
     ] {
         let (_, cookie) = register_options(&s, &ada).await;
         let a = verify_registration(&s, &ada, &cookie, response.clone()).await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{response}: {:?}", a.body);
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{response}: {:?}",
+            a.body
+        );
         assert_eq!(a.code(), "FAILED_TO_VERIFY_REGISTRATION", "{response}");
     }
     let long = "x".repeat(300);
@@ -556,7 +627,12 @@ async fn registering_needs_a_fresh_session() {
     let mut key = register(&s, &origin, &ada).await;
     s.clock.advance(Duration::from_secs(24 * 3600 + 60));
     let a = s
-        .call(Method::GET, "/passkey/generate-register-options", &ada, None)
+        .call(
+            Method::GET,
+            "/passkey/generate-register-options",
+            &ada,
+            None,
+        )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{:?}", a.body);
     assert_eq!(a.code(), "SESSION_NOT_FRESH");
@@ -589,11 +665,57 @@ async fn deleting_the_account_deletes_its_passkeys() {
     let ada = s.session("ada@example.com").await;
     let mut key = register(&s, &origin, &ada).await;
     let a = s
-        .post("/delete-user", &ada, json!({ "password": common::PASSWORD }))
+        .post(
+            "/delete-user",
+            &ada,
+            json!({ "password": common::PASSWORD }),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     let (options, cookie) = sign_in_options(&s, &As::Nobody).await;
     let a = verify_authentication(&s, &cookie, key.assert(&options, &honest(&origin))).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{:?}", a.body);
     assert_eq!(a.code(), "PASSKEY_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn pending_challenges_are_capped_and_expired_ones_do_not_count() {
+    use sigil_auth::passkey::{CHALLENGE_TTL, PasskeyError, Passkeys};
+    use sigil_auth::revocation::Revocations;
+    use sigil_auth::session::Sessions;
+    use sigil_auth::store::{AuthStore, SqlStore};
+    use sigil_auth::{AuthConfig, Secret};
+    use sigil_guard::clock::ManualClock;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let (pool, _) = sigil_auth::store::connect(&url).await.unwrap();
+    let sql = SqlStore::new(pool);
+    sql.migrate().await.unwrap();
+    let store: Arc<dyn AuthStore> = Arc::new(sql);
+    let clock = ManualClock::starting_now();
+    let config = AuthConfig::new(
+        "http://localhost:8080".parse().unwrap(),
+        Secret::new(common::SECRET.as_bytes().to_vec(), "secret").unwrap(),
+    );
+    let deny = Arc::new(sigil_guard::SessionDenyList::with_clock(clock.shared()));
+    let sessions = Sessions::new(
+        store.clone(),
+        config.session,
+        Revocations::new(deny, None),
+        config.jwt.ttl,
+        clock.shared(),
+    );
+    let passkeys = Passkeys::new(store, sessions, &config, clock.shared()).with_challenge_cap(3);
+    assert!(passkeys.enabled());
+    for _ in 0..3 {
+        passkeys.authentication_options(None).await.unwrap();
+    }
+    assert!(matches!(
+        passkeys.authentication_options(None).await,
+        Err(PasskeyError::Busy)
+    ));
+    clock.advance(CHALLENGE_TTL + Duration::from_secs(1));
+    passkeys.authentication_options(None).await.unwrap();
 }

@@ -146,6 +146,8 @@ pub struct Passkeys {
     sessions: Sessions,
     webauthn: Option<Arc<Webauthn>>,
     clock: SharedClock,
+    /// Most pending challenges ([`MAX_PENDING_CHALLENGES`] unless changed).
+    challenge_cap: i64,
 }
 
 impl std::fmt::Debug for Passkeys {
@@ -211,7 +213,9 @@ fn transports_of(response: &Value) -> String {
             list.iter()
                 .filter_map(Value::as_str)
                 .filter(|t| {
-                    !t.is_empty() && t.len() <= 16 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    !t.is_empty()
+                        && t.len() <= 16
+                        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 })
                 .take(8)
                 .collect::<Vec<_>>()
@@ -254,7 +258,14 @@ impl Passkeys {
             sessions,
             webauthn,
             clock,
+            challenge_cap: MAX_PENDING_CHALLENGES,
         }
+    }
+
+    /// The same service with another cap on pending challenges.
+    pub fn with_challenge_cap(mut self, cap: i64) -> Passkeys {
+        self.challenge_cap = cap;
+        self
     }
 
     /// Whether passkeys work on this server.
@@ -269,7 +280,12 @@ impl Passkeys {
     /// Stores a challenge row and returns its random id.
     async fn save(&self, pending: &Pending) -> Result<String, PasskeyError> {
         let now = self.clock.now_ms();
-        if self.store.count_verifications(CHALLENGE_PREFIX, now).await? >= MAX_PENDING_CHALLENGES {
+        if self
+            .store
+            .count_verifications(CHALLENGE_PREFIX, now)
+            .await?
+            >= self.challenge_cap
+        {
             tracing::warn!(target: "sigil::auth", "passkey challenges at their cap: refusing new ones until some expire");
             return Err(PasskeyError::Busy);
         }
@@ -365,8 +381,8 @@ impl Passkeys {
         if !crypto::ct_eq(owner.as_bytes(), user_id.as_bytes()) {
             return Err(PasskeyError::NotAllowed);
         }
-        let credential: RegisterPublicKeyCredential =
-            serde_json::from_value(response.clone()).map_err(|_| PasskeyError::RegistrationFailed)?;
+        let credential: RegisterPublicKeyCredential = serde_json::from_value(response.clone())
+            .map_err(|_| PasskeyError::RegistrationFailed)?;
         let passkey = webauthn
             .finish_passkey_registration(&credential, &state)
             .map_err(|e| {
@@ -471,9 +487,7 @@ impl Passkeys {
             return Err(refuse("another user's passkey"));
         }
         if let Some(handle) = credential.get_user_unique_id() {
-            let stored = URL_SAFE_NO_PAD
-                .decode(&row.user_handle)
-                .map_err(internal)?;
+            let stored = URL_SAFE_NO_PAD.decode(&row.user_handle).map_err(internal)?;
             if !crypto::ct_eq(handle, &stored) {
                 return Err(refuse("user handle does not match the passkey"));
             }

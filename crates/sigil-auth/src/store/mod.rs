@@ -257,7 +257,10 @@ pub trait AuthStore: Send + Sync + 'static {
     /// The user's passkeys, oldest first.
     async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>>;
     /// A passkey by credential id.
-    async fn passkey_by_credential_id(&self, credential_id: &str) -> StoreResult<Option<PasskeyRow>>;
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRow>>;
     /// Records a sign-in with a passkey if its counter is still `previous_counter`; returns
     /// whether it was recorded (two concurrent uses of one assertion: only one is).
     async fn record_passkey_use(&self, update: &PasskeyUse<'_>) -> StoreResult<bool>;

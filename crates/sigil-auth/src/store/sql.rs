@@ -2,8 +2,7 @@
 //! both SQLite and PostgreSQL accept), one migration set, two backends.
 
 use super::{
-    AuthStore, JwkRow, PasskeyRow, PasskeyUse, RefreshToken, Session, StoreError, StoreResult,
-    User,
+    AuthStore, JwkRow, PasskeyRow, PasskeyUse, RefreshToken, Session, StoreError, StoreResult, User,
 };
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -702,7 +701,10 @@ impl AuthStore for SqlStore {
         super::passkeys::of_user(&self.pool, user_id).await
     }
 
-    async fn passkey_by_credential_id(&self, credential_id: &str) -> StoreResult<Option<PasskeyRow>> {
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRow>> {
         super::passkeys::by_credential_id(&self.pool, credential_id).await
     }
 

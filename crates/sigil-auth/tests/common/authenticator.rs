@@ -163,7 +163,10 @@ impl SoftKey {
 
     /// `navigator.credentials.create()` for `options` (the server's creation options JSON).
     pub fn register(&mut self, options: &Value, claims: &Claims) -> Value {
-        self.user_handle = unb64(options["user"]["id"].as_str().unwrap());
+        // The handle of its first registration stays (a refused second one changes nothing).
+        if self.user_handle.is_empty() {
+            self.user_handle = unb64(options["user"]["id"].as_str().unwrap());
+        }
         let challenge = options["challenge"].as_str().unwrap();
         let client_data = Self::client_data("webauthn.create", challenge, &claims.origin);
         let mut auth_data = Sha256::digest(claims.rp_id.as_bytes()).to_vec();
