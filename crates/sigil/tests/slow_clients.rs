@@ -4,9 +4,13 @@
 //! stop a normal request from being served. Short configured timeouts, no sleeps to wait.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+// A binary of its own (not a module of tests/api): it counts this process's open descriptors
+// (/proc/self/fd) and raises its open-file limit, which other tests running as threads of the
+// same process would disturb. It shares the api binary's helpers.
+#[path = "api/helpers.rs"]
+mod helpers;
 
-use common::spawn_with;
+use helpers::spawn_with;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,8 +49,8 @@ fn json_body(answer: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_trickling_in_is_closed_at_the_header_read_timeout() {
     let app = spawn_with(|s| {
-        s.header_read_timeout = Duration::from_secs(1);
-        s.keep_alive_timeout = Duration::from_secs(60);
+        s.common.header_read_timeout = Duration::from_secs(1);
+        s.common.keep_alive_timeout = Duration::from_secs(60);
     })
     .await;
     let mut stream = TcpStream::connect(host(&app.url)).await.unwrap();
@@ -92,8 +96,8 @@ async fn a_head_trickling_in_is_closed_at_the_header_read_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_at_the_keep_alive_timeout() {
     let app = spawn_with(|s| {
-        s.keep_alive_timeout = Duration::from_secs(1);
-        s.header_read_timeout = Duration::from_secs(60);
+        s.common.keep_alive_timeout = Duration::from_secs(1);
+        s.common.header_read_timeout = Duration::from_secs(60);
     })
     .await;
     // After an answer: kept for the next request, then closed.
@@ -125,7 +129,7 @@ async fn idle_connections_are_closed_at_the_keep_alive_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
-    let app = spawn_with(|s| s.request_body_timeout = Duration::from_secs(1)).await;
+    let app = spawn_with(|s| s.common.request_body_timeout = Duration::from_secs(1)).await;
     let mut stream = TcpStream::connect(host(&app.url)).await.unwrap();
     stream
         .write_all(
@@ -188,10 +192,10 @@ async fn ten_thousand_slow_connections_do_not_stop_a_normal_request() {
     );
     eprintln!("open-file limit {allowed}: {slow} slow connections against a cap of {CAP}");
     let app = spawn_with(|s| {
-        s.max_connections = Some(CAP);
+        s.common.max_connections = Some(CAP);
         // Long timeouts: only the cap keeps the server's descriptors bounded here.
-        s.header_read_timeout = Duration::from_secs(300);
-        s.keep_alive_timeout = Duration::from_secs(300);
+        s.common.header_read_timeout = Duration::from_secs(300);
+        s.common.keep_alive_timeout = Duration::from_secs(300);
     })
     .await;
     let addr = host(&app.url);
@@ -236,7 +240,7 @@ async fn ten_thousand_slow_connections_do_not_stop_a_normal_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_cap_with_every_connection_busy_a_new_one_is_refused_with_json() {
-    let app = spawn_with(|s| s.max_connections = Some(2)).await;
+    let app = spawn_with(|s| s.common.max_connections = Some(2)).await;
     let addr = host(&app.url);
     // Two requests in flight: their handlers wait for bodies that do not come (the interim
     // 100 Continue proves the handler is reading).
@@ -300,7 +304,7 @@ async fn past_the_cap_with_every_connection_busy_a_new_one_is_refused_with_json(
 
 /// A user with about 7 MB of tasks (a control character in the notes is six bytes of JSON,
 /// `\u0001`): an answer larger than the socket buffers between the server and its client.
-async fn user_with_a_large_task_list(app: &common::TestApp) -> (String, String) {
+async fn user_with_a_large_task_list(app: &helpers::TestApp) -> (String, String) {
     let user = app.user("reader@example.com").await;
     let path = format!("/api/{}/tasks", user.id);
     let notes = "\u{1}".repeat(1000);
@@ -327,7 +331,7 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
     out
 }
 
-async fn ask(app: &common::TestApp, path: &str, jwt: &str) -> TcpStream {
+async fn ask(app: &helpers::TestApp, path: &str, jwt: &str) -> TcpStream {
     let mut stream = TcpStream::connect(host(&app.url)).await.unwrap();
     stream
         .write_all(
@@ -342,8 +346,8 @@ async fn ask(app: &common::TestApp, path: &str, jwt: &str) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_closed_and_a_slow_reader_gets_everything() {
     let app = spawn_with(|s| {
-        s.request_body_timeout = Duration::from_secs(1);
-        s.keep_alive_timeout = Duration::from_secs(1);
+        s.common.request_body_timeout = Duration::from_secs(1);
+        s.common.keep_alive_timeout = Duration::from_secs(1);
     })
     .await;
     let (path, jwt) = user_with_a_large_task_list(&app).await;
