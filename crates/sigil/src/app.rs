@@ -829,6 +829,11 @@ async fn build_auth(
     if !settings.account_throttle {
         config.account_throttle = None;
     }
+    config.admin = sigil_auth::admin::AdminPolicy {
+        admin_roles: settings.admin_roles.clone(),
+        admin_user_ids: settings.admin_user_ids.clone(),
+    };
+    config.audit_retention = settings.audit_retention;
     let limiter = redis
         .clone()
         .filter(|_| settings.rate_limit)

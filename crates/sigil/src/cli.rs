@@ -1,6 +1,7 @@
 //! The command line. Every setting is a `--flag` and a `SIGIL_*` environment variable (plus
 //! `DATABASE_URL`); flags win over the environment.
 
+use crate::ops::{Database, OpsCommand, Since};
 use crate::settings::{ApiKeys, Mode, Settings};
 use crate::telemetry::LogFormat;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
@@ -28,6 +29,140 @@ enum Command {
     ServeAuth(ServeArgs),
     /// Run the tasks API only, verifying tokens with --jwks-url or --jwt-secret.
     ServeApi(ApiArgs),
+    /// Administer users on the database (DATABASE_URL): list, show, ban, unban, delete, set-role.
+    Users(UsersArgs),
+    /// End a user's sessions on the database (DATABASE_URL).
+    Sessions(SessionsArgs),
+    /// Read the audit log on the database (DATABASE_URL).
+    Audit(AuditArgs),
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Run {
+    /// Start a server with these settings.
+    Serve(Box<Settings>),
+    /// Run an operator command on a database and exit.
+    Ops(Database, OpsCommand),
+}
+
+/// Where the operator commands find the database, and what they need to revoke sessions correctly.
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// Database URL: sqlite://<file> or postgres://...
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db", value_parser = secret(), hide_env_values = true)]
+    database_url: SecretString,
+    /// The servers' JWT lifetime: an ended session's tokens are refused for this long (plus
+    /// leeway), so it must be at least the servers' SIGIL_JWT_TTL.
+    #[arg(long, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
+    jwt_ttl: Duration,
+    /// Print JSON (one object per line) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl DbArgs {
+    fn into_database(self) -> Database {
+        Database {
+            url: self.database_url,
+            jwt_ttl: self.jwt_ttl,
+            json: self.json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct UsersArgs {
+    #[command(subcommand)]
+    command: UsersCommand,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// List users, oldest first.
+    List {
+        /// Only users whose email or name contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only banned users.
+        #[arg(long)]
+        banned: bool,
+        /// Most users shown (at most 500).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Users skipped.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Show one user and their live sessions.
+    Show {
+        /// User id or email.
+        user: String,
+    },
+    /// Ban a user: they cannot sign in, and every session of theirs ends now.
+    Ban {
+        /// User id or email.
+        user: String,
+        /// Why (seen by administrators only).
+        #[arg(long)]
+        reason: Option<String>,
+        /// How long (e.g. 1h, 7d); without it, until unbanned.
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Lift a ban.
+    Unban {
+        /// User id or email.
+        user: String,
+    },
+    /// Delete a user, their sessions (revoked everywhere) and their tasks.
+    Delete {
+        /// User id or email.
+        user: String,
+    },
+    /// Set a user's roles (comma-separated, e.g. admin or admin,user).
+    SetRole {
+        /// User id or email.
+        user: String,
+        /// The roles.
+        role: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SessionsArgs {
+    #[command(subcommand)]
+    command: SessionsCommand,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// End every session of a user (their JWTs are refused from now on).
+    Revoke {
+        /// User id or email.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// Only events about this user (id or email; as the account or the actor).
+    #[arg(long)]
+    user: Option<String>,
+    /// Only events since then: an RFC 3339 time (2026-11-30T00:00:00Z) or a duration back from
+    /// now (24h, 7d).
+    #[arg(long, value_parser = |s: &str| Since::parse(s, parse_duration))]
+    since: Option<Since>,
+    /// Most events shown, newest first (at most 1000).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    #[command(flatten)]
+    db: DbArgs,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +278,20 @@ struct ServeArgs {
     /// Argon2id iterations.
     #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value_t = 2)]
     argon2_iterations: u32,
+    /// Roles that make a user an administrator of the /api/auth/admin/* routes, comma-separated.
+    #[arg(
+        long,
+        env = "SIGIL_ADMIN_ROLES",
+        value_delimiter = ',',
+        default_value = "admin"
+    )]
+    admin_roles: Vec<String>,
+    /// Users who are administrators whatever their role (ids, comma-separated).
+    #[arg(long, env = "SIGIL_ADMIN_USER_IDS", value_delimiter = ',')]
+    admin_user_ids: Vec<String>,
+    /// How long audit log entries are kept (e.g. 90d); older ones are deleted every 10 minutes.
+    #[arg(long, env = "SIGIL_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    audit_retention: Duration,
     /// Per-account sign-in throttling: a growing delay after repeated failures, for addresses
     /// that never signed in to the account (on/off).
     #[arg(long, env = "SIGIL_ACCOUNT_THROTTLE", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
@@ -203,12 +352,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("not a duration: {text:?} (use e.g. 900, 15m, 1h)"))?;
     let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+        "" | "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
         _ => return Err(format!("unknown unit in {text:?}: use s, m, h or d")),
-    };
+    }
+    .ok_or_else(|| format!("{text:?} is too long a duration"))?;
     if secs == 0 {
         return Err("the duration must be positive".into());
     }
@@ -237,7 +387,64 @@ impl Cli {
         match &self.command {
             Command::Serve(a) | Command::ServeAuth(a) => a.common.log_format,
             Command::ServeApi(a) => a.common.log_format,
+            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) => LogFormat::Text,
         }
+    }
+
+    /// Whether this is an operator command (whose output is the point: logs stay quiet).
+    pub fn is_operator_command(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Users(_) | Command::Sessions(_) | Command::Audit(_)
+        )
+    }
+
+    /// Turns the command line into what to run.
+    pub fn into_run(self) -> Result<Run, String> {
+        Ok(match self.command {
+            Command::Users(a) => {
+                let command = match a.command {
+                    UsersCommand::List {
+                        search,
+                        banned,
+                        limit,
+                        offset,
+                    } => OpsCommand::ListUsers {
+                        search,
+                        banned,
+                        limit,
+                        offset,
+                    },
+                    UsersCommand::Show { user } => OpsCommand::ShowUser { user },
+                    UsersCommand::Ban {
+                        user,
+                        reason,
+                        duration,
+                    } => OpsCommand::Ban {
+                        user,
+                        reason,
+                        duration,
+                    },
+                    UsersCommand::Unban { user } => OpsCommand::Unban { user },
+                    UsersCommand::Delete { user } => OpsCommand::Delete { user },
+                    UsersCommand::SetRole { user, role } => OpsCommand::SetRole { user, role },
+                };
+                Run::Ops(a.db.into_database(), command)
+            }
+            Command::Sessions(a) => {
+                let SessionsCommand::Revoke { user } = a.command;
+                Run::Ops(a.db.into_database(), OpsCommand::RevokeSessions { user })
+            }
+            Command::Audit(a) => Run::Ops(
+                a.db.into_database(),
+                OpsCommand::Audit {
+                    user: a.user,
+                    since: a.since,
+                    limit: a.limit,
+                },
+            ),
+            _ => Run::Serve(Box::new(self.into_settings()?)),
+        })
     }
 
     /// Turns the command line into settings, with the cross-field checks clap cannot do.
@@ -260,6 +467,9 @@ impl Cli {
                 s.api_issuer = args.jwt_issuer;
                 s.api_audience = args.jwt_audience;
                 Ok(s)
+            }
+            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) => {
+                Err("an operator command starts no server".into())
             }
         }
     }
@@ -326,6 +536,22 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
     s.argon2_iterations = args.argon2_iterations;
     s.account_throttle = args.account_throttle;
     s.hash_per_client = args.hash_per_client;
+    s.admin_roles = args
+        .admin_roles
+        .into_iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if s.admin_roles.is_empty() {
+        return Err("SIGIL_ADMIN_ROLES must name at least one role".into());
+    }
+    s.admin_user_ids = args
+        .admin_user_ids
+        .into_iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect();
+    s.audit_retention = args.audit_retention;
     if s.jwt_alg.is_symmetric() && s.jwt_secret.is_none() {
         return Err(format!(
             "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",

@@ -120,6 +120,12 @@ pub struct Settings {
     pub account_throttle: bool,
     /// Sign-ins and sign-ups admitted to the hash queue at once per client address (default 4).
     pub hash_per_client: usize,
+    /// Roles that make a user an administrator (`SIGIL_ADMIN_ROLES`).
+    pub admin_roles: Vec<String>,
+    /// Users who are administrators whatever their role (`SIGIL_ADMIN_USER_IDS`).
+    pub admin_user_ids: Vec<String>,
+    /// How long audit rows are kept (`SIGIL_AUDIT_RETENTION`).
+    pub audit_retention: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -168,6 +174,9 @@ impl std::fmt::Debug for Settings {
             .field("max_connections", &self.max_connections)
             .field("account_throttle", &self.account_throttle)
             .field("hash_per_client", &self.hash_per_client)
+            .field("admin_roles", &self.admin_roles)
+            .field("admin_user_ids", &self.admin_user_ids)
+            .field("audit_retention", &self.audit_retention)
             .finish_non_exhaustive()
     }
 }
@@ -227,6 +236,9 @@ impl Settings {
             max_connections: None,
             account_throttle: true,
             hash_per_client: 4,
+            admin_roles: vec!["admin".to_owned()],
+            admin_user_ids: Vec::new(),
+            audit_retention: sigil_auth::config::DEFAULT_AUDIT_RETENTION,
         }
     }
 }

@@ -144,6 +144,11 @@ pub(super) struct Fields<'a> {
 }
 
 impl Body {
+    /// The parsed body (`None`: empty).
+    pub(super) fn value(&self) -> Option<&Value> {
+        self.value.as_ref()
+    }
+
     /// Starts validating an object body; `expected` names the shape in the message
     /// (`object`, or `record` for update-user).
     pub(super) fn fields(&self, expected: &str) -> Result<Fields<'_>, ApiError> {

@@ -7,6 +7,7 @@ use super::origin;
 use super::recovery;
 use super::reply::{Reply, user_json, with_session};
 use crate::accounts::{SignUp, SignedUp};
+use crate::audit::{AuditEntry, AuditEvent, Outcome};
 use crate::domain::{Email, Password, check_image, check_name};
 use crate::error::{ApiError, ApiResult, codes};
 use axum::extract::State;
@@ -116,6 +117,7 @@ pub(super) async fn sign_in(
 /// the cookies. Always `{"success": true}`.
 pub(super) async fn sign_out(
     State(auth): State<AuthService>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -123,6 +125,13 @@ pub(super) async fn sign_out(
     if let Lookup::Live(caller) = auth.lookup(&headers).await? {
         auth.0.sessions.end_one(&caller.session.id).await?;
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, session_id = %caller.session.id, "signed out");
+        auth.audit(
+            AuditEntry::new(AuditEvent::SignOut, Outcome::Success)
+                .user(&caller.user.id)
+                .session(&caller.session.id)
+                .client(&client),
+        )
+        .await;
     }
     Ok(Reply::json(json!({ "success": true }))
         .cookies(auth.0.cookies.expire_all())
