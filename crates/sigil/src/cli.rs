@@ -50,14 +50,14 @@ pub enum Run {
 #[derive(Debug, Args)]
 struct DbArgs {
     /// Database URL: sqlite://<file> or postgres://...
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db", value_parser = secret(), hide_env_values = true)]
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://sigil.db", value_parser = secret(), hide_env_values = true)]
     database_url: SecretString,
     /// The servers' JWT lifetime: an ended session's tokens are refused for this long (plus
     /// leeway), so it must be at least the servers' SIGIL_JWT_TTL.
-    #[arg(long, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, global = true, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
     jwt_ttl: Duration,
     /// Print JSON (one object per line) instead of text.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
 }
 

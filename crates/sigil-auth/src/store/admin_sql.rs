@@ -4,8 +4,8 @@
 
 use super::sql::{USER_COLUMNS, conflict_or, user_from};
 use super::{
-    AuditQuery, AuditRow, AuditStore, FieldKind, FilterOp, FilterValue, SqlStore, StoreResult,
-    User, UserAdminStore, UserFilter, UserPatch, UserQuery,
+    AuditQuery, AuditRow, AuditStore, FilterOp, FilterValue, SqlStore, StoreResult, User,
+    UserAdminStore, UserFilter, UserPatch, UserQuery,
 };
 use async_trait::async_trait;
 use sqlx::any::AnyArguments;
