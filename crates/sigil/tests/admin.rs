@@ -581,6 +581,7 @@ async fn an_administrator_manages_users_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings: Settings = test_settings(&dir);
     settings.database_url = db.url.clone().into();
+    settings.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
     let app = spawn_settings(settings, dir).await;
     the_admin_story(app, &db.url).await;
     db.drop_now().await;
