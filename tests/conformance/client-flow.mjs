@@ -132,15 +132,22 @@ async function mainScenario(flow) {
       password: PW,
       emailVerified: true,
       id: "attacker-chosen-id-000000000000",
-      role: "admin",
       createdAt: "2000-01-01T00:00:00.000Z",
-      banned: false,
     }),
   );
   const mu = r.data?.user;
   f.assert("sign-up/mass-assignment: emailVerified stays false", mu?.emailVerified === false, mu);
   f.assert("sign-up/mass-assignment: id is server-chosen", mu && mu.id !== "attacker-chosen-id-000000000000", mu?.id);
-  f.assert("sign-up/mass-assignment: no role/banned keys", mu && !("role" in mu) && !("banned" in mu), mu && Object.keys(mu));
+  f.assert("sign-up/mass-assignment: role user, not banned", mu?.role === "user" && mu?.banned === false, mu);
+  // The admin plugin's fields are refused outright (input: false), not ignored.
+  r = await f.step("sign-up/forged-role", () =>
+    freshClient("forger").c.signUp.email({ name: "Forger", email: "forger@example.com", password: PW, role: "admin" }),
+  );
+  f.assert("sign-up/forged-role: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
+  r = await f.step("sign-up/forged-banned", () =>
+    freshClient("forger2").c.signUp.email({ name: "Forger", email: "forger2@example.com", password: PW, banned: false }),
+  );
+  f.assert("sign-up/forged-banned: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
   f.assert(
     "sign-up/mass-assignment: createdAt is server-chosen",
     mu?.createdAt instanceof Date && mu.createdAt.getUTCFullYear() !== 2000,
@@ -331,11 +338,13 @@ async function mainScenario(flow) {
   await f.step("update-user/empty-via-client", () => a.updateUser({}));
   await f.step("update-user/empty", () => f.post(A, "/update-user", {}));
   await f.step("update-user/array-body", () => f.post(A, "/update-user", []));
-  r = await f.step("update-user/mass-assignment", () => a.updateUser({ name: "Alice Updated", emailVerified: true, id: "attacker-id", role: "admin" }));
+  r = await f.step("update-user/forged-role", () => a.updateUser({ name: "Alice Updated", role: "admin" }));
+  f.assert("update-user/forged-role: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
+  r = await f.step("update-user/mass-assignment", () => a.updateUser({ name: "Alice Updated", emailVerified: true, id: "attacker-id" }));
   r = await f.step("get-session/after-update-mass-assignment", () => a.getSession());
   f.assert("update-user/mass-assignment: emailVerified stays false", r.data?.user?.emailVerified === false, r.data?.user);
   f.assert("update-user/mass-assignment: id unchanged", r.data?.user?.id === aliceId, r.data?.user);
-  f.assert("update-user/mass-assignment: no role key", r.data?.user && !("role" in r.data.user), r.data?.user);
+  f.assert("update-user/mass-assignment: role stays user", r.data?.user?.role === "user", r.data?.user);
 
   // --- change-password
   await f.step("change-password/wrong-current", () => a.changePassword({ currentPassword: "wrong-password-123", newPassword: PW2 }));

@@ -81,6 +81,7 @@ pub mod codes {
         Code("CHANGE_EMAIL_DISABLED", "Change email is disabled");
     pub const RESET_PASSWORD_DISABLED: Code =
         Code("RESET_PASSWORD_DISABLED", "Reset password isn't enabled");
+    pub const FIELD_NOT_ALLOWED: Code = Code("FIELD_NOT_ALLOWED", "Field not allowed to be set");
     // Better Auth's admin plugin (`ADMIN_ERROR_CODES`).
     pub const BANNED_USER: Code = Code(
         "BANNED_USER",

@@ -79,16 +79,35 @@ async fn the_admin_story(app: TestApp, db: &str) {
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(anonymous.code(), "UNAUTHORIZED");
-    // Nor can she make herself one through /update-user: role and banned are not hers to set.
-    let forged = app
-        .request(
-            Method::POST,
-            "/api/auth/update-user",
-            &[("authorization", &bearer(&alice.session_token))],
-            Some(json!({ "name": "Alice", "role": "admin", "banned": false })),
+    // Nor can she make herself one through /update-user or sign-up: role and banned are not hers
+    // to set (400 FIELD_NOT_ALLOWED, as Better Auth with its admin plugin).
+    for body in [
+        json!({ "name": "Alice", "role": "admin" }),
+        json!({ "name": "Alice", "banned": false }),
+        json!({ "banExpires": null }),
+    ] {
+        let forged = app
+            .request(
+                Method::POST,
+                "/api/auth/update-user",
+                &[("authorization", &bearer(&alice.session_token))],
+                Some(body),
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::BAD_REQUEST, "{:?}", forged.body);
+        assert_eq!(forged.code(), "FIELD_NOT_ALLOWED");
+    }
+    let forged_sign_up = app
+        .post(
+            "/api/auth/sign-up/email",
+            json!({ "name": "M", "email": "mallory@example.com", "password": PASSWORD, "role": "admin" }),
         )
         .await;
-    assert_eq!(forged.status, StatusCode::OK, "{:?}", forged.body);
+    assert_eq!(forged_sign_up.code(), "FIELD_NOT_ALLOWED");
+    assert_eq!(
+        forged_sign_up.body["message"],
+        "role is not allowed to be set"
+    );
     let still = admin_call(&app, Method::GET, "/list-users", &alice.session_token, None).await;
     assert_eq!(still.status, StatusCode::FORBIDDEN);
     let denied_ban = admin_call(

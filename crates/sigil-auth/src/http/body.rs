@@ -188,6 +188,23 @@ impl<'a> Fields<'a> {
         ));
     }
 
+    /// Refuses the admin plugin's fields (`role`, `banned`, `banReason`, `banExpires`), which no
+    /// user route may set: 400 `FIELD_NOT_ALLOWED` naming the first one present, as Better Auth
+    /// answers for its `input: false` fields.
+    pub(super) fn refuse_admin_fields(&self) -> Result<(), ApiError> {
+        match ["role", "banned", "banReason", "banExpires"]
+            .into_iter()
+            .find(|name| self.has(name))
+        {
+            Some(name) => Err(ApiError::with_message(
+                http::StatusCode::BAD_REQUEST,
+                crate::error::codes::FIELD_NOT_ALLOWED.0,
+                format!("{name} is not allowed to be set"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the field is present at all (any type).
     pub(super) fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
