@@ -83,8 +83,8 @@ async fn the_admin_story(app: TestApp, db: &str) {
     // to set (400 FIELD_NOT_ALLOWED, as Better Auth with its admin plugin).
     for body in [
         json!({ "name": "Alice", "role": "admin" }),
-        json!({ "name": "Alice", "banned": false }),
-        json!({ "banExpires": null }),
+        json!({ "name": "Alice", "banned": true }),
+        json!({ "banReason": "none" }),
     ] {
         let forged = app
             .request(

@@ -189,20 +189,31 @@ impl<'a> Fields<'a> {
     }
 
     /// Refuses the admin plugin's fields (`role`, `banned`, `banReason`, `banExpires`), which no
-    /// user route may set: 400 `FIELD_NOT_ALLOWED` naming the first one present, as Better Auth
-    /// answers for its `input: false` fields.
-    pub(super) fn refuse_admin_fields(&self) -> Result<(), ApiError> {
-        match ["role", "banned", "banReason", "banExpires"]
-            .into_iter()
-            .find(|name| self.has(name))
-        {
-            Some(name) => Err(ApiError::with_message(
-                http::StatusCode::BAD_REQUEST,
-                crate::error::codes::FIELD_NOT_ALLOWED.0,
-                format!("{name} is not allowed to be set"),
-            )),
-            None => Ok(()),
+    /// user route may set, exactly as Better Auth treats its `input: false` fields: a value that is
+    /// not JSON-falsy (`false`, `null`, `0`, `""`) is answered 400 `FIELD_NOT_ALLOWED` naming the
+    /// first such field; a falsy one, and `banned` on sign-up (`creating`: it has a default), are
+    /// ignored. Nothing is ever stored from them.
+    pub(super) fn refuse_admin_fields(&self, creating: bool) -> Result<(), ApiError> {
+        let truthy = |v: &Value| match v {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(_) | Value::Object(_) => true,
+        };
+        for name in ["role", "banned", "banReason", "banExpires"] {
+            if creating && name == "banned" {
+                continue;
+            }
+            if self.get(name).is_some_and(truthy) {
+                return Err(ApiError::with_message(
+                    http::StatusCode::BAD_REQUEST,
+                    crate::error::codes::FIELD_NOT_ALLOWED.0,
+                    format!("{name} is not allowed to be set"),
+                ));
+            }
         }
+        Ok(())
     }
 
     /// Whether the field is present at all (any type).

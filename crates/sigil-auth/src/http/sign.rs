@@ -18,15 +18,15 @@ use serde_json::json;
 /// `POST /sign-up/email {name, email, password, image?, callbackURL?, rememberMe?}`.
 ///
 /// Only these fields are read: `emailVerified`, `id`, timestamps or anything else in the body are
-/// ignored and never stored; the admin plugin's `role`, `banned`, `banReason` and `banExpires` are
-/// refused (400 `FIELD_NOT_ALLOWED`, as Better Auth with its admin plugin answers).
+/// ignored and never stored; a set `role`, `banReason` or `banExpires` is refused (400
+/// `FIELD_NOT_ALLOWED`, as Better Auth with its admin plugin answers).
 pub(super) async fn sign_up(
     State(auth): State<AuthService>,
     Client(client): Client,
     FormOrJson(body): FormOrJson,
 ) -> ApiResult<Reply> {
     let mut f = body.fields("object")?;
-    f.refuse_admin_fields()?;
+    f.refuse_admin_fields(true)?;
     let name = f.string("name");
     let email = f.email("email");
     let password = f.non_empty("password");
