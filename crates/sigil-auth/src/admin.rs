@@ -144,7 +144,7 @@ impl Actor {
 impl AdminPolicy {
     /// Whether `user` is an administrator.
     pub fn is_admin(&self, user: &User) -> bool {
-        self.admin_user_ids.iter().any(|id| *id == user.id)
+        self.admin_user_ids.contains(&user.id)
             || user
                 .roles()
                 .any(|r| self.admin_roles.iter().any(|a| a == r))
