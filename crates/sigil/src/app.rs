@@ -825,6 +825,7 @@ async fn build_auth(
     config.trusted_origins = settings.trusted_origins.clone();
     config.rate_limit = settings.rate_limit;
     config.require_email_verification = settings.require_email_verification;
+    config.two_factor_issuer = settings.two_factor_issuer.clone();
     config.client_ip_header = parts.client_ip_header;
     if !settings.account_throttle {
         config.account_throttle = None;

@@ -151,6 +151,9 @@ struct ServeArgs {
     /// is answered 429 before any work.
     #[arg(long, env = "SIGIL_HASH_PER_CLIENT", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     hash_per_client: usize,
+    /// Issuer name authenticator apps show beside a two-factor (TOTP) entry.
+    #[arg(long, env = "SIGIL_TWO_FACTOR_ISSUER", default_value = "Sigil")]
+    two_factor_issuer: String,
 }
 
 #[derive(Debug, Args)]
@@ -326,6 +329,14 @@ fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
     s.argon2_iterations = args.argon2_iterations;
     s.account_throttle = args.account_throttle;
     s.hash_per_client = args.hash_per_client;
+    let issuer = args.two_factor_issuer.trim();
+    if issuer.is_empty() || issuer.chars().count() > 64 || issuer.contains(':') {
+        return Err(
+            "SIGIL_TWO_FACTOR_ISSUER must be 1 to 64 characters without ':' (it is part of the TOTP label)"
+                .into(),
+        );
+    }
+    s.two_factor_issuer = issuer.to_owned();
     if s.jwt_alg.is_symmetric() && s.jwt_secret.is_none() {
         return Err(format!(
             "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",

@@ -120,6 +120,8 @@ pub struct Settings {
     pub account_throttle: bool,
     /// Sign-ins and sign-ups admitted to the hash queue at once per client address (default 4).
     pub hash_per_client: usize,
+    /// Issuer shown by authenticator apps beside a TOTP entry (default `Sigil`).
+    pub two_factor_issuer: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -168,6 +170,7 @@ impl std::fmt::Debug for Settings {
             .field("max_connections", &self.max_connections)
             .field("account_throttle", &self.account_throttle)
             .field("hash_per_client", &self.hash_per_client)
+            .field("two_factor_issuer", &self.two_factor_issuer)
             .finish_non_exhaustive()
     }
 }
@@ -227,6 +230,7 @@ impl Settings {
             max_connections: None,
             account_throttle: true,
             hash_per_client: 4,
+            two_factor_issuer: "Sigil".to_owned(),
         }
     }
 }
