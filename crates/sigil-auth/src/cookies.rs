@@ -95,7 +95,8 @@ impl CookieJar {
 
     /// `Set-Cookie` for a signed `value` under `name` (Better Auth's `setSignedCookie`).
     fn signed_cookie(&self, name: &str, secret: &[u8], value: &str, max_age: u64) -> String {
-        let value = utf8_percent_encode(&Self::signed_token(secret, value), URI_COMPONENT);
+        let signed = Self::signed_token(secret, value);
+        let value = utf8_percent_encode(&signed, URI_COMPONENT);
         format!("{name}={value}{}", self.attributes(Some(max_age)))
     }
 

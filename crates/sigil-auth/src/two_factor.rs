@@ -254,7 +254,7 @@ fn ms(d: Duration) -> i64 {
 
 fn keyed_hash(secret: &[u8], purpose: &str, code: &str) -> String {
     let key = crypto::derive_key(secret, purpose);
-    URL_SAFE_NO_PAD.encode(crypto::hmac_sha256(key.as_ref(), code.as_bytes()))
+    URL_SAFE_NO_PAD.encode(crypto::hmac_sha256(&key[..], code.as_bytes()))
 }
 
 impl TwoFactor {
@@ -601,17 +601,16 @@ impl TwoFactor {
                     if !matches!(e, TwoFactorError::Unavailable | TwoFactorError::Internal(_)) {
                         stored.attempts += 1;
                     }
-                    // Put back unless used up (then the sign-in must start again).
-                    if stored.attempts < ATTEMPTS_PER_CHALLENGE {
-                        self.store
-                            .insert_verification(
-                                &challenge_id(id),
-                                &stored.encode(),
-                                stored.expires_at,
-                                self.now(),
-                            )
-                            .await?;
-                    }
+                    // Put back with the attempt counted; one that has used up its attempts
+                    // answers the next try with `TooManyAttempts` and is gone after it.
+                    self.store
+                        .insert_verification(
+                            &challenge_id(id),
+                            &stored.encode(),
+                            stored.expires_at,
+                            self.now(),
+                        )
+                        .await?;
                 }
                 return Err(e);
             }

@@ -24,7 +24,7 @@ fn password(auth: &AuthService, raw: Option<&str>) -> ApiResult<Option<Password>
         .map_err(ApiError::from)
 }
 
-/// `POST /two-factor/enable {password, method?, issuer?}` → `{totpURI, backupCodes}` (TOTP) or
+/// `POST /two-factor/enable {password, method?, issuer?}` → `{method: "totp", totpURI, backupCodes}` or
 /// `{method: "otp"}`.
 pub(super) async fn enable(
     State(auth): State<AuthService>,
@@ -57,7 +57,9 @@ pub(super) async fn enable(
         .enable(&caller.user, password, method, issuer)
         .await?;
     Ok(match enabled.totp_uri {
-        Some(uri) => Reply::json(json!({ "totpURI": uri, "backupCodes": enabled.backup_codes })),
+        Some(uri) => Reply::json(
+            json!({ "method": "totp", "totpURI": uri, "backupCodes": enabled.backup_codes }),
+        ),
         None => Reply::json(json!({ "method": "otp" })),
     }
     .no_store())
