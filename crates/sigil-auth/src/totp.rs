@@ -139,7 +139,10 @@ mod tests {
         // Step boundaries: the last second of a step and the first of the next.
         let boundary = 30 * 1000;
         let last = code_at(key, boundary - 1);
-        assert_eq!(matching_step(key, &last, boundary), Some(step_at(boundary - 1)));
+        assert_eq!(
+            matching_step(key, &last, boundary),
+            Some(step_at(boundary - 1))
+        );
         assert_eq!(matching_step(key, &last, boundary + 30), None);
         for bad in ["", "12345", "1234567", "12a456", " 12345"] {
             assert_eq!(matching_step(key, bad, t), None, "{bad:?}");

@@ -304,8 +304,8 @@ impl TwoFactor {
             hashes.push(keyed_hash(&self.secret, BACKUP_PURPOSE, &code));
             codes.push(code);
         }
-        let stored = serde_json::to_string(&hashes)
-            .map_err(|e| TwoFactorError::Internal(e.to_string()))?;
+        let stored =
+            serde_json::to_string(&hashes).map_err(|e| TwoFactorError::Internal(e.to_string()))?;
         Ok((codes, stored))
     }
 
@@ -357,11 +357,7 @@ impl TwoFactor {
             .await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, "two-factor (authenticator app) set up");
         Ok(Enabled {
-            totp_uri: Some(totp::uri(
-                &key,
-                issuer.unwrap_or(&self.issuer),
-                &user.email,
-            )),
+            totp_uri: Some(totp::uri(&key, issuer.unwrap_or(&self.issuer), &user.email)),
             backup_codes: codes,
         })
     }
@@ -646,12 +642,7 @@ impl TwoFactor {
     }
 
     /// Checks one factor of `user` (no challenge bookkeeping).
-    async fn check(
-        &self,
-        presenter: Presenter<'_>,
-        user: &User,
-        factor: Factor<'_>,
-    ) -> Result<()> {
+    async fn check(&self, presenter: Presenter<'_>, user: &User, factor: Factor<'_>) -> Result<()> {
         let signing_in = matches!(presenter, Presenter::Challenge(_));
         match factor {
             Factor::Totp(code) => {

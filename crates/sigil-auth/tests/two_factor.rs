@@ -76,7 +76,11 @@ impl Server {
     async fn enrolled(&self, email: &str) -> Enrolled {
         let session = self.session(email).await;
         let enabled = self
-            .post("/two-factor/enable", &session, json!({ "password": PASSWORD }))
+            .post(
+                "/two-factor/enable",
+                &session,
+                json!({ "password": PASSWORD }),
+            )
             .await;
         assert_eq!(enabled.status, StatusCode::OK, "{:?}", enabled.body);
         let uri = enabled.body["totpURI"].as_str().unwrap();
@@ -120,16 +124,16 @@ fn assert_challenged(answer: &Answer) {
         answer.body,
         json!({ "twoFactorRedirect": true, "twoFactorMethods": ["totp", "otp"] })
     );
-    assert!(answer.session_cookie().is_none(), "no session before the second factor");
+    assert!(
+        answer.session_cookie().is_none(),
+        "no session before the second factor"
+    );
     assert!(answer.header("set-auth-token").is_none());
     let cookie = set_cookie(answer, ".two_factor=").expect("two-factor cookie");
     assert!(cookie.starts_with("better-auth.two_factor="));
-    assert!(
-        answer
-            .cookies()
-            .iter()
-            .any(|c| c.contains(".two_factor=") && c.contains("Max-Age=600") && c.contains("HttpOnly"))
-    );
+    assert!(answer.cookies().iter().any(|c| c.contains(".two_factor=")
+        && c.contains("Max-Age=600")
+        && c.contains("HttpOnly")));
 }
 
 fn assert_error(answer: &Answer, status: StatusCode, code: &str) {
@@ -152,7 +156,11 @@ async fn enable_sign_out_sign_in_and_verify_totp_gives_a_working_session() {
     assert_eq!(me.body["user"]["twoFactorEnabled"], false);
 
     let enabled = s
-        .post("/two-factor/enable", &session, json!({ "password": PASSWORD }))
+        .post(
+            "/two-factor/enable",
+            &session,
+            json!({ "password": PASSWORD }),
+        )
         .await;
     assert_eq!(enabled.status, StatusCode::OK, "{:?}", enabled.body);
     let uri = enabled.body["totpURI"].as_str().unwrap();
@@ -177,7 +185,11 @@ async fn enable_sign_out_sign_in_and_verify_totp_gives_a_working_session() {
 
     // A wrong first code changes nothing; the right one turns two-factor on.
     let wrong = s
-        .post("/two-factor/verify-totp", &session, json!({ "code": "000000" }))
+        .post(
+            "/two-factor/verify-totp",
+            &session,
+            json!({ "code": "000000" }),
+        )
         .await;
     if s.code(&key) != "000000" {
         assert_error(&wrong, StatusCode::UNAUTHORIZED, "INVALID_CODE");
@@ -192,7 +204,11 @@ async fn enable_sign_out_sign_in_and_verify_totp_gives_a_working_session() {
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
     assert_eq!(ok.body["user"]["twoFactorEnabled"], true);
     let uri_again = s
-        .post("/two-factor/get-totp-uri", &session, json!({ "password": PASSWORD }))
+        .post(
+            "/two-factor/get-totp-uri",
+            &session,
+            json!({ "password": PASSWORD }),
+        )
         .await;
     assert_eq!(uri_again.body["totpURI"], json!(uri));
 
@@ -223,7 +239,12 @@ async fn enable_sign_out_sign_in_and_verify_totp_gives_a_working_session() {
     assert_eq!(me.body["user"]["email"], "tess@example.com");
     let jwt = s.call(Method::GET, "/token", &signed_in, None).await;
     assert_eq!(jwt.status, StatusCode::OK);
-    let payload = jwt.body["token"].as_str().unwrap().split('.').nth(1).unwrap();
+    let payload = jwt.body["token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(claims["sid"], me.body["session"]["id"]);
     s.post("/sign-out", &signed_in, json!({})).await;
@@ -308,7 +329,11 @@ async fn a_backup_code_signs_in_once_and_new_codes_replace_old_ones() {
 
     let again = s.challenged("bea@example.com").await;
     let reused = s
-        .post("/two-factor/verify-backup-code", &again, json!({ "code": used }))
+        .post(
+            "/two-factor/verify-backup-code",
+            &again,
+            json!({ "code": used }),
+        )
         .await;
     assert_error(&reused, StatusCode::UNAUTHORIZED, "INVALID_BACKUP_CODE");
     let made_up = s
@@ -322,7 +347,11 @@ async fn a_backup_code_signs_in_once_and_new_codes_replace_old_ones() {
 
     // New codes need the password and make the old unused ones worthless.
     let no_password = s
-        .post("/two-factor/generate-backup-codes", &user.session, json!({}))
+        .post(
+            "/two-factor/generate-backup-codes",
+            &user.session,
+            json!({}),
+        )
         .await;
     assert_error(&no_password, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     let fresh = s
@@ -361,7 +390,11 @@ async fn an_emailed_code_signs_in_once_and_expires_after_three_minutes() {
 
     // Nothing sent yet.
     let early = s
-        .post("/two-factor/verify-otp", &challenge, json!({ "code": "123456" }))
+        .post(
+            "/two-factor/verify-otp",
+            &challenge,
+            json!({ "code": "123456" }),
+        )
         .await;
     assert_error(&early, StatusCode::BAD_REQUEST, "OTP_HAS_EXPIRED");
 
@@ -371,9 +404,17 @@ async fn an_emailed_code_signs_in_once_and_expires_after_three_minutes() {
     let mail = s.mail("otto@example.com", MailKind::TwoFactorCode).await;
     assert_eq!(mail.token.len(), 6);
     assert!(mail.text().contains(&mail.token));
-    let wrong = if mail.token == "000000" { "111111" } else { "000000" };
+    let wrong = if mail.token == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     let refused = s
-        .post("/two-factor/verify-otp", &challenge, json!({ "code": wrong }))
+        .post(
+            "/two-factor/verify-otp",
+            &challenge,
+            json!({ "code": wrong }),
+        )
         .await;
     assert_error(&refused, StatusCode::UNAUTHORIZED, "INVALID_CODE");
     let ok = s
@@ -400,7 +441,11 @@ async fn an_emailed_code_signs_in_once_and_expires_after_three_minutes() {
     }
     s.clock.advance(Duration::from_secs(4 * 60));
     let expired = s
-        .post("/two-factor/verify-otp", &next, json!({ "code": late.token }))
+        .post(
+            "/two-factor/verify-otp",
+            &next,
+            json!({ "code": late.token }),
+        )
         .await;
     assert_error(&expired, StatusCode::BAD_REQUEST, "OTP_HAS_EXPIRED");
 }
@@ -412,19 +457,35 @@ async fn the_two_factor_cookie_must_be_signed_live_unused_and_of_this_sign_in() 
     let vic = s.enrolled("vic@example.com").await;
 
     let none = s
-        .post("/two-factor/verify-totp", &As::Nobody, json!({ "code": s.code(&uma.key) }))
+        .post(
+            "/two-factor/verify-totp",
+            &As::Nobody,
+            json!({ "code": s.code(&uma.key) }),
+        )
         .await;
     assert_error(&none, StatusCode::UNAUTHORIZED, "INVALID_TWO_FACTOR_COOKIE");
     let forged = As::Browser("better-auth.two_factor=madeupchallengeid".into());
     let refused = s
-        .post("/two-factor/verify-totp", &forged, json!({ "code": s.code(&uma.key) }))
+        .post(
+            "/two-factor/verify-totp",
+            &forged,
+            json!({ "code": s.code(&uma.key) }),
+        )
         .await;
-    assert_error(&refused, StatusCode::UNAUTHORIZED, "INVALID_TWO_FACTOR_COOKIE");
+    assert_error(
+        &refused,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_TWO_FACTOR_COOKIE",
+    );
 
     // Vic's sign-in cookie with Uma's code: the code is checked against Vic's key.
     let vics = s.challenged("vic@example.com").await;
     let crossed = s
-        .post("/two-factor/verify-totp", &vics, json!({ "code": s.code(&uma.key) }))
+        .post(
+            "/two-factor/verify-totp",
+            &vics,
+            json!({ "code": s.code(&uma.key) }),
+        )
         .await;
     if s.code(&uma.key) != s.code(&vic.key) {
         assert_error(&crossed, StatusCode::UNAUTHORIZED, "INVALID_CODE");
@@ -433,23 +494,43 @@ async fn the_two_factor_cookie_must_be_signed_live_unused_and_of_this_sign_in() 
     // A used cookie is dead.
     let umas = s.challenged("uma@example.com").await;
     let ok = s
-        .post("/two-factor/verify-totp", &umas, json!({ "code": s.code(&uma.key) }))
+        .post(
+            "/two-factor/verify-totp",
+            &umas,
+            json!({ "code": s.code(&uma.key) }),
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
     s.clock.advance(Duration::from_secs(30));
     let reused = s
-        .post("/two-factor/verify-totp", &umas, json!({ "code": s.code(&uma.key) }))
+        .post(
+            "/two-factor/verify-totp",
+            &umas,
+            json!({ "code": s.code(&uma.key) }),
+        )
         .await;
-    assert_error(&reused, StatusCode::UNAUTHORIZED, "INVALID_TWO_FACTOR_COOKIE");
+    assert_error(
+        &reused,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_TWO_FACTOR_COOKIE",
+    );
     assert!(expires_cookie(&reused, ".two_factor="));
 
     // An expired one too (10 minutes).
     let later = s.challenged("uma@example.com").await;
     s.clock.advance(Duration::from_secs(10 * 60 + 1));
     let expired = s
-        .post("/two-factor/verify-totp", &later, json!({ "code": s.code(&uma.key) }))
+        .post(
+            "/two-factor/verify-totp",
+            &later,
+            json!({ "code": s.code(&uma.key) }),
+        )
         .await;
-    assert_error(&expired, StatusCode::UNAUTHORIZED, "INVALID_TWO_FACTOR_COOKIE");
+    assert_error(
+        &expired,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_TWO_FACTOR_COOKIE",
+    );
     // None of this left Vic or Uma with an extra session.
     assert_eq!(
         s.call(Method::GET, "/list-sessions", &vic.session, None)
@@ -477,11 +558,19 @@ async fn enable_and_disable_need_the_password_and_change_nothing_without_it() {
         assert!(refused.body.get("totpURI").is_none());
     }
     let no_uri = s
-        .post("/two-factor/get-totp-uri", &session, json!({ "password": PASSWORD }))
+        .post(
+            "/two-factor/get-totp-uri",
+            &session,
+            json!({ "password": PASSWORD }),
+        )
         .await;
     assert_error(&no_uri, StatusCode::BAD_REQUEST, "TOTP_NOT_ENABLED");
     let anonymous = s
-        .post("/two-factor/enable", &As::Nobody, json!({ "password": PASSWORD }))
+        .post(
+            "/two-factor/enable",
+            &As::Nobody,
+            json!({ "password": PASSWORD }),
+        )
         .await;
     assert_error(&anonymous, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
 
@@ -509,7 +598,11 @@ async fn enable_and_disable_need_the_password_and_change_nothing_without_it() {
     assert_eq!(plain.body["user"]["twoFactorEnabled"], false);
     // The old key and backup codes are gone with it.
     let gone = s
-        .post("/two-factor/get-totp-uri", &user.session, json!({ "password": PASSWORD }))
+        .post(
+            "/two-factor/get-totp-uri",
+            &user.session,
+            json!({ "password": PASSWORD }),
+        )
         .await;
     assert_error(&gone, StatusCode::BAD_REQUEST, "TOTP_NOT_ENABLED");
 }
@@ -520,16 +613,28 @@ async fn guessing_codes_is_throttled_per_account_and_ends_the_challenge() {
     let user = s.enrolled("gus@example.com").await;
     let challenge = s.challenged("gus@example.com").await;
     let right = s.code(&user.key);
-    let wrong = if right == "000000" { "111111" } else { "000000" };
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for _ in 0..5 {
         let refused = s
-            .post("/two-factor/verify-totp", &challenge, json!({ "code": wrong }))
+            .post(
+                "/two-factor/verify-totp",
+                &challenge,
+                json!({ "code": wrong }),
+            )
             .await;
         assert_error(&refused, StatusCode::UNAUTHORIZED, "INVALID_CODE");
     }
     // Locked for this account: even the right code waits, with the time to wait.
     let locked = s
-        .post("/two-factor/verify-totp", &challenge, json!({ "code": right }))
+        .post(
+            "/two-factor/verify-totp",
+            &challenge,
+            json!({ "code": right }),
+        )
         .await;
     assert_error(
         &locked,
@@ -542,12 +647,20 @@ async fn guessing_codes_is_throttled_per_account_and_ends_the_challenge() {
     let still = s
         .post("/two-factor/verify-totp", &other, json!({ "code": right }))
         .await;
-    assert_error(&still, StatusCode::TOO_MANY_REQUESTS, "ACCOUNT_TEMPORARILY_LOCKED");
+    assert_error(
+        &still,
+        StatusCode::TOO_MANY_REQUESTS,
+        "ACCOUNT_TEMPORARILY_LOCKED",
+    );
 
     // After the wait, the first challenge has used its five attempts: sign in again.
     s.clock.advance(Duration::from_secs(2));
     let spent = s
-        .post("/two-factor/verify-totp", &challenge, json!({ "code": right }))
+        .post(
+            "/two-factor/verify-totp",
+            &challenge,
+            json!({ "code": right }),
+        )
         .await;
     assert_error(
         &spent,

@@ -8,9 +8,9 @@ use super::recovery;
 use super::reply::{Reply, user_json, with_session};
 use super::two_factor::{challenge_cookie, trust_cookie};
 use crate::accounts::{SignUp, SignedIn, SignedUp};
-use crate::two_factor::Begun;
 use crate::domain::{Email, Password, check_image, check_name};
 use crate::error::{ApiError, ApiResult, codes};
+use crate::two_factor::Begun;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
@@ -99,7 +99,10 @@ pub(super) async fn sign_in(
     {
         SignedIn::Session(user, session, token) => (user, session, token, None),
         SignedIn::SecondFactor(user) => {
-            let trusted = auth.0.cookies.trust_device_from(&headers, auth.0.config.secret.expose());
+            let trusted = auth
+                .0
+                .cookies
+                .trust_device_from(&headers, auth.0.config.secret.expose());
             match auth
                 .0
                 .two_factor

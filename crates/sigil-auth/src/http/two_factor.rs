@@ -182,7 +182,9 @@ fn accepted(auth: &AuthService, who: &Who, verified: Verified) -> Reply {
         (None, Who::Signed(caller)) => {
             Reply::json(json!({ "token": caller.token, "user": user_json(&user) }))
         }
-        (None, Who::Challenge(_)) => Reply::json(json!({ "token": null, "user": user_json(&user) })),
+        (None, Who::Challenge(_)) => {
+            Reply::json(json!({ "token": null, "user": user_json(&user) }))
+        }
     }
 }
 

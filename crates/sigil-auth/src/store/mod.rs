@@ -266,8 +266,12 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn put_two_factor(&self, row: &TwoFactorRow, now: i64) -> StoreResult<()>;
     /// Sets `users.two_factor_enabled`; with `enabled` false the two-factor row is deleted too,
     /// in the same transaction.
-    async fn set_two_factor_enabled(&self, user_id: &str, enabled: bool, now: i64)
-    -> StoreResult<()>;
+    async fn set_two_factor_enabled(
+        &self,
+        user_id: &str,
+        enabled: bool,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Marks the row verified and the user's two-factor on, in one transaction.
     async fn confirm_two_factor(&self, user_id: &str, now: i64) -> StoreResult<()>;
     /// Records `step` as the last accepted TOTP step if it is later than the stored one;
