@@ -1,5 +1,5 @@
 """The FastAPI dependency answers as the Rust guard's `require_path_user` layer does: the same
-statuses, challenges, bodies and headers (crates/sigil-guard/tests/http.rs), and the endpoint
+statuses, challenges, bodies and headers (crates/sigil-guard/tests/guard/http.rs), and the endpoint
 never runs for a refused request."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The Rust guard's hostile-token cases (crates/sigil-token/tests/verify.rs and
-crates/sigil-guard/tests/http.rs), run through the Python package: every token the Rust guard
+"""The Rust guard's hostile-token cases (crates/sigil-token/tests/token/verify.rs and
+crates/sigil-guard/tests/guard/http.rs), run through the Python package: every token the Rust guard
 refuses is refused here with the same error kind (`VerifyError::kind` / `GuardError::kind`) and
 the same HTTP answer."""
 
@@ -280,7 +280,7 @@ def test_short_secrets_and_contradictory_settings_are_refused():
         Guard(env={})
 
 
-# ---- the request-level cases of crates/sigil-guard/tests/http.rs ----------------------------------
+# ---- the request-level cases of crates/sigil-guard/tests/guard/http.rs ----------------------------------
 
 
 @pytest.fixture

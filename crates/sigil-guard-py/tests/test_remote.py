@@ -1,6 +1,6 @@
 """A remote JWKS through the Python package: cached, refetched on an unknown `kid` at most once per
 interval, served from cache while the endpoint fails, and never blocking the event loop while a
-fetch is slow (the Rust guard's crates/sigil-guard/tests/remote_jwks.rs, seen from Python)."""
+fetch is slow (the Rust guard's crates/sigil-guard/tests/guard/remote_jwks.rs, seen from Python)."""
 
 from __future__ import annotations
 

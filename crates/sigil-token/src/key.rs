@@ -98,7 +98,7 @@ impl HmacKey {
 ///
 /// Verification uses ring's P-256 (assembly; variable time is fine on public data) because it is
 /// several times faster than the portable field arithmetic of the `p256` crate, which remains the
-/// signer and the importer. The check is held to the Wycheproof vectors (`tests/wycheproof.rs`).
+/// signer and the importer. The check is held to the Wycheproof vectors (`tests/token/wycheproof.rs`).
 #[derive(Clone)]
 struct Es256Public {
     point: Box<[u8]>,

@@ -16,14 +16,19 @@
 //! `SIGIL_TEST_POSTGRES_URL` and `SIGIL_TEST_REDIS_URL` are set (`scripts/test` sets them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+// A binary of its own (not a module of tests/api): its instances need PostgreSQL's connection
+// budget and a quiet machine for the latency bounds they measure in wall-clock time, and cargo
+// runs test binaries one after another. Within this binary, `SERIAL` runs its tests one at a time.
+// It shares the api binary's helpers.
+#[path = "api/helpers.rs"]
+mod helpers;
 
-use common::{PASSWORD, service_url};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sigil_test_support::{FreshDatabase, PASSWORD, service_url};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -131,51 +136,6 @@ fn host_port(url: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A fresh PostgreSQL database per test.
-
-struct FreshDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl FreshDb {
-    async fn create(admin_url: &str) -> FreshDb {
-        sqlx::any::install_default_drivers();
-        let name = format!(
-            "sigil_faults_{}_{}",
-            std::process::id(),
-            sigil_token::random::alphanumeric(8).unwrap().to_lowercase()
-        );
-        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(admin_url)
-            .await
-            .expect("PostgreSQL reachable");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-        FreshDb {
-            admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-
-    async fn drop_now(self) {
-        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.admin_url)
-            .await
-            .unwrap();
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // `sigil serve` processes.
 
 struct Instance {
@@ -196,13 +156,7 @@ impl Instance {
     /// Starts `target/debug/sigil serve` with `env` and waits for its ready line.
     fn start(name: &str, dir: &Path, env: &[(&str, String)]) -> Instance {
         let log = dir.join(format!("{name}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigil"));
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key.starts_with("SIGIL_") || key == "DATABASE_URL" || key == "BETTER_AUTH_SECRET" {
-                cmd.env_remove(&*key);
-            }
-        }
+        let mut cmd = sigil_test_support::process::sigil(env!("CARGO_BIN_EXE_sigil"));
         cmd.arg("serve")
             .current_dir(dir)
             .env("SIGIL_LOG", "info")
@@ -409,7 +363,7 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
-async fn cluster(db: &FreshDb, redis_url: &str, n: usize) -> Cluster {
+async fn cluster(db: &FreshDatabase, redis_url: &str, n: usize) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let mut instances = Vec::new();
     let mut db_proxies = Vec::new();
@@ -452,7 +406,7 @@ async fn a_signed_out_session_is_refused_everywhere_within_the_bound_whatever_fa
     let Some((pg, redis)) = urls() else {
         return;
     };
-    let db = FreshDb::create(&pg).await;
+    let db = FreshDatabase::create_on(&pg, "sigil_faults").await;
     let c = cluster(&db, &redis, 3).await;
     let [a, b, cc] = [&c.instances[0], &c.instances[1], &c.instances[2]];
     let http = client();
@@ -586,7 +540,7 @@ async fn a_database_outage_is_a_quick_503_and_recovers_without_restart() {
     let Some((pg, redis)) = urls() else {
         return;
     };
-    let db = FreshDb::create(&pg).await;
+    let db = FreshDatabase::create_on(&pg, "sigil_faults").await;
     let c = cluster(&db, &redis, 1).await;
     let a = &c.instances[0];
     let http = client();
@@ -673,7 +627,7 @@ async fn an_instance_cut_off_from_the_database_stops_vouching_for_tokens_within_
     let Some(pg) = service_url("SIGIL_TEST_POSTGRES_URL") else {
         return;
     };
-    let db = FreshDb::create(&pg).await;
+    let db = FreshDatabase::create_on(&pg, "sigil_faults").await;
     let dir = tempfile::tempdir().unwrap();
     let db_proxy = Proxy::start(host_port(&db.url)).await;
     let a = tokio::task::block_in_place(|| {
@@ -747,7 +701,7 @@ async fn without_redis_the_service_works_and_attaches_when_redis_returns() {
     let Some((pg, redis)) = urls() else {
         return;
     };
-    let db = FreshDb::create(&pg).await;
+    let db = FreshDatabase::create_on(&pg, "sigil_faults").await;
     let dir = tempfile::tempdir().unwrap();
     let redis_proxy = Proxy::start(host_port(&redis)).await;
     redis_proxy.set(Link::Cut);
@@ -854,10 +808,10 @@ async fn twenty_simultaneous_starts_on_a_fresh_postgres_database_agree_on_one_ke
     let Some(pg) = service_url("SIGIL_TEST_POSTGRES_URL") else {
         return;
     };
-    let db = FreshDb::create(&pg).await;
+    let db = FreshDatabase::create_on(&pg, "sigil_faults").await;
     let dir = tempfile::tempdir().unwrap();
     let starts = (0..20).map(|_| {
-        let mut s = common::test_settings(&dir);
+        let mut s = helpers::test_settings(&dir);
         s.database_url = db.url.clone().into();
         s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
@@ -874,7 +828,7 @@ async fn twenty_simultaneous_starts_on_a_fresh_sqlite_file_agree_on_one_key() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shared.db");
     let starts = (0..20).map(|_| {
-        let mut s = common::test_settings(&dir);
+        let mut s = helpers::test_settings(&dir);
         s.database_url = format!("sqlite://{}", db.display()).into();
         s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
@@ -935,7 +889,12 @@ async fn every_token_accepted_everywhere(
             .await
             .unwrap();
         let jwt = answer["token"].as_str().unwrap().to_owned();
-        kids.insert(common::jwt_header(&jwt)["kid"].as_str().unwrap().to_owned());
+        kids.insert(
+            helpers::jwt_header(&jwt)["kid"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
         jwts.push(jwt);
     }
     assert_eq!(
@@ -977,7 +936,7 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keys.db");
     let settings = |dir: &tempfile::TempDir| {
-        let mut s = common::test_settings(dir);
+        let mut s = helpers::test_settings(dir);
         s.database_url = format!("sqlite://{}", db.display()).into();
         s.secret = Some(SECRET.into());
         s.base_url = Some(BASE_URL.parse().unwrap());
@@ -1038,7 +997,7 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
         .await
         .unwrap();
     let jwt = answer["token"].as_str().unwrap();
-    assert_eq!(common::jwt_header(jwt)["kid"], "a-key-made-elsewhere");
+    assert_eq!(helpers::jwt_header(jwt)["kid"], "a-key-made-elsewhere");
     let status = http
         .get(format!("{first_url}/api/{user}/tasks"))
         .bearer_auth(jwt)
@@ -1153,7 +1112,7 @@ async fn kill_nine_under_writes_loses_no_acknowledged_write_on_postgres() {
     let Some(pg) = service_url("SIGIL_TEST_POSTGRES_URL") else {
         return;
     };
-    let db = FreshDb::create(&pg).await;
+    let db = FreshDatabase::create_on(&pg, "sigil_faults").await;
     let dir = tempfile::tempdir().unwrap();
     kill_nine_under_writes(&db.url, dir.path()).await;
     db.drop_now().await;

@@ -4,9 +4,13 @@
 //! stop a normal request from being served. Short configured timeouts, no sleeps to wait.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+// A binary of its own (not a module of tests/api): it counts this process's open descriptors
+// (/proc/self/fd) and raises its open-file limit, which other tests running as threads of the
+// same process would disturb. It shares the api binary's helpers.
+#[path = "api/helpers.rs"]
+mod helpers;
 
-use common::spawn_with;
+use helpers::spawn_with;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -300,7 +304,7 @@ async fn past_the_cap_with_every_connection_busy_a_new_one_is_refused_with_json(
 
 /// A user with about 7 MB of tasks (a control character in the notes is six bytes of JSON,
 /// `\u0001`): an answer larger than the socket buffers between the server and its client.
-async fn user_with_a_large_task_list(app: &common::TestApp) -> (String, String) {
+async fn user_with_a_large_task_list(app: &helpers::TestApp) -> (String, String) {
     let user = app.user("reader@example.com").await;
     let path = format!("/api/{}/tasks", user.id);
     let notes = "\u{1}".repeat(1000);
@@ -327,7 +331,7 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
     out
 }
 
-async fn ask(app: &common::TestApp, path: &str, jwt: &str) -> TcpStream {
+async fn ask(app: &helpers::TestApp, path: &str, jwt: &str) -> TcpStream {
     let mut stream = TcpStream::connect(host(&app.url)).await.unwrap();
     stream
         .write_all(
