@@ -2,13 +2,10 @@
 //! sign-in through the second-factor step with each factor, trusted devices, and the refusals.
 //! Codes are computed here from the `otpauth://` URI the server hands out, at the time of the
 //! server's manual clock: no test sleeps to wait for a code, a cookie or a lock to expire.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::helpers::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sigil_auth::mail::MailKind;
