@@ -137,6 +137,14 @@ impl CookieJar {
         format!("{}={}", self.trust_device, self.attributes(Some(0)))
     }
 
+    /// `Set-Cookie` lines deleting the session cookie and the session cache (not the
+    /// `dont_remember` marker): what a sign-in waiting for its second factor answers, as
+    /// Better Auth does.
+    pub fn expire_session(&self) -> [String; 2] {
+        [&self.session_token, &self.session_data]
+            .map(|name| format!("{name}={}", self.attributes(Some(0))))
+    }
+
     /// `Set-Cookie` deleting the `dont_remember` marker.
     pub fn expire_dont_remember(&self) -> String {
         format!("{}={}", self.dont_remember, self.attributes(Some(0)))

@@ -445,7 +445,8 @@ impl TwoFactor {
                 trust,
             });
         }
-        let challenge = random::alphanumeric(32)?;
+        // `2fa-…`, the shape of Better Auth's challenge ids.
+        let challenge = format!("2fa-{}", random::alphanumeric(32)?);
         let now = self.now();
         let expires_at = now + ms(CHALLENGE_TTL);
         let stored = Challenge {
@@ -486,7 +487,8 @@ impl TwoFactor {
     /// A new trusted-device record for `user_id` and its cookie value, `mac!id`: the MAC binds
     /// the id to the user, the record makes it revocable.
     async fn new_trust(&self, user_id: &str) -> Result<String> {
-        let id = random::alphanumeric(32)?;
+        // `trust-device-…`, the shape of Better Auth's identifiers.
+        let id = format!("trust-device-{}", random::alphanumeric(32)?);
         let now = self.now();
         self.store
             .insert_verification(&trust_id(&id), user_id, now + ms(TRUST_DEVICE_TTL), now)

@@ -121,6 +121,7 @@ pub(super) async fn sign_in(
                     let mut reply = Reply::json(
                         json!({ "twoFactorRedirect": true, "twoFactorMethods": methods }),
                     )
+                    .cookies(auth.0.cookies.expire_session())
                     .cookies([challenge_cookie(&auth, &challenge)]);
                     if trusted.is_some() {
                         reply = reply.cookies([auth.0.cookies.expire_trust_device()]);
