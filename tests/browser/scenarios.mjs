@@ -498,7 +498,7 @@ export async function runScenarios(browser, env, run) {
       await pageT.getByText('Enter the 6-digit code from your authenticator app.').waitFor();
       await run.shot(pageT, 'two-factor-sign-in');
       // The set-up code is used (single use): the next step's code, within the one-step skew.
-      await pageT.getByLabel('Code').fill(totpAt(key, step + 1));
+      await pageT.getByLabel('Code', { exact: true }).fill(totpAt(key, step + 1));
       await verify.click();
       await pageT.waitForURL(/\/tasks$/);
       await pageT.getByText(cleo.name, { exact: true }).waitFor();
