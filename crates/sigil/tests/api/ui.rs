@@ -232,7 +232,7 @@ async fn the_qr_code_of_an_authenticator_key_is_computed_here_and_bad_input_is_r
     let size = answer.body["size"].as_u64().unwrap() as usize;
     let modules = answer.body["modules"].as_str().unwrap();
     // A QR code of version v is 17 + 4v modules wide; ~110 bytes at level M need version 6+.
-    assert!(size >= 41 && (size - 17) % 4 == 0, "{size}");
+    assert!(size >= 41 && (size - 17).is_multiple_of(4), "{size}");
     assert_eq!(modules.len(), size * size);
     assert!(modules.bytes().all(|b| b == b'0' || b == b'1'));
     // The three finder patterns: dark 7-module borders in the corners, light separators.
