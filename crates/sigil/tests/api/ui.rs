@@ -181,7 +181,7 @@ async fn signed_in_pages_need_a_session_and_sign_in_is_skipped_with_one() {
 async fn serve_auth_points_its_pages_at_the_api_url() {
     let app = spawn_with(|s| {
         s.mode = Mode::AuthOnly;
-        s.api_url = Some("http://127.0.0.1:9/".parse().unwrap());
+        s.auth.api_url = Some("http://127.0.0.1:9/".parse().unwrap());
     })
     .await;
     let answer = app.request(Method::GET, "/sign-in", &[], None).await;
