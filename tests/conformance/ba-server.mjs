@@ -24,7 +24,7 @@ process.env.BETTER_AUTH_TELEMETRY = "0";
 
 const { betterAuth } = await import("better-auth");
 const { memoryAdapter } = await import("better-auth/adapters/memory");
-const { bearer, jwt } = await import("better-auth/plugins");
+const { bearer, jwt, twoFactor } = await import("better-auth/plugins");
 const { toNodeHandler } = await import("better-auth/node");
 
 const DEFAULT_SECRET = "sigil-conformance-secret-0123456789abcdefghijklmnop";
@@ -98,7 +98,7 @@ server.listen(port, host, () => {
   const auth = betterAuth({
     baseURL,
     secret,
-    database: memoryAdapter({ user: [], session: [], account: [], verification: [], jwks: [] }),
+    database: memoryAdapter({ user: [], session: [], account: [], verification: [], jwks: [], twoFactor: [] }),
     telemetry: { enabled: false },
     trustedOrigins,
     rateLimit: { enabled: rateLimitEnabled },
@@ -133,7 +133,19 @@ server.listen(port, host, () => {
       },
     },
     ...(args["session-update-age"] !== undefined ? { session: { updateAge: Number(args["session-update-age"]) } } : {}),
-    plugins: [jwt(), bearer()],
+    plugins: [
+      jwt(),
+      bearer(),
+      // Sigil's settings: issuer "Sigil" (SIGIL_TWO_FACTOR_ISSUER's default), email codes through the outbox.
+      twoFactor({
+        issuer: "Sigil",
+        otpOptions: {
+          async sendOTP({ user, otp }) {
+            writeMail("two-factor-code", user.email, "", otp);
+          },
+        },
+      }),
+    ],
   });
   handler = toNodeHandler(auth);
   process.stdout.write(`listening on http://${host}:${bound.port}\n`);

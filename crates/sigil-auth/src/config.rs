@@ -122,6 +122,8 @@ pub struct AuthConfig {
     pub allow_delete_user: bool,
     /// Per-account sign-in throttling (`None`: off).
     pub account_throttle: Option<ThrottlePolicy>,
+    /// The issuer authenticator apps show beside a TOTP entry (Better Auth's `appName`).
+    pub two_factor_issuer: String,
 }
 
 impl AuthConfig {
@@ -140,6 +142,7 @@ impl AuthConfig {
             client_ip_header: None,
             allow_delete_user: true,
             account_throttle: Some(ThrottlePolicy::default()),
+            two_factor_issuer: "Sigil".to_owned(),
         }
     }
 

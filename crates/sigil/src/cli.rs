@@ -95,6 +95,25 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn the_two_factor_issuer_is_a_setting() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        assert_eq!(
+            parse(&["sigil", "serve"]).unwrap().auth.two_factor_issuer,
+            "Sigil"
+        );
+        let set = parse(&["sigil", "serve", "--two-factor-issuer", "Acme Tasks"]).unwrap();
+        assert_eq!(set.auth.two_factor_issuer, "Acme Tasks");
+        for bad in ["", "   ", "Acme:Tasks", &"x".repeat(65)] {
+            let refused = parse(&["sigil", "serve", "--two-factor-issuer", bad]).unwrap_err();
+            assert!(refused.contains("SIGIL_TWO_FACTOR_ISSUER"), "{refused}");
+        }
+    }
+
+    #[test]
     fn short_durations() {
         assert_eq!(
             parse_short_duration("250ms"),

@@ -167,6 +167,10 @@ pub struct AuthSettings {
     /// is answered 429 before any work.
     #[arg(long, env = "SIGIL_HASH_PER_CLIENT", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub hash_per_client: usize,
+    /// Issuer name authenticator apps show beside a two-factor (TOTP) entry (1 to 64
+    /// characters, no ':').
+    #[arg(long, env = "SIGIL_TWO_FACTOR_ISSUER", default_value = "Sigil")]
+    pub two_factor_issuer: String,
 }
 
 /// Flags of `serve-api`: where its keys come from (exactly one of the JWKS URL and the shared
@@ -248,6 +252,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("argon2_iterations", &self.argon2_iterations)
             .field("account_throttle", &self.account_throttle)
             .field("hash_per_client", &self.hash_per_client)
+            .field("two_factor_issuer", &self.two_factor_issuer)
             .finish()
     }
 }
@@ -320,6 +325,7 @@ impl Settings {
         };
         tidy(&mut self.common.cors_origins);
         tidy(&mut self.auth.trusted_origins);
+        self.auth.two_factor_issuer = self.auth.two_factor_issuer.trim().to_owned();
         match self.mode {
             Mode::ApiOnly => self.api.keys().map(|_| ()),
             Mode::All | Mode::AuthOnly => self.auth.check(),
@@ -329,6 +335,13 @@ impl Settings {
 
 impl AuthSettings {
     fn check(&self) -> Result<(), String> {
+        let issuer = &self.two_factor_issuer;
+        if issuer.is_empty() || issuer.chars().count() > 64 || issuer.contains(':') {
+            return Err(
+                "SIGIL_TWO_FACTOR_ISSUER must be 1 to 64 characters without ':' (it is part of the TOTP label)"
+                    .into(),
+            );
+        }
         if self.trusted_origins.iter().any(|o| o == "*") {
             return Err(
                 "SIGIL_TRUSTED_ORIGINS must not contain \"*\": it would disable CSRF protection"

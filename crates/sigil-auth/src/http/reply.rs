@@ -123,6 +123,7 @@ pub(super) fn user_json(user: &User) -> Value {
         "image": user.image,
         "createdAt": iso8601(user.created_at),
         "updatedAt": iso8601(user.updated_at),
+        "twoFactorEnabled": user.two_factor_enabled,
     })
 }
 
