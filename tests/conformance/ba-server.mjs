@@ -24,7 +24,7 @@ process.env.BETTER_AUTH_TELEMETRY = "0";
 
 const { betterAuth } = await import("better-auth");
 const { memoryAdapter } = await import("better-auth/adapters/memory");
-const { admin, bearer, jwt } = await import("better-auth/plugins");
+const { admin, bearer, jwt, twoFactor } = await import("better-auth/plugins");
 const { toNodeHandler } = await import("better-auth/node");
 
 const DEFAULT_SECRET = "sigil-conformance-secret-0123456789abcdefghijklmnop";
@@ -83,7 +83,7 @@ function jwtPayload(token) {
 }
 
 let handler = null;
-const db = { user: [], session: [], account: [], verification: [], jwks: [] };
+const db = { user: [], session: [], account: [], verification: [], jwks: [], twoFactor: [] };
 const server = createServer((req, res) => {
   if (!handler) {
     res.statusCode = 503;
@@ -148,7 +148,20 @@ server.listen(port, host, () => {
       },
     },
     ...(args["session-update-age"] !== undefined ? { session: { updateAge: Number(args["session-update-age"]) } } : {}),
-    plugins: [jwt(), bearer(), admin()],
+    plugins: [
+      jwt(),
+      bearer(),
+      admin(),
+      // Sigil's settings: issuer "Sigil" (SIGIL_TWO_FACTOR_ISSUER's default), email codes through the outbox.
+      twoFactor({
+        issuer: "Sigil",
+        otpOptions: {
+          async sendOTP({ user, otp }) {
+            writeMail("two-factor-code", user.email, "", otp);
+          },
+        },
+      }),
+    ],
   });
   handler = toNodeHandler(auth);
   process.stdout.write(`listening on http://${host}:${bound.port}\n`);

@@ -7,6 +7,7 @@
 //
 // Each scenario expects the server to have been started with the environment listed in SCENARIOS below
 // (run.mjs does that). The transcript holds one observation per step and the assertions' results.
+import { createHmac } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
@@ -905,6 +906,141 @@ async function adminScenario(f) {
   f.assert("update-user cannot make an administrator", r.ex?.status === 403, r.ex?.status);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Scenario "two-factor": the twoFactor plugin through the official twoFactorClient(): enable with the
+// password, confirm with a first TOTP code, sign out, sign in (twoFactorRedirect + the two_factor cookie, no
+// session), verify with a TOTP code, a backup code and an emailed code, trust the device, disable.
+// Codes are computed here from the totpURI (RFC 6238: HMAC-SHA-1, 6 digits, 30 s).
+// ---------------------------------------------------------------------------------------------------------
+const TWO_FACTOR_COOKIE = "better-auth.two_factor";
+const TRUST_DEVICE_COOKIE = "better-auth.trust_device";
+
+function base32Decode(s) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s.replace(/=+$/, "").toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The RFC 6238 code of time step `step` for the key in `totpURI`. */
+function totpAt(totpURI, step) {
+  const key = base32Decode(new URL(totpURI).searchParams.get("secret") ?? "");
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, "0");
+}
+
+const stepNow = () => Math.floor(Date.now() / 30_000);
+
+async function twoFactorScenario(flow) {
+  const f = flow;
+  const A = f.device("A");
+  const a = f.client(A);
+  const email = "tfa@example.com";
+  let r = await f.step("sign-up/ok", () => a.signUp.email({ name: "Tfa", email, password: PW }));
+  f.assert("sign-up/ok: user.twoFactorEnabled is false", r.data?.user?.twoFactorEnabled === false, r.data?.user);
+
+  await f.step("enable/no-password", () => f.post(A, "/two-factor/enable", {}, { headers: { origin: f.origin } }));
+  await f.step("enable/wrong-password", () => a.twoFactor.enable({ password: PW2 }));
+  r = await f.step("enable/ok", () => a.twoFactor.enable({ password: PW }));
+  const totpURI = r.data?.totpURI;
+  const backupCodes = r.data?.backupCodes ?? [];
+  f.assert("enable/ok: totpURI is an otpauth URI", typeof totpURI === "string" && totpURI.startsWith("otpauth://totp/"), r.data);
+  f.assert("enable/ok: 10 backup codes", Array.isArray(backupCodes) && backupCodes.length === 10, r.data);
+  if (typeof totpURI !== "string") return;
+  r = await f.step("get-session/after-enable", () => a.getSession());
+  f.assert("get-session/after-enable: not on before a first code", r.data?.user?.twoFactorEnabled === false, r.data?.user);
+
+  const s0 = stepNow();
+  r = await f.step("verify-totp/enrol", () => a.twoFactor.verifyTotp({ code: totpAt(totpURI, s0) }));
+  f.assert("verify-totp/enrol: 200", r.ex?.status === 200, r.json);
+  r = await f.step("get-session/after-verify", () => a.getSession());
+  f.assert("get-session/after-verify: twoFactorEnabled", r.data?.user?.twoFactorEnabled === true, r.data?.user);
+  await f.step("get-totp-uri/ok", () => a.twoFactor.getTotpUri({ password: PW }));
+  await f.step("sign-out/ok", () => a.signOut());
+
+  // Sign-in: the password alone gives no session.
+  const B = f.device("B");
+  const b = f.client(B);
+  r = await f.step("sign-in/two-factor-redirect", () => b.signIn.email({ email, password: PW }));
+  f.assert("sign-in/two-factor-redirect: data.twoFactorRedirect", r.data?.twoFactorRedirect === true, r.json);
+  f.assert("sign-in/two-factor-redirect: no session cookie", !setCookieValue(r.ex, SESSION_COOKIE), r.ex?.setCookies);
+  f.assert("sign-in/two-factor-redirect: two_factor cookie", !!setCookieValue(r.ex, TWO_FACTOR_COOKIE), r.ex?.setCookies);
+  r = await f.step("get-session/pending", () => b.getSession());
+  f.assert("get-session/pending: null", r.data === null, r.json);
+  await f.step("verify-totp/wrong", () => b.twoFactor.verifyTotp({ code: totpAt(totpURI, s0 + 5) }));
+  r = await f.step("verify-totp/ok", () => b.twoFactor.verifyTotp({ code: totpAt(totpURI, s0 + 1) }));
+  f.assert("verify-totp/ok: session cookie", !!setCookieValue(r.ex, SESSION_COOKIE), r.ex?.setCookies);
+  f.assert("verify-totp/ok: two_factor cookie expired", expiresCookie(r.ex, TWO_FACTOR_COOKIE), r.ex?.setCookies);
+  r = await f.step("get-session/after-totp", () => b.getSession());
+  f.assert("get-session/after-totp: signed in", r.data?.user?.email === email, r.json);
+  r = await f.step("token/after-totp", () => b.token());
+  const jwt = r.data?.token;
+  if (typeof jwt === "string") {
+    const v = await verifyJwt(f, jwt);
+    f.assert("token/after-totp: JWT verifies against /jwks", v.ok, v.error);
+  }
+  await f.step("verify-totp/cookie-used", () => f.post(B, "/two-factor/verify-totp", { code: totpAt(totpURI, s0 + 1) }, { headers: { origin: f.origin } }));
+
+  // The same TOTP code again in a new sign-in within its window (Better Auth 1.7.25 accepts it; Sigil refuses).
+  const C = f.device("C");
+  const c = f.client(C);
+  await f.step("sign-in/replay", () => c.signIn.email({ email, password: PW }));
+  await f.step("verify-totp/replayed-code", () => c.twoFactor.verifyTotp({ code: totpAt(totpURI, s0 + 1) }));
+
+  // Backup code, once.
+  const D = f.device("D");
+  const d = f.client(D);
+  await f.step("sign-in/backup", () => d.signIn.email({ email, password: PW }));
+  r = await f.step("verify-backup-code/ok", () => d.twoFactor.verifyBackupCode({ code: backupCodes[0] }));
+  f.assert("verify-backup-code/ok: session cookie", !!setCookieValue(r.ex, SESSION_COOKIE), r.ex?.setCookies);
+  const E = f.device("E");
+  const e = f.client(E);
+  await f.step("sign-in/backup-again", () => e.signIn.email({ email, password: PW }));
+  await f.step("verify-backup-code/used", () => e.twoFactor.verifyBackupCode({ code: backupCodes[0] }));
+
+  // Emailed code.
+  const since = f.outbox.count();
+  await f.step("send-otp/ok", () => e.twoFactor.sendOtp());
+  const mail = await f.outbox.waitFor(since, { kind: "two-factor-code", to: email });
+  f.assert("send-otp/ok: a two-factor-code mail with a 6-digit code", /^\d{6}$/.test(mail?.token ?? ""), mail);
+  await f.step("verify-otp/wrong", () => e.twoFactor.verifyOtp({ code: mail?.token === "000000" ? "111111" : "000000" }));
+  r = await f.step("verify-otp/ok", () => e.twoFactor.verifyOtp({ code: mail?.token ?? "" }));
+  f.assert("verify-otp/ok: session cookie", !!setCookieValue(r.ex, SESSION_COOKIE), r.ex?.setCookies);
+
+  // Trust this device: the next sign-in from it skips the second factor.
+  const T = f.device("T");
+  const t = f.client(T);
+  await f.step("sign-in/trust", () => t.signIn.email({ email, password: PW }));
+  r = await f.step("verify-backup-code/trust-device", () => t.twoFactor.verifyBackupCode({ code: backupCodes[1], trustDevice: true }));
+  f.assert("verify-backup-code/trust-device: trust cookie", !!setCookieValue(r.ex, TRUST_DEVICE_COOKIE), r.ex?.setCookies);
+  await f.step("sign-out/trusted", () => t.signOut());
+  r = await f.step("sign-in/trusted-device", () => t.signIn.email({ email, password: PW }));
+  f.assert("sign-in/trusted-device: a session at once", !!setCookieValue(r.ex, SESSION_COOKIE) && !r.data?.twoFactorRedirect, r.json);
+
+  // New backup codes, then disable.
+  await f.step("generate-backup-codes/ok", () => t.twoFactor.generateBackupCodes({ password: PW }));
+  await f.step("disable/wrong-password", () => t.twoFactor.disable({ password: PW2 }));
+  r = await f.step("disable/ok", () => t.twoFactor.disable({ password: PW }));
+  f.assert("disable/ok: status true", r.data?.status === true, r.json);
+  const F = f.device("F");
+  const fc = f.client(F);
+  r = await f.step("sign-in/after-disable", () => fc.signIn.email({ email, password: PW }));
+  f.assert("sign-in/after-disable: a session at once", !!setCookieValue(r.ex, SESSION_COOKIE), r.json);
+}
+
 export const SCENARIOS = {
   main: {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
@@ -922,6 +1058,10 @@ export const SCENARIOS = {
   admin: {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false", SIGIL_HARNESS_PROMOTE: "1" },
     run: adminScenario,
+  },
+  "two-factor": {
+    env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
+    run: twoFactorScenario,
   },
   "time-travel": {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },

@@ -25,6 +25,18 @@ pub trait AccountListener: Send + Sync + 'static {
 pub(crate) const RESET_PREFIX: &str = "reset-password:";
 /// How long a reset link works.
 const RESET_TTL_MS: i64 = 3600 * 1000;
+/// Prefix of trusted-device rows in the verification table (created by `two_factor.rs`, ended
+/// here too: a password change or reset ends every trusted device of the account).
+pub const TRUSTED_DEVICE_PREFIX: &str = "trust-device:";
+
+/// How a sign-in with the right password goes on.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// A session was created.
+    Session(User, Session, String),
+    /// The user has a second factor: no session yet (see `two_factor.rs`).
+    SecondFactor(User),
+}
 
 /// Why a sign-up did not create an account.
 #[derive(Debug, thiserror::Error)]
@@ -302,7 +314,7 @@ impl Accounts {
         password: Password,
         remember: bool,
         client: &ClientInfo,
-    ) -> Result<(User, Session, String), SignInError> {
+    ) -> Result<SignedIn, SignInError> {
         // Cheap refusals first, before the database is read or anything is hashed: the account's
         // throttle (known addresses are judged apart from strangers), then this client's and
         // this account's share of the hash queue.
@@ -386,6 +398,9 @@ impl Accounts {
                 .await;
             return Err(SignInError::EmailNotVerified);
         }
+        if user.two_factor_enabled {
+            return Ok(SignedIn::SecondFactor(user));
+        }
         let (session, token) = self.sessions.create(&user.id, remember, client).await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in");
         self.audit
@@ -401,7 +416,7 @@ impl Accounts {
         } else {
             user
         };
-        Ok((user, session, token))
+        Ok(SignedIn::Session(user, session, token))
     }
 
     /// Checks a user's current password.
@@ -433,6 +448,7 @@ impl Accounts {
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password(&user.id, &hash, self.now()).await?;
         self.end_reset_links(&user.id).await?;
+        self.end_trusted_devices(&user.id).await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, revoke, "password changed");
         self.audit
             .record(
@@ -556,6 +572,7 @@ impl Accounts {
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password(&user_id, &hash, self.now()).await?;
         self.end_reset_links(&user_id).await?;
+        self.end_trusted_devices(&user_id).await?;
         self.sessions.end_all_of(&user_id, None).await?;
         // The emailed link proved control of the account: this address may sign in during an
         // attack on it (the way in for a new device while strangers are throttled).
@@ -578,6 +595,15 @@ impl Accounts {
     /// set it again. Better Auth 1.7.25 leaves them valid until they expire; Sigil is stricter.
     pub async fn end_reset_links(&self, user_id: &str) -> StoreResult<()> {
         self.store.delete_verifications(RESET_PREFIX, user_id).await
+    }
+
+    /// Ends every trusted device of `user_id` (their next sign-in asks for the second factor
+    /// again): on a password change or reset, and when two-factor is turned off. Better Auth
+    /// 1.7.25 ends them only when two-factor is turned off, and only the caller's device.
+    pub async fn end_trusted_devices(&self, user_id: &str) -> StoreResult<()> {
+        self.store
+            .delete_verifications(TRUSTED_DEVICE_PREFIX, user_id)
+            .await
     }
 
     /// A short fingerprint of the account's current password hash, carried by change-email

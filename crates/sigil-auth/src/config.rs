@@ -126,6 +126,8 @@ pub struct AuthConfig {
     pub admin: AdminPolicy,
     /// How long audit rows are kept (90 days).
     pub audit_retention: Duration,
+    /// The issuer authenticator apps show beside a TOTP entry (Better Auth's `appName`).
+    pub two_factor_issuer: String,
 }
 
 /// Which users are administrators (the rules are in [`crate::admin`]).
@@ -167,6 +169,7 @@ impl AuthConfig {
             account_throttle: Some(ThrottlePolicy::default()),
             admin: AdminPolicy::default(),
             audit_retention: DEFAULT_AUDIT_RETENTION,
+            two_factor_issuer: "Sigil".to_owned(),
         }
     }
 

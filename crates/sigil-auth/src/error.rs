@@ -9,6 +9,7 @@ use crate::accounts::{ConfirmError, ResetError, SignInError, SignUpError};
 use crate::admin::{Action, AdminError};
 use crate::domain::InvalidInput;
 use crate::refresh::RefreshError;
+use crate::two_factor::TwoFactorError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
@@ -141,6 +142,25 @@ pub mod codes {
         "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER",
         "Password cannot be updated through update-user. Use the set-user-password endpoint instead",
     );
+    // Better Auth's twoFactor plugin (`TWO_FACTOR_ERROR_CODES`).
+    pub const OTP_HAS_EXPIRED: Code = Code("OTP_HAS_EXPIRED", "OTP has expired");
+    pub const TOTP_NOT_ENABLED: Code = Code("TOTP_NOT_ENABLED", "TOTP not enabled");
+    pub const TWO_FACTOR_NOT_ENABLED: Code =
+        Code("TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled");
+    pub const BACKUP_CODES_NOT_ENABLED: Code =
+        Code("BACKUP_CODES_NOT_ENABLED", "Backup codes aren't enabled");
+    pub const INVALID_BACKUP_CODE: Code = Code("INVALID_BACKUP_CODE", "Invalid backup code");
+    pub const INVALID_CODE: Code = Code("INVALID_CODE", "Invalid code");
+    pub const TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE: Code = Code(
+        "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+        "Too many attempts. Please request a new code.",
+    );
+    pub const ACCOUNT_TEMPORARILY_LOCKED: Code = Code(
+        "ACCOUNT_TEMPORARILY_LOCKED",
+        "Too many failed verification attempts. Your account is temporarily locked. Please try again later.",
+    );
+    pub const INVALID_TWO_FACTOR_COOKIE: Code =
+        Code("INVALID_TWO_FACTOR_COOKIE", "Invalid two factor cookie");
     // Sigil's own.
     pub const YOU_ARE_NOT_ALLOWED_TO_READ_AUDIT_LOG: Code = Code(
         "YOU_ARE_NOT_ALLOWED_TO_READ_AUDIT_LOG",
@@ -442,6 +462,34 @@ impl From<RefreshError> for ApiError {
             }
             RefreshError::Unavailable => ApiError::unavailable(),
             RefreshError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<TwoFactorError> for ApiError {
+    fn from(e: TwoFactorError) -> Self {
+        let bad = |code| ApiError::new(StatusCode::BAD_REQUEST, code);
+        let unauthorized = |code| ApiError::new(StatusCode::UNAUTHORIZED, code);
+        match e {
+            TwoFactorError::PasswordRequired => bad(codes::INVALID_PASSWORD),
+            TwoFactorError::Password(e) => e.into(),
+            TwoFactorError::TotpNotEnabled => bad(codes::TOTP_NOT_ENABLED),
+            TwoFactorError::NotEnabled => bad(codes::TWO_FACTOR_NOT_ENABLED),
+            TwoFactorError::BackupCodesNotEnabled => bad(codes::BACKUP_CODES_NOT_ENABLED),
+            TwoFactorError::InvalidCode => unauthorized(codes::INVALID_CODE),
+            TwoFactorError::InvalidBackupCode => unauthorized(codes::INVALID_BACKUP_CODE),
+            TwoFactorError::InvalidChallenge => unauthorized(codes::INVALID_TWO_FACTOR_COOKIE),
+            TwoFactorError::TooManyAttempts => bad(codes::TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE),
+            TwoFactorError::OtpExpired => bad(codes::OTP_HAS_EXPIRED),
+            TwoFactorError::Locked(wait) => ApiError {
+                retry_after: Some(wait),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::ACCOUNT_TEMPORARILY_LOCKED,
+                )
+            },
+            TwoFactorError::Unavailable => ApiError::unavailable(),
+            TwoFactorError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

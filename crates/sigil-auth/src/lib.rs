@@ -19,6 +19,8 @@
 //! | [`ratelimit`] | request rate limits (memory or Redis) |
 //! | [`throttle`] | per-account sign-in throttling (a growing delay that strangers cannot impose on the owner) |
 //! | [`mail`] | outgoing mail |
+//! | [`totp`] | RFC 6238 one-time codes and `otpauth://` URIs (pure) |
+//! | [`two_factor`] | second factors: TOTP, backup codes, emailed codes, trusted devices, the sign-in challenge |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -41,6 +43,8 @@ pub mod revocation;
 pub mod session;
 pub mod store;
 pub mod throttle;
+pub mod totp;
+pub mod two_factor;
 
 pub use config::{AuthConfig, Secret};
 pub use http::{AccountListener, AuthService, Components, redact_path};

@@ -224,10 +224,11 @@ impl App {
         settings: Settings,
         clock: SharedClock,
     ) -> Result<App, StartError> {
-        let target = check_database_url(settings.database_url.expose_secret())?;
+        let target = check_database_url(settings.common.database_url.expose_secret())?;
         let limits = connection_limits(&settings);
-        let cors = cors_layer(&settings.cors_origins)?;
+        let cors = cors_layer(&settings.common.cors_origins)?;
         let redis_client = settings
+            .common
             .redis_url
             .as_deref()
             .map(|url| {
@@ -246,18 +247,17 @@ impl App {
             Mode::All | Mode::AuthOnly => None,
         };
 
-        let listener =
-            TcpListener::bind(&settings.addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: settings.addr.clone(),
-                    source,
-                })?;
+        let listener = TcpListener::bind(&settings.common.addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: settings.common.addr.clone(),
+                source,
+            })?;
         let address = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.addr.clone(),
+            addr: settings.common.addr.clone(),
             source,
         })?;
-        let base_url = match &settings.base_url {
+        let base_url = match &settings.auth.base_url {
             Some(url) => url.clone(),
             None => Url::parse(&format!("http://{address}"))
                 .map_err(|e| StartError::Config(e.to_string()))?,
@@ -265,8 +265,10 @@ impl App {
         let url = base_url.as_str().trim_end_matches('/').to_owned();
 
         // Redis for the identity service (rate limits, revocation messages), before any file.
-        let redis = match (&auth_parts, &settings.redis_url) {
-            (Some(_), Some(url)) => Some(redis_connection(url, settings.redis_timeout).await?),
+        let redis = match (&auth_parts, &settings.common.redis_url) {
+            (Some(_), Some(url)) => {
+                Some(redis_connection(url, settings.common.redis_timeout).await?)
+            }
             _ => None,
         };
         let guard = match api_keys {
@@ -470,6 +472,7 @@ where
 /// open-file limit when that is lower.
 fn connection_limits(settings: &Settings) -> crate::serve::ConnectionLimits {
     let max_connections = settings
+        .common
         .max_connections
         .unwrap_or_else(crate::serve::default_max_connections);
     if let Some(files) = crate::serve::open_file_limit()
@@ -483,9 +486,9 @@ fn connection_limits(settings: &Settings) -> crate::serve::ConnectionLimits {
         );
     }
     crate::serve::ConnectionLimits {
-        header_read_timeout: settings.header_read_timeout,
-        request_body_timeout: settings.request_body_timeout,
-        keep_alive_timeout: settings.keep_alive_timeout,
+        header_read_timeout: settings.common.header_read_timeout,
+        request_body_timeout: settings.common.request_body_timeout,
+        keep_alive_timeout: settings.common.keep_alive_timeout,
         max_connections,
     }
 }
@@ -522,7 +525,7 @@ impl AuthParts {
     ) -> Result<AuthParts, StartError> {
         // The cookie/key secret: refused here when given and too short, or missing with
         // PostgreSQL; generated (into a file beside an SQLite database) only later.
-        if let Some(secret) = &settings.secret {
+        if let Some(secret) = &settings.auth.secret {
             Secret::new(secret.expose_secret().as_bytes().to_vec(), "SIGIL_SECRET")
                 .map_err(StartError::Config)?;
         } else if target.backend == Backend::Postgres {
@@ -536,18 +539,20 @@ impl AuthParts {
             resolve_secret(settings).map_err(StartError::Config)?;
         }
         let config_jwt_secret = settings
+            .auth
             .jwt_secret
             .as_ref()
             .map(|s| Secret::new(s.expose_secret().as_bytes().to_vec(), "SIGIL_JWT_SECRET"))
             .transpose()
             .map_err(StartError::Config)?;
-        if settings.jwt_alg.is_symmetric() && config_jwt_secret.is_none() {
+        if settings.auth.jwt_alg.is_symmetric() && config_jwt_secret.is_none() {
             return Err(StartError::Config(format!(
                 "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
-                settings.jwt_alg
+                settings.auth.jwt_alg
             )));
         }
         let client_ip_header = settings
+            .auth
             .client_ip_header
             .as_deref()
             .map(|h| {
@@ -556,19 +561,20 @@ impl AuthParts {
                 })
             })
             .transpose()?;
-        let mailer: Arc<dyn Mailer> = match (&settings.smtp_url, &settings.mail_file) {
+        let mailer: Arc<dyn Mailer> = match (&settings.auth.smtp_url, &settings.auth.mail_file) {
             (Some(url), _) => Arc::new(
-                sigil_auth::mail::SmtpMailer::new(url.expose_secret(), &settings.mail_from)
+                sigil_auth::mail::SmtpMailer::new(url.expose_secret(), &settings.auth.mail_from)
                     .map_err(|e| StartError::Config(e.to_string()))?,
             ),
             (None, Some(path)) => Arc::new(FileMailer::new(path)),
             (None, None) => {
                 // Links carry single-use tokens: writing them to a log is for development only.
                 let https = settings
+                    .auth
                     .base_url
                     .as_ref()
                     .is_some_and(|u| u.scheme() == "https");
-                if https && !settings.allow_log_mailer {
+                if https && !settings.auth.allow_log_mailer {
                     return Err(StartError::Config(
                         "no mail transport: without SIGIL_SMTP_URL (or SIGIL_MAIL_FILE) reset and verification links would be written to the log, which is for development only; SIGIL_BASE_URL is https, so set SIGIL_SMTP_URL, or --allow-log-mailer on / SIGIL_ALLOW_LOG_MAILER=on to accept it".into(),
                     ));
@@ -581,12 +587,12 @@ impl AuthParts {
             .map(|n| n.get())
             .unwrap_or(2);
         let params = HashParams {
-            memory_kib: settings.argon2_memory_kib,
-            iterations: settings.argon2_iterations,
+            memory_kib: settings.auth.argon2_memory_kib,
+            iterations: settings.auth.argon2_iterations,
             parallelism: 1,
         };
         let limits = QueueLimits {
-            per_client: settings.hash_per_client,
+            per_client: settings.auth.hash_per_client,
             ..QueueLimits::default()
         };
         let hasher = PasswordHasher::with_limits(params, cpus, limits)
@@ -655,10 +661,10 @@ impl Wiring<'_> {
             |e| sqlite_file && is_locked(e),
             || {
                 sigil_auth::store::connect_with_options(
-                    settings.database_url.expose_secret(),
+                    settings.common.database_url.expose_secret(),
                     sigil_auth::store::PoolSettings {
-                        acquire_timeout: settings.db_timeout,
-                        max_connections: settings.db_pool_size,
+                        acquire_timeout: settings.common.db_timeout,
+                        max_connections: settings.common.db_pool_size,
                     },
                 )
             },
@@ -667,7 +673,7 @@ impl Wiring<'_> {
         .map_err(|e| {
             StartError::Database(format!(
                 "cannot open {}: {e}",
-                redact_url(settings.database_url.expose_secret())
+                redact_url(settings.common.database_url.expose_secret())
             ))
         })?;
         created.pool = Some(pool.clone());
@@ -679,8 +685,12 @@ impl Wiring<'_> {
             Mode::All | Mode::ApiOnly => {
                 let mut tasks = TaskStore::new(pool.clone())
                     .with_clock(self.clock.clone())
-                    .with_max_waiters(settings.db_max_waiters);
-                if settings.tasks_cache.unwrap_or(backend == Backend::Sqlite) {
+                    .with_max_waiters(settings.common.db_max_waiters);
+                if settings
+                    .common
+                    .tasks_cache
+                    .unwrap_or(backend == Backend::Sqlite)
+                {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }
                 migrate_retrying(|| tasks.migrate()).await?;
@@ -688,6 +698,7 @@ impl Wiring<'_> {
             }
         };
         let token_cache = settings
+            .common
             .token_cache
             .then_some(sigil_guard::DEFAULT_CACHE_CAPACITY);
 
@@ -713,10 +724,10 @@ impl Wiring<'_> {
                 // SIGIL_API_URL (serve-auth has no tasks API of its own).
                 let ui_api_url = match settings.mode {
                     Mode::AuthOnly => {
-                        if settings.api_url.is_none() {
+                        if settings.auth.api_url.is_none() {
                             tracing::warn!(target: "sigil", "serve-auth without SIGIL_API_URL: the web UI's tasks page has no API to call");
                         }
-                        settings.api_url.as_ref()
+                        settings.auth.api_url.as_ref()
                     }
                     _ => None,
                 };
@@ -776,7 +787,7 @@ impl Wiring<'_> {
             background.push(tokio::spawn(sigil_guard::feed::follow_database_with(
                 feed_pool.clone(),
                 deny_list,
-                settings.revocation_poll_interval,
+                settings.common.revocation_poll_interval,
                 status.clone(),
             )));
             Feed {
@@ -819,24 +830,25 @@ async fn build_auth(
     let store = SqlStore::new(pool);
     migrate_retrying(|| store.migrate()).await?;
     let mut config = AuthConfig::new(base_url, secret);
-    config.jwt.alg = settings.jwt_alg;
-    config.jwt.ttl = settings.jwt_ttl;
+    config.jwt.alg = settings.auth.jwt_alg;
+    config.jwt.ttl = settings.auth.jwt_ttl;
     config.jwt.hs_secret = parts.config_jwt_secret;
-    config.trusted_origins = settings.trusted_origins.clone();
-    config.rate_limit = settings.rate_limit;
-    config.require_email_verification = settings.require_email_verification;
+    config.trusted_origins = settings.auth.trusted_origins.clone();
+    config.rate_limit = settings.auth.rate_limit;
+    config.require_email_verification = settings.auth.require_email_verification;
+    config.two_factor_issuer = settings.auth.two_factor_issuer.clone();
     config.client_ip_header = parts.client_ip_header;
-    if !settings.account_throttle {
+    if !settings.auth.account_throttle {
         config.account_throttle = None;
     }
     config.admin = sigil_auth::admin::AdminPolicy {
-        admin_roles: settings.admin_roles.clone(),
-        admin_user_ids: settings.admin_user_ids.clone(),
+        admin_roles: settings.auth.admin_roles.clone(),
+        admin_user_ids: settings.auth.admin_user_ids.clone(),
     };
-    config.audit_retention = settings.audit_retention;
+    config.audit_retention = settings.auth.audit_retention;
     let limiter = redis
         .clone()
-        .filter(|_| settings.rate_limit)
+        .filter(|_| settings.auth.rate_limit)
         .map(RateLimiter::redis);
     let revocation_publisher = redis.map(|conn| {
         Arc::new(RedisRevocations::new(conn).with_clock(clock.clone()))
@@ -907,24 +919,18 @@ async fn redis_connection(
 
 /// The key source of `serve-api`, checked before anything is bound.
 fn api_guard_config(settings: &Settings) -> Result<GuardConfig, StartError> {
-    let keys = match &settings.api_keys {
-        Some(ApiKeys::JwksUrl(url)) => KeyConfig::JwksUrl(url.clone()),
-        Some(ApiKeys::Secret(secret)) => {
-            KeyConfig::Secret(secret.expose_secret().as_bytes().to_vec())
-        }
-        None => {
-            return Err(StartError::Config(
-                "serve-api needs --jwks-url or --jwt-secret".into(),
-            ));
-        }
+    let keys = match settings.api.keys().map_err(StartError::Config)? {
+        ApiKeys::JwksUrl(url) => KeyConfig::JwksUrl(url.clone()),
+        ApiKeys::Secret(secret) => KeyConfig::Secret(secret.expose_secret().as_bytes().to_vec()),
     };
     let mut config = GuardConfig::new(keys);
-    config.cache = settings.token_cache;
-    config.issuer = settings.api_issuer.clone();
+    config.cache = settings.common.token_cache;
+    config.issuer = settings.api.jwt_issuer.clone();
     config.audience = settings
-        .api_audience
+        .api
+        .jwt_audience
         .clone()
-        .or_else(|| settings.api_issuer.clone());
+        .or_else(|| settings.api.jwt_issuer.clone());
     Ok(config)
 }
 
@@ -977,7 +983,8 @@ fn with_cors(router: Router, cors: Option<CorsLayer>) -> Router {
 
 /// Whether the database is an in-memory SQLite one (which a second pool would not see).
 fn in_memory_sqlite(settings: &Settings, backend: Backend) -> bool {
-    backend == Backend::Sqlite && sqlite_path(settings.database_url.expose_secret()).is_none()
+    backend == Backend::Sqlite
+        && sqlite_path(settings.common.database_url.expose_secret()).is_none()
 }
 
 /// The database revocation feed of this process: its own small pool (so that a busy main pool
@@ -992,12 +999,15 @@ async fn revocation_feed(
     redis: bool,
 ) -> Option<(sqlx::AnyPool, Arc<sigil_guard::feed::FeedStatus>, bool)> {
     use sigil_guard::feed::{FIRST_POSITION, FeedStatus, connect_database_with, poll_database};
-    let interval = settings.revocation_poll_interval;
+    let interval = settings.common.revocation_poll_interval;
     let (feed_pool, own) = if in_memory_sqlite(settings, backend) {
         (pool.clone(), false)
     } else {
-        match connect_database_with(settings.database_url.expose_secret(), settings.db_timeout)
-            .await
+        match connect_database_with(
+            settings.common.database_url.expose_secret(),
+            settings.common.db_timeout,
+        )
+        .await
         {
             Ok(feed_pool) => (feed_pool, true),
             Err(error) => {

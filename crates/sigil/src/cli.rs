@@ -1,16 +1,16 @@
 //! The command line. Every setting is a `--flag` and a `SIGIL_*` environment variable (plus
-//! `DATABASE_URL`); flags win over the environment.
+//! `DATABASE_URL`); flags win over the environment. The flags are defined once, by the settings
+//! groups of [`crate::settings`]; this module says which command takes which group and turns the
+//! parsed groups into one [`Settings`].
 
 use crate::ops::{Database, OpsCommand, Since};
-use crate::settings::{ApiKeys, Mode, Settings};
+use crate::settings::{
+    ApiSettings, AuthSettings, CommonSettings, Mode, Settings, defaults, parse_duration, secret,
+};
 use crate::telemetry::LogFormat;
-use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{ArgAction, Args, Parser, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
-use sigil_token::Algorithm;
-use std::path::PathBuf;
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 use std::time::Duration;
-use url::Url;
 
 /// Sigil: email + password authentication with sessions and JWTs, speaking the Better Auth
 /// protocol, plus a tasks API protected by a strict JWT guard.
@@ -166,219 +166,19 @@ struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
-struct CommonArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "SIGIL_ADDR", default_value = "127.0.0.1:8080")]
-    addr: String,
-    /// Database URL: sqlite://<file> (created on first start) or postgres://...
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db", value_parser = secret(), hide_env_values = true)]
-    database_url: SecretString,
-    /// Origins allowed to call the tasks API from a browser (CORS), comma-separated.
-    #[arg(long, env = "SIGIL_CORS_ORIGINS", value_delimiter = ',')]
-    cors_origins: Vec<String>,
-    /// Redis URL for rate limits and revocations shared by several instances.
-    #[arg(long, env = "SIGIL_REDIS_URL")]
-    redis_url: Option<String>,
-    /// Cache verified tokens, so a token seen before costs a hash lookup (on/off).
-    #[arg(long, env = "SIGIL_TOKEN_CACHE", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
-    token_cache: bool,
-    /// Cache each user's task list in memory (on/off) [default: on with SQLite, off with PostgreSQL]
-    #[arg(long, env = "SIGIL_TASKS_CACHE", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
-    tasks_cache: Option<bool>,
-    /// Log format.
-    #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value = "text")]
-    log_format: LogFormat,
-    /// How often revocations are read from the database (e.g. 2s, 500ms); tokens are refused with
-    /// 503 once the last successful read began more than this plus 1 s ago.
-    #[arg(long, env = "SIGIL_REVOCATION_POLL_INTERVAL", default_value = "2s", value_parser = parse_short_duration)]
-    revocation_poll_interval: Duration,
-    /// How long a request waits for a database connection before answering 503 (e.g. 2s).
-    #[arg(long, env = "SIGIL_DB_TIMEOUT", default_value = "2s", value_parser = parse_short_duration)]
-    db_timeout: Duration,
-    /// Database connections per process [default: 8 with SQLite, 16 with PostgreSQL]
-    #[arg(long, env = "SIGIL_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
-    db_pool_size: Option<u32>,
-    /// Tasks API requests allowed to wait for a database connection beyond the pool's size; the
-    /// next ones get 503 SERVICE_BUSY with Retry-After at once.
-    #[arg(long, env = "SIGIL_DB_MAX_WAITERS", default_value_t = sigil_tasks::DEFAULT_MAX_WAITERS)]
-    db_max_waiters: usize,
-    /// How long a Redis connection attempt or command may take before the instance carries on
-    /// without it (e.g. 500ms).
-    #[arg(long, env = "SIGIL_REDIS_TIMEOUT", default_value = "500ms", value_parser = parse_short_duration)]
-    redis_timeout: Duration,
-    /// Time allowed for a request's head (request line and headers) to arrive complete.
-    #[arg(long, env = "SIGIL_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
-    header_read_timeout: Duration,
-    /// Time allowed for a request's body to arrive complete (then 408).
-    #[arg(long, env = "SIGIL_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
-    request_body_timeout: Duration,
-    /// How long a connection with no request in progress is kept open.
-    #[arg(long, env = "SIGIL_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    keep_alive_timeout: Duration,
-    /// Most connections at once [default: 10000, or 3/4 of the open-file limit when lower]
-    #[arg(long, env = "SIGIL_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: Option<u32>,
-}
-
-#[derive(Debug, Args)]
 struct ServeArgs {
     #[command(flatten)]
-    common: CommonArgs,
-    /// Public base URL; its origin is the JWT iss and aud [default: http://<addr>]
-    #[arg(long, env = "SIGIL_BASE_URL")]
-    base_url: Option<Url>,
-    /// Secret (>= 32 bytes) signing session cookies and sealing keys; BETTER_AUTH_SECRET is read
-    /// too. Generated and stored beside an SQLite database when absent.
-    #[arg(long, env = "SIGIL_SECRET", hide_env_values = true, value_parser = secret())]
-    secret: Option<SecretString>,
-    /// JWT signing algorithm: EdDSA, ES256, RS256 or HS256.
-    #[arg(long, env = "SIGIL_JWT_ALG", default_value = "EdDSA")]
-    jwt_alg: Algorithm,
-    /// HS256 key (>= 32 bytes), shared with every API that verifies the tokens.
-    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret())]
-    jwt_secret: Option<SecretString>,
-    /// JWT lifetime (e.g. 900, 900s, 15m, 1h).
-    #[arg(long, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
-    jwt_ttl: Duration,
-    /// Extra origins trusted for cookie requests and redirects, comma-separated.
-    #[arg(long, env = "SIGIL_TRUSTED_ORIGINS", value_delimiter = ',')]
-    trusted_origins: Vec<String>,
-    /// Rate limits on (default) or off.
-    #[arg(long, env = "SIGIL_RATE_LIMIT", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
-    rate_limit: bool,
-    /// Refuse sign-in until the email address is verified (on/off).
-    #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
-    require_email_verification: bool,
-    /// Append outgoing mail as JSON lines to this file (development and tests).
-    #[arg(long, env = "SIGIL_MAIL_FILE")]
-    mail_file: Option<PathBuf>,
-    /// Allow the log mailer (reset and verification links written to the log) although
-    /// SIGIL_BASE_URL is https (on/off).
-    #[arg(long, env = "SIGIL_ALLOW_LOG_MAILER", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
-    allow_log_mailer: bool,
-    /// SMTP server for outgoing mail (smtps://user:pass@host:465).
-    #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true, value_parser = secret())]
-    smtp_url: Option<SecretString>,
-    /// Sender of outgoing mail.
-    #[arg(
-        long,
-        env = "SIGIL_MAIL_FROM",
-        default_value = "Sigil <no-reply@localhost>"
-    )]
-    mail_from: String,
-    /// Header carrying the client IP, set by a trusted reverse proxy (e.g. x-forwarded-for).
-    #[arg(long, env = "SIGIL_CLIENT_IP_HEADER")]
-    client_ip_header: Option<String>,
-    /// Public URL of the tasks API, when it runs on another origin (serve-auth's web UI).
-    #[arg(long, env = "SIGIL_API_URL")]
-    api_url: Option<Url>,
-    /// Argon2id memory cost in KiB.
-    #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
-    argon2_memory_kib: u32,
-    /// Argon2id iterations.
-    #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value_t = 2)]
-    argon2_iterations: u32,
-    /// Roles that make a user an administrator of the /api/auth/admin/* routes, comma-separated.
-    #[arg(
-        long,
-        env = "SIGIL_ADMIN_ROLES",
-        value_delimiter = ',',
-        default_value = "admin"
-    )]
-    admin_roles: Vec<String>,
-    /// Users who are administrators whatever their role (ids, comma-separated).
-    #[arg(long, env = "SIGIL_ADMIN_USER_IDS", value_delimiter = ',')]
-    admin_user_ids: Vec<String>,
-    /// How long audit log entries are kept (e.g. 90d); older ones are deleted every 10 minutes.
-    #[arg(long, env = "SIGIL_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
-    audit_retention: Duration,
-    /// Per-account sign-in throttling: a growing delay after repeated failures, for addresses
-    /// that never signed in to the account (on/off).
-    #[arg(long, env = "SIGIL_ACCOUNT_THROTTLE", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
-    account_throttle: bool,
-    /// Sign-ins and sign-ups hashing (queued or running) at once per client address; the excess
-    /// is answered 429 before any work.
-    #[arg(long, env = "SIGIL_HASH_PER_CLIENT", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
-    hash_per_client: usize,
+    common: CommonSettings,
+    #[command(flatten)]
+    auth: AuthSettings,
 }
 
 #[derive(Debug, Args)]
 struct ApiArgs {
     #[command(flatten)]
-    common: CommonArgs,
-    /// JWKS URL of the identity service (Sigil's or Better Auth's /api/auth/jwks).
-    #[arg(long, env = "SIGIL_JWKS_URL")]
-    jwks_url: Option<Url>,
-    /// HS256 secret shared with the identity service.
-    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret())]
-    jwt_secret: Option<SecretString>,
-    /// Required token issuer [default: the JWKS URL's origin].
-    #[arg(long, env = "SIGIL_JWT_ISSUER")]
-    jwt_issuer: Option<String>,
-    /// Required token audience [default: the issuer].
-    #[arg(long, env = "SIGIL_JWT_AUDIENCE")]
-    jwt_audience: Option<String>,
-}
-
-/// The parser of secrets and of URLs that may carry credentials: kept as a [`SecretString`] from
-/// the command line on, so no `Debug` shows them.
-fn secret() -> impl TypedValueParser<Value = SecretString> {
-    clap::builder::StringValueParser::new().map(SecretString::from)
-}
-
-/// The parser of switches: `on` or `off` (what the help lists and the README documents), also
-/// `true`/`false`, `yes`/`no`, `1`/`0`, in any case.
-fn on_off() -> impl TypedValueParser<Value = bool> {
-    PossibleValuesParser::new([
-        PossibleValue::new("on").aliases(["true", "yes", "1"]),
-        PossibleValue::new("off").aliases(["false", "no", "0"]),
-    ])
-    .map(|value: String| {
-        matches!(
-            value.to_ascii_lowercase().as_str(),
-            "on" | "true" | "yes" | "1"
-        )
-    })
-}
-
-/// Parses `900`, `900s`, `15m`, `1h`, `1d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("not a duration: {text:?} (use e.g. 900, 15m, 1h)"))?;
-    let secs = match unit {
-        "" | "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => return Err(format!("unknown unit in {text:?}: use s, m, h or d")),
-    }
-    .ok_or_else(|| format!("{text:?} is too long a duration"))?;
-    if secs == 0 {
-        return Err("the duration must be positive".into());
-    }
-    Ok(Duration::from_secs(secs))
-}
-
-/// Parses `250ms`, `2s` or `2` (seconds), for the short timeouts and intervals.
-pub fn parse_short_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let duration = match text.strip_suffix("ms") {
-        Some(ms) => ms
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| format!("not a duration: {text:?} (use e.g. 500ms or 2s)"))?,
-        None => parse_duration(text)?,
-    };
-    if duration.is_zero() || duration > Duration::from_secs(3600) {
-        return Err(format!("{text:?}: use a duration between 1ms and 1h"));
-    }
-    Ok(duration)
+    common: CommonSettings,
+    #[command(flatten)]
+    api: ApiSettings,
 }
 
 impl Cli {
@@ -447,135 +247,69 @@ impl Cli {
         })
     }
 
-    /// Turns the command line into settings, with the cross-field checks clap cannot do.
+    /// Turns the command line into settings (the parsed groups, moved), with the cross-field
+    /// checks clap cannot do.
     pub fn into_settings(self) -> Result<Settings, String> {
-        match self.command {
-            Command::Serve(args) => serve_settings(Mode::All, args),
-            Command::ServeAuth(args) => serve_settings(Mode::AuthOnly, args),
-            Command::ServeApi(args) => {
-                let mut s = Settings::new(
-                    Mode::ApiOnly,
-                    &args.common.addr,
-                    args.common.database_url.expose_secret(),
-                );
-                apply_common(&mut s, args.common);
-                s.api_keys = match (args.jwks_url, args.jwt_secret) {
-                    (Some(url), None) => Some(ApiKeys::JwksUrl(url)),
-                    (None, Some(secret)) => Some(ApiKeys::Secret(secret)),
-                    _ => return Err("serve-api needs exactly one of --jwks-url / SIGIL_JWKS_URL and --jwt-secret / SIGIL_JWT_SECRET".into()),
-                };
-                s.api_issuer = args.jwt_issuer;
-                s.api_audience = args.jwt_audience;
-                Ok(s)
-            }
+        let mut settings = match self.command {
+            Command::Serve(args) => serve(Mode::All, args),
+            Command::ServeAuth(args) => serve(Mode::AuthOnly, args),
+            Command::ServeApi(ApiArgs { common, api }) => Settings {
+                mode: Mode::ApiOnly,
+                common,
+                auth: defaults(),
+                api,
+            },
             Command::Users(_) | Command::Sessions(_) | Command::Audit(_) => {
-                Err("an operator command starts no server".into())
+                return Err("an operator command starts no server".into());
             }
-        }
+        };
+        settings.check()?;
+        Ok(settings)
     }
 }
 
-fn apply_common(s: &mut Settings, common: CommonArgs) {
-    s.cors_origins = common
-        .cors_origins
-        .into_iter()
-        .map(|o| o.trim().to_owned())
-        .filter(|o| !o.is_empty())
-        .collect();
-    s.redis_url = common.redis_url;
-    s.token_cache = common.token_cache;
-    s.tasks_cache = common.tasks_cache;
-    s.revocation_poll_interval = common.revocation_poll_interval;
-    s.db_timeout = common.db_timeout;
-    s.db_pool_size = common.db_pool_size;
-    s.db_max_waiters = common.db_max_waiters;
-    s.redis_timeout = common.redis_timeout;
-    s.header_read_timeout = common.header_read_timeout;
-    s.request_body_timeout = common.request_body_timeout;
-    s.keep_alive_timeout = common.keep_alive_timeout;
-    s.max_connections = common.max_connections.map(|n| n as usize);
-}
-
-fn serve_settings(mode: Mode, args: ServeArgs) -> Result<Settings, String> {
-    let mut s = Settings::new(
-        mode,
-        &args.common.addr,
-        args.common.database_url.expose_secret(),
-    );
-    apply_common(&mut s, args.common);
-    s.base_url = args.base_url;
-    s.secret = args.secret.or_else(|| {
-        std::env::var("BETTER_AUTH_SECRET")
+fn serve(mode: Mode, ServeArgs { common, mut auth }: ServeArgs) -> Settings {
+    // Better Auth's name for the secret, read when Sigil's is not given.
+    if auth.secret.is_none() {
+        auth.secret = std::env::var("BETTER_AUTH_SECRET")
             .ok()
             .filter(|v| !v.is_empty())
-            .map(SecretString::from)
-    });
-    s.jwt_alg = args.jwt_alg;
-    s.jwt_secret = args.jwt_secret;
-    s.jwt_ttl = args.jwt_ttl;
-    s.trusted_origins = args
-        .trusted_origins
-        .into_iter()
-        .map(|o| o.trim().to_owned())
-        .filter(|o| !o.is_empty())
-        .collect();
-    if s.trusted_origins.iter().any(|o| o == "*") {
-        return Err(
-            "SIGIL_TRUSTED_ORIGINS must not contain \"*\": it would disable CSRF protection".into(),
-        );
+            .map(SecretString::from);
     }
-    s.rate_limit = args.rate_limit;
-    s.require_email_verification = args.require_email_verification;
-    s.mail_file = args.mail_file;
-    s.smtp_url = args.smtp_url;
-    s.allow_log_mailer = args.allow_log_mailer;
-    s.mail_from = args.mail_from;
-    s.client_ip_header = args.client_ip_header;
-    s.api_url = args.api_url;
-    s.argon2_memory_kib = args.argon2_memory_kib;
-    s.argon2_iterations = args.argon2_iterations;
-    s.account_throttle = args.account_throttle;
-    s.hash_per_client = args.hash_per_client;
-    s.admin_roles = args
-        .admin_roles
-        .into_iter()
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty())
-        .collect();
-    if s.admin_roles.is_empty() {
-        return Err("SIGIL_ADMIN_ROLES must name at least one role".into());
+    Settings {
+        mode,
+        common,
+        auth,
+        api: defaults(),
     }
-    s.admin_user_ids = args
-        .admin_user_ids
-        .into_iter()
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty())
-        .collect();
-    s.audit_retention = args.audit_retention;
-    if s.jwt_alg.is_symmetric() && s.jwt_secret.is_none() {
-        return Err(format!(
-            "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
-            s.jwt_alg
-        ));
-    }
-    if let Some(secret) = &s.jwt_secret {
-        let secret = secret.expose_secret();
-        if secret.len() < sigil_auth::config::MIN_SECRET_BYTES {
-            return Err(format!(
-                "SIGIL_JWT_SECRET is {} bytes; at least 32 are required",
-                secret.len()
-            ));
-        }
-        if s.secret.as_ref().map(ExposeSecret::expose_secret) == Some(secret) {
-            return Err("SIGIL_JWT_SECRET must differ from SIGIL_SECRET (the API servers know the JWT secret)".into());
-        }
-    }
-    Ok(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::{parse_duration, parse_short_duration};
+    use secrecy::ExposeSecret;
+    use sigil_token::Algorithm;
+    use std::time::Duration;
+
+    #[test]
+    fn the_two_factor_issuer_is_a_setting() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        assert_eq!(
+            parse(&["sigil", "serve"]).unwrap().auth.two_factor_issuer,
+            "Sigil"
+        );
+        let set = parse(&["sigil", "serve", "--two-factor-issuer", "Acme Tasks"]).unwrap();
+        assert_eq!(set.auth.two_factor_issuer, "Acme Tasks");
+        for bad in ["", "   ", "Acme:Tasks", &"x".repeat(65)] {
+            let refused = parse(&["sigil", "serve", "--two-factor-issuer", bad]).unwrap_err();
+            assert!(refused.contains("SIGIL_TWO_FACTOR_ISSUER"), "{refused}");
+        }
+    }
 
     #[test]
     fn short_durations() {
@@ -619,11 +353,12 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert_eq!(
-            settings.database_url.expose_secret(),
+            settings.common.database_url.expose_secret(),
             "postgres://u:db-password-1@db/sigil"
         );
         assert_eq!(
             settings
+                .auth
                 .jwt_secret
                 .as_ref()
                 .map(ExposeSecret::expose_secret),
@@ -674,7 +409,7 @@ mod tests {
             &"k".repeat(32),
         ])
         .unwrap();
-        assert_eq!(ok.jwt_alg, Algorithm::HS256);
+        assert_eq!(ok.auth.jwt_alg, Algorithm::HS256);
         assert!(parse(&["sigil", "serve", "--trusted-origins", "*"]).is_err());
         assert!(parse(&["sigil", "serve-api"]).is_err());
     }
@@ -687,8 +422,8 @@ mod tests {
                 .and_then(Cli::into_settings)
         };
         let defaults = parse(&["sigil", "serve"]).unwrap();
-        assert!(defaults.account_throttle);
-        assert_eq!(defaults.hash_per_client, 4);
+        assert!(defaults.auth.account_throttle);
+        assert_eq!(defaults.auth.hash_per_client, 4);
         let set = parse(&[
             "sigil",
             "serve-auth",
@@ -698,8 +433,8 @@ mod tests {
             "16",
         ])
         .unwrap();
-        assert!(!set.account_throttle);
-        assert_eq!(set.hash_per_client, 16);
+        assert!(!set.auth.account_throttle);
+        assert_eq!(set.auth.hash_per_client, 16);
         assert!(parse(&["sigil", "serve", "--hash-per-client", "0"]).is_err());
     }
 
@@ -710,23 +445,25 @@ mod tests {
                 .map_err(|e| e.to_string())
                 .and_then(Cli::into_settings)
         };
-        assert!(parse(&["sigil", "serve"]).unwrap().rate_limit);
+        assert!(parse(&["sigil", "serve"]).unwrap().auth.rate_limit);
         assert!(
             !parse(&["sigil", "serve", "--rate-limit", "off"])
                 .unwrap()
+                .auth
                 .rate_limit
         );
         assert!(
             !parse(&["sigil", "serve", "--rate-limit", "false"])
                 .unwrap()
+                .auth
                 .rate_limit
         );
         assert!(parse(&["sigil", "serve", "--rate-limit", "sometimes"]).is_err());
         let verify = parse(&["sigil", "serve", "--require-email-verification", "true"]).unwrap();
-        assert!(verify.require_email_verification);
+        assert!(verify.auth.require_email_verification);
         let defaults = parse(&["sigil", "serve"]).unwrap();
-        assert!(defaults.token_cache);
-        assert_eq!(defaults.tasks_cache, None, "decided by the database");
+        assert!(defaults.common.token_cache);
+        assert_eq!(defaults.common.tasks_cache, None, "decided by the database");
         let off = parse(&[
             "sigil",
             "serve",
@@ -736,8 +473,8 @@ mod tests {
             "off",
         ])
         .unwrap();
-        assert!(!off.token_cache);
-        assert_eq!(off.tasks_cache, Some(false));
+        assert!(!off.common.token_cache);
+        assert_eq!(off.common.tasks_cache, Some(false));
     }
 
     #[test]
@@ -748,10 +485,13 @@ mod tests {
                 .and_then(Cli::into_settings)
         };
         let defaults = parse(&["sigil", "serve"]).unwrap();
-        assert_eq!(defaults.header_read_timeout, Duration::from_secs(30));
-        assert_eq!(defaults.request_body_timeout, Duration::from_secs(30));
-        assert_eq!(defaults.keep_alive_timeout, Duration::from_secs(5));
-        assert_eq!(defaults.max_connections, None);
+        assert_eq!(defaults.common.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(
+            defaults.common.request_body_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(defaults.common.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(defaults.common.max_connections, None);
         let set = parse(&[
             "sigil",
             "serve-api",
@@ -767,10 +507,10 @@ mod tests {
             "50",
         ])
         .unwrap();
-        assert_eq!(set.header_read_timeout, Duration::from_secs(10));
-        assert_eq!(set.request_body_timeout, Duration::from_secs(60));
-        assert_eq!(set.keep_alive_timeout, Duration::from_secs(2));
-        assert_eq!(set.max_connections, Some(50));
+        assert_eq!(set.common.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(set.common.request_body_timeout, Duration::from_secs(60));
+        assert_eq!(set.common.keep_alive_timeout, Duration::from_secs(2));
+        assert_eq!(set.common.max_connections, Some(50));
         assert!(parse(&["sigil", "serve", "--max-connections", "0"]).is_err());
         assert!(parse(&["sigil", "serve", "--keep-alive-timeout", "0"]).is_err());
     }
@@ -783,8 +523,11 @@ mod tests {
                 .and_then(Cli::into_settings)
         };
         let defaults = parse(&["sigil", "serve"]).unwrap();
-        assert_eq!(defaults.db_pool_size, None);
-        assert_eq!(defaults.db_max_waiters, sigil_tasks::DEFAULT_MAX_WAITERS);
+        assert_eq!(defaults.common.db_pool_size, None);
+        assert_eq!(
+            defaults.common.db_max_waiters,
+            sigil_tasks::DEFAULT_MAX_WAITERS
+        );
         let set = parse(&[
             "sigil",
             "serve-api",
@@ -796,8 +539,8 @@ mod tests {
             "0",
         ])
         .unwrap();
-        assert_eq!(set.db_pool_size, Some(4));
-        assert_eq!(set.db_max_waiters, 0);
+        assert_eq!(set.common.db_pool_size, Some(4));
+        assert_eq!(set.common.db_max_waiters, 0);
         assert!(parse(&["sigil", "serve", "--db-pool-size", "0"]).is_err());
     }
 
@@ -813,7 +556,7 @@ mod tests {
             Cli::try_parse_from(["sigil", "serve", "--rate-limit", value])
                 .map_err(|e| e.to_string())
                 .and_then(Cli::into_settings)
-                .map(|s| s.rate_limit)
+                .map(|s| s.auth.rate_limit)
         };
         for on in ["on", "ON", "true", "yes", "1"] {
             assert_eq!(parse(on), Ok(true), "{on}");
@@ -823,5 +566,91 @@ mod tests {
         }
         let error = parse("maybe").unwrap_err();
         assert!(error.contains("[possible values: on, off]"), "{error}");
+    }
+
+    /// The README's settings table is the command line's: every flag of `serve`, `serve-auth`
+    /// and `serve-api` is documented (in the table, or for serve-api's own in the paragraph
+    /// below it), with its environment variable, and a default the parser has is the one shown.
+    #[test]
+    fn the_readme_settings_table_matches_the_command_line() {
+        use clap::CommandFactory;
+        use std::collections::BTreeMap;
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        let code = |cell: &str| -> Option<String> {
+            let rest = cell.trim().strip_prefix('`')?;
+            Some(rest[..rest.find('`')?].to_owned())
+        };
+        // flag -> (environment, default cell)
+        let mut table = BTreeMap::new();
+        let mut rows = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| flag | environment | default | meaning |"))
+            .skip(2);
+        for row in rows.by_ref().take_while(|l| l.starts_with('|')) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let flag = code(cells[0].trim_start_matches('|')).unwrap();
+            let env = code(cells[1]).unwrap();
+            table.insert(flag, (env, cells[2].trim().to_owned()));
+        }
+        assert!(
+            table.len() > 30,
+            "the settings table was not found: {table:?}"
+        );
+        let after: String = rows
+            .take_while(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(" ");
+
+        let mut command = Cli::command();
+        let mut seen = BTreeMap::new();
+        for sub in ["serve", "serve-auth", "serve-api"] {
+            let sub = command.find_subcommand_mut(sub).unwrap();
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if long == "help" || long == "version" {
+                    continue;
+                }
+                let flag = format!("--{long}");
+                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                let defaults: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                seen.insert(flag, (env, defaults));
+            }
+        }
+        for (flag, (env, defaults)) in &seen {
+            let env = env
+                .as_deref()
+                .unwrap_or_else(|| panic!("{flag} has no environment variable"));
+            match table.get(flag) {
+                Some((documented_env, default)) => {
+                    assert_eq!(documented_env, env, "{flag}'s environment variable");
+                    match defaults.as_slice() {
+                        // None in the parser: "—", or what the program decides ("`http://<addr>`",
+                        // "on with SQLite, off with PostgreSQL"), never a bare value.
+                        [] => assert!(
+                            default == "—" || default.contains(' ') || default.contains('<'),
+                            "{flag} has no default in the parser, the README shows {default}"
+                        ),
+                        [value] => assert_eq!(default, &format!("`{value}`"), "{flag}'s default"),
+                        more => panic!("{flag}: several defaults {more:?}"),
+                    }
+                }
+                None => assert!(
+                    after.contains(&format!("`{flag}`/`{env}`")),
+                    "{flag} ({env}) is in neither the README's settings table nor the serve-api paragraph"
+                ),
+            }
+        }
+        for flag in table.keys() {
+            assert!(
+                seen.contains_key(flag),
+                "the README documents {flag}, which no command takes"
+            );
+        }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`] | flags and environment variables, turned into [`settings::Settings`] |
-//! | [`settings`] | the validated settings of one process (and the secret file) |
+//! | [`cli`] | which command takes which settings group, turned into [`settings::Settings`] |
+//! | [`settings`] | the settings groups (each the definition of its flags, environment variables and defaults), their checks, and the secret file |
 //! | [`ops`] | operator commands on the database: `sigil users`, `sigil sessions`, `sigil audit` |
 //! | [`app`] | building the router for `serve`, `serve-auth` or `serve-api`, and running it |
 //! | [`serve`] | the accept loop: header, body and keep-alive timeouts, the connection cap |

@@ -1,5 +1,16 @@
-//! The validated settings of one `sigil` process.
+//! The settings of one `sigil` process, and where they come from: each group below is at once
+//! the clap definition of its flags and environment variables (with their defaults) and what
+//! [`crate::app`] reads. [`crate::cli`] parses the groups a command takes, moves them into one
+//! [`Settings`] and checks what involves several fields ([`Settings::check`]); nothing is copied
+//! field by field. Tests build the same structs with [`Settings::new`], whose defaults are the
+//! clap definitions' own, read without the environment.
+//!
+//! `Debug` shows no secret: the cookie and JWT secrets are [`SecretString`]s, and URLs that may
+//! carry credentials (database, SMTP, Redis) print without their password.
 
+use crate::telemetry::LogFormat;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, Args, FromArgMatches};
 use secrecy::{ExposeSecret, SecretString};
 use sigil_auth::Secret;
 use sigil_token::Algorithm;
@@ -10,174 +21,267 @@ use url::Url;
 /// What the process serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Identity service, tasks API and web UI.
+    /// Identity service, tasks API and web UI (`serve`).
     All,
-    /// Identity service and web UI.
+    /// Identity service and web UI (`serve-auth`).
     AuthOnly,
-    /// Tasks API only.
+    /// Tasks API only (`serve-api`).
     ApiOnly,
 }
 
-/// How the tasks API of `serve-api` verifies tokens.
-#[derive(Clone)]
-pub enum ApiKeys {
-    /// A remote JWKS (Sigil's or Better Auth's `/api/auth/jwks`).
-    JwksUrl(Url),
-    /// The HS256 secret shared with the identity service.
-    Secret(SecretString),
-}
-
-impl std::fmt::Debug for ApiKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiKeys::JwksUrl(url) => f.debug_tuple("JwksUrl").field(&url.as_str()).finish(),
-            ApiKeys::Secret(_) => f.write_str("Secret(<redacted>)"),
-        }
-    }
-}
-
-/// Settings of one process. Built from the command line by [`crate::cli`], or directly in tests.
-/// `Debug` shows no secret: the cookie and JWT secrets print as `<redacted>`, and URLs that may
-/// carry credentials (database, SMTP, Redis) without their password. The secrets and the URLs
-/// that may carry credentials are [`SecretString`]s: read with `expose_secret()` only where a
-/// component uses them.
-#[derive(Clone)]
+/// Settings of one process: the mode and the three groups of flags.
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// What to serve.
     pub mode: Mode,
-    /// Listen address (`127.0.0.1:0` for any free port).
+    /// What every command takes.
+    pub common: CommonSettings,
+    /// The identity service's (`serve`, `serve-auth`); defaults with `serve-api`.
+    pub auth: AuthSettings,
+    /// The key source of `serve-api`; defaults otherwise.
+    pub api: ApiSettings,
+}
+
+/// Flags of every command: listening, the database, Redis, caches, connection limits, logs.
+#[derive(Clone, Args)]
+pub struct CommonSettings {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SIGIL_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// `sqlite://...` or `postgres://...`.
+    /// Database URL: sqlite://<file> (created on first start) or postgres://...
+    // The doc comment is the `--help` text too, where `<…>` is a placeholder, not HTML.
+    #[allow(rustdoc::invalid_html_tags)]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://sigil.db", value_parser = secret(), hide_env_values = true)]
     pub database_url: SecretString,
-    /// Public base URL (default `http://<bound address>`).
-    pub base_url: Option<Url>,
-    /// Cookie/key secret (`SIGIL_SECRET` or `BETTER_AUTH_SECRET`).
-    pub secret: Option<SecretString>,
-    /// JWT algorithm.
-    pub jwt_alg: Algorithm,
-    /// HS256 secret.
-    pub jwt_secret: Option<SecretString>,
-    /// JWT lifetime.
-    pub jwt_ttl: Duration,
-    /// Extra trusted origins for cookie requests.
-    pub trusted_origins: Vec<String>,
-    /// Origins allowed to call the tasks API cross-origin.
+    /// Origins allowed to call the tasks API from a browser (CORS), comma-separated.
+    #[arg(long, env = "SIGIL_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// Rate limiting.
-    pub rate_limit: bool,
-    /// Require a verified email to sign in.
-    pub require_email_verification: bool,
-    /// Mail outbox file (JSON lines).
-    pub mail_file: Option<PathBuf>,
-    /// SMTP URL.
-    pub smtp_url: Option<SecretString>,
-    /// Use the log mailer even with an https base URL.
-    pub allow_log_mailer: bool,
-    /// Sender address.
-    pub mail_from: String,
-    /// Redis URL (shared rate limits and revocations).
+    /// Redis URL for rate limits and revocations shared by several instances.
+    #[arg(long, env = "SIGIL_REDIS_URL")]
     pub redis_url: Option<String>,
-    /// Trusted proxy header for the client IP.
-    pub client_ip_header: Option<String>,
-    /// Key source of `serve-api`.
-    pub api_keys: Option<ApiKeys>,
-    /// Issuer required by `serve-api` (default: the JWKS URL's origin).
-    pub api_issuer: Option<String>,
-    /// Audience required by `serve-api` (default: the issuer).
-    pub api_audience: Option<String>,
-    /// The tasks API's public URL, for the web UI of `serve-auth` (split deployments).
-    pub api_url: Option<Url>,
-    /// Keep a cache of verified tokens in the guard (default on).
+    /// Cache verified tokens, so a token seen before costs a hash lookup (on/off).
+    #[arg(long, env = "SIGIL_TOKEN_CACHE", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
     pub token_cache: bool,
-    /// Cache task lists in memory: `None` = on with SQLite (this process is the only writer),
-    /// off with PostgreSQL.
+    /// Cache each user's task list in memory (on/off) [default: on with SQLite, off with PostgreSQL]
+    #[arg(long, env = "SIGIL_TASKS_CACHE", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
     pub tasks_cache: Option<bool>,
-    /// Argon2id memory cost in KiB (default 19456).
-    pub argon2_memory_kib: u32,
-    /// Argon2id iterations (default 2).
-    pub argon2_iterations: u32,
-    /// How often the database's revocations are read (default 2 s); tokens are refused with 503
-    /// once the last successful read began more than this plus 1 s ago.
+    /// Log format.
+    #[arg(long, env = "SIGIL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// How often revocations are read from the database (e.g. 2s, 500ms); tokens are refused with
+    /// 503 once the last successful read began more than this plus 1 s ago.
+    #[arg(long, env = "SIGIL_REVOCATION_POLL_INTERVAL", default_value = "2s", value_parser = parse_short_duration)]
     pub revocation_poll_interval: Duration,
-    /// How long a request waits for a database connection before a 503 (default 2 s).
+    /// How long a request waits for a database connection before answering 503 (e.g. 2s).
+    #[arg(long, env = "SIGIL_DB_TIMEOUT", default_value = "2s", value_parser = parse_short_duration)]
     pub db_timeout: Duration,
-    /// Database connections per process (`None`: 8 with SQLite, 16 with PostgreSQL).
+    /// Database connections per process [default: 8 with SQLite, 16 with PostgreSQL]
+    #[arg(long, env = "SIGIL_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
     pub db_pool_size: Option<u32>,
-    /// Tasks API requests admitted to wait for a database connection beyond the pool's size;
-    /// the next ones get 503 `SERVICE_BUSY` at once (default 4096).
+    /// Tasks API requests allowed to wait for a database connection beyond the pool's size; the
+    /// next ones get 503 SERVICE_BUSY with Retry-After at once.
+    #[arg(long, env = "SIGIL_DB_MAX_WAITERS", default_value_t = sigil_tasks::DEFAULT_MAX_WAITERS)]
     pub db_max_waiters: usize,
-    /// How long a Redis connection attempt or command may take (default 500 ms).
+    /// How long a Redis connection attempt or command may take before the instance carries on
+    /// without it (e.g. 500ms).
+    #[arg(long, env = "SIGIL_REDIS_TIMEOUT", default_value = "500ms", value_parser = parse_short_duration)]
     pub redis_timeout: Duration,
-    /// Time allowed for a request head to arrive complete (default 30 s).
+    /// Time allowed for a request's head (request line and headers) to arrive complete.
+    #[arg(long, env = "SIGIL_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
-    /// Time allowed for a request body to arrive complete (default 30 s).
+    /// Time allowed for a request's body to arrive complete (then 408).
+    #[arg(long, env = "SIGIL_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_body_timeout: Duration,
-    /// How long a connection without a request is kept open (default 5 s).
+    /// How long a connection with no request in progress is kept open.
+    #[arg(long, env = "SIGIL_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub keep_alive_timeout: Duration,
-    /// Most connections at once (`None`: 10,000, or three quarters of the open-file limit).
+    /// Most connections at once [default: 10000, or 3/4 of the open-file limit when lower]
+    #[arg(long, env = "SIGIL_MAX_CONNECTIONS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
     pub max_connections: Option<usize>,
-    /// Per-account sign-in throttling (default on).
+}
+
+/// Flags of the identity service (`serve`, `serve-auth`).
+#[derive(Clone, Args)]
+pub struct AuthSettings {
+    /// Public base URL; its origin is the JWT iss and aud [default: http://<addr>]
+    // The doc comment is the `--help` text too, where `<…>` is a placeholder, not HTML.
+    #[allow(rustdoc::invalid_html_tags)]
+    #[arg(long, env = "SIGIL_BASE_URL")]
+    pub base_url: Option<Url>,
+    /// Secret (>= 32 bytes) signing session cookies and sealing keys; BETTER_AUTH_SECRET is read
+    /// too. Generated and stored beside an SQLite database when absent.
+    #[arg(long, env = "SIGIL_SECRET", hide_env_values = true, value_parser = secret())]
+    pub secret: Option<SecretString>,
+    /// JWT signing algorithm: EdDSA, ES256, RS256 or HS256.
+    #[arg(long, env = "SIGIL_JWT_ALG", default_value = "EdDSA")]
+    pub jwt_alg: Algorithm,
+    /// HS256 key (>= 32 bytes), shared with every API that verifies the tokens.
+    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret())]
+    pub jwt_secret: Option<SecretString>,
+    /// JWT lifetime (e.g. 900, 900s, 15m, 1h).
+    #[arg(long, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub jwt_ttl: Duration,
+    /// Extra origins trusted for cookie requests and redirects, comma-separated.
+    #[arg(long, env = "SIGIL_TRUSTED_ORIGINS", value_delimiter = ',')]
+    pub trusted_origins: Vec<String>,
+    /// Rate limits on (default) or off.
+    #[arg(long, env = "SIGIL_RATE_LIMIT", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
+    pub rate_limit: bool,
+    /// Refuse sign-in until the email address is verified (on/off).
+    #[arg(long, env = "SIGIL_REQUIRE_EMAIL_VERIFICATION", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
+    pub require_email_verification: bool,
+    /// Append outgoing mail as JSON lines to this file (development and tests).
+    #[arg(long, env = "SIGIL_MAIL_FILE")]
+    pub mail_file: Option<PathBuf>,
+    /// Allow the log mailer (reset and verification links written to the log) although
+    /// SIGIL_BASE_URL is https (on/off).
+    #[arg(long, env = "SIGIL_ALLOW_LOG_MAILER", default_value = "off", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
+    pub allow_log_mailer: bool,
+    /// SMTP server for outgoing mail (smtps://user:pass@host:465).
+    #[arg(long, env = "SIGIL_SMTP_URL", hide_env_values = true, value_parser = secret())]
+    pub smtp_url: Option<SecretString>,
+    /// Sender of outgoing mail.
+    #[arg(
+        long,
+        env = "SIGIL_MAIL_FROM",
+        default_value = "Sigil <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+    /// Header carrying the client IP, set by a trusted reverse proxy (e.g. x-forwarded-for).
+    #[arg(long, env = "SIGIL_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Public URL of the tasks API, when it runs on another origin (serve-auth's web UI).
+    #[arg(long, env = "SIGIL_API_URL")]
+    pub api_url: Option<Url>,
+    /// Argon2id memory cost in KiB.
+    #[arg(long, env = "SIGIL_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    #[arg(long, env = "SIGIL_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+    /// Per-account sign-in throttling: a growing delay after repeated failures, for addresses
+    /// that never signed in to the account (on/off).
+    #[arg(long, env = "SIGIL_ACCOUNT_THROTTLE", default_value = "on", value_parser = on_off(), action = ArgAction::Set, ignore_case = true)]
     pub account_throttle: bool,
-    /// Sign-ins and sign-ups admitted to the hash queue at once per client address (default 4).
+    /// Sign-ins and sign-ups hashing (queued or running) at once per client address; the excess
+    /// is answered 429 before any work.
+    #[arg(long, env = "SIGIL_HASH_PER_CLIENT", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub hash_per_client: usize,
-    /// Roles that make a user an administrator (`SIGIL_ADMIN_ROLES`).
+    /// Issuer name authenticator apps show beside a two-factor (TOTP) entry (1 to 64
+    /// characters, no ':').
+    #[arg(long, env = "SIGIL_TWO_FACTOR_ISSUER", default_value = "Sigil")]
+    pub two_factor_issuer: String,
+    /// Roles that make a user an administrator of the /api/auth/admin/* routes, comma-separated.
+    #[arg(
+        long,
+        env = "SIGIL_ADMIN_ROLES",
+        value_delimiter = ',',
+        default_value = "admin"
+    )]
     pub admin_roles: Vec<String>,
-    /// Users who are administrators whatever their role (`SIGIL_ADMIN_USER_IDS`).
+    /// Users who are administrators whatever their role (ids, comma-separated).
+    #[arg(long, env = "SIGIL_ADMIN_USER_IDS", value_delimiter = ',')]
     pub admin_user_ids: Vec<String>,
-    /// How long audit rows are kept (`SIGIL_AUDIT_RETENTION`).
+    /// How long audit log entries are kept (e.g. 90d); older ones are deleted every 10 minutes.
+    #[arg(long, env = "SIGIL_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
     pub audit_retention: Duration,
 }
 
-impl std::fmt::Debug for Settings {
+/// Flags of `serve-api`: where its keys come from (exactly one of the JWKS URL and the shared
+/// secret), and the issuer and audience it requires.
+#[derive(Clone, Args)]
+pub struct ApiSettings {
+    /// JWKS URL of the identity service (Sigil's or Better Auth's /api/auth/jwks).
+    #[arg(long, env = "SIGIL_JWKS_URL")]
+    pub jwks_url: Option<Url>,
+    /// HS256 secret shared with the identity service.
+    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret())]
+    pub jwt_secret: Option<SecretString>,
+    /// Required token issuer [default: the JWKS URL's origin].
+    #[arg(long, env = "SIGIL_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required token audience [default: the issuer].
+    #[arg(long, env = "SIGIL_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+/// The shown form of a secret that is set.
+fn hidden(set: bool) -> Option<&'static str> {
+    set.then_some("<redacted>")
+}
+
+impl std::fmt::Debug for CommonSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |set: bool| if set { Some("<redacted>") } else { None };
-        let url = |u: Option<&str>| u.map(redact_url);
-        f.debug_struct("Settings")
-            .field("mode", &self.mode)
+        f.debug_struct("CommonSettings")
             .field("addr", &self.addr)
             .field(
                 "database_url",
                 &redact_url(self.database_url.expose_secret()),
             )
+            .field("cors_origins", &self.cors_origins)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("token_cache", &self.token_cache)
+            .field("tasks_cache", &self.tasks_cache)
+            .field("log_format", &self.log_format)
+            .field("revocation_poll_interval", &self.revocation_poll_interval)
+            .field("db_timeout", &self.db_timeout)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("db_max_waiters", &self.db_max_waiters)
+            .field("redis_timeout", &self.redis_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("request_body_timeout", &self.request_body_timeout)
+            .field("keep_alive_timeout", &self.keep_alive_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
             .field("base_url", &self.base_url.as_ref().map(Url::as_str))
             .field("secret", &hidden(self.secret.is_some()))
             .field("jwt_alg", &self.jwt_alg)
             .field("jwt_secret", &hidden(self.jwt_secret.is_some()))
             .field("jwt_ttl", &self.jwt_ttl)
             .field("trusted_origins", &self.trusted_origins)
-            .field("cors_origins", &self.cors_origins)
             .field("rate_limit", &self.rate_limit)
             .field(
                 "require_email_verification",
                 &self.require_email_verification,
             )
             .field("mail_file", &self.mail_file)
+            .field("allow_log_mailer", &self.allow_log_mailer)
             .field(
                 "smtp_url",
-                &url(self.smtp_url.as_ref().map(ExposeSecret::expose_secret)),
+                &self
+                    .smtp_url
+                    .as_ref()
+                    .map(|u| redact_url(u.expose_secret())),
             )
-            .field("allow_log_mailer", &self.allow_log_mailer)
             .field("mail_from", &self.mail_from)
-            .field("redis_url", &url(self.redis_url.as_deref()))
             .field("client_ip_header", &self.client_ip_header)
-            .field("api_keys", &self.api_keys)
-            .field("api_issuer", &self.api_issuer)
-            .field("api_audience", &self.api_audience)
             .field("api_url", &self.api_url.as_ref().map(Url::as_str))
-            .field("token_cache", &self.token_cache)
-            .field("tasks_cache", &self.tasks_cache)
             .field("argon2_memory_kib", &self.argon2_memory_kib)
             .field("argon2_iterations", &self.argon2_iterations)
-            .field("header_read_timeout", &self.header_read_timeout)
-            .field("request_body_timeout", &self.request_body_timeout)
-            .field("keep_alive_timeout", &self.keep_alive_timeout)
-            .field("max_connections", &self.max_connections)
             .field("account_throttle", &self.account_throttle)
             .field("hash_per_client", &self.hash_per_client)
+            .field("two_factor_issuer", &self.two_factor_issuer)
             .field("admin_roles", &self.admin_roles)
             .field("admin_user_ids", &self.admin_user_ids)
             .field("audit_retention", &self.audit_retention)
-            .finish_non_exhaustive()
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("jwks_url", &self.jwks_url.as_ref().map(Url::as_str))
+            .field("jwt_secret", &hidden(self.jwt_secret.is_some()))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .finish()
     }
 }
 
@@ -195,52 +299,178 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A group's values when no flag and no environment variable is given: its clap definitions'
+/// defaults, parsed with the environment switched off (a test's settings never depend on the
+/// `SIGIL_*` variables of the shell that runs it).
+pub fn defaults<T: Args + FromArgMatches>() -> T {
+    let command =
+        T::augment_args(clap::Command::new("sigil")).mut_args(|arg| arg.env(None::<&'static str>));
+    match command
+        .try_get_matches_from(["sigil"])
+        .and_then(|matches| T::from_arg_matches(&matches))
+    {
+        Ok(values) => values,
+        // Every group's defaults parse: `tests::defaults_come_from_the_flag_definitions`.
+        Err(error) => unreachable!("a settings group's own defaults do not parse: {error}"),
+    }
+}
+
 impl Settings {
-    /// Defaults for `sigil serve` on `addr` with `database_url` (what tests start from).
+    /// The defaults of `mode` on `addr` with `database_url` (what tests start from).
     pub fn new(mode: Mode, addr: &str, database_url: &str) -> Settings {
+        let mut common: CommonSettings = defaults();
+        common.addr = addr.to_owned();
+        common.database_url = database_url.into();
         Settings {
             mode,
-            addr: addr.to_owned(),
-            database_url: database_url.into(),
-            base_url: None,
-            secret: None,
-            jwt_alg: Algorithm::EdDSA,
-            jwt_secret: None,
-            jwt_ttl: Duration::from_secs(15 * 60),
-            trusted_origins: Vec::new(),
-            cors_origins: Vec::new(),
-            rate_limit: true,
-            require_email_verification: false,
-            mail_file: None,
-            smtp_url: None,
-            allow_log_mailer: false,
-            mail_from: "Sigil <no-reply@localhost>".to_owned(),
-            redis_url: None,
-            client_ip_header: None,
-            api_keys: None,
-            api_issuer: None,
-            api_audience: None,
-            api_url: None,
-            token_cache: true,
-            tasks_cache: None,
-            argon2_memory_kib: 19_456,
-            argon2_iterations: 2,
-            revocation_poll_interval: Duration::from_secs(2),
-            db_timeout: Duration::from_secs(2),
-            db_pool_size: None,
-            db_max_waiters: sigil_tasks::DEFAULT_MAX_WAITERS,
-            redis_timeout: Duration::from_millis(500),
-            header_read_timeout: Duration::from_secs(30),
-            request_body_timeout: Duration::from_secs(30),
-            keep_alive_timeout: Duration::from_secs(5),
-            max_connections: None,
-            account_throttle: true,
-            hash_per_client: 4,
-            admin_roles: vec!["admin".to_owned()],
-            admin_user_ids: Vec::new(),
-            audit_retention: sigil_auth::config::DEFAULT_AUDIT_RETENTION,
+            common,
+            auth: defaults(),
+            api: defaults(),
         }
     }
+
+    /// Normalises the lists and checks what involves several fields, as the command line does
+    /// before starting: trusted and CORS origins trimmed, `*` refused as a trusted origin, an
+    /// HS256 issuer's secret long enough and apart from the cookie secret, `serve-api` given
+    /// exactly one key source.
+    pub fn check(&mut self) -> Result<(), String> {
+        let tidy = |origins: &mut Vec<String>| {
+            for origin in origins.iter_mut() {
+                *origin = origin.trim().to_owned();
+            }
+            origins.retain(|o| !o.is_empty());
+        };
+        tidy(&mut self.common.cors_origins);
+        tidy(&mut self.auth.trusted_origins);
+        self.auth.two_factor_issuer = self.auth.two_factor_issuer.trim().to_owned();
+        tidy(&mut self.auth.admin_roles);
+        tidy(&mut self.auth.admin_user_ids);
+        match self.mode {
+            Mode::ApiOnly => self.api.keys().map(|_| ()),
+            Mode::All | Mode::AuthOnly => self.auth.check(),
+        }
+    }
+}
+
+impl AuthSettings {
+    fn check(&self) -> Result<(), String> {
+        if self.admin_roles.is_empty() {
+            return Err("SIGIL_ADMIN_ROLES must name at least one role".into());
+        }
+        let issuer = &self.two_factor_issuer;
+        if issuer.is_empty() || issuer.chars().count() > 64 || issuer.contains(':') {
+            return Err(
+                "SIGIL_TWO_FACTOR_ISSUER must be 1 to 64 characters without ':' (it is part of the TOTP label)"
+                    .into(),
+            );
+        }
+        if self.trusted_origins.iter().any(|o| o == "*") {
+            return Err(
+                "SIGIL_TRUSTED_ORIGINS must not contain \"*\": it would disable CSRF protection"
+                    .into(),
+            );
+        }
+        if self.jwt_alg.is_symmetric() && self.jwt_secret.is_none() {
+            return Err(format!(
+                "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
+                self.jwt_alg
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            let secret = secret.expose_secret();
+            if secret.len() < sigil_auth::config::MIN_SECRET_BYTES {
+                return Err(format!(
+                    "SIGIL_JWT_SECRET is {} bytes; at least 32 are required",
+                    secret.len()
+                ));
+            }
+            if self.secret.as_ref().map(ExposeSecret::expose_secret) == Some(secret) {
+                return Err("SIGIL_JWT_SECRET must differ from SIGIL_SECRET (the API servers know the JWT secret)".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the tasks API of `serve-api` verifies tokens.
+#[derive(Clone, Copy, Debug)]
+pub enum ApiKeys<'a> {
+    /// A remote JWKS (Sigil's or Better Auth's `/api/auth/jwks`).
+    JwksUrl(&'a Url),
+    /// The HS256 secret shared with the identity service.
+    Secret(&'a SecretString),
+}
+
+impl ApiSettings {
+    /// The key source: exactly one of `--jwks-url` and `--jwt-secret`.
+    pub fn keys(&self) -> Result<ApiKeys<'_>, String> {
+        match (&self.jwks_url, &self.jwt_secret) {
+            (Some(url), None) => Ok(ApiKeys::JwksUrl(url)),
+            (None, Some(secret)) => Ok(ApiKeys::Secret(secret)),
+            _ => Err("serve-api needs exactly one of --jwks-url / SIGIL_JWKS_URL and --jwt-secret / SIGIL_JWT_SECRET".into()),
+        }
+    }
+}
+
+/// The parser of secrets and of URLs that may carry credentials: kept as a [`SecretString`] from
+/// the command line on, so no `Debug` shows them.
+pub(crate) fn secret() -> impl TypedValueParser<Value = SecretString> {
+    clap::builder::StringValueParser::new().map(SecretString::from)
+}
+
+/// The parser of switches: `on` or `off` (what the help lists and the README documents), also
+/// `true`/`false`, `yes`/`no`, `1`/`0`, in any case.
+fn on_off() -> impl TypedValueParser<Value = bool> {
+    PossibleValuesParser::new([
+        PossibleValue::new("on").aliases(["true", "yes", "1"]),
+        PossibleValue::new("off").aliases(["false", "no", "0"]),
+    ])
+    .map(|value: String| {
+        matches!(
+            value.to_ascii_lowercase().as_str(),
+            "on" | "true" | "yes" | "1"
+        )
+    })
+}
+
+/// Parses `900`, `900s`, `15m`, `1h`, `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text:?} (use e.g. 900, 15m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => return Err(format!("unknown unit in {text:?}: use s, m, h or d")),
+    }
+    .ok_or_else(|| format!("{text:?} is too long a duration"))?;
+    if secs == 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Parses `250ms`, `2s` or `2` (seconds), for the short timeouts and intervals.
+pub fn parse_short_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.strip_suffix("ms") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("not a duration: {text:?} (use e.g. 500ms or 2s)"))?,
+        None => parse_duration(text)?,
+    };
+    if duration.is_zero() || duration > Duration::from_secs(3600) {
+        return Err(format!("{text:?}: use a duration between 1ms and 1h"));
+    }
+    Ok(duration)
 }
 
 /// The file of an SQLite URL, if it names one (`sqlite://sigil.db`, `sqlite:data/s.db?mode=rwc`).
@@ -270,12 +500,17 @@ pub fn resolve_secret(settings: &Settings) -> Result<Secret, String> {
 /// candidate to a private temporary file and links it into place, which only one can do; the
 /// others read the winner's (complete) file.
 pub fn resolve_secret_noting(settings: &Settings) -> Result<(Secret, bool), String> {
-    if let Some(secret) = &settings.secret {
+    if let Some(secret) = &settings.auth.secret {
         return Secret::new(secret.expose_secret().as_bytes().to_vec(), "SIGIL_SECRET")
             .map(|s| (s, false));
     }
-    let Some(db) = sqlite_path(settings.database_url.expose_secret()) else {
-        if settings.database_url.expose_secret().starts_with("sqlite:") {
+    let Some(db) = sqlite_path(settings.common.database_url.expose_secret()) else {
+        if settings
+            .common
+            .database_url
+            .expose_secret()
+            .starts_with("sqlite:")
+        {
             tracing::warn!(target: "sigil", "no SIGIL_SECRET and an in-memory database: using a throwaway secret");
             return Secret::new(random_secret()?.into_bytes(), "generated secret")
                 .map(|s| (s, false));
@@ -367,13 +602,11 @@ mod tests {
             "127.0.0.1:0",
             "postgres://sigil:db-password-1@db.internal/sigil",
         );
-        s.secret = Some("cookie-secret-0123456789-abcdefghijklmnop".into());
-        s.jwt_secret = Some("jwt-secret-0123456789-abcdefghijklmnopqr".into());
-        s.smtp_url = Some("smtps://mailer:smtp-password-2@smtp.example.com".into());
-        s.redis_url = Some("redis://:redis-password-3@cache.internal:6379".into());
-        s.api_keys = Some(ApiKeys::Secret(
-            "api-secret-0123456789-abcdefghijklmnopq".into(),
-        ));
+        s.auth.secret = Some("cookie-secret-0123456789-abcdefghijklmnop".into());
+        s.auth.jwt_secret = Some("jwt-secret-0123456789-abcdefghijklmnopqr".into());
+        s.auth.smtp_url = Some("smtps://mailer:smtp-password-2@smtp.example.com".into());
+        s.common.redis_url = Some("redis://:redis-password-3@cache.internal:6379".into());
+        s.api.jwt_secret = Some("api-secret-0123456789-abcdefghijklmnopq".into());
         let shown = format!("{s:?} {s:#?}");
         for secret in [
             "db-password-1",
@@ -390,6 +623,37 @@ mod tests {
             "the rest stays readable: {shown}"
         );
         assert!(shown.contains("<redacted>"));
+    }
+
+    /// `Settings::new` takes its defaults from the flag definitions (one place), read without
+    /// the environment: the values the README's settings table shows.
+    #[test]
+    fn defaults_come_from_the_flag_definitions() {
+        let s = Settings::new(Mode::ApiOnly, "127.0.0.1:0", "sqlite::memory:");
+        assert_eq!(s.common.addr, "127.0.0.1:0");
+        assert_eq!(s.common.database_url.expose_secret(), "sqlite::memory:");
+        assert!(s.common.cors_origins.is_empty());
+        assert!(s.common.token_cache);
+        assert_eq!(s.common.tasks_cache, None);
+        assert_eq!(s.common.revocation_poll_interval, Duration::from_secs(2));
+        assert_eq!(s.common.db_timeout, Duration::from_secs(2));
+        assert_eq!(s.common.db_max_waiters, sigil_tasks::DEFAULT_MAX_WAITERS);
+        assert_eq!(s.common.redis_timeout, Duration::from_millis(500));
+        assert_eq!(s.common.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(s.common.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(s.common.max_connections, None);
+        assert_eq!(s.auth.jwt_alg, Algorithm::EdDSA);
+        assert_eq!(s.auth.jwt_ttl, Duration::from_secs(15 * 60));
+        assert!(s.auth.rate_limit && s.auth.account_throttle);
+        assert!(!s.auth.require_email_verification && !s.auth.allow_log_mailer);
+        assert_eq!(s.auth.mail_from, "Sigil <no-reply@localhost>");
+        assert_eq!(
+            (s.auth.argon2_memory_kib, s.auth.argon2_iterations),
+            (19_456, 2)
+        );
+        assert_eq!(s.auth.hash_per_client, 4);
+        assert!(s.auth.secret.is_none() && s.api.jwks_url.is_none());
+        assert!(s.api.keys().is_err(), "serve-api needs a key source");
     }
 
     #[test]
@@ -420,9 +684,9 @@ mod tests {
             "127.0.0.1:0",
             &format!("sqlite://{}", db.display()),
         );
-        s.secret = Some("short".into());
+        s.auth.secret = Some("short".into());
         assert!(resolve_secret(&s).unwrap_err().contains("at least 32"));
-        s.secret = None;
+        s.auth.secret = None;
         let first = resolve_secret(&s).unwrap();
         let again = resolve_secret(&s).unwrap();
         assert_eq!(
@@ -448,7 +712,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["t.secret"], "no temporary file is left");
-        s.database_url = "postgres://localhost/x".into();
+        s.common.database_url = "postgres://localhost/x".into();
         assert!(resolve_secret(&s).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

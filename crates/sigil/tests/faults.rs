@@ -812,9 +812,9 @@ async fn twenty_simultaneous_starts_on_a_fresh_postgres_database_agree_on_one_ke
     let dir = tempfile::tempdir().unwrap();
     let starts = (0..20).map(|_| {
         let mut s = helpers::test_settings(&dir);
-        s.database_url = db.url.clone().into();
-        s.secret = Some(SECRET.into());
-        s.base_url = Some(BASE_URL.parse().unwrap());
+        s.common.database_url = db.url.clone().into();
+        s.auth.secret = Some(SECRET.into());
+        s.auth.base_url = Some(BASE_URL.parse().unwrap());
         sigil::app::App::build(s)
     });
     let apps: Vec<_> = futures_join_all(starts).await;
@@ -829,9 +829,9 @@ async fn twenty_simultaneous_starts_on_a_fresh_sqlite_file_agree_on_one_key() {
     let db = dir.path().join("shared.db");
     let starts = (0..20).map(|_| {
         let mut s = helpers::test_settings(&dir);
-        s.database_url = format!("sqlite://{}", db.display()).into();
-        s.secret = Some(SECRET.into());
-        s.base_url = Some(BASE_URL.parse().unwrap());
+        s.common.database_url = format!("sqlite://{}", db.display()).into();
+        s.auth.secret = Some(SECRET.into());
+        s.auth.base_url = Some(BASE_URL.parse().unwrap());
         sigil::app::App::build(s)
     });
     let apps: Vec<_> = futures_join_all(starts).await;
@@ -937,9 +937,9 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
     let db = dir.path().join("keys.db");
     let settings = |dir: &tempfile::TempDir| {
         let mut s = helpers::test_settings(dir);
-        s.database_url = format!("sqlite://{}", db.display()).into();
-        s.secret = Some(SECRET.into());
-        s.base_url = Some(BASE_URL.parse().unwrap());
+        s.common.database_url = format!("sqlite://{}", db.display()).into();
+        s.auth.secret = Some(SECRET.into());
+        s.auth.base_url = Some(BASE_URL.parse().unwrap());
         s
     };
     let first = sigil::app::App::build(settings(&dir)).await.unwrap();

@@ -49,8 +49,8 @@ fn json_body(answer: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_trickling_in_is_closed_at_the_header_read_timeout() {
     let app = spawn_with(|s| {
-        s.header_read_timeout = Duration::from_secs(1);
-        s.keep_alive_timeout = Duration::from_secs(60);
+        s.common.header_read_timeout = Duration::from_secs(1);
+        s.common.keep_alive_timeout = Duration::from_secs(60);
     })
     .await;
     let mut stream = TcpStream::connect(host(&app.url)).await.unwrap();
@@ -96,8 +96,8 @@ async fn a_head_trickling_in_is_closed_at_the_header_read_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_at_the_keep_alive_timeout() {
     let app = spawn_with(|s| {
-        s.keep_alive_timeout = Duration::from_secs(1);
-        s.header_read_timeout = Duration::from_secs(60);
+        s.common.keep_alive_timeout = Duration::from_secs(1);
+        s.common.header_read_timeout = Duration::from_secs(60);
     })
     .await;
     // After an answer: kept for the next request, then closed.
@@ -129,7 +129,7 @@ async fn idle_connections_are_closed_at_the_keep_alive_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
-    let app = spawn_with(|s| s.request_body_timeout = Duration::from_secs(1)).await;
+    let app = spawn_with(|s| s.common.request_body_timeout = Duration::from_secs(1)).await;
     let mut stream = TcpStream::connect(host(&app.url)).await.unwrap();
     stream
         .write_all(
@@ -192,10 +192,10 @@ async fn ten_thousand_slow_connections_do_not_stop_a_normal_request() {
     );
     eprintln!("open-file limit {allowed}: {slow} slow connections against a cap of {CAP}");
     let app = spawn_with(|s| {
-        s.max_connections = Some(CAP);
+        s.common.max_connections = Some(CAP);
         // Long timeouts: only the cap keeps the server's descriptors bounded here.
-        s.header_read_timeout = Duration::from_secs(300);
-        s.keep_alive_timeout = Duration::from_secs(300);
+        s.common.header_read_timeout = Duration::from_secs(300);
+        s.common.keep_alive_timeout = Duration::from_secs(300);
     })
     .await;
     let addr = host(&app.url);
@@ -240,7 +240,7 @@ async fn ten_thousand_slow_connections_do_not_stop_a_normal_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_cap_with_every_connection_busy_a_new_one_is_refused_with_json() {
-    let app = spawn_with(|s| s.max_connections = Some(2)).await;
+    let app = spawn_with(|s| s.common.max_connections = Some(2)).await;
     let addr = host(&app.url);
     // Two requests in flight: their handlers wait for bodies that do not come (the interim
     // 100 Continue proves the handler is reading).
@@ -346,8 +346,8 @@ async fn ask(app: &helpers::TestApp, path: &str, jwt: &str) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_closed_and_a_slow_reader_gets_everything() {
     let app = spawn_with(|s| {
-        s.request_body_timeout = Duration::from_secs(1);
-        s.keep_alive_timeout = Duration::from_secs(1);
+        s.common.request_body_timeout = Duration::from_secs(1);
+        s.common.keep_alive_timeout = Duration::from_secs(1);
     })
     .await;
     let (path, jwt) = user_with_a_large_task_list(&app).await;

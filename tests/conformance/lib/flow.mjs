@@ -1,7 +1,7 @@
 // The step runner shared by every scenario: devices (cookie jars), official clients bound to them, steps
 // that record one normalized observation each, and assertions about what the client relies on.
 import { createAuthClient } from "better-auth/client";
-import { adminClient, jwtClient } from "better-auth/client/plugins";
+import { adminClient, jwtClient, twoFactorClient } from "better-auth/client/plugins";
 import { Browser, Recorder } from "./browser.mjs";
 import { Outbox } from "./mail.mjs";
 import { observe, parseBody, redactExchange } from "./observe.mjs";
@@ -60,7 +60,7 @@ export class Flow {
   client(device, fetchOptions = {}) {
     return createAuthClient({
       baseURL: this.origin,
-      plugins: [jwtClient(), adminClient()],
+      plugins: [jwtClient(), adminClient(), twoFactorClient()],
       fetchOptions: { customFetchImpl: device.fetch, ...fetchOptions },
     });
   }

@@ -11,6 +11,7 @@ mod reply;
 mod sessions;
 mod sign;
 mod tokens;
+mod two_factor;
 
 pub use context::{Caller, Lookup};
 pub use origin::TrustedOrigins;
@@ -32,6 +33,7 @@ use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
 use crate::throttle::AccountThrottle;
+use crate::two_factor::TwoFactor;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
@@ -48,8 +50,9 @@ pub const BASE_PATH: &str = "/api/auth";
 /// ([`Accounts`], [`Sessions`], [`RefreshTokens`]).
 struct Inner {
     config: AuthConfig,
-    accounts: Accounts,
+    accounts: Arc<Accounts>,
     admin: Admin,
+    two_factor: TwoFactor,
     sessions: Sessions,
     refresh: RefreshTokens,
     issuer: TokenIssuer,
@@ -154,7 +157,7 @@ impl AuthService {
             account_listener.clone(),
             clock.clone(),
         );
-        let accounts = Accounts::new(
+        let accounts = Arc::new(Accounts::new(
             store.clone(),
             hasher,
             sessions.clone(),
@@ -162,6 +165,14 @@ impl AuthService {
             clock.clone(),
             config.require_email_verification,
             audit,
+        ));
+        let two_factor = TwoFactor::new(
+            store.clone(),
+            accounts.clone(),
+            sessions.clone(),
+            clock.clone(),
+            config.secret.expose(),
+            config.two_factor_issuer.clone(),
         );
         let refresh = RefreshTokens::new(
             store.clone(),
@@ -175,6 +186,7 @@ impl AuthService {
             config,
             accounts,
             admin,
+            two_factor,
             sessions,
             refresh,
             issuer,
@@ -304,6 +316,20 @@ impl AuthService {
             .route("/admin/remove-user", post(admin::remove_user))
             .route("/admin/has-permission", post(admin::has_permission))
             .route("/admin/audit-log", get(admin::audit_log))
+            .route("/two-factor/enable", post(two_factor::enable))
+            .route("/two-factor/disable", post(two_factor::disable))
+            .route("/two-factor/get-totp-uri", post(two_factor::get_totp_uri))
+            .route("/two-factor/verify-totp", post(two_factor::verify_totp))
+            .route("/two-factor/send-otp", post(two_factor::send_otp))
+            .route("/two-factor/verify-otp", post(two_factor::verify_otp))
+            .route(
+                "/two-factor/verify-backup-code",
+                post(two_factor::verify_backup_code),
+            )
+            .route(
+                "/two-factor/generate-backup-codes",
+                post(two_factor::generate_backup_codes),
+            )
             .route("/token", get(tokens::token))
             .route("/jwks", get(tokens::jwks))
             .route("/refresh", post(tokens::refresh))

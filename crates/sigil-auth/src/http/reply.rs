@@ -127,6 +127,7 @@ pub(super) fn user_json(user: &User) -> Value {
         "banned": user.banned,
         "banReason": user.ban_reason,
         "banExpires": user.ban_expires.map(iso8601),
+        "twoFactorEnabled": user.two_factor_enabled,
     })
 }
 

@@ -39,6 +39,24 @@ pub struct User {
     pub ban_reason: Option<String>,
     /// When the ban lifts (ms); `None`: never.
     pub ban_expires: Option<i64>,
+    /// Whether sign-in asks for a second factor (Better Auth's `twoFactorEnabled`).
+    pub two_factor_enabled: bool,
+}
+
+/// A user's two-factor row (see `two_factor.rs`): the sealed TOTP secret and the hashes of the
+/// unused backup codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TwoFactorRow {
+    /// Owner.
+    pub user_id: String,
+    /// The TOTP key, sealed with `crypto::seal`.
+    pub secret: String,
+    /// JSON array of the keyed hashes of the unused backup codes.
+    pub backup_codes: String,
+    /// Whether a first code from the authenticator app was accepted.
+    pub verified: bool,
+    /// TOTP time step of the last accepted code (-1: none).
+    pub last_step: i64,
 }
 
 /// The role every new user gets.
@@ -59,6 +77,7 @@ impl User {
             banned: false,
             ban_reason: None,
             ban_expires: None,
+            two_factor_enabled: false,
         }
     }
 
@@ -285,6 +304,33 @@ pub trait AuthStore: UserAdminStore + AuditStore + Send + Sync + 'static {
         self.insert_jwk(row).await?;
         Ok(true)
     }
+
+    /// The user's two-factor row.
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>>;
+    /// Creates or replaces the user's two-factor row (a new secret: `last_step` starts again).
+    async fn put_two_factor(&self, row: &TwoFactorRow, now: i64) -> StoreResult<()>;
+    /// Sets `users.two_factor_enabled`; with `enabled` false the two-factor row is deleted too,
+    /// in the same transaction.
+    async fn set_two_factor_enabled(
+        &self,
+        user_id: &str,
+        enabled: bool,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Marks the row verified and the user's two-factor on, in one transaction.
+    async fn confirm_two_factor(&self, user_id: &str, now: i64) -> StoreResult<()>;
+    /// Records `step` as the last accepted TOTP step if it is later than the stored one;
+    /// whether it was (of two concurrent uses of one code, exactly one gets `true`).
+    async fn advance_totp_step(&self, user_id: &str, step: i64, now: i64) -> StoreResult<bool>;
+    /// Replaces the backup codes if they are still `expected`; whether they were (a
+    /// compare-and-swap: of two concurrent uses of one code, exactly one gets `true`).
+    async fn swap_backup_codes(
+        &self,
+        user_id: &str,
+        expected: &str,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
 
     /// Stores a refresh token.
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;

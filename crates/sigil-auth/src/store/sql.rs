@@ -1,7 +1,9 @@
 //! [`AuthStore`] over sqlx's `Any` driver: one set of statements (numbered `$n` parameters, which
 //! both SQLite and PostgreSQL accept), one migration set, two backends.
 
-use super::{AuthStore, JwkRow, RefreshToken, Session, StoreError, StoreResult, User};
+use super::{
+    AuthStore, JwkRow, RefreshToken, Session, StoreError, StoreResult, TwoFactorRow, User,
+};
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -38,6 +40,11 @@ fn migrations() -> Vec<Migration> {
             20261130000001,
             "admin",
             include_str!("../../migrations/20261130000001_admin.sql"),
+        ),
+        embed(
+            20261130000004,
+            "two factor",
+            include_str!("../../migrations/20261130000004_two_factor.sql"),
         ),
     ]
 }
@@ -216,7 +223,7 @@ pub(super) fn conflict_or(e: sqlx::Error) -> StoreError {
 // dynamically built SQL).
 macro_rules! user_columns {
     () => {
-        "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at, u.role, u.banned, u.ban_reason, u.ban_expires"
+        "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at, u.role, u.banned, u.ban_reason, u.ban_expires, u.two_factor_enabled"
     };
 }
 macro_rules! session_columns {
@@ -238,13 +245,14 @@ pub(super) fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error
         banned: row.try_get::<i64, _>(offset + 8)? != 0,
         ban_reason: row.try_get(offset + 9)?,
         ban_expires: row.try_get(offset + 10)?,
+        two_factor_enabled: row.try_get::<i64, _>(offset + 11)? != 0,
     })
 }
 
 /// The user columns, for statements built at run time (`admin_sql`).
 pub(super) const USER_COLUMNS: &str = user_columns!();
 /// The number of columns `user_columns!` selects.
-pub(super) const USER_COLUMN_COUNT: usize = 11;
+pub(super) const USER_COLUMN_COUNT: usize = 12;
 
 fn session_from(row: &AnyRow, offset: usize) -> Result<Session, sqlx::Error> {
     Ok(Session {
@@ -790,6 +798,114 @@ impl AuthStore for SqlStore {
             .map_err(conflict_or)?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>> {
+        let row = sqlx::query(
+            "SELECT user_id, secret, backup_codes, verified, last_step FROM two_factors WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| {
+                Ok::<_, sqlx::Error>(TwoFactorRow {
+                    user_id: r.try_get(0)?,
+                    secret: r.try_get(1)?,
+                    backup_codes: r.try_get(2)?,
+                    verified: r.try_get::<i64, _>(3)? != 0,
+                    last_step: r.try_get(4)?,
+                })
+            })
+            .transpose()?)
+    }
+
+    async fn put_two_factor(&self, row: &TwoFactorRow, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO two_factors (user_id, secret, backup_codes, verified, last_step, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, backup_codes = excluded.backup_codes, \
+             verified = excluded.verified, last_step = excluded.last_step, updated_at = excluded.updated_at",
+        )
+        .bind(&row.user_id)
+        .bind(&row.secret)
+        .bind(&row.backup_codes)
+        .bind(i64::from(row.verified))
+        .bind(row.last_step)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_two_factor_enabled(
+        &self,
+        user_id: &str,
+        enabled: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET two_factor_enabled = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(i64::from(enabled))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if !enabled {
+            sqlx::query("DELETE FROM two_factors WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn confirm_two_factor(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE two_factors SET verified = 1, updated_at = $2 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE users SET two_factor_enabled = 1, updated_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn advance_totp_step(&self, user_id: &str, step: i64, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE two_factors SET last_step = $2, updated_at = $3 WHERE user_id = $1 AND last_step < $2",
+        )
+        .bind(user_id)
+        .bind(step)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn swap_backup_codes(
+        &self,
+        user_id: &str,
+        expected: &str,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE two_factors SET backup_codes = $3, updated_at = $4 WHERE user_id = $1 AND backup_codes = $2",
+        )
+        .bind(user_id)
+        .bind(expected)
+        .bind(new)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {

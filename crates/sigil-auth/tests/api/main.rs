@@ -13,3 +13,4 @@ mod recovery;
 mod sessions;
 mod smtp;
 mod throttle;
+mod two_factor;

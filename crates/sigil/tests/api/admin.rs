@@ -596,8 +596,8 @@ async fn an_administrator_manages_users_on_postgres() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut settings: Settings = test_settings(&dir);
-    settings.database_url = db.url.clone().into();
-    settings.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
+    settings.common.database_url = db.url.clone().into();
+    settings.auth.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
     let app = spawn_settings(settings, dir).await;
     the_admin_story(app, &db.url).await;
     db.drop_now().await;
@@ -612,7 +612,7 @@ async fn administrators_can_be_named_by_other_roles_and_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(&dir);
     let mut settings = test_settings(&dir);
-    settings.admin_roles = vec!["ops".to_owned()];
+    settings.auth.admin_roles = vec!["ops".to_owned()];
     let app = spawn_settings(settings, dir).await;
     let olga = app.user("olga@example.com").await;
     sigil_cli(&app, &db, &["users", "set-role", &olga.id, "admin"])
@@ -632,7 +632,7 @@ async fn administrators_can_be_named_by_other_roles_and_by_id() {
     let pat = app.user("pat@example.com").await;
     let dir = app.stop().await;
     let mut settings = test_settings(&dir);
-    settings.admin_user_ids = vec![pat.id.clone()];
+    settings.auth.admin_user_ids = vec![pat.id.clone()];
     let app = spawn_settings(settings, dir).await;
     let allowed = admin_call(&app, Method::GET, "/list-users", &pat.session_token, None).await;
     assert_eq!(allowed.status, StatusCode::OK, "{:?}", allowed.body);

@@ -259,8 +259,8 @@ async fn task_input_is_validated_and_nothing_partial_is_stored() {
 #[tokio::test]
 async fn hs256_mode_flow_and_claim_checks() {
     let app = spawn_with(|s| {
-        s.jwt_alg = Algorithm::HS256;
-        s.jwt_secret = Some(HS_SECRET.into());
+        s.auth.jwt_alg = Algorithm::HS256;
+        s.auth.jwt_secret = Some(HS_SECRET.into());
     })
     .await;
     let user = app.user("grace@example.com").await;
@@ -347,7 +347,7 @@ async fn split_api_verifies_tokens_through_the_jwks_url() {
     let jwks_url = format!("{}/api/auth/jwks", auth.url);
     let api = spawn_with(|s| {
         s.mode = Mode::ApiOnly;
-        s.api_keys = Some(sigil::settings::ApiKeys::JwksUrl(jwks_url.parse().unwrap()));
+        s.api.jwks_url = Some(jwks_url.parse().unwrap());
     })
     .await;
     let path = format!("/api/{}/tasks", user.id);
@@ -387,9 +387,9 @@ async fn the_split_api_answers_preflights_for_configured_origins_only_and_never_
     let ui_origin = "http://127.0.0.1:4000";
     let api = spawn_with(|s| {
         s.mode = Mode::ApiOnly;
-        s.api_keys = Some(sigil::settings::ApiKeys::Secret(HS_SECRET.into()));
-        s.api_issuer = Some("http://auth.example".into());
-        s.cors_origins = vec![ui_origin.into()];
+        s.api.jwt_secret = Some(HS_SECRET.into());
+        s.api.jwt_issuer = Some("http://auth.example".into());
+        s.common.cors_origins = vec![ui_origin.into()];
     })
     .await;
     let app = &api;

@@ -31,12 +31,12 @@ async fn past_the_pool_and_its_waiters_the_tasks_api_answers_service_busy_at_onc
     const EXTRA: usize = 10;
     let url = db.url.clone();
     let app = spawn_with(move |s| {
-        s.database_url = url.into();
-        s.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
-        s.db_pool_size = Some(1);
-        s.db_max_waiters = WAITERS;
+        s.common.database_url = url.into();
+        s.auth.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
+        s.common.db_pool_size = Some(1);
+        s.common.db_max_waiters = WAITERS;
         // Long enough that an admitted waiter is still waiting when the lock goes.
-        s.db_timeout = Duration::from_secs(60);
+        s.common.db_timeout = Duration::from_secs(60);
     })
     .await;
     let user = app.user("shed@example.com").await;

@@ -167,8 +167,8 @@ async fn a_user_signs_up_signs_in_and_manages_tasks_then_signs_out() {
 async fn tasks_persist_across_a_restart_of_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(&dir);
-    settings.base_url = Some("http://sigil.test".parse().unwrap());
-    let db_url = settings.database_url.clone();
+    settings.auth.base_url = Some("http://sigil.test".parse().unwrap());
+    let db_url = settings.common.database_url.clone();
     let app = spawn_settings(settings, dir).await;
     let user = app.user("bob@example.com").await;
     let created = app
@@ -184,8 +184,8 @@ async fn tasks_persist_across_a_restart_of_the_server() {
 
     // Same database, same generated secret and signing key: the JWT still verifies.
     let mut settings = test_settings(&dir);
-    settings.base_url = Some("http://sigil.test".parse().unwrap());
-    settings.database_url = db_url;
+    settings.auth.base_url = Some("http://sigil.test".parse().unwrap());
+    settings.common.database_url = db_url;
     let again = spawn_settings(settings, dir).await;
     let list = again
         .api(
@@ -269,8 +269,8 @@ async fn the_official_cookie_flow_works_for_a_browser() {
 #[tokio::test]
 async fn deleting_an_account_erases_its_tasks() {
     let app = spawn_with(|s| {
-        s.jwt_alg = sigil_token::Algorithm::HS256;
-        s.jwt_secret = Some(HS_SECRET.into());
+        s.auth.jwt_alg = sigil_token::Algorithm::HS256;
+        s.auth.jwt_secret = Some(HS_SECRET.into());
     })
     .await;
     let user = app.user("wendy@example.com").await;

@@ -54,10 +54,10 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         "127.0.0.1:0",
         &format!("sqlite://{}", db.display()),
     );
-    settings.rate_limit = false;
-    settings.argon2_memory_kib = 8 * 1024;
-    settings.argon2_iterations = 1;
-    settings.mail_file = Some(dir.path().join("mail.jsonl"));
+    settings.auth.rate_limit = false;
+    settings.auth.argon2_memory_kib = 8 * 1024;
+    settings.auth.argon2_iterations = 1;
+    settings.auth.mail_file = Some(dir.path().join("mail.jsonl"));
     settings
 }
 

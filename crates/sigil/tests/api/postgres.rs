@@ -13,9 +13,9 @@ async fn two_instances_on_one_postgres_database_share_users_sessions_keys_and_re
         return;
     };
     let configure = |s: &mut sigil::settings::Settings| {
-        s.database_url = db.url.clone().into();
-        s.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
-        s.base_url = Some("http://sigil.test".parse().unwrap());
+        s.common.database_url = db.url.clone().into();
+        s.auth.secret = Some("a-shared-secret-for-every-instance-0123456789".into());
+        s.auth.base_url = Some("http://sigil.test".parse().unwrap());
     };
     let a = spawn_with(configure).await;
     let b = spawn_with(configure).await;
@@ -81,7 +81,7 @@ async fn a_refused_start_on_postgres_migrates_nothing() {
     let settings = |secret: Option<&str>| {
         let mut s =
             sigil::settings::Settings::new(sigil::settings::Mode::All, "127.0.0.1:0", &db.url);
-        s.secret = secret.map(Into::into);
+        s.auth.secret = secret.map(Into::into);
         s
     };
     let missing = sigil::app::App::build(settings(None)).await.unwrap_err();

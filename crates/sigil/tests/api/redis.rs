@@ -6,7 +6,7 @@
 use crate::helpers::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sigil::settings::{ApiKeys, Mode};
+use sigil::settings::Mode;
 use sigil_test_support::services::redis_url;
 
 #[tokio::test]
@@ -22,9 +22,9 @@ async fn rate_limits_are_shared_through_redis() {
         fastrand_byte()
     );
     let configure = |s: &mut sigil::settings::Settings| {
-        s.redis_url = Some(url.clone());
-        s.rate_limit = true;
-        s.client_ip_header = Some("x-test-client-ip".into());
+        s.common.redis_url = Some(url.clone());
+        s.auth.rate_limit = true;
+        s.auth.client_ip_header = Some("x-test-client-ip".into());
     };
     let a = spawn_with(configure).await;
     let b = spawn_with(configure).await;
@@ -68,7 +68,7 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
     let redis = url.clone();
     let auth = spawn_with(move |s| {
         s.mode = Mode::AuthOnly;
-        s.redis_url = Some(redis);
+        s.common.redis_url = Some(redis);
     })
     .await;
     let user = auth.user("redis@example.com").await;
@@ -78,8 +78,8 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
     // Its own SQLite file: nothing shared with the identity service but Redis.
     let api = spawn_with(move |s| {
         s.mode = Mode::ApiOnly;
-        s.api_keys = Some(ApiKeys::JwksUrl(jwks.parse().unwrap()));
-        s.redis_url = Some(redis);
+        s.api.jwks_url = Some(jwks.parse().unwrap());
+        s.common.redis_url = Some(redis);
     })
     .await;
     let path = format!("/api/{}/tasks", user.id);
@@ -132,8 +132,8 @@ async fn a_sign_out_reaches_a_separate_api_process_through_redis() {
     let jwks = format!("{}/api/auth/jwks", auth.url);
     let late = spawn_with(move |s| {
         s.mode = Mode::ApiOnly;
-        s.api_keys = Some(ApiKeys::JwksUrl(jwks.parse().unwrap()));
-        s.redis_url = Some(url);
+        s.api.jwks_url = Some(jwks.parse().unwrap());
+        s.common.redis_url = Some(url);
     })
     .await;
     // The late process loads the revocations in the background after it starts: a bounded poll
