@@ -133,15 +133,22 @@ async function mainScenario(flow) {
       password: PW,
       emailVerified: true,
       id: "attacker-chosen-id-000000000000",
-      role: "admin",
       createdAt: "2000-01-01T00:00:00.000Z",
-      banned: false,
     }),
   );
   const mu = r.data?.user;
   f.assert("sign-up/mass-assignment: emailVerified stays false", mu?.emailVerified === false, mu);
   f.assert("sign-up/mass-assignment: id is server-chosen", mu && mu.id !== "attacker-chosen-id-000000000000", mu?.id);
-  f.assert("sign-up/mass-assignment: no role/banned keys", mu && !("role" in mu) && !("banned" in mu), mu && Object.keys(mu));
+  f.assert("sign-up/mass-assignment: role user, not banned", mu?.role === "user" && mu?.banned === false, mu);
+  // The admin plugin's fields are refused outright (input: false), not ignored.
+  r = await f.step("sign-up/forged-role", () =>
+    freshClient("forger").c.signUp.email({ name: "Forger", email: "forger@example.com", password: PW, role: "admin" }),
+  );
+  f.assert("sign-up/forged-role: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
+  r = await f.step("sign-up/forged-banned", () =>
+    freshClient("forger2").c.signUp.email({ name: "Forger", email: "forger2@example.com", password: PW, banned: false }),
+  );
+  f.assert("sign-up/forged-banned: ignored, not banned", r.data?.user?.banned === false, r.data);
   f.assert(
     "sign-up/mass-assignment: createdAt is server-chosen",
     mu?.createdAt instanceof Date && mu.createdAt.getUTCFullYear() !== 2000,
@@ -332,11 +339,15 @@ async function mainScenario(flow) {
   await f.step("update-user/empty-via-client", () => a.updateUser({}));
   await f.step("update-user/empty", () => f.post(A, "/update-user", {}));
   await f.step("update-user/array-body", () => f.post(A, "/update-user", []));
-  r = await f.step("update-user/mass-assignment", () => a.updateUser({ name: "Alice Updated", emailVerified: true, id: "attacker-id", role: "admin" }));
+  r = await f.step("update-user/forged-role", () => a.updateUser({ name: "Alice Updated", role: "admin" }));
+  f.assert("update-user/forged-role: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
+  r = await f.step("update-user/forged-banned", () => a.updateUser({ banned: true }));
+  f.assert("update-user/forged-banned: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
+  r = await f.step("update-user/mass-assignment", () => a.updateUser({ name: "Alice Updated", emailVerified: true, id: "attacker-id" }));
   r = await f.step("get-session/after-update-mass-assignment", () => a.getSession());
   f.assert("update-user/mass-assignment: emailVerified stays false", r.data?.user?.emailVerified === false, r.data?.user);
   f.assert("update-user/mass-assignment: id unchanged", r.data?.user?.id === aliceId, r.data?.user);
-  f.assert("update-user/mass-assignment: no role key", r.data?.user && !("role" in r.data.user), r.data?.user);
+  f.assert("update-user/mass-assignment: role stays user", r.data?.user?.role === "user", r.data?.user);
 
   // --- change-password
   await f.step("change-password/wrong-current", () => a.changePassword({ currentPassword: "wrong-password-123", newPassword: PW2 }));
@@ -770,6 +781,130 @@ async function timeTravelScenario(flow) {
   await f.step("+400h/get-session/cookie", () => c.getSession());
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Scenario "admin": the admin plugin through the official adminClient(). The first administrator is made
+// out of band (f.promote), as an operator does with `sigil users set-role`.
+// ---------------------------------------------------------------------------------------------------------
+async function adminScenario(f) {
+  const A = f.device("admin");
+  const a = f.client(A);
+  const B = f.device("u1");
+  const b = f.client(B);
+  const C = f.device("u2");
+  const c = f.client(C);
+  const anon = f.client(f.device("anon", { cookies: false }));
+
+  let r = await f.step("sign-up/root", () => a.signUp.email({ name: "Root", email: "root@example.com", password: PW }));
+  const rootId = r.data?.user?.id;
+  f.assert("sign-up: user.role is user", r.data?.user?.role === "user", r.data?.user);
+  f.assert("sign-up: user.banned is false", r.data?.user?.banned === false, r.data?.user);
+  r = await f.step("sign-up/u1", () => b.signUp.email({ name: "User One", email: "u1@example.com", password: PW }));
+  const u1 = r.data?.user?.id;
+  r = await f.step("sign-up/u2", () => c.signUp.email({ name: "User Two", email: "u2@example.com", password: PW }));
+  const u2 = r.data?.user?.id;
+
+  r = await f.step("list-users/signed-out", () => anon.admin.listUsers({ query: {} }));
+  f.assert("list-users/signed-out is 401", r.ex?.status === 401, r.ex?.status);
+  r = await f.step("list-users/not-admin", () => a.admin.listUsers({ query: {} }));
+  f.assert("list-users/not-admin is 403", r.ex?.status === 403, r.ex?.status);
+  r = await f.step("ban-user/not-admin", () => c.admin.banUser({ userId: u1 }));
+  f.assert("ban-user/not-admin: YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", r.error?.code === "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", r.error);
+
+  await f.promote("root@example.com");
+
+  r = await f.step("list-users/ok", () => a.admin.listUsers({ query: { limit: 10, sortBy: "email", sortDirection: "asc" } }));
+  f.assert("list-users/ok total 3", r.data?.total === 3, r.data);
+  f.assert(
+    "list-users/ok sorted by email",
+    JSON.stringify(r.data?.users?.map((u) => u.email)) === JSON.stringify(["root@example.com", "u1@example.com", "u2@example.com"]),
+    r.data?.users?.map((u) => u.email),
+  );
+  r = await f.step("list-users/search", () =>
+    a.admin.listUsers({ query: { searchValue: "u1", searchField: "email", searchOperator: "contains" } }),
+  );
+  f.assert("list-users/search finds u1 only", r.data?.total === 1 && r.data?.users?.[0]?.id === u1, r.data);
+  r = await f.step("list-users/page", () => a.admin.listUsers({ query: { limit: 1, offset: 1, sortBy: "email" } }));
+  f.assert("list-users/page: one user, the second", r.data?.users?.length === 1 && r.data?.users?.[0]?.id === u1, r.data);
+  r = await f.step("list-users/filter", () =>
+    a.admin.listUsers({ query: { filterField: "role", filterValue: "admin", filterOperator: "eq" } }),
+  );
+  f.assert("list-users/filter: the administrator", r.data?.total === 1 && r.data?.users?.[0]?.id === rootId, r.data);
+
+  r = await f.step("get-user/ok", () => a.admin.getUser({ query: { id: u1 } }));
+  f.assert("get-user/ok", r.data?.email === "u1@example.com", r.data);
+  await f.step("get-user/unknown", () => a.admin.getUser({ query: { id: "no-such-user" } }));
+
+  r = await f.step("create-user/ok", () =>
+    a.admin.createUser({ email: "Made@Example.com", password: PW, name: "Made", role: "user" }),
+  );
+  const made = r.data?.user?.id;
+  f.assert("create-user/ok lower-cases the email", r.data?.user?.email === "made@example.com", r.data);
+  await f.step("create-user/duplicate", () => a.admin.createUser({ email: "made@example.com", password: PW, name: "Made" }));
+  await f.step("create-user/bad-email", () => a.admin.createUser({ email: "not-an-email", password: PW, name: "Bad" }));
+
+  r = await f.step("set-role/ok", () => a.admin.setRole({ userId: u2, role: "admin" }));
+  f.assert("set-role/ok", r.data?.user?.role === "admin", r.data);
+  await f.step("set-role/back", () => a.admin.setRole({ userId: u2, role: "user" }));
+  await f.step("set-role/unknown-user", () => a.admin.setRole({ userId: "no-such-user", role: "user" }));
+
+  r = await f.step("update-user/ok", () => a.admin.updateUser({ userId: u2, data: { name: "Renamed" } }));
+  f.assert("update-user/ok renames", r.data?.name === "Renamed", r.data);
+  await f.step("update-user/password", () => a.admin.updateUser({ userId: u2, data: { password: PW2 } }));
+  await f.step("update-user/empty", () => a.admin.updateUser({ userId: u2, data: {} }));
+
+  r = await f.step("ban-user/ok", () => a.admin.banUser({ userId: u1, banReason: "spam", banExpiresIn: 3600 }));
+  f.assert("ban-user/ok: banned with reason", r.data?.user?.banned === true && r.data?.user?.banReason === "spam", r.data);
+  f.assert("ban-user/ok: banExpires set", !!r.data?.user?.banExpires, r.data);
+  r = await f.step("ban-user/session-ended", () => b.getSession());
+  f.assert("ban-user: the banned user's session ended", r.ex?.status === 200 && r.json === null, r.json);
+  r = await f.step("ban-user/sign-in", () => f.client(f.device("u1-again")).signIn.email({ email: "u1@example.com", password: PW }));
+  f.assert("ban-user/sign-in: 403 BANNED_USER", r.ex?.status === 403 && r.error?.code === "BANNED_USER", r.error);
+  r = await f.step("list-user-sessions/banned", () => a.admin.listUserSessions({ userId: u1 }));
+  f.assert("list-user-sessions/banned: none", Array.isArray(r.data?.sessions) && r.data.sessions.length === 0, r.data);
+  r = await f.step("ban-user/self", () => a.admin.banUser({ userId: rootId }));
+  f.assert("ban-user/self refused", r.error?.code === "YOU_CANNOT_BAN_YOURSELF", r.error);
+  await f.step("ban-user/unknown-user", () => a.admin.banUser({ userId: "no-such-user" }));
+
+  r = await f.step("unban-user/ok", () => a.admin.unbanUser({ userId: u1 }));
+  f.assert("unban-user/ok", r.data?.user?.banned === false, r.data);
+  r = await f.step("unban-user/sign-in", () => b.signIn.email({ email: "u1@example.com", password: PW }));
+  f.assert("unban-user/sign-in works", r.ex?.status === 200, r.ex?.status);
+
+  r = await f.step("list-user-sessions/ok", () => a.admin.listUserSessions({ userId: u1 }));
+  f.assert("list-user-sessions/ok: one session", r.data?.sessions?.length === 1, r.data);
+  const handle = r.data?.sessions?.[0]?.token;
+  r = await f.step("revoke-user-session/ok", () => a.admin.revokeUserSession({ sessionToken: handle }));
+  f.assert("revoke-user-session/ok", r.data?.success === true, r.data);
+  r = await f.step("revoke-user-session/ended", () => b.getSession());
+  f.assert("revoke-user-session: the session ended", r.json === null, r.json);
+
+  r = await f.step("set-user-password/ok", () => a.admin.setUserPassword({ userId: u1, newPassword: PW2 }));
+  f.assert("set-user-password/ok", r.data?.status === true, r.data);
+  await f.step("set-user-password/too-short", () => a.admin.setUserPassword({ userId: u1, newPassword: "short" }));
+  r = await f.step("set-user-password/sign-in", () => b.signIn.email({ email: "u1@example.com", password: PW2 }));
+  f.assert("set-user-password: the new password works", r.ex?.status === 200, r.ex?.status);
+
+  r = await f.step("revoke-user-sessions/ok", () => a.admin.revokeUserSessions({ userId: u2 }));
+  f.assert("revoke-user-sessions/ok", r.data?.success === true, r.data);
+  r = await f.step("revoke-user-sessions/ended", () => c.getSession());
+  f.assert("revoke-user-sessions: u2 signed out", r.json === null, r.json);
+
+  r = await f.step("has-permission/admin", () => a.admin.hasPermission({ permissions: { user: ["ban", "list"] } }));
+  f.assert("has-permission/admin: success", r.data?.success === true, r.data);
+  r = await f.step("has-permission/user", () => b.admin.hasPermission({ permissions: { user: ["ban"] } }));
+  f.assert("has-permission/user: no", r.data?.success === false, r.data);
+
+  r = await f.step("remove-user/ok", () => a.admin.removeUser({ userId: made }));
+  f.assert("remove-user/ok", r.data?.success === true, r.data);
+  await f.step("remove-user/again", () => a.admin.removeUser({ userId: made }));
+  r = await f.step("remove-user/self", () => a.admin.removeUser({ userId: rootId }));
+  f.assert("remove-user/self refused", r.error?.code === "YOU_CANNOT_REMOVE_YOURSELF", r.error);
+
+  // The user's own /update-user cannot grant a role or lift a ban.
+  await f.step("update-user/self-role", () => b.updateUser({ name: "Sneaky", role: "admin", banned: false }));
+  r = await f.step("list-users/self-promoted?", () => b.admin.listUsers({ query: {} }));
+  f.assert("update-user cannot make an administrator", r.ex?.status === 403, r.ex?.status);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Scenario "two-factor": the twoFactor plugin through the official twoFactorClient(): enable with the
@@ -920,6 +1055,10 @@ export const SCENARIOS = {
     env: { SIGIL_RATE_LIMIT: undefined, SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
     run: rateLimitScenario,
   },
+  admin: {
+    env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false", SIGIL_HARNESS_PROMOTE: "1" },
+    run: adminScenario,
+  },
   "two-factor": {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
     run: twoFactorScenario,
@@ -933,10 +1072,10 @@ export const SCENARIOS = {
 };
 
 /** Runs one scenario against a running server; returns {transcript, exchanges}. */
-export async function runScenario({ origin, mailFile, scenario, log, travel }) {
+export async function runScenario({ origin, mailFile, scenario, log, travel, promote }) {
   const def = SCENARIOS[scenario] ?? EXTRA_SCENARIOS[scenario];
   if (!def) throw new Error(`unknown scenario ${scenario}`);
-  const flow = new Flow({ origin, mailFile, scenario, log, travel });
+  const flow = new Flow({ origin, mailFile, scenario, log, travel, promote });
   try {
     await def.run(flow);
   } catch (e) {

@@ -6,6 +6,8 @@
 //! |---|---|
 //! | [`config`] | settings and their defaults |
 //! | [`accounts`] | the account rules (sign-up, sign-in, passwords, profile, deletion), no HTTP |
+//! | [`admin`] | user administration (list, create, roles, bans, sessions, removal), no HTTP |
+//! | [`audit`] | the audit log of security events (table and `sigil::audit` log lines) |
 //! | [`domain`] | parsed values: [`domain::Email`], [`domain::Password`], timestamps |
 //! | [`password`] | argon2id hashing off the runtime with bounded concurrency |
 //! | [`store`] | the storage trait and its SQLite/PostgreSQL implementation |
@@ -24,6 +26,8 @@
 #![warn(unreachable_pub)]
 
 pub mod accounts;
+pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod cookies;
 pub mod crypto;

@@ -841,6 +841,11 @@ async fn build_auth(
     if !settings.auth.account_throttle {
         config.account_throttle = None;
     }
+    config.admin = sigil_auth::admin::AdminPolicy {
+        admin_roles: settings.auth.admin_roles.clone(),
+        admin_user_ids: settings.auth.admin_user_ids.clone(),
+    };
+    config.audit_retention = settings.auth.audit_retention;
     let limiter = redis
         .clone()
         .filter(|_| settings.auth.rate_limit)

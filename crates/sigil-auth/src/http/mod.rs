@@ -2,6 +2,7 @@
 //! cross-cutting defences every route gets (body cap, rate limit, origin check).
 
 mod account;
+mod admin;
 mod body;
 mod context;
 mod origin;
@@ -15,7 +16,11 @@ mod two_factor;
 pub use context::{Caller, Lookup};
 pub use origin::TrustedOrigins;
 
+pub use crate::accounts::AccountListener;
+
 use crate::accounts::Accounts;
+use crate::admin::Admin;
+use crate::audit::{Audit, AuditEntry};
 use crate::config::AuthConfig;
 use crate::cookies::CookieJar;
 use crate::error::ApiError;
@@ -46,6 +51,7 @@ pub const BASE_PATH: &str = "/api/auth";
 struct Inner {
     config: AuthConfig,
     accounts: Arc<Accounts>,
+    admin: Admin,
     two_factor: TwoFactor,
     sessions: Sessions,
     refresh: RefreshTokens,
@@ -89,13 +95,6 @@ pub struct Components {
     pub account_listener: Option<Arc<dyn AccountListener>>,
     /// Where the time comes from: `SystemClock` in production, a `ManualClock` in tests.
     pub clock: SharedClock,
-}
-
-/// Receives account events from the identity service.
-#[async_trait::async_trait]
-pub trait AccountListener: Send + Sync + 'static {
-    /// The account `user_id` was deleted (its sessions are already ended).
-    async fn user_deleted(&self, user_id: &str);
 }
 
 impl std::fmt::Debug for Components {
@@ -148,6 +147,16 @@ impl AuthService {
         } else {
             None
         };
+        let audit = Audit::new(store.clone(), clock.clone());
+        let admin = Admin::new(
+            store.clone(),
+            hasher.clone(),
+            sessions.clone(),
+            audit.clone(),
+            config.admin.clone(),
+            account_listener.clone(),
+            clock.clone(),
+        );
         let accounts = Arc::new(Accounts::new(
             store.clone(),
             hasher,
@@ -155,6 +164,7 @@ impl AuthService {
             throttle,
             clock.clone(),
             config.require_email_verification,
+            audit,
         ));
         let two_factor = TwoFactor::new(
             store.clone(),
@@ -175,6 +185,7 @@ impl AuthService {
         Ok(AuthService(Arc::new(Inner {
             config,
             accounts,
+            admin,
             two_factor,
             sessions,
             refresh,
@@ -203,6 +214,21 @@ impl AuthService {
     /// Where an in-process guard looks up keys it does not know (`None` in HS256 mode).
     pub fn key_source(&self) -> Option<Arc<dyn sigil_guard::KeySource>> {
         self.0.key_source.clone()
+    }
+
+    /// The administrator operations (what `/admin/*` and the command line use).
+    pub fn admin(&self) -> &Admin {
+        &self.0.admin
+    }
+
+    /// The audit log: where other components record their security events.
+    pub fn audit_log(&self) -> &Audit {
+        self.0.admin.audit()
+    }
+
+    /// Records an audit event (see [`crate::audit`]).
+    pub async fn audit(&self, entry: AuditEntry) {
+        self.0.admin.audit().record(entry).await;
     }
 
     /// The rate limiter (`None`: rate limiting off).
@@ -270,6 +296,26 @@ impl AuthService {
                 post(recovery::send_verification_email),
             )
             .route("/verify-email", get(recovery::verify_email))
+            .route("/admin/list-users", get(admin::list_users))
+            .route("/admin/get-user", get(admin::get_user))
+            .route("/admin/create-user", post(admin::create_user))
+            .route("/admin/update-user", post(admin::update_user))
+            .route("/admin/set-role", post(admin::set_role))
+            .route("/admin/ban-user", post(admin::ban_user))
+            .route("/admin/unban-user", post(admin::unban_user))
+            .route("/admin/set-user-password", post(admin::set_user_password))
+            .route("/admin/list-user-sessions", post(admin::list_user_sessions))
+            .route(
+                "/admin/revoke-user-session",
+                post(admin::revoke_user_session),
+            )
+            .route(
+                "/admin/revoke-user-sessions",
+                post(admin::revoke_user_sessions),
+            )
+            .route("/admin/remove-user", post(admin::remove_user))
+            .route("/admin/has-permission", post(admin::has_permission))
+            .route("/admin/audit-log", get(admin::audit_log))
             .route("/two-factor/enable", post(two_factor::enable))
             .route("/two-factor/disable", post(two_factor::disable))
             .route("/two-factor/get-totp-uri", post(two_factor::get_totp_uri))
@@ -299,9 +345,16 @@ impl AuthService {
         Router::new().nest(BASE_PATH, routes)
     }
 
-    /// Deletes expired rows; run periodically.
+    /// Deletes expired rows, and audit rows past their retention; run periodically.
     pub async fn purge_expired(&self) -> Result<u64, crate::store::StoreError> {
-        self.0.sessions.purge_expired().await
+        let purged = self.0.sessions.purge_expired().await?;
+        let pruned = self
+            .0
+            .admin
+            .audit()
+            .prune(self.0.config.audit_retention)
+            .await?;
+        Ok(purged + pruned)
     }
 }
 

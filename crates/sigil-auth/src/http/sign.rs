@@ -8,6 +8,7 @@ use super::recovery;
 use super::reply::{Reply, user_json, with_session};
 use super::two_factor::{challenge_cookie, trust_cookie};
 use crate::accounts::{SignUp, SignedIn, SignedUp};
+use crate::audit::{AuditEntry, AuditEvent, Outcome};
 use crate::domain::{Email, Password, check_image, check_name};
 use crate::error::{ApiError, ApiResult, codes};
 use crate::two_factor::Begun;
@@ -18,14 +19,16 @@ use serde_json::json;
 
 /// `POST /sign-up/email {name, email, password, image?, callbackURL?, rememberMe?}`.
 ///
-/// Only these fields are read: `emailVerified`, `id`, `role`, timestamps or anything else in the
-/// body are ignored and never stored.
+/// Only these fields are read: `emailVerified`, `id`, timestamps or anything else in the body are
+/// ignored and never stored; a set `role`, `banReason` or `banExpires` is refused (400
+/// `FIELD_NOT_ALLOWED`, as Better Auth with its admin plugin answers).
 pub(super) async fn sign_up(
     State(auth): State<AuthService>,
     Client(client): Client,
     FormOrJson(body): FormOrJson,
 ) -> ApiResult<Reply> {
     let mut f = body.fields("object")?;
+    f.refuse_admin_fields(true)?;
     let name = f.string("name");
     let email = f.email("email");
     let password = f.non_empty("password");
@@ -157,6 +160,7 @@ pub(super) async fn sign_in(
 /// the cookies. Always `{"success": true}`.
 pub(super) async fn sign_out(
     State(auth): State<AuthService>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -164,6 +168,13 @@ pub(super) async fn sign_out(
     if let Lookup::Live(caller) = auth.lookup(&headers).await? {
         auth.0.sessions.end_one(&caller.session.id).await?;
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, session_id = %caller.session.id, "signed out");
+        auth.audit(
+            AuditEntry::new(AuditEvent::SignOut, Outcome::Success)
+                .user(&caller.user.id)
+                .session(&caller.session.id)
+                .client(&client),
+        )
+        .await;
     }
     Ok(Reply::json(json!({ "success": true }))
         .cookies(auth.0.cookies.expire_all())

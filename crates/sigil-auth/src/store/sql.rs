@@ -37,6 +37,11 @@ fn migrations() -> Vec<Migration> {
             include_str!("../../migrations/20261129000001_positions.sql"),
         ),
         embed(
+            20261130000001,
+            "admin",
+            include_str!("../../migrations/20261130000001_admin.sql"),
+        ),
+        embed(
             20261130000004,
             "two factor",
             include_str!("../../migrations/20261130000004_two_factor.sql"),
@@ -207,7 +212,7 @@ pub struct SqlStore {
     pool: AnyPool,
 }
 
-fn conflict_or(e: sqlx::Error) -> StoreError {
+pub(super) fn conflict_or(e: sqlx::Error) -> StoreError {
     match e.as_database_error() {
         Some(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::Database(e),
@@ -218,7 +223,7 @@ fn conflict_or(e: sqlx::Error) -> StoreError {
 // dynamically built SQL).
 macro_rules! user_columns {
     () => {
-        "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at, u.two_factor_enabled"
+        "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at, u.role, u.banned, u.ban_reason, u.ban_expires, u.two_factor_enabled"
     };
 }
 macro_rules! session_columns {
@@ -227,7 +232,7 @@ macro_rules! session_columns {
     };
 }
 
-fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
+pub(super) fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get(offset)?,
         name: row.try_get(offset + 1)?,
@@ -236,9 +241,18 @@ fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
         image: row.try_get(offset + 4)?,
         created_at: row.try_get(offset + 5)?,
         updated_at: row.try_get(offset + 6)?,
-        two_factor_enabled: row.try_get::<i64, _>(offset + 7)? != 0,
+        role: row.try_get(offset + 7)?,
+        banned: row.try_get::<i64, _>(offset + 8)? != 0,
+        ban_reason: row.try_get(offset + 9)?,
+        ban_expires: row.try_get(offset + 10)?,
+        two_factor_enabled: row.try_get::<i64, _>(offset + 11)? != 0,
     })
 }
+
+/// The user columns, for statements built at run time (`admin_sql`).
+pub(super) const USER_COLUMNS: &str = user_columns!();
+/// The number of columns `user_columns!` selects.
+pub(super) const USER_COLUMN_COUNT: usize = 12;
 
 fn session_from(row: &AnyRow, offset: usize) -> Result<Session, sqlx::Error> {
     Ok(Session {
@@ -342,11 +356,11 @@ impl AuthStore for SqlStore {
     async fn create_user(
         &self,
         user: &User,
-        password_hash: &str,
+        password_hash: Option<&str>,
         session: Option<&Session>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at, role, banned, ban_reason, ban_expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&user.id)
             .bind(&user.email)
             .bind(&user.name)
@@ -354,16 +368,22 @@ impl AuthStore for SqlStore {
             .bind(&user.image)
             .bind(user.created_at)
             .bind(user.updated_at)
+            .bind(&user.role)
+            .bind(i64::from(user.banned))
+            .bind(&user.ban_reason)
+            .bind(user.ban_expires)
             .execute(&mut *tx)
             .await
             .map_err(conflict_or)?;
-        sqlx::query("INSERT INTO credentials (user_id, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4)")
-            .bind(&user.id)
-            .bind(password_hash)
-            .bind(user.created_at)
-            .bind(user.created_at)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(password_hash) = password_hash {
+            sqlx::query("INSERT INTO credentials (user_id, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+                .bind(&user.id)
+                .bind(password_hash)
+                .bind(user.created_at)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(session) = session {
             bind_session(sqlx::query(INSERT_SESSION), session)
                 .execute(&mut *tx)
@@ -410,7 +430,7 @@ impl AuthStore for SqlStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row
-            .map(|r| Ok::<_, sqlx::Error>((user_from(&r, 0)?, r.try_get(8)?)))
+            .map(|r| Ok::<_, sqlx::Error>((user_from(&r, 0)?, r.try_get(USER_COLUMN_COUNT)?)))
             .transpose()?)
     }
 
