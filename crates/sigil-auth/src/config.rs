@@ -122,7 +122,34 @@ pub struct AuthConfig {
     pub allow_delete_user: bool,
     /// Per-account sign-in throttling (`None`: off).
     pub account_throttle: Option<ThrottlePolicy>,
+    /// Which users are administrators.
+    pub admin: AdminPolicy,
+    /// How long audit rows are kept (90 days).
+    pub audit_retention: Duration,
+    /// The issuer authenticator apps show beside a TOTP entry (Better Auth's `appName`).
+    pub two_factor_issuer: String,
 }
+
+/// Which users are administrators (the rules are in [`crate::admin`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminPolicy {
+    /// Roles that make a user an administrator.
+    pub admin_roles: Vec<String>,
+    /// Users who are administrators whatever their role.
+    pub admin_user_ids: Vec<String>,
+}
+
+impl Default for AdminPolicy {
+    fn default() -> Self {
+        AdminPolicy {
+            admin_roles: vec!["admin".to_owned()],
+            admin_user_ids: Vec::new(),
+        }
+    }
+}
+
+/// The default audit retention: 90 days.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 impl AuthConfig {
     /// Settings with Better Auth's defaults for `base_url` and `secret`.
@@ -140,6 +167,9 @@ impl AuthConfig {
             client_ip_header: None,
             allow_delete_user: true,
             account_throttle: Some(ThrottlePolicy::default()),
+            admin: AdminPolicy::default(),
+            audit_retention: DEFAULT_AUDIT_RETENTION,
+            two_factor_issuer: "Sigil".to_owned(),
         }
     }
 

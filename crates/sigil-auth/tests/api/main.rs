@@ -15,3 +15,4 @@ mod recovery;
 mod sessions;
 mod smtp;
 mod throttle;
+mod two_factor;

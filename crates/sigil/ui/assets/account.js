@@ -6,6 +6,7 @@ import {
   $, h, busy, clearErrors, fieldError, flash, focusFirstError, passwordProblem,
   showAlert, showFormError, showUserName, timeElement, value,
 } from './dom.js';
+import { twoFactorPanel } from './two-factor.js';
 
 /** "Chrome on Linux" from a User-Agent string, and whether it is a phone or tablet. */
 export function describeAgent(agent) {
@@ -79,6 +80,7 @@ export async function accountPage() {
   badge.textContent = user.emailVerified ? 'Verified' : 'Not verified';
   badge.classList.add(user.emailVerified ? 'badge-ok' : 'badge-warn');
   profile.elements.namedItem('name').value = user.name;
+  twoFactorPanel(user);
   if (!user.emailVerified) {
     $('[data-verify-row]').hidden = false;
     const button = $('[data-action="send-verification"]');

@@ -104,7 +104,24 @@ export const auth = {
   listPasskeys: () => authCall('/passkey/list-user-passkeys'),
   renamePasskey: (id, name) => post('/passkey/update-passkey', { id, name }),
   deletePasskey: (id) => post('/passkey/delete-passkey', { id }),
+  twoFactor: {
+    enable: (password) => post('/two-factor/enable', { password }),
+    disable: (password) => post('/two-factor/disable', { password }),
+    generateBackupCodes: (password) => post('/two-factor/generate-backup-codes', { password }),
+    verifyTotp: (code, trustDevice) => post('/two-factor/verify-totp', { code, trustDevice }),
+    verifyBackupCode: (code, trustDevice) => post('/two-factor/verify-backup-code', { code, trustDevice }),
+    sendOtp: () => post('/two-factor/send-otp'),
+    verifyOtp: (code, trustDevice) => post('/two-factor/verify-otp', { code, trustDevice }),
+  },
 };
+
+/** The modules of a QR code for `text`, made by this server (nothing leaves for another site). */
+export async function qrCode(text) {
+  const response = await send('/ui/qr', { method: 'POST', body: { text }, credentials: 'same-origin' });
+  const body = await readBody(response);
+  if (!response.ok) throw errorOf(response, body);
+  return body;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The JWT: in memory, refreshed before it expires.

@@ -7,6 +7,7 @@ import {
 } from './dom.js';
 import { describe } from './messages.js';
 import { passkeysSupported, signInWithPasskey } from './passkeys.js';
+import { secondStep } from './two-factor.js';
 
 const params = new URLSearchParams(location.search);
 
@@ -62,7 +63,8 @@ export function signInPage() {
     if ($('[aria-invalid="true"]', form)) return focusFirstError(form);
     const remember = form.elements.namedItem('rememberMe').checked;
     try {
-      await busy(submitButton(form), 'Signing in…', () => auth.signIn(address, password, remember));
+      const result = await busy(submitButton(form), 'Signing in…', () => auth.signIn(address, password, remember));
+      if (result && result.twoFactorRedirect) await secondStep(form, result.twoFactorMethods);
       location.replace(nextPage());
     } catch (error) {
       const described = showFormError(form, error);
