@@ -34,6 +34,7 @@ pub struct CookieJar {
     session_token: String,
     dont_remember: String,
     session_data: String,
+    passkey_challenge: String,
     two_factor: String,
     trust_device: String,
 }
@@ -51,6 +52,7 @@ impl CookieJar {
             session_token: format!("{prefix}.session_token"),
             dont_remember: format!("{prefix}.dont_remember"),
             session_data: format!("{prefix}.session_data"),
+            passkey_challenge: format!("{prefix}.better-auth-passkey"),
             two_factor: format!("{prefix}.two_factor"),
             trust_device: format!("{prefix}.trust_device"),
         }
@@ -105,6 +107,22 @@ impl CookieJar {
         let raw = find_cookie(headers, name)?;
         let decoded = percent_decode_str(raw).decode_utf8().ok()?;
         crypto::verify_signed_value(secret, &decoded).map(str::to_owned)
+    }
+
+    /// `Set-Cookie` binding a passkey ceremony to this browser: Better Auth's
+    /// `better-auth-passkey` cookie, the signed id of the server-side challenge row.
+    pub fn passkey_challenge_cookie(&self, secret: &[u8], id: &str, max_age: u64) -> String {
+        self.signed_cookie(&self.passkey_challenge, secret, id, max_age)
+    }
+
+    /// `Set-Cookie` deleting the passkey challenge cookie (its challenge was used).
+    pub fn expire_passkey_challenge(&self) -> String {
+        format!("{}={}", self.passkey_challenge, self.attributes(Some(0)))
+    }
+
+    /// The challenge id from the request's passkey cookie, if present and correctly signed.
+    pub fn passkey_challenge_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<String> {
+        self.signed_value_from(headers, &self.passkey_challenge, secret)
     }
 
     /// `Set-Cookie` for the pending second-factor challenge of a sign-in (`two_factor`).

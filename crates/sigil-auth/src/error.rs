@@ -8,6 +8,7 @@
 use crate::accounts::{ConfirmError, ResetError, SignInError, SignUpError};
 use crate::admin::{Action, AdminError};
 use crate::domain::InvalidInput;
+use crate::passkey::PasskeyError;
 use crate::refresh::RefreshError;
 use crate::two_factor::TwoFactorError;
 use axum::Json;
@@ -82,6 +83,24 @@ pub mod codes {
         Code("CHANGE_EMAIL_DISABLED", "Change email is disabled");
     pub const RESET_PASSWORD_DISABLED: Code =
         Code("RESET_PASSWORD_DISABLED", "Reset password isn't enabled");
+    // `@better-auth/passkey`'s PASSKEY_ERROR_CODES.
+    pub const CHALLENGE_NOT_FOUND: Code = Code("CHALLENGE_NOT_FOUND", "Challenge not found");
+    pub const YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY",
+        "You are not allowed to register this passkey",
+    );
+    pub const FAILED_TO_VERIFY_REGISTRATION: Code = Code(
+        "FAILED_TO_VERIFY_REGISTRATION",
+        "Failed to verify registration",
+    );
+    pub const PASSKEY_NOT_FOUND: Code = Code("PASSKEY_NOT_FOUND", "Passkey not found");
+    pub const AUTHENTICATION_FAILED: Code = Code("AUTHENTICATION_FAILED", "Authentication failed");
+    // Sigil's own.
+    pub const PASSKEYS_UNAVAILABLE: Code = Code(
+        "PASSKEYS_UNAVAILABLE",
+        "Passkeys need a base URL whose host is a domain name (such as localhost), not an IP address",
+    );
+    pub const TOO_MANY_PASSKEYS: Code = Code("TOO_MANY_PASSKEYS", "Too many passkeys");
     pub const FIELD_NOT_ALLOWED: Code = Code("FIELD_NOT_ALLOWED", "Field not allowed to be set");
     // Better Auth's admin plugin (`ADMIN_ERROR_CODES`).
     pub const BANNED_USER: Code = Code(
@@ -462,6 +481,40 @@ impl From<RefreshError> for ApiError {
             }
             RefreshError::Unavailable => ApiError::unavailable(),
             RefreshError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(e: PasskeyError) -> Self {
+        let at = ApiError::new;
+        match e {
+            PasskeyError::Unavailable => at(StatusCode::BAD_REQUEST, codes::PASSKEYS_UNAVAILABLE),
+            PasskeyError::ChallengeNotFound => {
+                at(StatusCode::BAD_REQUEST, codes::CHALLENGE_NOT_FOUND)
+            }
+            PasskeyError::NotAllowed => at(
+                StatusCode::UNAUTHORIZED,
+                codes::YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY,
+            ),
+            PasskeyError::RegistrationFailed => at(
+                StatusCode::BAD_REQUEST,
+                codes::FAILED_TO_VERIFY_REGISTRATION,
+            ),
+            PasskeyError::TooMany => at(StatusCode::BAD_REQUEST, codes::TOO_MANY_PASSKEYS),
+            PasskeyError::UnknownCredential => {
+                at(StatusCode::UNAUTHORIZED, codes::PASSKEY_NOT_FOUND)
+            }
+            PasskeyError::AuthenticationFailed => {
+                at(StatusCode::BAD_REQUEST, codes::AUTHENTICATION_FAILED)
+            }
+            PasskeyError::NotFound => at(StatusCode::NOT_FOUND, codes::PASSKEY_NOT_FOUND),
+            PasskeyError::Busy => ApiError {
+                retry_after: Some(1),
+                ..at(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
+            },
+            PasskeyError::Store(e) => e.into(),
+            PasskeyError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

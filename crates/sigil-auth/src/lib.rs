@@ -19,6 +19,7 @@
 //! | [`ratelimit`] | request rate limits (memory or Redis) |
 //! | [`throttle`] | per-account sign-in throttling (a growing delay that strangers cannot impose on the owner) |
 //! | [`mail`] | outgoing mail |
+//! | [`passkey`] | WebAuthn passkeys: registration, sign-in, list, rename, delete (no HTTP) |
 //! | [`totp`] | RFC 6238 one-time codes and `otpauth://` URIs (pure) |
 //! | [`two_factor`] | second factors: TOTP, backup codes, emailed codes, trusted devices, the sign-in challenge |
 //! | [`http`] | the `/api/auth/*` routes and their defences |
@@ -36,6 +37,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod mail;
+pub mod passkey;
 pub mod password;
 pub mod ratelimit;
 pub mod refresh;

@@ -196,6 +196,11 @@ const ASSETS: &[AssetDef] = &[
         body: include_str!("../ui/assets/account.js"),
     },
     AssetDef {
+        file: "passkeys.js",
+        content_type: JS,
+        body: include_str!("../ui/assets/passkeys.js"),
+    },
+    AssetDef {
         file: "two-factor.js",
         content_type: JS,
         body: include_str!("../ui/assets/two-factor.js"),

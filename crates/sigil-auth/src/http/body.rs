@@ -232,6 +232,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A required JSON object, as given (a WebAuthn answer, checked by its reader).
+    pub(super) fn object(&mut self, name: &str) -> Option<&'a Value> {
+        match self.get(name) {
+            Some(v @ Value::Object(_)) => Some(v),
+            other => {
+                self.wrong(name, "object", other);
+                None
+            }
+        }
+    }
+
     /// A required non-empty string.
     pub(super) fn non_empty(&mut self, name: &str) -> Option<&'a str> {
         let s = self.string(name)?;

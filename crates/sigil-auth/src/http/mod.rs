@@ -6,6 +6,7 @@ mod admin;
 mod body;
 mod context;
 mod origin;
+mod passkey;
 mod recovery;
 mod reply;
 mod sessions;
@@ -26,6 +27,7 @@ use crate::cookies::CookieJar;
 use crate::error::ApiError;
 use crate::jwt::{KeyLoadError, TokenIssuer};
 use crate::mail::Mailer;
+use crate::passkey::Passkeys;
 use crate::password::PasswordHasher;
 use crate::ratelimit::{RateLimiter, rule_for};
 use crate::refresh::RefreshTokens;
@@ -55,6 +57,7 @@ struct Inner {
     two_factor: TwoFactor,
     sessions: Sessions,
     refresh: RefreshTokens,
+    passkeys: Passkeys,
     issuer: TokenIssuer,
     mailer: Arc<dyn Mailer>,
     cookies: CookieJar,
@@ -181,6 +184,7 @@ impl AuthService {
             config.session.refresh_token_ttl,
             clock.clone(),
         );
+        let passkeys = Passkeys::new(store.clone(), sessions.clone(), &config, clock.clone());
         let key_source = issuer.key_source(store.clone(), config.jwt.grace);
         Ok(AuthService(Arc::new(Inner {
             config,
@@ -189,6 +193,7 @@ impl AuthService {
             two_factor,
             sessions,
             refresh,
+            passkeys,
             issuer,
             mailer,
             cookies,
@@ -214,6 +219,11 @@ impl AuthService {
     /// Where an in-process guard looks up keys it does not know (`None` in HS256 mode).
     pub fn key_source(&self) -> Option<Arc<dyn sigil_guard::KeySource>> {
         self.0.key_source.clone()
+    }
+
+    /// Whether passkeys work on this server (its base URL's host is a domain name).
+    pub fn passkeys_enabled(&self) -> bool {
+        self.0.passkeys.enabled()
     }
 
     /// The administrator operations (what `/admin/*` and the command line use).
@@ -333,6 +343,28 @@ impl AuthService {
             .route("/token", get(tokens::token))
             .route("/jwks", get(tokens::jwks))
             .route("/refresh", post(tokens::refresh))
+            .route(
+                "/passkey/generate-register-options",
+                get(passkey::generate_register_options),
+            )
+            .route(
+                "/passkey/verify-registration",
+                post(passkey::verify_registration),
+            )
+            .route(
+                "/passkey/generate-authenticate-options",
+                get(passkey::generate_authenticate_options),
+            )
+            .route(
+                "/passkey/verify-authentication",
+                post(passkey::verify_authentication),
+            )
+            .route(
+                "/passkey/list-user-passkeys",
+                get(passkey::list_user_passkeys),
+            )
+            .route("/passkey/update-passkey", post(passkey::update_passkey))
+            .route("/passkey/delete-passkey", post(passkey::delete_passkey))
             .route("/ok", get(tokens::ok))
             .route("/error", get(tokens::error_page))
             .layer(middleware::from_fn_with_state(

@@ -5,6 +5,7 @@
 //! Every multi-row change is one transaction, so a failed request leaves no partial rows.
 
 mod admin_sql;
+mod passkeys;
 mod sql;
 
 pub use sql::{
@@ -156,6 +157,49 @@ pub struct RefreshToken {
     pub expires_at: i64,
 }
 
+/// A registered WebAuthn passkey.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeyRow {
+    /// Random 32-character id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The name its owner gave it.
+    pub name: Option<String>,
+    /// The credential id, base64url without padding.
+    pub credential_id: String,
+    /// The credential as webauthn-rs serialises it (public key, counter, flags).
+    pub public_key: String,
+    /// The WebAuthn `user.id` given at registration, base64url without padding.
+    pub user_handle: String,
+    /// The last signature counter seen.
+    pub counter: i64,
+    /// `singleDevice` or `multiDevice` (backup eligible).
+    pub device_type: String,
+    /// Whether the credential is backed up (synced).
+    pub backed_up: bool,
+    /// Transports the browser reported, comma-separated.
+    pub transports: String,
+    /// Registration time (ms).
+    pub created_at: i64,
+}
+
+/// A successful passkey sign-in to record: the new credential state, written only if the
+/// counter is still the one the sign-in was checked against.
+#[derive(Clone, Copy, Debug)]
+pub struct PasskeyUse<'a> {
+    /// The passkey's id.
+    pub id: &'a str,
+    /// The counter the assertion was checked against.
+    pub previous_counter: i64,
+    /// The new counter.
+    pub counter: i64,
+    /// The updated credential (webauthn-rs serialisation).
+    pub public_key: &'a str,
+    /// Whether the credential is now backed up.
+    pub backed_up: bool,
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -267,6 +311,31 @@ pub trait AuthStore: UserAdminStore + AuditStore + Send + Sync + 'static {
     async fn peek_verification(&self, identifier: &str, now: i64) -> StoreResult<Option<String>>;
     /// Deletes single-use tokens whose identifier starts with `prefix` and whose value is `value`.
     async fn delete_verifications(&self, prefix: &str, value: &str) -> StoreResult<()>;
+
+    /// How many unexpired single-use tokens have an identifier starting with `prefix`.
+    async fn count_verifications(&self, prefix: &str, now: i64) -> StoreResult<i64>;
+
+    /// Stores a passkey; [`StoreError::Conflict`] when its credential id is registered already.
+    async fn insert_passkey(&self, row: &PasskeyRow) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>>;
+    /// A passkey by credential id.
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRow>>;
+    /// Records a sign-in with a passkey if its counter is still `previous_counter`; returns
+    /// whether it was recorded (two concurrent uses of one assertion: only one is).
+    async fn record_passkey_use(&self, update: &PasskeyUse<'_>) -> StoreResult<bool>;
+    /// Renames the user's passkey `id`; `None` when the user has no such passkey.
+    async fn rename_passkey(
+        &self,
+        id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<PasskeyRow>>;
+    /// Deletes the user's passkey `id`; whether it existed.
+    async fn delete_passkey(&self, id: &str, user_id: &str) -> StoreResult<bool>;
 
     /// All stored signing keys, newest first.
     async fn jwks(&self) -> StoreResult<Vec<JwkRow>>;

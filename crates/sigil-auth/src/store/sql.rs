@@ -2,7 +2,8 @@
 //! both SQLite and PostgreSQL accept), one migration set, two backends.
 
 use super::{
-    AuthStore, JwkRow, RefreshToken, Session, StoreError, StoreResult, TwoFactorRow, User,
+    AuthStore, JwkRow, PasskeyRow, PasskeyUse, RefreshToken, Session, StoreError, StoreResult,
+    TwoFactorRow, User,
 };
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -45,6 +46,11 @@ fn migrations() -> Vec<Migration> {
             20261130000004,
             "two factor",
             include_str!("../../migrations/20261130000004_two_factor.sql"),
+        ),
+        embed(
+            20261130000005,
+            "passkeys",
+            include_str!("../../migrations/20261130000005_passkeys.sql"),
         ),
     ]
 }
@@ -701,6 +707,49 @@ impl AuthStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn count_verifications(&self, prefix: &str, now: i64) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM verifications WHERE expires_at > $2 AND substr(identifier, 1, length($1)) = $1",
+        )
+        .bind(prefix)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    async fn insert_passkey(&self, row: &PasskeyRow) -> StoreResult<()> {
+        super::passkeys::insert(&self.pool, row).await
+    }
+
+    async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>> {
+        super::passkeys::of_user(&self.pool, user_id).await
+    }
+
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRow>> {
+        super::passkeys::by_credential_id(&self.pool, credential_id).await
+    }
+
+    async fn record_passkey_use(&self, update: &PasskeyUse<'_>) -> StoreResult<bool> {
+        super::passkeys::record_use(&self.pool, update).await
+    }
+
+    async fn rename_passkey(
+        &self,
+        id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<PasskeyRow>> {
+        super::passkeys::rename(&self.pool, id, user_id, name).await
+    }
+
+    async fn delete_passkey(&self, id: &str, user_id: &str) -> StoreResult<bool> {
+        super::passkeys::delete(&self.pool, id, user_id).await
     }
 
     async fn jwks(&self) -> StoreResult<Vec<JwkRow>> {

@@ -95,6 +95,15 @@ export const auth = {
   requestPasswordReset: (email) => post('/request-password-reset', { email, redirectTo: '/reset-password' }),
   resetPassword: (token, newPassword) => post('/reset-password', { token, newPassword }),
   sendVerificationEmail: (email) => post('/send-verification-email', { email, callbackURL: '/verify-email' }),
+  // Passkeys: Better Auth's passkey plugin routes (passkeys.js makes the WebAuthn calls).
+  passkeyRegisterOptions: (name) =>
+    authCall(`/passkey/generate-register-options${name ? `?name=${encodeURIComponent(name)}` : ''}`),
+  passkeyVerifyRegistration: (response, name) => post('/passkey/verify-registration', { response, name }),
+  passkeyAuthenticateOptions: () => authCall('/passkey/generate-authenticate-options'),
+  passkeyVerifyAuthentication: (response) => post('/passkey/verify-authentication', { response }),
+  listPasskeys: () => authCall('/passkey/list-user-passkeys'),
+  renamePasskey: (id, name) => post('/passkey/update-passkey', { id, name }),
+  deletePasskey: (id) => post('/passkey/delete-passkey', { id }),
   twoFactor: {
     enable: (password) => post('/two-factor/enable', { password }),
     disable: (password) => post('/two-factor/disable', { password }),

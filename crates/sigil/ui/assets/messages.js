@@ -95,6 +95,22 @@ export function describe(error) {
     case 'INVALID_ORIGIN':
     case 'MISSING_OR_NULL_ORIGIN':
       return { text: 'Sigil refused this request because it did not come from one of its own pages. Reload the page and try again.' };
+    case 'PASSKEY_NOT_FOUND':
+      return { text: 'This passkey is not registered with Sigil any more (it may have been deleted). Sign in with your password.' };
+    case 'AUTHENTICATION_FAILED':
+      return { text: 'The passkey could not be verified. Try again, or sign in with your password.' };
+    case 'FAILED_TO_VERIFY_REGISTRATION':
+      return { text: 'The passkey could not be added. Try again.' };
+    case 'CHALLENGE_NOT_FOUND':
+      return { text: 'The passkey request expired. Try again.' };
+    case 'PASSKEYS_UNAVAILABLE':
+      return { text: 'Passkeys are off on this server: open it by a name such as localhost, not an IP address.' };
+    case 'TOO_MANY_PASSKEYS':
+      return { text: 'Your account has the most passkeys it can hold. Delete one first.' };
+    case 'PASSKEY_CANCELLED':
+    case 'PASSKEY_ALREADY_REGISTERED':
+    case 'PASSKEY_FAILED':
+      return { text: sentence(error.message) };
     case 'INVALID_CODE':
       return { field: 'code', text: 'That code is not right, or was already used. Enter the current code.' };
     case 'INVALID_BACKUP_CODE':
