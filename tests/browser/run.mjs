@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Browser tests of Sigil's web UI, in headless Debian Chromium driven by playwright-core.
 //
-//   node tests/browser/run.mjs --sigil target/debug/sigil [--only one-process|split] [--scenarios main,ui-fixes]
+//   node tests/browser/run.mjs --sigil target/debug/sigil [--only one-process|split] [--scenarios main,ui-fixes,passkeys]
 //
 // Builds nothing: it takes the sigil binary. For each deployment — one process (`sigil serve`)
 // and split (`sigil serve-auth` + `sigil serve-api --jwks-url` on two origins) — it starts fresh
@@ -17,9 +17,12 @@ import { CHROMIUM_ARGS, Run } from './lib/harness.mjs';
 import { deploy, killAll } from './lib/servers.mjs';
 import { runScenarios } from './scenarios.mjs';
 import { runUiFixes } from './ui-fixes.mjs';
+import { runPasskeys } from './passkeys.mjs';
 
 /** Scenario groups, each on fresh servers of every deployment. */
-const GROUPS = { main: runScenarios, 'ui-fixes': runUiFixes };
+const GROUPS = { main: runScenarios, 'ui-fixes': runUiFixes, passkeys: runPasskeys };
+/** Groups whose servers are reached as http://localhost:<port> (WebAuthn needs a domain name). */
+const ON_LOCALHOST = new Set(['passkeys']);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -31,7 +34,7 @@ function parseArgs(argv) {
     else if (argv[i] === '--scenarios') args.groups = argv[++i].split(',');
     else throw new Error(`unknown argument ${argv[i]}`);
   }
-  if (!args.sigil) throw new Error('usage: run.mjs --sigil <path to the sigil binary> [--only one-process|split] [--scenarios main,ui-fixes]');
+  if (!args.sigil) throw new Error('usage: run.mjs --sigil <path to the sigil binary> [--only one-process|split] [--scenarios main,ui-fixes,passkeys]');
   for (const group of args.groups) if (!GROUPS[group]) throw new Error(`unknown scenario group ${group}`);
   return args;
 }
@@ -55,7 +58,7 @@ async function main() {
       const t0 = Date.now();
       const run = new Run(topology, screenshots);
       for (const group of args.groups) {
-        const env = await deploy(topology, { binary, logDir });
+        const env = await deploy(topology, { binary, logDir, localhost: ON_LOCALHOST.has(group) });
         console.log(`\n${topology} (${group}): UI and identity at ${env.authUrl}, tasks API at ${env.apiUrl}`);
         try {
           await GROUPS[group](browser, env, run);

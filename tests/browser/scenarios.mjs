@@ -1,6 +1,7 @@
 // The browser scenarios, run against one deployment (see lib/servers.mjs). They use the pages the
 // way a person does — by visible labels and button names — and check the wire underneath.
 
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { devices } from 'playwright-core';
 import { assert, assertEqual, recordTraffic } from './lib/harness.mjs';
@@ -72,6 +73,27 @@ async function waitForStatus(entries, timeout = 5000) {
 function mailTo(env, to, kind) {
   const lines = readFileSync(env.mailFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
   return lines.reverse().find((m) => m.to === to && m.kind === kind);
+}
+
+/** RFC 6238 code (HMAC-SHA-1, 6 digits) of time step `step` for a base32 key. */
+function totpAt(base32, step) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const bytes = [];
+  for (const c of base32.trim().toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push((value >>> bits) & 0xff);
+    }
+  }
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', Buffer.from(bytes)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
 async function eventually(check, what, timeout = 5000) {
@@ -432,6 +454,57 @@ export async function runScenarios(browser, env, run) {
       await run.shot(pageA, 'tasks-dark');
       await pageA.emulateMedia({ colorScheme: 'light' });
     }, [pageA]);
+
+    // Two-factor authentication: set up with the QR code's key, sign out, sign in with a code.
+    const T = await newContext(browser, env, DESKTOP, problems);
+    contexts.push(T.context);
+    const pageT = T.page;
+    const cleo = { name: 'Cleo Kant', email: `cleo.${tag}@example.com`, password: 'second factors matter' };
+    await run.step('two-factor: set up on the account page, then sign in with a TOTP code', async () => {
+      await pageT.goto('/sign-up');
+      await pageT.getByLabel('Name').fill(cleo.name);
+      await pageT.getByLabel('Email').fill(cleo.email);
+      await pageT.getByLabel('Password', { exact: true }).fill(cleo.password);
+      await pageT.getByRole('button', { name: 'Create account' }).click();
+      await pageT.waitForURL('**/tasks');
+      await pageT.goto('/account');
+      await pageT.getByText('Off: your password alone signs you in.').waitFor();
+      await pageT.getByRole('button', { name: 'Set up an authenticator app' }).click();
+      await pageT.getByText('Enter your password.').waitFor();
+      await pageT.locator('#two-factor-password').fill(cleo.password);
+      await pageT.getByRole('button', { name: 'Set up an authenticator app' }).click();
+      const keyText = pageT.locator('[data-totp-key]');
+      await pageT.waitForFunction(() => document.querySelector('[data-totp-key]')?.textContent.length > 0);
+      const key = await keyText.textContent();
+      const qr = pageT.getByRole('img', { name: 'QR code of your authenticator key' });
+      await pageT.waitForFunction(() => document.querySelector('[data-qr]')?.naturalWidth > 0);
+      assert((await qr.getAttribute('src')).startsWith('data:image/svg+xml;base64,'), 'the QR code is drawn in the page');
+      assertEqual(await pageT.locator('[data-backup-codes] li').count(), 10, 'ten backup codes are shown once');
+      await run.shot(pageT, 'two-factor-setup');
+      const step = Math.floor(Date.now() / 30_000);
+      await pageT.getByLabel('Code from the app').fill(totpAt(key, step));
+      await pageT.getByRole('button', { name: 'Turn on two-factor' }).click();
+      await pageT.getByText('On: signing in asks for a code').waitFor();
+      await pageT.getByRole('banner').getByRole('button', { name: 'Sign out' }).click();
+      await pageT.waitForURL('**/sign-in?reason=signed-out');
+      let verify = pageT.getByRole('button', { name: 'Verify' });
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        await signIn(pageT, cleo.email, cleo.password);
+        const limited = pageT.getByText(/Too many attempts/);
+        await Promise.race([verify.waitFor(), limited.waitFor()]);
+        if (await verify.isVisible()) break;
+        await new Promise((r) => setTimeout(r, 10_500)); // the sign-in rate limit's window (real time)
+      }
+      await pageT.getByText('Enter the 6-digit code from your authenticator app.').waitFor();
+      await run.shot(pageT, 'two-factor-sign-in');
+      // The set-up code is used (single use): the next step's code, within the one-step skew.
+      await pageT.getByLabel('Code', { exact: true }).fill(totpAt(key, step + 1));
+      await verify.click();
+      await pageT.waitForURL(/\/tasks$/);
+      await pageT.getByText(cleo.name, { exact: true }).waitFor();
+      const me = await pageT.evaluate(async () => (await (await fetch('/api/auth/get-session')).json()).user);
+      assert(me.twoFactorEnabled === true, 'the user has two-factor on');
+    }, [pageT]);
 
     // Recovery pages and the rate-limit message.
     const D = await newContext(browser, env, DESKTOP, problems);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Reference server: a real Better Auth 1.7.25 instance (memory adapter, jwt + bearer plugins) served over
+// Reference server: a real Better Auth 1.7.25 instance (memory adapter, jwt + bearer + admin plugins) served over
 // HTTP with toNodeHandler. It reads the same flags and environment variables as `sigil serve`, so that the
 // harness can start both servers the same way, and it writes mail to the same JSON-lines outbox.
 //
@@ -24,7 +24,7 @@ process.env.BETTER_AUTH_TELEMETRY = "0";
 
 const { betterAuth } = await import("better-auth");
 const { memoryAdapter } = await import("better-auth/adapters/memory");
-const { bearer, jwt } = await import("better-auth/plugins");
+const { admin, bearer, jwt, twoFactor } = await import("better-auth/plugins");
 const { toNodeHandler } = await import("better-auth/node");
 
 const DEFAULT_SECRET = "sigil-conformance-secret-0123456789abcdefghijklmnop";
@@ -83,10 +83,25 @@ function jwtPayload(token) {
 }
 
 let handler = null;
+const db = { user: [], session: [], account: [], verification: [], jwks: [], twoFactor: [] };
 const server = createServer((req, res) => {
   if (!handler) {
     res.statusCode = 503;
     res.end();
+    return;
+  }
+  // Harness only (SIGIL_HARNESS_PROMOTE=1): what `sigil users set-role EMAIL admin` does on Sigil's
+  // database, done on the memory adapter's rows.
+  if (process.env.SIGIL_HARNESS_PROMOTE === "1" && req.method === "POST" && req.url === "/__harness/promote") {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const { email, role } = JSON.parse(body || "{}");
+      const user = db.user.find((u) => u.email === email);
+      if (user) user.role = role ?? "admin";
+      res.statusCode = user ? 200 : 404;
+      res.end();
+    });
     return;
   }
   handler(req, res);
@@ -98,7 +113,7 @@ server.listen(port, host, () => {
   const auth = betterAuth({
     baseURL,
     secret,
-    database: memoryAdapter({ user: [], session: [], account: [], verification: [], jwks: [] }),
+    database: memoryAdapter(db),
     telemetry: { enabled: false },
     trustedOrigins,
     rateLimit: { enabled: rateLimitEnabled },
@@ -133,7 +148,20 @@ server.listen(port, host, () => {
       },
     },
     ...(args["session-update-age"] !== undefined ? { session: { updateAge: Number(args["session-update-age"]) } } : {}),
-    plugins: [jwt(), bearer()],
+    plugins: [
+      jwt(),
+      bearer(),
+      admin(),
+      // Sigil's settings: issuer "Sigil" (SIGIL_TWO_FACTOR_ISSUER's default), email codes through the outbox.
+      twoFactor({
+        issuer: "Sigil",
+        otpOptions: {
+          async sendOTP({ user, otp }) {
+            writeMail("two-factor-code", user.email, "", otp);
+          },
+        },
+      }),
+    ],
   });
   handler = toNodeHandler(auth);
   process.stdout.write(`listening on http://${host}:${bound.port}\n`);

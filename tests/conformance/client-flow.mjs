@@ -7,6 +7,7 @@
 //
 // Each scenario expects the server to have been started with the environment listed in SCENARIOS below
 // (run.mjs does that). The transcript holds one observation per step and the assertions' results.
+import { createHmac } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
@@ -132,15 +133,22 @@ async function mainScenario(flow) {
       password: PW,
       emailVerified: true,
       id: "attacker-chosen-id-000000000000",
-      role: "admin",
       createdAt: "2000-01-01T00:00:00.000Z",
-      banned: false,
     }),
   );
   const mu = r.data?.user;
   f.assert("sign-up/mass-assignment: emailVerified stays false", mu?.emailVerified === false, mu);
   f.assert("sign-up/mass-assignment: id is server-chosen", mu && mu.id !== "attacker-chosen-id-000000000000", mu?.id);
-  f.assert("sign-up/mass-assignment: no role/banned keys", mu && !("role" in mu) && !("banned" in mu), mu && Object.keys(mu));
+  f.assert("sign-up/mass-assignment: role user, not banned", mu?.role === "user" && mu?.banned === false, mu);
+  // The admin plugin's fields are refused outright (input: false), not ignored.
+  r = await f.step("sign-up/forged-role", () =>
+    freshClient("forger").c.signUp.email({ name: "Forger", email: "forger@example.com", password: PW, role: "admin" }),
+  );
+  f.assert("sign-up/forged-role: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
+  r = await f.step("sign-up/forged-banned", () =>
+    freshClient("forger2").c.signUp.email({ name: "Forger", email: "forger2@example.com", password: PW, banned: false }),
+  );
+  f.assert("sign-up/forged-banned: ignored, not banned", r.data?.user?.banned === false, r.data);
   f.assert(
     "sign-up/mass-assignment: createdAt is server-chosen",
     mu?.createdAt instanceof Date && mu.createdAt.getUTCFullYear() !== 2000,
@@ -331,11 +339,15 @@ async function mainScenario(flow) {
   await f.step("update-user/empty-via-client", () => a.updateUser({}));
   await f.step("update-user/empty", () => f.post(A, "/update-user", {}));
   await f.step("update-user/array-body", () => f.post(A, "/update-user", []));
-  r = await f.step("update-user/mass-assignment", () => a.updateUser({ name: "Alice Updated", emailVerified: true, id: "attacker-id", role: "admin" }));
+  r = await f.step("update-user/forged-role", () => a.updateUser({ name: "Alice Updated", role: "admin" }));
+  f.assert("update-user/forged-role: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
+  r = await f.step("update-user/forged-banned", () => a.updateUser({ banned: true }));
+  f.assert("update-user/forged-banned: 400 FIELD_NOT_ALLOWED", r.ex?.status === 400 && r.error?.code === "FIELD_NOT_ALLOWED", r.error);
+  r = await f.step("update-user/mass-assignment", () => a.updateUser({ name: "Alice Updated", emailVerified: true, id: "attacker-id" }));
   r = await f.step("get-session/after-update-mass-assignment", () => a.getSession());
   f.assert("update-user/mass-assignment: emailVerified stays false", r.data?.user?.emailVerified === false, r.data?.user);
   f.assert("update-user/mass-assignment: id unchanged", r.data?.user?.id === aliceId, r.data?.user);
-  f.assert("update-user/mass-assignment: no role key", r.data?.user && !("role" in r.data.user), r.data?.user);
+  f.assert("update-user/mass-assignment: role stays user", r.data?.user?.role === "user", r.data?.user);
 
   // --- change-password
   await f.step("change-password/wrong-current", () => a.changePassword({ currentPassword: "wrong-password-123", newPassword: PW2 }));
@@ -769,6 +781,266 @@ async function timeTravelScenario(flow) {
   await f.step("+400h/get-session/cookie", () => c.getSession());
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Scenario "admin": the admin plugin through the official adminClient(). The first administrator is made
+// out of band (f.promote), as an operator does with `sigil users set-role`.
+// ---------------------------------------------------------------------------------------------------------
+async function adminScenario(f) {
+  const A = f.device("admin");
+  const a = f.client(A);
+  const B = f.device("u1");
+  const b = f.client(B);
+  const C = f.device("u2");
+  const c = f.client(C);
+  const anon = f.client(f.device("anon", { cookies: false }));
+
+  let r = await f.step("sign-up/root", () => a.signUp.email({ name: "Root", email: "root@example.com", password: PW }));
+  const rootId = r.data?.user?.id;
+  f.assert("sign-up: user.role is user", r.data?.user?.role === "user", r.data?.user);
+  f.assert("sign-up: user.banned is false", r.data?.user?.banned === false, r.data?.user);
+  r = await f.step("sign-up/u1", () => b.signUp.email({ name: "User One", email: "u1@example.com", password: PW }));
+  const u1 = r.data?.user?.id;
+  r = await f.step("sign-up/u2", () => c.signUp.email({ name: "User Two", email: "u2@example.com", password: PW }));
+  const u2 = r.data?.user?.id;
+
+  r = await f.step("list-users/signed-out", () => anon.admin.listUsers({ query: {} }));
+  f.assert("list-users/signed-out is 401", r.ex?.status === 401, r.ex?.status);
+  r = await f.step("list-users/not-admin", () => a.admin.listUsers({ query: {} }));
+  f.assert("list-users/not-admin is 403", r.ex?.status === 403, r.ex?.status);
+  r = await f.step("ban-user/not-admin", () => c.admin.banUser({ userId: u1 }));
+  f.assert("ban-user/not-admin: YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", r.error?.code === "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", r.error);
+
+  await f.promote("root@example.com");
+
+  r = await f.step("list-users/ok", () => a.admin.listUsers({ query: { limit: 10, sortBy: "email", sortDirection: "asc" } }));
+  f.assert("list-users/ok total 3", r.data?.total === 3, r.data);
+  f.assert(
+    "list-users/ok sorted by email",
+    JSON.stringify(r.data?.users?.map((u) => u.email)) === JSON.stringify(["root@example.com", "u1@example.com", "u2@example.com"]),
+    r.data?.users?.map((u) => u.email),
+  );
+  r = await f.step("list-users/search", () =>
+    a.admin.listUsers({ query: { searchValue: "u1", searchField: "email", searchOperator: "contains" } }),
+  );
+  f.assert("list-users/search finds u1 only", r.data?.total === 1 && r.data?.users?.[0]?.id === u1, r.data);
+  r = await f.step("list-users/page", () => a.admin.listUsers({ query: { limit: 1, offset: 1, sortBy: "email" } }));
+  f.assert("list-users/page: one user, the second", r.data?.users?.length === 1 && r.data?.users?.[0]?.id === u1, r.data);
+  r = await f.step("list-users/filter", () =>
+    a.admin.listUsers({ query: { filterField: "role", filterValue: "admin", filterOperator: "eq" } }),
+  );
+  f.assert("list-users/filter: the administrator", r.data?.total === 1 && r.data?.users?.[0]?.id === rootId, r.data);
+
+  r = await f.step("get-user/ok", () => a.admin.getUser({ query: { id: u1 } }));
+  f.assert("get-user/ok", r.data?.email === "u1@example.com", r.data);
+  await f.step("get-user/unknown", () => a.admin.getUser({ query: { id: "no-such-user" } }));
+
+  r = await f.step("create-user/ok", () =>
+    a.admin.createUser({ email: "Made@Example.com", password: PW, name: "Made", role: "user" }),
+  );
+  const made = r.data?.user?.id;
+  f.assert("create-user/ok lower-cases the email", r.data?.user?.email === "made@example.com", r.data);
+  await f.step("create-user/duplicate", () => a.admin.createUser({ email: "made@example.com", password: PW, name: "Made" }));
+  await f.step("create-user/bad-email", () => a.admin.createUser({ email: "not-an-email", password: PW, name: "Bad" }));
+
+  r = await f.step("set-role/ok", () => a.admin.setRole({ userId: u2, role: "admin" }));
+  f.assert("set-role/ok", r.data?.user?.role === "admin", r.data);
+  await f.step("set-role/back", () => a.admin.setRole({ userId: u2, role: "user" }));
+  await f.step("set-role/unknown-user", () => a.admin.setRole({ userId: "no-such-user", role: "user" }));
+
+  r = await f.step("update-user/ok", () => a.admin.updateUser({ userId: u2, data: { name: "Renamed" } }));
+  f.assert("update-user/ok renames", r.data?.name === "Renamed", r.data);
+  await f.step("update-user/password", () => a.admin.updateUser({ userId: u2, data: { password: PW2 } }));
+  await f.step("update-user/empty", () => a.admin.updateUser({ userId: u2, data: {} }));
+
+  r = await f.step("ban-user/ok", () => a.admin.banUser({ userId: u1, banReason: "spam", banExpiresIn: 3600 }));
+  f.assert("ban-user/ok: banned with reason", r.data?.user?.banned === true && r.data?.user?.banReason === "spam", r.data);
+  f.assert("ban-user/ok: banExpires set", !!r.data?.user?.banExpires, r.data);
+  r = await f.step("ban-user/session-ended", () => b.getSession());
+  f.assert("ban-user: the banned user's session ended", r.ex?.status === 200 && r.json === null, r.json);
+  r = await f.step("ban-user/sign-in", () => f.client(f.device("u1-again")).signIn.email({ email: "u1@example.com", password: PW }));
+  f.assert("ban-user/sign-in: 403 BANNED_USER", r.ex?.status === 403 && r.error?.code === "BANNED_USER", r.error);
+  r = await f.step("list-user-sessions/banned", () => a.admin.listUserSessions({ userId: u1 }));
+  f.assert("list-user-sessions/banned: none", Array.isArray(r.data?.sessions) && r.data.sessions.length === 0, r.data);
+  r = await f.step("ban-user/self", () => a.admin.banUser({ userId: rootId }));
+  f.assert("ban-user/self refused", r.error?.code === "YOU_CANNOT_BAN_YOURSELF", r.error);
+  await f.step("ban-user/unknown-user", () => a.admin.banUser({ userId: "no-such-user" }));
+
+  r = await f.step("unban-user/ok", () => a.admin.unbanUser({ userId: u1 }));
+  f.assert("unban-user/ok", r.data?.user?.banned === false, r.data);
+  r = await f.step("unban-user/sign-in", () => b.signIn.email({ email: "u1@example.com", password: PW }));
+  f.assert("unban-user/sign-in works", r.ex?.status === 200, r.ex?.status);
+
+  r = await f.step("list-user-sessions/ok", () => a.admin.listUserSessions({ userId: u1 }));
+  f.assert("list-user-sessions/ok: one session", r.data?.sessions?.length === 1, r.data);
+  const handle = r.data?.sessions?.[0]?.token;
+  r = await f.step("revoke-user-session/ok", () => a.admin.revokeUserSession({ sessionToken: handle }));
+  f.assert("revoke-user-session/ok", r.data?.success === true, r.data);
+  r = await f.step("revoke-user-session/ended", () => b.getSession());
+  f.assert("revoke-user-session: the session ended", r.json === null, r.json);
+
+  r = await f.step("set-user-password/ok", () => a.admin.setUserPassword({ userId: u1, newPassword: PW2 }));
+  f.assert("set-user-password/ok", r.data?.status === true, r.data);
+  await f.step("set-user-password/too-short", () => a.admin.setUserPassword({ userId: u1, newPassword: "short" }));
+  r = await f.step("set-user-password/sign-in", () => b.signIn.email({ email: "u1@example.com", password: PW2 }));
+  f.assert("set-user-password: the new password works", r.ex?.status === 200, r.ex?.status);
+
+  r = await f.step("revoke-user-sessions/ok", () => a.admin.revokeUserSessions({ userId: u2 }));
+  f.assert("revoke-user-sessions/ok", r.data?.success === true, r.data);
+  r = await f.step("revoke-user-sessions/ended", () => c.getSession());
+  f.assert("revoke-user-sessions: u2 signed out", r.json === null, r.json);
+
+  r = await f.step("has-permission/admin", () => a.admin.hasPermission({ permissions: { user: ["ban", "list"] } }));
+  f.assert("has-permission/admin: success", r.data?.success === true, r.data);
+  r = await f.step("has-permission/user", () => b.admin.hasPermission({ permissions: { user: ["ban"] } }));
+  f.assert("has-permission/user: no", r.data?.success === false, r.data);
+
+  r = await f.step("remove-user/ok", () => a.admin.removeUser({ userId: made }));
+  f.assert("remove-user/ok", r.data?.success === true, r.data);
+  await f.step("remove-user/again", () => a.admin.removeUser({ userId: made }));
+  r = await f.step("remove-user/self", () => a.admin.removeUser({ userId: rootId }));
+  f.assert("remove-user/self refused", r.error?.code === "YOU_CANNOT_REMOVE_YOURSELF", r.error);
+
+  // The user's own /update-user cannot grant a role or lift a ban.
+  await f.step("update-user/self-role", () => b.updateUser({ name: "Sneaky", role: "admin", banned: false }));
+  r = await f.step("list-users/self-promoted?", () => b.admin.listUsers({ query: {} }));
+  f.assert("update-user cannot make an administrator", r.ex?.status === 403, r.ex?.status);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Scenario "two-factor": the twoFactor plugin through the official twoFactorClient(): enable with the
+// password, confirm with a first TOTP code, sign out, sign in (twoFactorRedirect + the two_factor cookie, no
+// session), verify with a TOTP code, a backup code and an emailed code, trust the device, disable.
+// Codes are computed here from the totpURI (RFC 6238: HMAC-SHA-1, 6 digits, 30 s).
+// ---------------------------------------------------------------------------------------------------------
+const TWO_FACTOR_COOKIE = "better-auth.two_factor";
+const TRUST_DEVICE_COOKIE = "better-auth.trust_device";
+
+function base32Decode(s) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s.replace(/=+$/, "").toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The RFC 6238 code of time step `step` for the key in `totpURI`. */
+function totpAt(totpURI, step) {
+  const key = base32Decode(new URL(totpURI).searchParams.get("secret") ?? "");
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, "0");
+}
+
+const stepNow = () => Math.floor(Date.now() / 30_000);
+
+async function twoFactorScenario(flow) {
+  const f = flow;
+  const A = f.device("A");
+  const a = f.client(A);
+  const email = "tfa@example.com";
+  let r = await f.step("sign-up/ok", () => a.signUp.email({ name: "Tfa", email, password: PW }));
+  f.assert("sign-up/ok: user.twoFactorEnabled is false", r.data?.user?.twoFactorEnabled === false, r.data?.user);
+
+  await f.step("enable/no-password", () => f.post(A, "/two-factor/enable", {}, { headers: { origin: f.origin } }));
+  await f.step("enable/wrong-password", () => a.twoFactor.enable({ password: PW2 }));
+  r = await f.step("enable/ok", () => a.twoFactor.enable({ password: PW }));
+  const totpURI = r.data?.totpURI;
+  const backupCodes = r.data?.backupCodes ?? [];
+  f.assert("enable/ok: totpURI is an otpauth URI", typeof totpURI === "string" && totpURI.startsWith("otpauth://totp/"), r.data);
+  f.assert("enable/ok: 10 backup codes", Array.isArray(backupCodes) && backupCodes.length === 10, r.data);
+  if (typeof totpURI !== "string") return;
+  r = await f.step("get-session/after-enable", () => a.getSession());
+  f.assert("get-session/after-enable: not on before a first code", r.data?.user?.twoFactorEnabled === false, r.data?.user);
+
+  const s0 = stepNow();
+  r = await f.step("verify-totp/enrol", () => a.twoFactor.verifyTotp({ code: totpAt(totpURI, s0) }));
+  f.assert("verify-totp/enrol: 200", r.ex?.status === 200, r.json);
+  r = await f.step("get-session/after-verify", () => a.getSession());
+  f.assert("get-session/after-verify: twoFactorEnabled", r.data?.user?.twoFactorEnabled === true, r.data?.user);
+  await f.step("get-totp-uri/ok", () => a.twoFactor.getTotpUri({ password: PW }));
+  await f.step("sign-out/ok", () => a.signOut());
+
+  // Sign-in: the password alone gives no session.
+  const B = f.device("B");
+  const b = f.client(B);
+  r = await f.step("sign-in/two-factor-redirect", () => b.signIn.email({ email, password: PW }));
+  f.assert("sign-in/two-factor-redirect: data.twoFactorRedirect", r.data?.twoFactorRedirect === true, r.json);
+  f.assert("sign-in/two-factor-redirect: no session cookie", !setCookieValue(r.ex, SESSION_COOKIE), r.ex?.setCookies);
+  f.assert("sign-in/two-factor-redirect: two_factor cookie", !!setCookieValue(r.ex, TWO_FACTOR_COOKIE), r.ex?.setCookies);
+  r = await f.step("get-session/pending", () => b.getSession());
+  f.assert("get-session/pending: null", r.data === null, r.json);
+  await f.step("verify-totp/wrong", () => b.twoFactor.verifyTotp({ code: totpAt(totpURI, s0 + 5) }));
+  r = await f.step("verify-totp/ok", () => b.twoFactor.verifyTotp({ code: totpAt(totpURI, s0 + 1) }));
+  f.assert("verify-totp/ok: session cookie", !!setCookieValue(r.ex, SESSION_COOKIE), r.ex?.setCookies);
+  f.assert("verify-totp/ok: two_factor cookie expired", expiresCookie(r.ex, TWO_FACTOR_COOKIE), r.ex?.setCookies);
+  r = await f.step("get-session/after-totp", () => b.getSession());
+  f.assert("get-session/after-totp: signed in", r.data?.user?.email === email, r.json);
+  r = await f.step("token/after-totp", () => b.token());
+  const jwt = r.data?.token;
+  if (typeof jwt === "string") {
+    const v = await verifyJwt(f, jwt);
+    f.assert("token/after-totp: JWT verifies against /jwks", v.ok, v.error);
+  }
+  await f.step("verify-totp/cookie-used", () => f.post(B, "/two-factor/verify-totp", { code: totpAt(totpURI, s0 + 1) }, { headers: { origin: f.origin } }));
+
+  // The same TOTP code again in a new sign-in within its window (Better Auth 1.7.25 accepts it; Sigil refuses).
+  const C = f.device("C");
+  const c = f.client(C);
+  await f.step("sign-in/replay", () => c.signIn.email({ email, password: PW }));
+  await f.step("verify-totp/replayed-code", () => c.twoFactor.verifyTotp({ code: totpAt(totpURI, s0 + 1) }));
+
+  // Backup code, once.
+  const D = f.device("D");
+  const d = f.client(D);
+  await f.step("sign-in/backup", () => d.signIn.email({ email, password: PW }));
+  r = await f.step("verify-backup-code/ok", () => d.twoFactor.verifyBackupCode({ code: backupCodes[0] }));
+  f.assert("verify-backup-code/ok: session cookie", !!setCookieValue(r.ex, SESSION_COOKIE), r.ex?.setCookies);
+  const E = f.device("E");
+  const e = f.client(E);
+  await f.step("sign-in/backup-again", () => e.signIn.email({ email, password: PW }));
+  await f.step("verify-backup-code/used", () => e.twoFactor.verifyBackupCode({ code: backupCodes[0] }));
+
+  // Emailed code.
+  const since = f.outbox.count();
+  await f.step("send-otp/ok", () => e.twoFactor.sendOtp());
+  const mail = await f.outbox.waitFor(since, { kind: "two-factor-code", to: email });
+  f.assert("send-otp/ok: a two-factor-code mail with a 6-digit code", /^\d{6}$/.test(mail?.token ?? ""), mail);
+  await f.step("verify-otp/wrong", () => e.twoFactor.verifyOtp({ code: mail?.token === "000000" ? "111111" : "000000" }));
+  r = await f.step("verify-otp/ok", () => e.twoFactor.verifyOtp({ code: mail?.token ?? "" }));
+  f.assert("verify-otp/ok: session cookie", !!setCookieValue(r.ex, SESSION_COOKIE), r.ex?.setCookies);
+
+  // Trust this device: the next sign-in from it skips the second factor.
+  const T = f.device("T");
+  const t = f.client(T);
+  await f.step("sign-in/trust", () => t.signIn.email({ email, password: PW }));
+  r = await f.step("verify-backup-code/trust-device", () => t.twoFactor.verifyBackupCode({ code: backupCodes[1], trustDevice: true }));
+  f.assert("verify-backup-code/trust-device: trust cookie", !!setCookieValue(r.ex, TRUST_DEVICE_COOKIE), r.ex?.setCookies);
+  await f.step("sign-out/trusted", () => t.signOut());
+  r = await f.step("sign-in/trusted-device", () => t.signIn.email({ email, password: PW }));
+  f.assert("sign-in/trusted-device: a session at once", !!setCookieValue(r.ex, SESSION_COOKIE) && !r.data?.twoFactorRedirect, r.json);
+
+  // New backup codes, then disable.
+  await f.step("generate-backup-codes/ok", () => t.twoFactor.generateBackupCodes({ password: PW }));
+  await f.step("disable/wrong-password", () => t.twoFactor.disable({ password: PW2 }));
+  r = await f.step("disable/ok", () => t.twoFactor.disable({ password: PW }));
+  f.assert("disable/ok: status true", r.data?.status === true, r.json);
+  const F = f.device("F");
+  const fc = f.client(F);
+  r = await f.step("sign-in/after-disable", () => fc.signIn.email({ email, password: PW }));
+  f.assert("sign-in/after-disable: a session at once", !!setCookieValue(r.ex, SESSION_COOKIE), r.json);
+}
+
 export const SCENARIOS = {
   main: {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
@@ -783,6 +1055,14 @@ export const SCENARIOS = {
     env: { SIGIL_RATE_LIMIT: undefined, SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
     run: rateLimitScenario,
   },
+  admin: {
+    env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false", SIGIL_HARNESS_PROMOTE: "1" },
+    run: adminScenario,
+  },
+  "two-factor": {
+    env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
+    run: twoFactorScenario,
+  },
   "time-travel": {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
     // run.mjs starts the server under libfaketime and gives the flow f.travel(hours)
@@ -792,10 +1072,10 @@ export const SCENARIOS = {
 };
 
 /** Runs one scenario against a running server; returns {transcript, exchanges}. */
-export async function runScenario({ origin, mailFile, scenario, log, travel }) {
+export async function runScenario({ origin, mailFile, scenario, log, travel, promote }) {
   const def = SCENARIOS[scenario] ?? EXTRA_SCENARIOS[scenario];
   if (!def) throw new Error(`unknown scenario ${scenario}`);
-  const flow = new Flow({ origin, mailFile, scenario, log, travel });
+  const flow = new Flow({ origin, mailFile, scenario, log, travel, promote });
   try {
     await def.run(flow);
   } catch (e) {

@@ -117,6 +117,28 @@ function faketimeEnv(dir) {
   return { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" };
 }
 
+/**
+ * Makes `email` an administrator out of band: `sigil users set-role` on Sigil's database (what an operator
+ * does), or the reference server's harness-only route (its memory adapter has no other way in).
+ */
+async function promote(target, origin, dir, email, role) {
+  if (target === "sigil") {
+    const r = spawnSync(
+      sigilPath,
+      ["users", "set-role", email, role, "--database-url", `sqlite://${join(dir, "sigil.db")}?mode=rwc`],
+      { cwd: dir, encoding: "utf8" },
+    );
+    if (r.status !== 0) throw new Error(`sigil users set-role failed: ${r.stderr}`);
+    return;
+  }
+  const res = await fetch(`${origin}/__harness/promote`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, role }),
+  });
+  if (res.status !== 200) throw new Error(`promote on ${target}: ${res.status}`);
+}
+
 /** Runs the given scenarios against one target, one fresh server each; returns {transcript, exchanges}. */
 async function runTarget(target, names) {
   const transcript = { target, betterAuthVersion: target === "better-auth" ? BA_VERSION : undefined, scenarios: {} };
@@ -156,6 +178,7 @@ async function runTarget(target, names) {
         scenario: name,
         log: values.verbose ? (l) => console.log(`[${target}]${l}`) : undefined,
         travel: def.faketime ? (hours) => writeFileSync(join(dir, "faketime.rc"), `+${hours}h\n`) : undefined,
+        promote: (email, role) => promote(target, origin, dir, email, role),
       });
       transcript.scenarios[name] = { steps: res.transcript.steps, assertions: res.transcript.assertions };
       exchanges[name] = res.exchanges;

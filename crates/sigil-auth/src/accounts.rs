@@ -3,20 +3,40 @@
 //! [`Password`]) and answers with domain results or typed errors; `error.rs` maps each error to
 //! Better Auth's code and status in one place.
 
+use crate::audit::{Audit, AuditEntry, AuditEvent, Outcome};
 use crate::crypto;
 use crate::domain::{Email, Password};
 use crate::password::{HashError, PasswordHasher};
 use crate::session::{ClientInfo, Sessions};
-use crate::store::{AuthStore, Session, StoreError, StoreResult, User};
+use crate::store::{AuthStore, Session, StoreError, StoreResult, User, UserPatch};
 use crate::throttle::{AccountThrottle, Standing};
 use sigil_guard::clock::SharedClock;
 use sigil_token::random;
 use std::sync::Arc;
 
+/// Receives account events from the identity service.
+#[async_trait::async_trait]
+pub trait AccountListener: Send + Sync + 'static {
+    /// The account `user_id` was deleted (its sessions are already ended).
+    async fn user_deleted(&self, user_id: &str);
+}
+
 /// Prefix of password-reset rows in the verification table.
-const RESET_PREFIX: &str = "reset-password:";
+pub(crate) const RESET_PREFIX: &str = "reset-password:";
 /// How long a reset link works.
 const RESET_TTL_MS: i64 = 3600 * 1000;
+/// Prefix of trusted-device rows in the verification table (created by `two_factor.rs`, ended
+/// here too: a password change or reset ends every trusted device of the account).
+pub const TRUSTED_DEVICE_PREFIX: &str = "trust-device:";
+
+/// How a sign-in with the right password goes on.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// A session was created.
+    Session(User, Session, String),
+    /// The user has a second factor: no session yet (see `two_factor.rs`).
+    SecondFactor(User),
+}
 
 /// Why a sign-up did not create an account.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +71,9 @@ pub enum SignInError {
     /// The password is right but the email is not verified (and verification is required).
     #[error("email not verified")]
     EmailNotVerified,
+    /// The password is right but the account is banned.
+    #[error("banned")]
+    Banned,
     /// Password hashing is saturated.
     #[error("busy")]
     Busy,
@@ -183,6 +206,7 @@ pub struct Accounts {
     throttle: Option<AccountThrottle>,
     clock: SharedClock,
     require_email_verification: bool,
+    audit: Audit,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -205,6 +229,7 @@ impl Accounts {
         throttle: Option<AccountThrottle>,
         clock: SharedClock,
         require_email_verification: bool,
+        audit: Audit,
     ) -> Accounts {
         Accounts {
             store,
@@ -213,7 +238,13 @@ impl Accounts {
             throttle,
             clock,
             require_email_verification,
+            audit,
         }
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
     }
 
     fn now(&self) -> i64 {
@@ -227,15 +258,13 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<SignedUp, SignUpError> {
         let now = self.now();
-        let user = User {
-            id: random::alphanumeric(32).map_err(StoreError::from)?,
-            name: input.name.to_owned(),
-            email: input.email.as_str().to_owned(),
-            email_verified: false,
-            image: input.image.map(str::to_owned),
-            created_at: now,
-            updated_at: now,
-        };
+        let user = User::new(
+            random::alphanumeric(32).map_err(StoreError::from)?,
+            input.name.to_owned(),
+            input.email.as_str().to_owned(),
+            input.image.map(str::to_owned),
+            now,
+        );
         let verify_first = self.require_email_verification;
         let hash = self
             .hasher
@@ -247,7 +276,7 @@ impl Accounts {
         let session = session.transpose()?;
         match self
             .store
-            .create_user(&user, &hash, session.as_ref().map(|(s, _)| s))
+            .create_user(&user, Some(&hash), session.as_ref().map(|(s, _)| s))
             .await
         {
             Ok(()) => {}
@@ -259,6 +288,13 @@ impl Accounts {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "sigil::auth", user_id = %user.id, "user signed up");
+        let mut entry = AuditEntry::new(AuditEvent::SignUp, Outcome::Success)
+            .user(&user.id)
+            .client(client);
+        if let Some((s, _)) = &session {
+            entry = entry.session(&s.id);
+        }
+        self.audit.record(entry).await;
         // Whoever chose the password is its owner: this address is known to the account.
         if let Some(throttle) = &self.throttle {
             throttle.succeeded(&user.email, &client.ip);
@@ -278,7 +314,7 @@ impl Accounts {
         password: Password,
         remember: bool,
         client: &ClientInfo,
-    ) -> Result<(User, Session, String), SignInError> {
+    ) -> Result<SignedIn, SignInError> {
         // Cheap refusals first, before the database is read or anything is hashed: the account's
         // throttle (known addresses are judged apart from strangers), then this client's and
         // this account's share of the hash queue.
@@ -308,19 +344,79 @@ impl Accounts {
                 throttle.failed(email.as_str(), &client.ip);
             }
         }
+        let failed = |user_id: Option<&str>, reason: &'static str| {
+            let mut entry = AuditEntry::new(AuditEvent::SignIn, Outcome::Failure)
+                .client(client)
+                .detail("reason", reason);
+            if let Some(id) = user_id {
+                entry = entry.user(id);
+            }
+            entry
+        };
         let user = match (ok, user) {
             (true, Some(user)) => user,
-            _ => {
+            (_, user) => {
                 tracing::info!(target: "sigil::auth", "sign-in refused: invalid email or password");
+                // An unknown email is recorded without the address (it may be a mistyped
+                // password); the answer is the same either way.
+                let reason = if user.is_some() {
+                    "invalid_password"
+                } else {
+                    "unknown_email"
+                };
+                self.audit
+                    .record(failed(user.as_ref().map(|u| u.id.as_str()), reason))
+                    .await;
                 return Err(SignInError::InvalidCredentials);
             }
         };
+        if user.banned {
+            let now = self.now();
+            if user.is_banned_at(now) {
+                tracing::info!(target: "sigil::auth", user_id = %user.id, "sign-in refused: banned");
+                self.audit.record(failed(Some(&user.id), "banned")).await;
+                return Err(SignInError::Banned);
+            }
+            // The ban has expired: lift it (as Better Auth does when the next session starts).
+            let lift = UserPatch {
+                ban: Some((false, None, None)),
+                ..UserPatch::default()
+            };
+            self.store.patch_user(&user.id, &lift, now).await?;
+            self.audit
+                .record(
+                    AuditEntry::new(AuditEvent::UserUnbanned, Outcome::Success)
+                        .user(&user.id)
+                        .client(client)
+                        .detail("reason", "expired"),
+                )
+                .await;
+        }
         if self.require_email_verification && !user.email_verified {
+            self.audit
+                .record(failed(Some(&user.id), "email_not_verified"))
+                .await;
             return Err(SignInError::EmailNotVerified);
+        }
+        if user.two_factor_enabled {
+            return Ok(SignedIn::SecondFactor(user));
         }
         let (session, token) = self.sessions.create(&user.id, remember, client).await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in");
-        Ok((user, session, token))
+        self.audit
+            .record(
+                AuditEntry::new(AuditEvent::SignIn, Outcome::Success)
+                    .user(&user.id)
+                    .session(&session.id)
+                    .client(client),
+            )
+            .await;
+        let user = if user.banned {
+            self.store.user_by_id(&user.id).await?.unwrap_or(user)
+        } else {
+            user
+        };
+        Ok(SignedIn::Session(user, session, token))
     }
 
     /// Checks a user's current password.
@@ -352,7 +448,20 @@ impl Accounts {
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password(&user.id, &hash, self.now()).await?;
         self.end_reset_links(&user.id).await?;
+        self.end_trusted_devices(&user.id).await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, revoke, "password changed");
+        self.audit
+            .record(
+                AuditEntry::new(AuditEvent::PasswordChanged, Outcome::Success)
+                    .user(&user.id)
+                    .session(&current.id)
+                    .client(&ClientInfo {
+                        ip: current.ip_address.clone(),
+                        user_agent: current.user_agent.clone(),
+                    })
+                    .detail("otherSessionsRevoked", revoke),
+            )
+            .await;
         if !revoke {
             return Ok(None);
         }
@@ -400,7 +509,11 @@ impl Accounts {
     pub async fn delete(&self, user_id: &str) -> StoreResult<()> {
         self.sessions.end_all_of(user_id, None).await?;
         let ended = self.store.delete_user(user_id).await?;
-        self.sessions.end(ended).await
+        self.sessions.end(ended).await?;
+        self.audit
+            .record(AuditEntry::new(AuditEvent::UserDeleted, Outcome::Success).user(user_id))
+            .await;
+        Ok(())
     }
 
     /// Starts a password reset: for a registered email, a single-use token valid one hour. An
@@ -415,6 +528,12 @@ impl Accounts {
                     .insert_verification(&identifier, &user.id, now + RESET_TTL_MS, now)
                     .await?;
                 tracing::info!(target: "sigil::auth", user_id = %user.id, "password reset requested");
+                self.audit
+                    .record(
+                        AuditEntry::new(AuditEvent::PasswordResetRequested, Outcome::Success)
+                            .user(&user.id),
+                    )
+                    .await;
                 Ok(Some(ResetStarted { user, token }))
             }
             None => {
@@ -458,6 +577,7 @@ impl Accounts {
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password(&user_id, &hash, self.now()).await?;
         self.end_reset_links(&user_id).await?;
+        self.end_trusted_devices(&user_id).await?;
         self.sessions.end_all_of(&user_id, None).await?;
         // The emailed link proved control of the account: this address may sign in during an
         // attack on it (the way in for a new device while strangers are throttled).
@@ -465,6 +585,13 @@ impl Accounts {
             throttle.succeeded(&user.email, &client.ip);
         }
         tracing::info!(target: "sigil::auth", %user_id, "password reset; all sessions ended");
+        self.audit
+            .record(
+                AuditEntry::new(AuditEvent::PasswordReset, Outcome::Success)
+                    .user(&user_id)
+                    .client(client),
+            )
+            .await;
         Ok(user_id)
     }
 
@@ -473,6 +600,15 @@ impl Accounts {
     /// set it again. Better Auth 1.7.25 leaves them valid until they expire; Sigil is stricter.
     pub async fn end_reset_links(&self, user_id: &str) -> StoreResult<()> {
         self.store.delete_verifications(RESET_PREFIX, user_id).await
+    }
+
+    /// Ends every trusted device of `user_id` (their next sign-in asks for the second factor
+    /// again): on a password change or reset, and when two-factor is turned off. Better Auth
+    /// 1.7.25 ends them only when two-factor is turned off, and only the caller's device.
+    pub async fn end_trusted_devices(&self, user_id: &str) -> StoreResult<()> {
+        self.store
+            .delete_verifications(TRUSTED_DEVICE_PREFIX, user_id)
+            .await
     }
 
     /// A short fingerprint of the account's current password hash, carried by change-email
@@ -490,7 +626,11 @@ impl Accounts {
 
     /// Marks the user's email verified.
     pub async fn mark_email_verified(&self, user_id: &str) -> StoreResult<()> {
-        self.store.set_email_verified(user_id, self.now()).await
+        self.store.set_email_verified(user_id, self.now()).await?;
+        self.audit
+            .record(AuditEntry::new(AuditEvent::EmailVerified, Outcome::Success).user(user_id))
+            .await;
+        Ok(())
     }
 
     /// Changes the user's email, keeping its verification state; [`StoreError::Conflict`] when
@@ -500,6 +640,9 @@ impl Accounts {
             .set_email(&user.id, new_email, user.email_verified, self.now())
             .await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, "email changed");
+        self.audit
+            .record(AuditEntry::new(AuditEvent::EmailChanged, Outcome::Success).user(&user.id))
+            .await;
         Ok(self
             .store
             .user_by_id(&user.id)

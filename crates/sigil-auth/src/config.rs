@@ -126,7 +126,34 @@ pub struct AuthConfig {
     pub social_providers: Vec<crate::social_config::ProviderConfig>,
     /// How long one call to a provider (discovery, keys, token, profile) may take.
     pub social_timeout: Duration,
+    /// Which users are administrators.
+    pub admin: AdminPolicy,
+    /// How long audit rows are kept (90 days).
+    pub audit_retention: Duration,
+    /// The issuer authenticator apps show beside a TOTP entry (Better Auth's `appName`).
+    pub two_factor_issuer: String,
 }
+
+/// Which users are administrators (the rules are in [`crate::admin`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminPolicy {
+    /// Roles that make a user an administrator.
+    pub admin_roles: Vec<String>,
+    /// Users who are administrators whatever their role.
+    pub admin_user_ids: Vec<String>,
+}
+
+impl Default for AdminPolicy {
+    fn default() -> Self {
+        AdminPolicy {
+            admin_roles: vec!["admin".to_owned()],
+            admin_user_ids: Vec::new(),
+        }
+    }
+}
+
+/// The default audit retention: 90 days.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 impl AuthConfig {
     /// Settings with Better Auth's defaults for `base_url` and `secret`.
@@ -146,6 +173,9 @@ impl AuthConfig {
             account_throttle: Some(ThrottlePolicy::default()),
             social_providers: Vec::new(),
             social_timeout: Duration::from_secs(10),
+            admin: AdminPolicy::default(),
+            audit_retention: DEFAULT_AUDIT_RETENTION,
+            two_factor_issuer: "Sigil".to_owned(),
         }
     }
 

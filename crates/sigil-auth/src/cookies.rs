@@ -35,6 +35,9 @@ pub struct CookieJar {
     dont_remember: String,
     session_data: String,
     state: String,
+    passkey_challenge: String,
+    two_factor: String,
+    trust_device: String,
 }
 
 impl CookieJar {
@@ -51,6 +54,9 @@ impl CookieJar {
             dont_remember: format!("{prefix}.dont_remember"),
             session_data: format!("{prefix}.session_data"),
             state: format!("{prefix}.state"),
+            passkey_challenge: format!("{prefix}.better-auth-passkey"),
+            two_factor: format!("{prefix}.two_factor"),
+            trust_device: format!("{prefix}.trust_device"),
         }
     }
 
@@ -91,12 +97,24 @@ impl CookieJar {
         format!("{}={value}{}", self.dont_remember, self.attributes(None))
     }
 
+    /// `Set-Cookie` for a signed `value` under `name` (Better Auth's `setSignedCookie`).
+    fn signed_cookie(&self, name: &str, secret: &[u8], value: &str, max_age: u64) -> String {
+        let signed = Self::signed_token(secret, value);
+        let value = utf8_percent_encode(&signed, URI_COMPONENT);
+        format!("{name}={value}{}", self.attributes(Some(max_age)))
+    }
+
+    /// The signed value of cookie `name`, if present and correctly signed.
+    fn signed_value_from(&self, headers: &HeaderMap, name: &str, secret: &[u8]) -> Option<String> {
+        let raw = find_cookie(headers, name)?;
+        let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+        crypto::verify_signed_value(secret, &decoded).map(str::to_owned)
+    }
+
     /// `Set-Cookie` for a social sign-in's signed `state` (Better Auth's `state` cookie: it
     /// binds the flow to the browser that started it).
     pub fn state_cookie(&self, secret: &[u8], state: &str, max_age: u64) -> String {
-        let value =
-            utf8_percent_encode(&Self::signed_token(secret, state), URI_COMPONENT).to_string();
-        format!("{}={value}{}", self.state, self.attributes(Some(max_age)))
+        self.signed_cookie(&self.state, secret, state, max_age)
     }
 
     /// `Set-Cookie` deleting the state cookie.
@@ -106,9 +124,72 @@ impl CookieJar {
 
     /// The `state` in the request's signed state cookie, if present and correctly signed.
     pub fn state_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<String> {
-        let raw = find_cookie(headers, &self.state)?;
-        let decoded = percent_decode_str(raw).decode_utf8().ok()?;
-        crypto::verify_signed_value(secret, &decoded).map(str::to_owned)
+        self.signed_value_from(headers, &self.state, secret)
+    }
+
+    /// `Set-Cookie` binding a passkey ceremony to this browser: Better Auth's
+    /// `better-auth-passkey` cookie, the signed id of the server-side challenge row.
+    pub fn passkey_challenge_cookie(&self, secret: &[u8], id: &str, max_age: u64) -> String {
+        self.signed_cookie(&self.passkey_challenge, secret, id, max_age)
+    }
+
+    /// `Set-Cookie` deleting the passkey challenge cookie (its challenge was used).
+    pub fn expire_passkey_challenge(&self) -> String {
+        format!("{}={}", self.passkey_challenge, self.attributes(Some(0)))
+    }
+
+    /// The challenge id from the request's passkey cookie, if present and correctly signed.
+    pub fn passkey_challenge_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<String> {
+        self.signed_value_from(headers, &self.passkey_challenge, secret)
+    }
+
+    /// `Set-Cookie` for the pending second-factor challenge of a sign-in (`two_factor`).
+    pub fn two_factor_cookie(&self, secret: &[u8], challenge: &str, max_age: u64) -> String {
+        self.signed_cookie(&self.two_factor, secret, challenge, max_age)
+    }
+
+    /// The challenge id of a correctly signed `two_factor` cookie.
+    pub fn two_factor_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<String> {
+        self.signed_value_from(headers, &self.two_factor, secret)
+    }
+
+    /// `Set-Cookie` deleting the `two_factor` cookie.
+    pub fn expire_two_factor(&self) -> String {
+        format!("{}={}", self.two_factor, self.attributes(Some(0)))
+    }
+
+    /// `Set-Cookie` for a trusted device (`trust_device`).
+    pub fn trust_device_cookie(&self, secret: &[u8], value: &str, max_age: u64) -> String {
+        self.signed_cookie(&self.trust_device, secret, value, max_age)
+    }
+
+    /// The value of a correctly signed `trust_device` cookie.
+    pub fn trust_device_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<String> {
+        self.signed_value_from(headers, &self.trust_device, secret)
+    }
+
+    /// `Set-Cookie` deleting the `trust_device` cookie.
+    pub fn expire_trust_device(&self) -> String {
+        format!("{}={}", self.trust_device, self.attributes(Some(0)))
+    }
+
+    /// `Set-Cookie` lines deleting the session cookie and the session cache (not the
+    /// `dont_remember` marker): what a sign-in waiting for its second factor answers, as
+    /// Better Auth does.
+    pub fn expire_session(&self) -> [String; 2] {
+        [&self.session_token, &self.session_data]
+            .map(|name| format!("{name}={}", self.attributes(Some(0))))
+    }
+
+    /// `Set-Cookie` deleting the `dont_remember` marker.
+    pub fn expire_dont_remember(&self) -> String {
+        format!("{}={}", self.dont_remember, self.attributes(Some(0)))
+    }
+
+    /// Whether the request carries a correctly signed `dont_remember` marker.
+    pub fn dont_remember_from(&self, headers: &HeaderMap, secret: &[u8]) -> bool {
+        self.signed_value_from(headers, &self.dont_remember, secret)
+            .is_some_and(|v| v == "true")
     }
 
     /// `Set-Cookie` lines that delete every session cookie.

@@ -163,6 +163,18 @@ pub fn iso8601(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Parses a time given as RFC 3339 (`2026-12-01T00:32:35.370Z`, what [`iso8601`] writes) or as
+/// milliseconds since the Unix epoch.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,11 @@
 //! with their cause and answered with a generic 500: no stack trace, no SQL, no secret.
 
 use crate::accounts::{ConfirmError, ResetError, SignInError, SignUpError};
+use crate::admin::{Action, AdminError};
 use crate::domain::InvalidInput;
+use crate::passkey::PasskeyError;
 use crate::refresh::RefreshError;
+use crate::two_factor::TwoFactorError;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
@@ -115,7 +118,112 @@ pub mod codes {
         "PROVIDER_UNAVAILABLE",
         "The identity provider did not answer in time. Please try again.",
     );
+    // `@better-auth/passkey`'s PASSKEY_ERROR_CODES.
+    pub const CHALLENGE_NOT_FOUND: Code = Code("CHALLENGE_NOT_FOUND", "Challenge not found");
+    pub const YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY",
+        "You are not allowed to register this passkey",
+    );
+    pub const FAILED_TO_VERIFY_REGISTRATION: Code = Code(
+        "FAILED_TO_VERIFY_REGISTRATION",
+        "Failed to verify registration",
+    );
+    pub const PASSKEY_NOT_FOUND: Code = Code("PASSKEY_NOT_FOUND", "Passkey not found");
+    pub const AUTHENTICATION_FAILED: Code = Code("AUTHENTICATION_FAILED", "Authentication failed");
     // Sigil's own.
+    pub const PASSKEYS_UNAVAILABLE: Code = Code(
+        "PASSKEYS_UNAVAILABLE",
+        "Passkeys need a base URL whose host is a domain name (such as localhost), not an IP address",
+    );
+    pub const TOO_MANY_PASSKEYS: Code = Code("TOO_MANY_PASSKEYS", "Too many passkeys");
+    pub const FIELD_NOT_ALLOWED: Code = Code("FIELD_NOT_ALLOWED", "Field not allowed to be set");
+    // Better Auth's admin plugin (`ADMIN_ERROR_CODES`).
+    pub const BANNED_USER: Code = Code(
+        "BANNED_USER",
+        "You have been banned from this application. Please contact support if you believe this is an error.",
+    );
+    pub const YOU_CANNOT_BAN_YOURSELF: Code =
+        Code("YOU_CANNOT_BAN_YOURSELF", "You cannot ban yourself");
+    pub const YOU_CANNOT_REMOVE_YOURSELF: Code =
+        Code("YOU_CANNOT_REMOVE_YOURSELF", "You cannot remove yourself");
+    pub const YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
+        "You are not allowed to change users role",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS",
+        "You are not allowed to create users",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_LIST_USERS: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS",
+        "You are not allowed to list users",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS",
+        "You are not allowed to list users sessions",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_BAN_USERS: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
+        "You are not allowed to ban users",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
+        "You are not allowed to revoke users sessions",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS",
+        "You are not allowed to delete users",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD",
+        "You are not allowed to set users password",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_GET_USER: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_GET_USER",
+        "You are not allowed to get user",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS",
+        "You are not allowed to update users",
+    );
+    pub const YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL",
+        "You are not allowed to update users email",
+    );
+    pub const NO_DATA_TO_UPDATE: Code = Code("NO_DATA_TO_UPDATE", "No data to update");
+    pub const INVALID_ROLE_TYPE: Code = Code("INVALID_ROLE_TYPE", "Invalid role type");
+    pub const PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER: Code = Code(
+        "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER",
+        "Password cannot be updated through update-user. Use the set-user-password endpoint instead",
+    );
+    // Better Auth's twoFactor plugin (`TWO_FACTOR_ERROR_CODES`).
+    pub const OTP_HAS_EXPIRED: Code = Code("OTP_HAS_EXPIRED", "OTP has expired");
+    pub const TOTP_NOT_ENABLED: Code = Code("TOTP_NOT_ENABLED", "TOTP not enabled");
+    pub const TWO_FACTOR_NOT_ENABLED: Code =
+        Code("TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled");
+    pub const BACKUP_CODES_NOT_ENABLED: Code =
+        Code("BACKUP_CODES_NOT_ENABLED", "Backup codes aren't enabled");
+    pub const INVALID_BACKUP_CODE: Code = Code("INVALID_BACKUP_CODE", "Invalid backup code");
+    pub const INVALID_CODE: Code = Code("INVALID_CODE", "Invalid code");
+    pub const TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE: Code = Code(
+        "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+        "Too many attempts. Please request a new code.",
+    );
+    pub const ACCOUNT_TEMPORARILY_LOCKED: Code = Code(
+        "ACCOUNT_TEMPORARILY_LOCKED",
+        "Too many failed verification attempts. Your account is temporarily locked. Please try again later.",
+    );
+    pub const INVALID_TWO_FACTOR_COOKIE: Code =
+        Code("INVALID_TWO_FACTOR_COOKIE", "Invalid two factor cookie");
+    // Sigil's own.
+    pub const YOU_ARE_NOT_ALLOWED_TO_READ_AUDIT_LOG: Code = Code(
+        "YOU_ARE_NOT_ALLOWED_TO_READ_AUDIT_LOG",
+        "You are not allowed to read the audit log",
+    );
+    pub const INVALID_BAN_DURATION: Code = Code(
+        "INVALID_BAN_DURATION",
+        "banExpiresIn must be a positive number of seconds, at most 100 years",
+    );
     pub const NO_FIELDS_TO_UPDATE: Code = Code("NO_FIELDS_TO_UPDATE", "No fields to update");
     pub const EMAIL_IS_THE_SAME: Code = Code("EMAIL_IS_THE_SAME", "Email is the same");
     pub const PAYLOAD_TOO_LARGE: Code = Code("PAYLOAD_TOO_LARGE", "Request body is too large");
@@ -321,6 +429,7 @@ impl From<SignInError> for ApiError {
             SignInError::EmailNotVerified => {
                 ApiError::new(StatusCode::FORBIDDEN, codes::EMAIL_NOT_VERIFIED)
             }
+            SignInError::Banned => ApiError::new(StatusCode::FORBIDDEN, codes::BANNED_USER),
             SignInError::Throttled(wait) => ApiError::too_many_requests(wait),
             SignInError::Busy => ApiError::busy(),
             SignInError::ClientBusy => ApiError::client_busy(),
@@ -360,6 +469,41 @@ impl From<ResetError> for ApiError {
             ResetError::ClientBusy => ApiError::client_busy(),
             ResetError::Unavailable => ApiError::unavailable(),
             ResetError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let bad = |code| ApiError::new(StatusCode::BAD_REQUEST, code);
+        match e {
+            AdminError::Forbidden(action) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                match action {
+                    Action::CreateUser => codes::YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS,
+                    Action::ListUsers => codes::YOU_ARE_NOT_ALLOWED_TO_LIST_USERS,
+                    Action::GetUser => codes::YOU_ARE_NOT_ALLOWED_TO_GET_USER,
+                    Action::UpdateUser => codes::YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS,
+                    Action::SetRole => codes::YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE,
+                    Action::Ban => codes::YOU_ARE_NOT_ALLOWED_TO_BAN_USERS,
+                    Action::SetEmail => codes::YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL,
+                    Action::SetPassword => codes::YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD,
+                    Action::DeleteUser => codes::YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS,
+                    Action::ListSessions => codes::YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS,
+                    Action::RevokeSessions => codes::YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS,
+                    Action::ReadAudit => codes::YOU_ARE_NOT_ALLOWED_TO_READ_AUDIT_LOG,
+                },
+            ),
+            AdminError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, codes::USER_NOT_FOUND),
+            AdminError::CannotBanSelf => bad(codes::YOU_CANNOT_BAN_YOURSELF),
+            AdminError::CannotRemoveSelf => bad(codes::YOU_CANNOT_REMOVE_YOURSELF),
+            AdminError::EmailTaken => bad(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL),
+            AdminError::InvalidRole => bad(codes::INVALID_ROLE_TYPE),
+            AdminError::NoData => bad(codes::NO_DATA_TO_UPDATE),
+            AdminError::InvalidBanDuration => bad(codes::INVALID_BAN_DURATION),
+            AdminError::Busy => ApiError::busy(),
+            AdminError::Unavailable => ApiError::unavailable(),
+            AdminError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }
@@ -416,6 +560,68 @@ impl From<crate::social::SocialError> for ApiError {
             S::Invalid(field) => ApiError::validation(format!("[body.{field}] Invalid input")),
             S::Unavailable => ApiError::unavailable(),
             S::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(e: PasskeyError) -> Self {
+        let at = ApiError::new;
+        match e {
+            PasskeyError::Unavailable => at(StatusCode::BAD_REQUEST, codes::PASSKEYS_UNAVAILABLE),
+            PasskeyError::ChallengeNotFound => {
+                at(StatusCode::BAD_REQUEST, codes::CHALLENGE_NOT_FOUND)
+            }
+            PasskeyError::NotAllowed => at(
+                StatusCode::UNAUTHORIZED,
+                codes::YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY,
+            ),
+            PasskeyError::RegistrationFailed => at(
+                StatusCode::BAD_REQUEST,
+                codes::FAILED_TO_VERIFY_REGISTRATION,
+            ),
+            PasskeyError::TooMany => at(StatusCode::BAD_REQUEST, codes::TOO_MANY_PASSKEYS),
+            PasskeyError::UnknownCredential => {
+                at(StatusCode::UNAUTHORIZED, codes::PASSKEY_NOT_FOUND)
+            }
+            PasskeyError::AuthenticationFailed => {
+                at(StatusCode::BAD_REQUEST, codes::AUTHENTICATION_FAILED)
+            }
+            PasskeyError::NotFound => at(StatusCode::NOT_FOUND, codes::PASSKEY_NOT_FOUND),
+            PasskeyError::Busy => ApiError {
+                retry_after: Some(1),
+                ..at(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
+            },
+            PasskeyError::Store(e) => e.into(),
+            PasskeyError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<TwoFactorError> for ApiError {
+    fn from(e: TwoFactorError) -> Self {
+        let bad = |code| ApiError::new(StatusCode::BAD_REQUEST, code);
+        let unauthorized = |code| ApiError::new(StatusCode::UNAUTHORIZED, code);
+        match e {
+            TwoFactorError::PasswordRequired => bad(codes::INVALID_PASSWORD),
+            TwoFactorError::Password(e) => e.into(),
+            TwoFactorError::TotpNotEnabled => bad(codes::TOTP_NOT_ENABLED),
+            TwoFactorError::NotEnabled => bad(codes::TWO_FACTOR_NOT_ENABLED),
+            TwoFactorError::BackupCodesNotEnabled => bad(codes::BACKUP_CODES_NOT_ENABLED),
+            TwoFactorError::InvalidCode => unauthorized(codes::INVALID_CODE),
+            TwoFactorError::InvalidBackupCode => unauthorized(codes::INVALID_BACKUP_CODE),
+            TwoFactorError::InvalidChallenge => unauthorized(codes::INVALID_TWO_FACTOR_COOKIE),
+            TwoFactorError::TooManyAttempts => bad(codes::TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE),
+            TwoFactorError::OtpExpired => bad(codes::OTP_HAS_EXPIRED),
+            TwoFactorError::Locked(wait) => ApiError {
+                retry_after: Some(wait),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::ACCOUNT_TEMPORARILY_LOCKED,
+                )
+            },
+            TwoFactorError::Unavailable => ApiError::unavailable(),
+            TwoFactorError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum MailKind {
     ChangeEmail,
     /// Confirmation of account deletion.
     DeleteAccount,
+    /// A two-factor sign-in code (`token` is the code; `url` is empty).
+    TwoFactorCode,
 }
 
 /// One message.
@@ -43,6 +45,12 @@ pub struct Mail {
 impl Mail {
     /// The plain-text body.
     pub fn text(&self) -> String {
+        if self.kind == MailKind::TwoFactorCode {
+            return format!(
+                "{}\n\nYour code: {}\n\nIt works once, for 3 minutes. If you did not try to sign in, change your password.\n",
+                self.subject, self.token
+            );
+        }
         format!(
             "{}\n\nOpen this link to continue:\n{}\n\nIf you did not ask for this, ignore this message.\n",
             self.subject, self.url

@@ -38,7 +38,14 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 
 /// The rule for a path (or route template) relative to `/api/auth`.
 pub fn rule_for(path: &str) -> Rule {
-    let strict = ["/sign-in", "/sign-up", "/change-password", "/change-email"];
+    // `/two-factor/*` as Better Auth's twoFactor plugin: 3 per 10 s.
+    let strict = [
+        "/sign-in",
+        "/sign-up",
+        "/change-password",
+        "/change-email",
+        "/two-factor/",
+    ];
     let mail = [
         "/request-password-reset",
         "/send-verification-email",

@@ -124,7 +124,10 @@ impl Sessions {
         else {
             return Ok(None);
         };
-        if session.expires_at <= self.now_ms() {
+        let now = self.now_ms();
+        // A banned user's sessions are ended when the ban is made; one that slipped in beside
+        // it (a sign-in racing the ban) ends the first time it is presented.
+        if session.expires_at <= now || user.is_banned_at(now) {
             self.end(vec![session.id.clone()]).await?;
             return Ok(None);
         }

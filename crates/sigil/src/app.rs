@@ -836,12 +836,18 @@ async fn build_auth(
     config.trusted_origins = settings.auth.trusted_origins.clone();
     config.rate_limit = settings.auth.rate_limit;
     config.require_email_verification = settings.auth.require_email_verification;
+    config.two_factor_issuer = settings.auth.two_factor_issuer.clone();
     config.client_ip_header = parts.client_ip_header;
     if !settings.auth.account_throttle {
         config.account_throttle = None;
     }
     config.social_providers = settings.auth.social_providers.clone();
     config.social_timeout = settings.auth.social_timeout;
+    config.admin = sigil_auth::admin::AdminPolicy {
+        admin_roles: settings.auth.admin_roles.clone(),
+        admin_user_ids: settings.auth.admin_user_ids.clone(),
+    };
+    config.audit_retention = settings.auth.audit_retention;
     let limiter = redis
         .clone()
         .filter(|_| settings.auth.rate_limit)

@@ -3,10 +3,14 @@
 //! groups of [`crate::settings`]; this module says which command takes which group and turns the
 //! parsed groups into one [`Settings`].
 
-use crate::settings::{ApiSettings, AuthSettings, CommonSettings, Mode, Settings, defaults};
+use crate::ops::{Database, OpsCommand, Since};
+use crate::settings::{
+    ApiSettings, AuthSettings, CommonSettings, Mode, Settings, defaults, parse_duration, secret,
+};
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
+use std::time::Duration;
 
 /// Sigil: email + password authentication with sessions and JWTs, speaking the Better Auth
 /// protocol, plus a tasks API protected by a strict JWT guard.
@@ -25,6 +29,140 @@ enum Command {
     ServeAuth(ServeArgs),
     /// Run the tasks API only, verifying tokens with --jwks-url or --jwt-secret.
     ServeApi(ApiArgs),
+    /// Administer users on the database (DATABASE_URL): list, show, ban, unban, delete, set-role.
+    Users(UsersArgs),
+    /// End a user's sessions on the database (DATABASE_URL).
+    Sessions(SessionsArgs),
+    /// Read the audit log on the database (DATABASE_URL).
+    Audit(AuditArgs),
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Run {
+    /// Start a server with these settings.
+    Serve(Box<Settings>),
+    /// Run an operator command on a database and exit.
+    Ops(Database, OpsCommand),
+}
+
+/// Where the operator commands find the database, and what they need to revoke sessions correctly.
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// Database URL: sqlite://<file> or postgres://...
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://sigil.db", value_parser = secret(), hide_env_values = true)]
+    database_url: SecretString,
+    /// The servers' JWT lifetime: an ended session's tokens are refused for this long (plus
+    /// leeway), so it must be at least the servers' SIGIL_JWT_TTL.
+    #[arg(long, global = true, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
+    jwt_ttl: Duration,
+    /// Print JSON (one object per line) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+impl DbArgs {
+    fn into_database(self) -> Database {
+        Database {
+            url: self.database_url,
+            jwt_ttl: self.jwt_ttl,
+            json: self.json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct UsersArgs {
+    #[command(subcommand)]
+    command: UsersCommand,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// List users, oldest first.
+    List {
+        /// Only users whose email or name contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only banned users.
+        #[arg(long)]
+        banned: bool,
+        /// Most users shown (at most 500).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Users skipped.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Show one user and their live sessions.
+    Show {
+        /// User id or email.
+        user: String,
+    },
+    /// Ban a user: they cannot sign in, and every session of theirs ends now.
+    Ban {
+        /// User id or email.
+        user: String,
+        /// Why (seen by administrators only).
+        #[arg(long)]
+        reason: Option<String>,
+        /// How long (e.g. 1h, 7d); without it, until unbanned.
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Lift a ban.
+    Unban {
+        /// User id or email.
+        user: String,
+    },
+    /// Delete a user, their sessions (revoked everywhere) and their tasks.
+    Delete {
+        /// User id or email.
+        user: String,
+    },
+    /// Set a user's roles (comma-separated, e.g. admin or admin,user).
+    SetRole {
+        /// User id or email.
+        user: String,
+        /// The roles.
+        role: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SessionsArgs {
+    #[command(subcommand)]
+    command: SessionsCommand,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// End every session of a user (their JWTs are refused from now on).
+    Revoke {
+        /// User id or email.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// Only events about this user (id or email; as the account or the actor).
+    #[arg(long)]
+    user: Option<String>,
+    /// Only events since then: an RFC 3339 time (2026-11-30T00:00:00Z) or a duration back from
+    /// now (24h, 7d).
+    #[arg(long, value_parser = |s: &str| Since::parse(s, parse_duration))]
+    since: Option<Since>,
+    /// Most events shown, newest first (at most 1000).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    #[command(flatten)]
+    db: DbArgs,
 }
 
 #[derive(Debug, Args)]
@@ -49,7 +187,64 @@ impl Cli {
         match &self.command {
             Command::Serve(a) | Command::ServeAuth(a) => a.common.log_format,
             Command::ServeApi(a) => a.common.log_format,
+            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) => LogFormat::Text,
         }
+    }
+
+    /// Whether this is an operator command (whose output is the point: logs stay quiet).
+    pub fn is_operator_command(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Users(_) | Command::Sessions(_) | Command::Audit(_)
+        )
+    }
+
+    /// Turns the command line into what to run.
+    pub fn into_run(self) -> Result<Run, String> {
+        Ok(match self.command {
+            Command::Users(a) => {
+                let command = match a.command {
+                    UsersCommand::List {
+                        search,
+                        banned,
+                        limit,
+                        offset,
+                    } => OpsCommand::ListUsers {
+                        search,
+                        banned,
+                        limit,
+                        offset,
+                    },
+                    UsersCommand::Show { user } => OpsCommand::ShowUser { user },
+                    UsersCommand::Ban {
+                        user,
+                        reason,
+                        duration,
+                    } => OpsCommand::Ban {
+                        user,
+                        reason,
+                        duration,
+                    },
+                    UsersCommand::Unban { user } => OpsCommand::Unban { user },
+                    UsersCommand::Delete { user } => OpsCommand::Delete { user },
+                    UsersCommand::SetRole { user, role } => OpsCommand::SetRole { user, role },
+                };
+                Run::Ops(a.db.into_database(), command)
+            }
+            Command::Sessions(a) => {
+                let SessionsCommand::Revoke { user } = a.command;
+                Run::Ops(a.db.into_database(), OpsCommand::RevokeSessions { user })
+            }
+            Command::Audit(a) => Run::Ops(
+                a.db.into_database(),
+                OpsCommand::Audit {
+                    user: a.user,
+                    since: a.since,
+                    limit: a.limit,
+                },
+            ),
+            _ => Run::Serve(Box::new(self.into_settings()?)),
+        })
     }
 
     /// Turns the command line into settings (the parsed groups, moved), with the cross-field
@@ -64,6 +259,9 @@ impl Cli {
                 auth: defaults(),
                 api,
             },
+            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) => {
+                return Err("an operator command starts no server".into());
+            }
         };
         settings.check()?;
         Ok(settings)
@@ -93,6 +291,25 @@ mod tests {
     use secrecy::ExposeSecret;
     use sigil_token::Algorithm;
     use std::time::Duration;
+
+    #[test]
+    fn the_two_factor_issuer_is_a_setting() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Cli::into_settings)
+        };
+        assert_eq!(
+            parse(&["sigil", "serve"]).unwrap().auth.two_factor_issuer,
+            "Sigil"
+        );
+        let set = parse(&["sigil", "serve", "--two-factor-issuer", "Acme Tasks"]).unwrap();
+        assert_eq!(set.auth.two_factor_issuer, "Acme Tasks");
+        for bad in ["", "   ", "Acme:Tasks", &"x".repeat(65)] {
+            let refused = parse(&["sigil", "serve", "--two-factor-issuer", bad]).unwrap_err();
+            assert!(refused.contains("SIGIL_TWO_FACTOR_ISSUER"), "{refused}");
+        }
+    }
 
     #[test]
     fn short_durations() {

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`cli`] | which command takes which settings group, turned into [`settings::Settings`] |
 //! | [`settings`] | the settings groups (each the definition of its flags, environment variables and defaults), their checks, and the secret file |
+//! | [`ops`] | operator commands on the database: `sigil users`, `sigil sessions`, `sigil audit` |
 //! | [`app`] | building the router for `serve`, `serve-auth` or `serve-api`, and running it |
 //! | [`serve`] | the accept loop: header, body and keep-alive timeouts, the connection cap |
 //! | [`telemetry`] | logging |
@@ -12,6 +13,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod ops;
 pub mod serve;
 pub mod settings;
 pub mod telemetry;

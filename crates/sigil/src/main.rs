@@ -7,6 +7,9 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = sigil::cli::Cli::parse();
+    if cli.is_operator_command() {
+        return operate(cli).await;
+    }
     sigil::telemetry::init(cli.log_format());
     // Signal handlers first: Ctrl-C or SIGTERM while starting ends the start, after it a clean
     // stop; never the default action (death with files half written).
@@ -45,6 +48,30 @@ async fn main() -> ExitCode {
     println!("{}", app.ready_line());
     match app.run_until(signalled()).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sigil: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sigil users|sessions|audit`: runs the command on the database, prints its lines.
+async fn operate(cli: sigil::cli::Cli) -> ExitCode {
+    let (db, command) = match cli.into_run() {
+        Ok(sigil::cli::Run::Ops(db, command)) => (db, command),
+        Ok(sigil::cli::Run::Serve(_)) => return ExitCode::from(2),
+        Err(message) => {
+            eprintln!("sigil: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match sigil::ops::run(db, command).await {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("sigil: {error}");
             ExitCode::FAILURE

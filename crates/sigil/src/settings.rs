@@ -176,6 +176,24 @@ pub struct AuthSettings {
     /// The providers read from `social_providers_file` by [`Settings::check`].
     #[arg(skip)]
     pub social_providers: Vec<sigil_auth::social::config::ProviderConfig>,
+    /// Issuer name authenticator apps show beside a two-factor (TOTP) entry (1 to 64
+    /// characters, no ':').
+    #[arg(long, env = "SIGIL_TWO_FACTOR_ISSUER", default_value = "Sigil")]
+    pub two_factor_issuer: String,
+    /// Roles that make a user an administrator of the /api/auth/admin/* routes, comma-separated.
+    #[arg(
+        long,
+        env = "SIGIL_ADMIN_ROLES",
+        value_delimiter = ',',
+        default_value = "admin"
+    )]
+    pub admin_roles: Vec<String>,
+    /// Users who are administrators whatever their role (ids, comma-separated).
+    #[arg(long, env = "SIGIL_ADMIN_USER_IDS", value_delimiter = ',')]
+    pub admin_user_ids: Vec<String>,
+    /// How long audit log entries are kept (e.g. 90d); older ones are deleted every 10 minutes.
+    #[arg(long, env = "SIGIL_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub audit_retention: Duration,
 }
 
 /// Flags of `serve-api`: where its keys come from (exactly one of the JWKS URL and the shared
@@ -267,6 +285,10 @@ impl std::fmt::Debug for AuthSettings {
                     .map(|p| &p.id)
                     .collect::<Vec<_>>(),
             )
+            .field("two_factor_issuer", &self.two_factor_issuer)
+            .field("admin_roles", &self.admin_roles)
+            .field("admin_user_ids", &self.admin_user_ids)
+            .field("audit_retention", &self.audit_retention)
             .finish()
     }
 }
@@ -339,6 +361,9 @@ impl Settings {
         };
         tidy(&mut self.common.cors_origins);
         tidy(&mut self.auth.trusted_origins);
+        self.auth.two_factor_issuer = self.auth.two_factor_issuer.trim().to_owned();
+        tidy(&mut self.auth.admin_roles);
+        tidy(&mut self.auth.admin_user_ids);
         match self.mode {
             Mode::ApiOnly => self.api.keys().map(|_| ()),
             Mode::All | Mode::AuthOnly => {
@@ -364,6 +389,16 @@ impl AuthSettings {
     }
 
     fn check(&self) -> Result<(), String> {
+        if self.admin_roles.is_empty() {
+            return Err("SIGIL_ADMIN_ROLES must name at least one role".into());
+        }
+        let issuer = &self.two_factor_issuer;
+        if issuer.is_empty() || issuer.chars().count() > 64 || issuer.contains(':') {
+            return Err(
+                "SIGIL_TWO_FACTOR_ISSUER must be 1 to 64 characters without ':' (it is part of the TOTP label)"
+                    .into(),
+            );
+        }
         if self.trusted_origins.iter().any(|o| o == "*") {
             return Err(
                 "SIGIL_TRUSTED_ORIGINS must not contain \"*\": it would disable CSRF protection"
@@ -414,7 +449,7 @@ impl ApiSettings {
 
 /// The parser of secrets and of URLs that may carry credentials: kept as a [`SecretString`] from
 /// the command line on, so no `Debug` shows them.
-fn secret() -> impl TypedValueParser<Value = SecretString> {
+pub(crate) fn secret() -> impl TypedValueParser<Value = SecretString> {
     clap::builder::StringValueParser::new().map(SecretString::from)
 }
 
@@ -444,12 +479,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("not a duration: {text:?} (use e.g. 900, 15m, 1h)"))?;
     let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+        "" | "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
         _ => return Err(format!("unknown unit in {text:?}: use s, m, h or d")),
-    };
+    }
+    .ok_or_else(|| format!("{text:?} is too long a duration"))?;
     if secs == 0 {
         return Err("the duration must be positive".into());
     }

@@ -31,7 +31,7 @@
 use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::header::{
     CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -200,6 +200,16 @@ const ASSETS: &[AssetDef] = &[
         content_type: JS,
         body: include_str!("../ui/assets/account.js"),
     },
+    AssetDef {
+        file: "passkeys.js",
+        content_type: JS,
+        body: include_str!("../ui/assets/passkeys.js"),
+    },
+    AssetDef {
+        file: "two-factor.js",
+        content_type: JS,
+        body: include_str!("../ui/assets/two-factor.js"),
+    },
 ];
 
 const LOGO: &str = include_str!("../ui/assets/logo.svg");
@@ -292,6 +302,10 @@ pub fn router(auth: AuthService, api_url: Option<&Url>) -> Router {
         .route("/tasks/{id}", get(page("task")))
         .route("/account", get(page("account")))
         .route("/assets/{version}/{file}", get(asset))
+        .route(
+            "/ui/qr",
+            post(qr_code).layer(axum::extract::DefaultBodyLimit::max(QR_BODY_LIMIT)),
+        )
         .with_state(state)
 }
 
@@ -326,6 +340,42 @@ pub fn not_found_page(request: &Request) -> Option<Response> {
     insert(headers, REFERRER_POLICY, "same-origin");
     insert(headers, CACHE_CONTROL, "no-store");
     Some(response)
+}
+
+/// Largest body `/ui/qr` reads.
+const QR_BODY_LIMIT: usize = 2048;
+/// Longest text `/ui/qr` encodes (an `otpauth://` URI is about 120 characters).
+const QR_MAX_TEXT: usize = 512;
+
+/// `POST /ui/qr {"text": …}` → `{"size": n, "modules": "0110…"}`: the modules of a QR code
+/// (error correction M), row by row, for the account page to draw as an image. The set-up of an
+/// authenticator app needs its key as a QR code; computing it here keeps the key away from any
+/// other site, and the page draws it without markup from the server. Stateless, nothing logged,
+/// `no-store`.
+async fn qr_code(body: bytes::Bytes) -> Response {
+    let text = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("text")?.as_str().map(str::to_owned))
+        .filter(|t| !t.is_empty() && t.len() <= QR_MAX_TEXT);
+    let code = text.and_then(|t| {
+        qrcode::QrCode::with_error_correction_level(t.as_bytes(), qrcode::EcLevel::M).ok()
+    });
+    let Some(code) = code else {
+        let body = serde_json::json!({
+            "message": format!("[body.text] expected a string of 1 to {QR_MAX_TEXT} bytes"),
+            "code": "VALIDATION_ERROR",
+        });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    };
+    let modules: String = code
+        .to_colors()
+        .iter()
+        .map(|c| if *c == qrcode::Color::Dark { '1' } else { '0' })
+        .collect();
+    let body = serde_json::json!({ "size": code.width(), "modules": modules });
+    let mut response = axum::Json(body).into_response();
+    insert(response.headers_mut(), CACHE_CONTROL, "no-store");
+    response
 }
 
 /// The Content-Security-Policy of every page.

@@ -114,8 +114,10 @@ function secret() {
  *   through the identity service's JWKS) on two ports, each with its own database; CORS on the
  *   API allows the UI's origin only. JWTs live 6 s here, so the page refreshes them
  *   proactively (every 4 s) all along.
+ * With `localhost`, the identity service (and UI) listens on a port chosen here and its base URL
+ * is `http://localhost:<port>`, the origin the browser uses (WebAuthn refuses IP addresses).
  */
-export async function deploy(name, { binary, logDir }) {
+export async function deploy(name, { binary, logDir, localhost = false }) {
   mkdirSync(logDir, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), `sigil-browser-${name}-`));
   const mailFile = join(dir, 'mail.jsonl');
@@ -126,15 +128,24 @@ export async function deploy(name, { binary, logDir }) {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    // The identity service's address and public URL.
+    let addr = { SIGIL_ADDR: '127.0.0.1:0' };
+    let publicUrl = null;
+    if (localhost) {
+      const port = await freePort();
+      publicUrl = `http://localhost:${port}`;
+      addr = { SIGIL_ADDR: `127.0.0.1:${port}`, SIGIL_BASE_URL: publicUrl };
+    }
     if (name === 'one-process') {
       const server = await start(
         binary,
         'serve',
-        { ...common, SIGIL_ADDR: '127.0.0.1:0', DATABASE_URL: `sqlite://${join(dir, 'sigil.db')}`, SIGIL_SECRET: secret() },
+        { ...common, ...addr, DATABASE_URL: `sqlite://${join(dir, 'sigil.db')}`, SIGIL_SECRET: secret() },
         join(logDir, `${name}-serve.log`),
       );
       stops.push(server.stop);
-      return { name, authUrl: server.url, apiUrl: server.url, split: false, mailFile, jwtTtl: 900, stop: cleanup };
+      const url = publicUrl || server.url;
+      return { name, authUrl: url, apiUrl: url, split: false, mailFile, jwtTtl: 900, stop: cleanup };
     }
     if (name === 'split') {
       const apiPort = await freePort();
@@ -144,7 +155,7 @@ export async function deploy(name, { binary, logDir }) {
         'serve-auth',
         {
           ...common,
-          SIGIL_ADDR: '127.0.0.1:0',
+          ...addr,
           DATABASE_URL: `sqlite://${join(dir, 'auth.db')}`,
           SIGIL_SECRET: secret(),
           SIGIL_API_URL: apiUrl,
@@ -160,12 +171,12 @@ export async function deploy(name, { binary, logDir }) {
           SIGIL_ADDR: `127.0.0.1:${apiPort}`,
           DATABASE_URL: `sqlite://${join(dir, 'api.db')}`,
           SIGIL_JWKS_URL: `${auth.url}/api/auth/jwks`,
-          SIGIL_CORS_ORIGINS: auth.url,
+          SIGIL_CORS_ORIGINS: publicUrl || auth.url,
         },
         join(logDir, `${name}-serve-api.log`),
       );
       stops.push(api.stop);
-      return { name, authUrl: auth.url, apiUrl: api.url, split: true, mailFile, jwtTtl: 6, stop: cleanup };
+      return { name, authUrl: publicUrl || auth.url, apiUrl: api.url, split: true, mailFile, jwtTtl: 6, stop: cleanup };
     }
     throw new Error(`unknown topology ${name}`);
   } catch (error) {

@@ -1,7 +1,7 @@
 // The step runner shared by every scenario: devices (cookie jars), official clients bound to them, steps
 // that record one normalized observation each, and assertions about what the client relies on.
 import { createAuthClient } from "better-auth/client";
-import { jwtClient } from "better-auth/client/plugins";
+import { adminClient, jwtClient, twoFactorClient } from "better-auth/client/plugins";
 import { Browser, Recorder } from "./browser.mjs";
 import { Outbox } from "./mail.mjs";
 import { observe, parseBody, redactExchange } from "./observe.mjs";
@@ -14,7 +14,7 @@ export class Flow {
    * @param {string} o.scenario scenario name, prefixed to every step name
    * @param {(line: string) => void} [o.log]
    */
-  constructor({ origin, mailFile, scenario, log, travel }) {
+  constructor({ origin, mailFile, scenario, log, travel, promote }) {
     this.origin = origin.replace(/\/+$/, "");
     this.api = `${this.origin}/api/auth`;
     this.scenario = scenario;
@@ -27,6 +27,17 @@ export class Flow {
     this.devices = 0;
     this.failedInARow = 0;
     this.travelImpl = travel;
+    this.promoteImpl = promote;
+  }
+
+  /**
+   * Gives the user with `email` the role `role` out of band: `sigil users set-role` on Sigil's database, the
+   * memory adapter's row on the reference (what an operator does for the first administrator).
+   */
+  async promote(email, role = "admin") {
+    if (!this.promoteImpl) throw new Error("this run cannot promote users");
+    await this.promoteImpl(email, role);
+    this.log(`  (${email} is now ${role})`);
   }
 
   /**
@@ -49,7 +60,7 @@ export class Flow {
   client(device, fetchOptions = {}) {
     return createAuthClient({
       baseURL: this.origin,
-      plugins: [jwtClient()],
+      plugins: [jwtClient(), adminClient(), twoFactorClient()],
       fetchOptions: { customFetchImpl: device.fetch, ...fetchOptions },
     });
   }

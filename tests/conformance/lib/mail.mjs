@@ -1,9 +1,9 @@
 // The mail outbox contract shared by ba-server.mjs and `sigil serve`: env SIGIL_MAIL_FILE names a file to
 // which every mail is appended as one JSON line {"to","kind","url","token"}, kind being one of
-// reset-password | verify-email | change-email | delete-account.
+// reset-password | verify-email | change-email | delete-account | two-factor-code (token: the code, url: "").
 import { existsSync, readFileSync } from "node:fs";
 
-export const MAIL_KINDS = ["reset-password", "verify-email", "change-email", "delete-account"];
+export const MAIL_KINDS = ["reset-password", "verify-email", "change-email", "delete-account", "two-factor-code"];
 
 export class Outbox {
   constructor(file) {

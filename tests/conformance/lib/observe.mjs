@@ -8,7 +8,9 @@ const JWT = /^eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
 const JWT_IN = /eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+/g;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const HTTP_DATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
-const SIGNED = /^([A-Za-z0-9]+)\.([A-Za-z0-9+/]{43}=)$/;
+const SIGNED = /^([A-Za-z0-9_!-]+)\.([A-Za-z0-9+/]{43}=)$/;
+// twoFactor plugin values: backup codes (xxxxx-xxxxx), challenge ids (2fa-…), trust-device values (mac!trust-device-…).
+const BACKUP_CODE = /^[A-Za-z0-9]{5}-[A-Za-z0-9]{5}$/;
 const ALNUM = /^[A-Za-z0-9]{16,}$/;
 const B64URL = /^[A-Za-z0-9_-]{40,}$/;
 
@@ -31,7 +33,13 @@ function stripOrigin(s, origin) {
 function signedPlaceholder(s) {
   const m = SIGNED.exec(s);
   if (!m) return null;
-  const head = m[1] === "true" ? "true" : `<alnum${m[1].length}>`;
+  const h = m[1];
+  let head;
+  if (h === "true") head = "true";
+  else if (/^[A-Za-z0-9]+$/.test(h)) head = `<alnum${h.length}>`;
+  else if (/^2fa-[A-Za-z0-9_-]+$/.test(h)) head = "2fa-<id>";
+  else if (/^[A-Za-z0-9_-]{43}!trust-device-[A-Za-z0-9_-]+$/.test(h)) head = "<b64url43>!trust-device-<id>";
+  else return null;
   return `${head}.<hmac-b64>`;
 }
 
@@ -44,6 +52,7 @@ export function redactString(s, origin) {
   // are labelled differently so that the comparison shows them.
   if (ISO_DATE.test(s)) return /\.\d{3}Z$/.test(s) ? "<date>" : "<date-other-iso-form>";
   if (HTTP_DATE.test(s)) return "<http-date>";
+  if (BACKUP_CODE.test(s)) return "<backup-code>";
   const signed = signedPlaceholder(s);
   if (signed) return signed;
   if (s.includes("%")) {

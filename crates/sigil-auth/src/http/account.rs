@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
 
-/// `POST /update-user {name?, image?}`: `email` is refused (`/change-email` exists for that);
-/// every other field (`emailVerified`, `id`, `role`, ...) is ignored.
+/// `POST /update-user {name?, image?}`: `email` is refused (`/change-email` exists for that), and
+/// so is a set `role`, `banned`, `banReason` or `banExpires` (400 `FIELD_NOT_ALLOWED`); every
+/// other field (`emailVerified`, `id`, ...) is ignored.
 pub(super) async fn update_user(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -26,6 +27,7 @@ pub(super) async fn update_user(
             codes::EMAIL_CAN_NOT_BE_UPDATED,
         ));
     }
+    f.refuse_admin_fields(false)?;
     let name = f.opt_string("name");
     let image = f.opt_nullable_string("image");
     f.finish()?;

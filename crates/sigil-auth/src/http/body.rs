@@ -144,6 +144,11 @@ pub(super) struct Fields<'a> {
 }
 
 impl Body {
+    /// The parsed body (`None`: empty).
+    pub(super) fn value(&self) -> Option<&Value> {
+        self.value.as_ref()
+    }
+
     /// Starts validating an object body; `expected` names the shape in the message
     /// (`object`, or `record` for update-user).
     pub(super) fn fields(&self, expected: &str) -> Result<Fields<'_>, ApiError> {
@@ -183,6 +188,34 @@ impl<'a> Fields<'a> {
         ));
     }
 
+    /// Refuses the admin plugin's fields (`role`, `banned`, `banReason`, `banExpires`), which no
+    /// user route may set, exactly as Better Auth treats its `input: false` fields: a value that is
+    /// not JSON-falsy (`false`, `null`, `0`, `""`) is answered 400 `FIELD_NOT_ALLOWED` naming the
+    /// first such field; a falsy one, and `banned` on sign-up (`creating`: it has a default), are
+    /// ignored. Nothing is ever stored from them.
+    pub(super) fn refuse_admin_fields(&self, creating: bool) -> Result<(), ApiError> {
+        let truthy = |v: &Value| match v {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(_) | Value::Object(_) => true,
+        };
+        for name in ["role", "banned", "banReason", "banExpires"] {
+            if creating && name == "banned" {
+                continue;
+            }
+            if self.get(name).is_some_and(truthy) {
+                return Err(ApiError::with_message(
+                    http::StatusCode::BAD_REQUEST,
+                    crate::error::codes::FIELD_NOT_ALLOWED.0,
+                    format!("{name} is not allowed to be set"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the field is present at all (any type).
     pub(super) fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
@@ -194,6 +227,17 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) => Some(s),
             other => {
                 self.wrong(name, "string", other);
+                None
+            }
+        }
+    }
+
+    /// A required JSON object, as given (a WebAuthn answer, checked by its reader).
+    pub(super) fn object(&mut self, name: &str) -> Option<&'a Value> {
+        match self.get(name) {
+            Some(v @ Value::Object(_)) => Some(v),
+            other => {
+                self.wrong(name, "object", other);
                 None
             }
         }

@@ -2,25 +2,33 @@
 //! cross-cutting defences every route gets (body cap, rate limit, origin check).
 
 mod account;
+mod admin;
 mod body;
 mod context;
 mod origin;
+mod passkey;
 mod recovery;
 mod reply;
 mod sessions;
 mod sign;
 mod social;
 mod tokens;
+mod two_factor;
 
 pub use context::{Caller, Lookup};
 pub use origin::TrustedOrigins;
 
+pub use crate::accounts::AccountListener;
+
 use crate::accounts::Accounts;
+use crate::admin::Admin;
+use crate::audit::{Audit, AuditEntry};
 use crate::config::AuthConfig;
 use crate::cookies::CookieJar;
 use crate::error::ApiError;
 use crate::jwt::{KeyLoadError, TokenIssuer};
 use crate::mail::Mailer;
+use crate::passkey::Passkeys;
 use crate::password::PasswordHasher;
 use crate::ratelimit::{RateLimiter, rule_for};
 use crate::refresh::RefreshTokens;
@@ -28,6 +36,7 @@ use crate::revocation::{RevocationPublisher, Revocations};
 use crate::session::Sessions;
 use crate::store::AuthStore;
 use crate::throttle::AccountThrottle;
+use crate::two_factor::TwoFactor;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
@@ -44,10 +53,13 @@ pub const BASE_PATH: &str = "/api/auth";
 /// ([`Accounts`], [`Sessions`], [`RefreshTokens`]).
 struct Inner {
     config: AuthConfig,
-    accounts: Accounts,
+    accounts: Arc<Accounts>,
+    admin: Admin,
+    two_factor: TwoFactor,
     sessions: Sessions,
     refresh: RefreshTokens,
     social: crate::social::Social,
+    passkeys: Passkeys,
     issuer: TokenIssuer,
     mailer: Arc<dyn Mailer>,
     cookies: CookieJar,
@@ -88,13 +100,6 @@ pub struct Components {
     pub account_listener: Option<Arc<dyn AccountListener>>,
     /// Where the time comes from: `SystemClock` in production, a `ManualClock` in tests.
     pub clock: SharedClock,
-}
-
-/// Receives account events from the identity service.
-#[async_trait::async_trait]
-pub trait AccountListener: Send + Sync + 'static {
-    /// The account `user_id` was deleted (its sessions are already ended).
-    async fn user_deleted(&self, user_id: &str);
 }
 
 impl std::fmt::Debug for Components {
@@ -147,13 +152,32 @@ impl AuthService {
         } else {
             None
         };
-        let accounts = Accounts::new(
+        let audit = Audit::new(store.clone(), clock.clone());
+        let admin = Admin::new(
+            store.clone(),
+            hasher.clone(),
+            sessions.clone(),
+            audit.clone(),
+            config.admin.clone(),
+            account_listener.clone(),
+            clock.clone(),
+        );
+        let accounts = Arc::new(Accounts::new(
             store.clone(),
             hasher,
             sessions.clone(),
             throttle,
             clock.clone(),
             config.require_email_verification,
+            audit,
+        ));
+        let two_factor = TwoFactor::new(
+            store.clone(),
+            accounts.clone(),
+            sessions.clone(),
+            clock.clone(),
+            config.secret.expose(),
+            config.two_factor_issuer.clone(),
         );
         let refresh = RefreshTokens::new(
             store.clone(),
@@ -177,13 +201,17 @@ impl AuthService {
             config.require_email_verification,
         )
         .map_err(KeyLoadError::Social)?;
+        let passkeys = Passkeys::new(store.clone(), sessions.clone(), &config, clock.clone());
         let key_source = issuer.key_source(store.clone(), config.jwt.grace);
         Ok(AuthService(Arc::new(Inner {
             config,
             accounts,
+            admin,
+            two_factor,
             sessions,
             refresh,
             social,
+            passkeys,
             issuer,
             mailer,
             cookies,
@@ -214,6 +242,26 @@ impl AuthService {
     /// The configured social providers (id and display name), for the web UI's buttons.
     pub fn social_providers(&self) -> Vec<crate::social::ProviderInfo> {
         self.0.social.providers()
+    }
+
+    /// Whether passkeys work on this server (its base URL's host is a domain name).
+    pub fn passkeys_enabled(&self) -> bool {
+        self.0.passkeys.enabled()
+    }
+
+    /// The administrator operations (what `/admin/*` and the command line use).
+    pub fn admin(&self) -> &Admin {
+        &self.0.admin
+    }
+
+    /// The audit log: where other components record their security events.
+    pub fn audit_log(&self) -> &Audit {
+        self.0.admin.audit()
+    }
+
+    /// Records an audit event (see [`crate::audit`]).
+    pub async fn audit(&self, entry: AuditEntry) {
+        self.0.admin.audit().record(entry).await;
     }
 
     /// The rate limiter (`None`: rate limiting off).
@@ -292,9 +340,65 @@ impl AuthService {
             .route("/get-access-token", post(social::get_access_token))
             .route("/refresh-token", post(social::refresh_token))
             .route("/account-info", get(social::account_info))
+            .route("/admin/list-users", get(admin::list_users))
+            .route("/admin/get-user", get(admin::get_user))
+            .route("/admin/create-user", post(admin::create_user))
+            .route("/admin/update-user", post(admin::update_user))
+            .route("/admin/set-role", post(admin::set_role))
+            .route("/admin/ban-user", post(admin::ban_user))
+            .route("/admin/unban-user", post(admin::unban_user))
+            .route("/admin/set-user-password", post(admin::set_user_password))
+            .route("/admin/list-user-sessions", post(admin::list_user_sessions))
+            .route(
+                "/admin/revoke-user-session",
+                post(admin::revoke_user_session),
+            )
+            .route(
+                "/admin/revoke-user-sessions",
+                post(admin::revoke_user_sessions),
+            )
+            .route("/admin/remove-user", post(admin::remove_user))
+            .route("/admin/has-permission", post(admin::has_permission))
+            .route("/admin/audit-log", get(admin::audit_log))
+            .route("/two-factor/enable", post(two_factor::enable))
+            .route("/two-factor/disable", post(two_factor::disable))
+            .route("/two-factor/get-totp-uri", post(two_factor::get_totp_uri))
+            .route("/two-factor/verify-totp", post(two_factor::verify_totp))
+            .route("/two-factor/send-otp", post(two_factor::send_otp))
+            .route("/two-factor/verify-otp", post(two_factor::verify_otp))
+            .route(
+                "/two-factor/verify-backup-code",
+                post(two_factor::verify_backup_code),
+            )
+            .route(
+                "/two-factor/generate-backup-codes",
+                post(two_factor::generate_backup_codes),
+            )
             .route("/token", get(tokens::token))
             .route("/jwks", get(tokens::jwks))
             .route("/refresh", post(tokens::refresh))
+            .route(
+                "/passkey/generate-register-options",
+                get(passkey::generate_register_options),
+            )
+            .route(
+                "/passkey/verify-registration",
+                post(passkey::verify_registration),
+            )
+            .route(
+                "/passkey/generate-authenticate-options",
+                get(passkey::generate_authenticate_options),
+            )
+            .route(
+                "/passkey/verify-authentication",
+                post(passkey::verify_authentication),
+            )
+            .route(
+                "/passkey/list-user-passkeys",
+                get(passkey::list_user_passkeys),
+            )
+            .route("/passkey/update-passkey", post(passkey::update_passkey))
+            .route("/passkey/delete-passkey", post(passkey::delete_passkey))
             .route("/ok", get(tokens::ok))
             .route("/error", get(tokens::error_page))
             .layer(middleware::from_fn_with_state(
@@ -307,9 +411,16 @@ impl AuthService {
         Router::new().nest(BASE_PATH, routes)
     }
 
-    /// Deletes expired rows; run periodically.
+    /// Deletes expired rows, and audit rows past their retention; run periodically.
     pub async fn purge_expired(&self) -> Result<u64, crate::store::StoreError> {
-        self.0.sessions.purge_expired().await
+        let purged = self.0.sessions.purge_expired().await?;
+        let pruned = self
+            .0
+            .admin
+            .audit()
+            .prune(self.0.config.audit_retention)
+            .await?;
+        Ok(purged + pruned)
     }
 }
 

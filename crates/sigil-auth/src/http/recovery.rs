@@ -37,7 +37,7 @@ fn encode(s: &str) -> String {
     crate::cookies::encode_uri_component(s)
 }
 
-fn spawn_mail(auth: &AuthService, mail: Mail) {
+pub(super) fn spawn_mail(auth: &AuthService, mail: Mail) {
     let mailer = auth.0.mailer.clone();
     tokio::spawn(async move {
         if let Err(error) = mailer.send(mail).await {

@@ -123,6 +123,11 @@ pub(super) fn user_json(user: &User) -> Value {
         "image": user.image,
         "createdAt": iso8601(user.created_at),
         "updatedAt": iso8601(user.updated_at),
+        "role": user.role,
+        "banned": user.banned,
+        "banReason": user.ban_reason,
+        "banExpires": user.ban_expires.map(iso8601),
+        "twoFactorEnabled": user.two_factor_enabled,
     })
 }
 

@@ -3,8 +3,9 @@
 
 use super::AuthService;
 use super::body::Body;
-use super::context::{Caller, Lookup};
+use super::context::{Caller, Client, Lookup};
 use super::reply::{Reply, session_json, user_json, with_session};
+use crate::audit::{AuditEntry, AuditEvent, Outcome};
 use crate::error::{ApiError, ApiResult, codes};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -101,6 +102,7 @@ pub(super) async fn list_sessions(
 pub(super) async fn revoke_session(
     State(auth): State<AuthService>,
     caller: Caller,
+    Client(client): Client,
     body: Body,
 ) -> ApiResult<Response> {
     let mut f = body.fields("object")?;
@@ -116,6 +118,14 @@ pub(super) async fn revoke_session(
     if let Some(id) = target {
         auth.0.sessions.end_one(&id).await?;
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, session_id = %id, "session revoked");
+        auth.audit(
+            AuditEntry::new(AuditEvent::SessionRevoked, Outcome::Success)
+                .user(&caller.user.id)
+                .session(&caller.session.id)
+                .client(&client)
+                .detail("revokedSession", id.clone()),
+        )
+        .await;
         if id == caller.session.id {
             reply = reply.cookies(auth.0.cookies.expire_all());
         }
@@ -127,11 +137,20 @@ pub(super) async fn revoke_session(
 pub(super) async fn revoke_sessions(
     State(auth): State<AuthService>,
     caller: Caller,
+    Client(client): Client,
     body: Body,
 ) -> ApiResult<Response> {
     body.optional_fields()?.finish()?;
     let ended = auth.0.sessions.end_all_of(&caller.user.id, None).await?;
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, count = ended.len(), "all sessions revoked");
+    auth.audit(
+        AuditEntry::new(AuditEvent::SessionRevoked, Outcome::Success)
+            .user(&caller.user.id)
+            .session(&caller.session.id)
+            .client(&client)
+            .detail("sessionsEnded", ended.len()),
+    )
+    .await;
     Ok(Reply::json(json!({ "status": true }))
         .cookies(auth.0.cookies.expire_all())
         .into_response())
@@ -141,6 +160,7 @@ pub(super) async fn revoke_sessions(
 pub(super) async fn revoke_other_sessions(
     State(auth): State<AuthService>,
     caller: Caller,
+    Client(client): Client,
     body: Body,
 ) -> ApiResult<Response> {
     body.optional_fields()?.finish()?;
@@ -150,5 +170,14 @@ pub(super) async fn revoke_other_sessions(
         .end_all_of(&caller.user.id, Some(&caller.session.id))
         .await?;
     tracing::info!(target: "sigil::auth", user_id = %caller.user.id, count = ended.len(), "other sessions revoked");
+    auth.audit(
+        AuditEntry::new(AuditEvent::SessionRevoked, Outcome::Success)
+            .user(&caller.user.id)
+            .session(&caller.session.id)
+            .client(&client)
+            .detail("sessionsEnded", ended.len())
+            .detail("kept", "current"),
+    )
+    .await;
     Ok(Reply::json(json!({ "status": true })).into_response())
 }

@@ -6,9 +6,12 @@ use super::context::{Client, Lookup};
 use super::origin;
 use super::recovery;
 use super::reply::{Reply, user_json, with_session};
-use crate::accounts::{SignUp, SignedUp};
+use super::two_factor::{challenge_cookie, trust_cookie};
+use crate::accounts::{SignUp, SignedIn, SignedUp};
+use crate::audit::{AuditEntry, AuditEvent, Outcome};
 use crate::domain::{Email, Password, check_image, check_name};
 use crate::error::{ApiError, ApiResult, codes};
+use crate::two_factor::Begun;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
@@ -16,14 +19,16 @@ use serde_json::json;
 
 /// `POST /sign-up/email {name, email, password, image?, callbackURL?, rememberMe?}`.
 ///
-/// Only these fields are read: `emailVerified`, `id`, `role`, timestamps or anything else in the
-/// body are ignored and never stored.
+/// Only these fields are read: `emailVerified`, `id`, timestamps or anything else in the body are
+/// ignored and never stored; a set `role`, `banReason` or `banExpires` is refused (400
+/// `FIELD_NOT_ALLOWED`, as Better Auth with its admin plugin answers).
 pub(super) async fn sign_up(
     State(auth): State<AuthService>,
     Client(client): Client,
     FormOrJson(body): FormOrJson,
 ) -> ApiResult<Reply> {
     let mut f = body.fields("object")?;
+    f.refuse_admin_fields(true)?;
     let name = f.string("name");
     let email = f.email("email");
     let password = f.non_empty("password");
@@ -70,6 +75,7 @@ pub(super) async fn sign_up(
 pub(super) async fn sign_in(
     State(auth): State<AuthService>,
     Client(client): Client,
+    headers: HeaderMap,
     FormOrJson(body): FormOrJson,
 ) -> ApiResult<Reply> {
     let mut f = body.fields("object")?;
@@ -88,11 +94,46 @@ pub(super) async fn sign_in(
     let email = Email::parse(email)
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_EMAIL))?;
     let password = Password::bounded(password, auth.0.config.password)?;
-    let (user, session, token) = auth
+    let (user, session, token, trust) = match auth
         .0
         .accounts
         .sign_in(&email, password, remember, &client)
-        .await?;
+        .await?
+    {
+        SignedIn::Session(user, session, token) => (user, session, token, None),
+        SignedIn::SecondFactor(user) => {
+            let trusted = auth
+                .0
+                .cookies
+                .trust_device_from(&headers, auth.0.config.secret.expose());
+            match auth
+                .0
+                .two_factor
+                .begin(&user, remember, trusted.as_deref(), &client)
+                .await?
+            {
+                Begun::Trusted {
+                    session,
+                    token,
+                    trust,
+                } => (user, session, token, Some(trust)),
+                // As Better Auth: no session, the signed challenge cookie, and a body the
+                // client's `twoFactorClient` recognises. A trust cookie that did not open the
+                // door is expired.
+                Begun::Challenge { challenge, methods } => {
+                    let mut reply = Reply::json(
+                        json!({ "twoFactorRedirect": true, "twoFactorMethods": methods }),
+                    )
+                    .cookies(auth.0.cookies.expire_session())
+                    .cookies([challenge_cookie(&auth, &challenge)]);
+                    if trusted.is_some() {
+                        reply = reply.cookies([auth.0.cookies.expire_trust_device()]);
+                    }
+                    return Ok(reply);
+                }
+            }
+        }
+    };
 
     // As Better Auth: `redirect` and `Location` only for a non-empty callbackURL, `url` echoes
     // whatever was given (`""` included).
@@ -106,6 +147,9 @@ pub(super) async fn sign_in(
         body["refreshToken"] = json!(auth.0.refresh.issue_first(&session).await?);
     }
     let mut reply = with_session(&auth, Reply::json(body), &token, remember);
+    if let Some(trust) = trust {
+        reply = reply.cookies([trust_cookie(&auth, &trust)]);
+    }
     if let Some(cb) = redirect_to {
         reply = reply.location(cb);
     }
@@ -116,6 +160,7 @@ pub(super) async fn sign_in(
 /// the cookies. Always `{"success": true}`.
 pub(super) async fn sign_out(
     State(auth): State<AuthService>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -123,6 +168,13 @@ pub(super) async fn sign_out(
     if let Lookup::Live(caller) = auth.lookup(&headers).await? {
         auth.0.sessions.end_one(&caller.session.id).await?;
         tracing::info!(target: "sigil::auth", user_id = %caller.user.id, session_id = %caller.session.id, "signed out");
+        auth.audit(
+            AuditEntry::new(AuditEvent::SignOut, Outcome::Success)
+                .user(&caller.user.id)
+                .session(&caller.session.id)
+                .client(&client),
+        )
+        .await;
     }
     Ok(Reply::json(json!({ "success": true }))
         .cookies(auth.0.cookies.expire_all())

@@ -213,6 +213,8 @@ pub struct CallbackParams {
 }
 
 /// A finished callback.
+// Returned once per callback and consumed at once: boxing the user would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Finished {
     /// Signed in (or up): the new session's token, and where to go.
@@ -819,15 +821,14 @@ impl Social {
             .image
             .clone()
             .filter(|i| crate::domain::check_image(i).is_ok());
-        let user = User {
-            id: random::alphanumeric(32)?,
+        let mut user = User::new(
+            random::alphanumeric(32)?,
             name,
-            email: email.as_str().to_owned(),
-            email_verified: profile.email_verified,
+            email.as_str().to_owned(),
             image,
-            created_at: now,
-            updated_at: now,
-        };
+            now,
+        );
+        user.email_verified = profile.email_verified;
         account.user_id = user.id.clone();
         let (session, token) = self.sessions.build(&user.id, true, client)?;
         match self

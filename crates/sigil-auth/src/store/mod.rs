@@ -4,6 +4,8 @@
 //!
 //! Every multi-row change is one transaction, so a failed request leaves no partial rows.
 
+mod admin_sql;
+mod passkeys;
 mod sql;
 
 pub use sql::{
@@ -30,6 +32,68 @@ pub struct User {
     pub created_at: i64,
     /// Last update (ms).
     pub updated_at: i64,
+    /// Comma-separated roles (`user` by default).
+    pub role: String,
+    /// Whether the user is banned (see [`User::is_banned_at`]: a ban may have lapsed).
+    pub banned: bool,
+    /// Why, when banned.
+    pub ban_reason: Option<String>,
+    /// When the ban lifts (ms); `None`: never.
+    pub ban_expires: Option<i64>,
+    /// Whether sign-in asks for a second factor (Better Auth's `twoFactorEnabled`).
+    pub two_factor_enabled: bool,
+}
+
+/// A user's two-factor row (see `two_factor.rs`): the sealed TOTP secret and the hashes of the
+/// unused backup codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TwoFactorRow {
+    /// Owner.
+    pub user_id: String,
+    /// The TOTP key, sealed with `crypto::seal`.
+    pub secret: String,
+    /// JSON array of the keyed hashes of the unused backup codes.
+    pub backup_codes: String,
+    /// Whether a first code from the authenticator app was accepted.
+    pub verified: bool,
+    /// TOTP time step of the last accepted code (-1: none).
+    pub last_step: i64,
+}
+
+/// The role every new user gets.
+pub const DEFAULT_ROLE: &str = "user";
+
+impl User {
+    /// A new user with the default role, not banned.
+    pub fn new(id: String, name: String, email: String, image: Option<String>, now: i64) -> User {
+        User {
+            id,
+            name,
+            email,
+            email_verified: false,
+            image,
+            created_at: now,
+            updated_at: now,
+            role: DEFAULT_ROLE.to_owned(),
+            banned: false,
+            ban_reason: None,
+            ban_expires: None,
+            two_factor_enabled: false,
+        }
+    }
+
+    /// Whether a ban is in force at `now` (a ban whose expiry has passed is not).
+    pub fn is_banned_at(&self, now: i64) -> bool {
+        self.banned && self.ban_expires.is_none_or(|until| until > now)
+    }
+
+    /// The user's roles.
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.role
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+    }
 }
 
 /// A session row. The token itself is never stored, only its SHA-256.
@@ -134,6 +198,49 @@ pub enum Unlinked {
     Last,
 }
 
+/// A registered WebAuthn passkey.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeyRow {
+    /// Random 32-character id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The name its owner gave it.
+    pub name: Option<String>,
+    /// The credential id, base64url without padding.
+    pub credential_id: String,
+    /// The credential as webauthn-rs serialises it (public key, counter, flags).
+    pub public_key: String,
+    /// The WebAuthn `user.id` given at registration, base64url without padding.
+    pub user_handle: String,
+    /// The last signature counter seen.
+    pub counter: i64,
+    /// `singleDevice` or `multiDevice` (backup eligible).
+    pub device_type: String,
+    /// Whether the credential is backed up (synced).
+    pub backed_up: bool,
+    /// Transports the browser reported, comma-separated.
+    pub transports: String,
+    /// Registration time (ms).
+    pub created_at: i64,
+}
+
+/// A successful passkey sign-in to record: the new credential state, written only if the
+/// counter is still the one the sign-in was checked against.
+#[derive(Clone, Copy, Debug)]
+pub struct PasskeyUse<'a> {
+    /// The passkey's id.
+    pub id: &'a str,
+    /// The counter the assertion was checked against.
+    pub previous_counter: i64,
+    /// The new counter.
+    pub counter: i64,
+    /// The updated credential (webauthn-rs serialisation).
+    pub public_key: &'a str,
+    /// Whether the credential is now backed up.
+    pub backed_up: bool,
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -163,13 +270,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The identity service's storage.
 #[async_trait]
-pub trait AuthStore: Send + Sync + 'static {
-    /// Creates a user with a password credential and, optionally, a first session, atomically.
-    /// [`StoreError::Conflict`] when the email is taken.
+pub trait AuthStore: UserAdminStore + AuditStore + Send + Sync + 'static {
+    /// Creates a user with (if `password_hash` is given) a password credential and, optionally, a
+    /// first session, atomically. [`StoreError::Conflict`] when the email is taken.
     async fn create_user(
         &self,
         user: &User,
-        password_hash: &str,
+        password_hash: Option<&str>,
         session: Option<&Session>,
     ) -> StoreResult<()>;
     /// A user by id.
@@ -246,6 +353,31 @@ pub trait AuthStore: Send + Sync + 'static {
     /// Deletes single-use tokens whose identifier starts with `prefix` and whose value is `value`.
     async fn delete_verifications(&self, prefix: &str, value: &str) -> StoreResult<()>;
 
+    /// How many unexpired single-use tokens have an identifier starting with `prefix`.
+    async fn count_verifications(&self, prefix: &str, now: i64) -> StoreResult<i64>;
+
+    /// Stores a passkey; [`StoreError::Conflict`] when its credential id is registered already.
+    async fn insert_passkey(&self, row: &PasskeyRow) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>>;
+    /// A passkey by credential id.
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRow>>;
+    /// Records a sign-in with a passkey if its counter is still `previous_counter`; returns
+    /// whether it was recorded (two concurrent uses of one assertion: only one is).
+    async fn record_passkey_use(&self, update: &PasskeyUse<'_>) -> StoreResult<bool>;
+    /// Renames the user's passkey `id`; `None` when the user has no such passkey.
+    async fn rename_passkey(
+        &self,
+        id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<PasskeyRow>>;
+    /// Deletes the user's passkey `id`; whether it existed.
+    async fn delete_passkey(&self, id: &str, user_id: &str) -> StoreResult<bool>;
+
     /// All stored signing keys, newest first.
     async fn jwks(&self) -> StoreResult<Vec<JwkRow>>;
     /// Stores a signing key.
@@ -307,6 +439,32 @@ pub trait AuthStore: Send + Sync + 'static {
     /// Removes the user's account `id` unless it is their last way to sign in (checked in the
     /// same statement, so two concurrent unlinks cannot remove both of the last two ways).
     async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked>;
+    /// The user's two-factor row.
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>>;
+    /// Creates or replaces the user's two-factor row (a new secret: `last_step` starts again).
+    async fn put_two_factor(&self, row: &TwoFactorRow, now: i64) -> StoreResult<()>;
+    /// Sets `users.two_factor_enabled`; with `enabled` false the two-factor row is deleted too,
+    /// in the same transaction.
+    async fn set_two_factor_enabled(
+        &self,
+        user_id: &str,
+        enabled: bool,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Marks the row verified and the user's two-factor on, in one transaction.
+    async fn confirm_two_factor(&self, user_id: &str, now: i64) -> StoreResult<()>;
+    /// Records `step` as the last accepted TOTP step if it is later than the stored one;
+    /// whether it was (of two concurrent uses of one code, exactly one gets `true`).
+    async fn advance_totp_step(&self, user_id: &str, step: i64, now: i64) -> StoreResult<bool>;
+    /// Replaces the backup codes if they are still `expected`; whether they were (a
+    /// compare-and-swap: of two concurrent uses of one code, exactly one gets `true`).
+    async fn swap_backup_codes(
+        &self,
+        user_id: &str,
+        expected: &str,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
 
     /// Stores a refresh token.
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
@@ -320,4 +478,252 @@ pub trait AuthStore: Send + Sync + 'static {
         new: &RefreshToken,
         now: i64,
     ) -> StoreResult<bool>;
+}
+
+/// A user attribute that lists may be searched, filtered and sorted by (Better Auth's field names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserField {
+    /// `id`
+    Id,
+    /// `name`
+    Name,
+    /// `email`
+    Email,
+    /// `emailVerified`
+    EmailVerified,
+    /// `image`
+    Image,
+    /// `role`
+    Role,
+    /// `banned`
+    Banned,
+    /// `banReason`
+    BanReason,
+    /// `banExpires`
+    BanExpires,
+    /// `createdAt`
+    CreatedAt,
+    /// `updatedAt`
+    UpdatedAt,
+}
+
+/// What a field holds, which decides the operators and values it accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Text.
+    Text,
+    /// A 0/1 boolean.
+    Bool,
+    /// A time in ms.
+    Time,
+}
+
+impl UserField {
+    /// The field named `name` (Better Auth's camelCase name).
+    pub fn parse(name: &str) -> Option<UserField> {
+        Some(match name {
+            "id" => UserField::Id,
+            "name" => UserField::Name,
+            "email" => UserField::Email,
+            "emailVerified" => UserField::EmailVerified,
+            "image" => UserField::Image,
+            "role" => UserField::Role,
+            "banned" => UserField::Banned,
+            "banReason" => UserField::BanReason,
+            "banExpires" => UserField::BanExpires,
+            "createdAt" => UserField::CreatedAt,
+            "updatedAt" => UserField::UpdatedAt,
+            _ => return None,
+        })
+    }
+
+    /// The column (a fixed identifier: the only thing a list query splices into its SQL).
+    pub fn column(self) -> &'static str {
+        match self {
+            UserField::Id => "u.id",
+            UserField::Name => "u.name",
+            UserField::Email => "u.email",
+            UserField::EmailVerified => "u.email_verified",
+            UserField::Image => "u.image",
+            UserField::Role => "u.role",
+            UserField::Banned => "u.banned",
+            UserField::BanReason => "u.ban_reason",
+            UserField::BanExpires => "u.ban_expires",
+            UserField::CreatedAt => "u.created_at",
+            UserField::UpdatedAt => "u.updated_at",
+        }
+    }
+
+    /// What the field holds.
+    pub fn kind(self) -> FieldKind {
+        match self {
+            UserField::EmailVerified | UserField::Banned => FieldKind::Bool,
+            UserField::BanExpires | UserField::CreatedAt | UserField::UpdatedAt => FieldKind::Time,
+            _ => FieldKind::Text,
+        }
+    }
+}
+
+/// A comparison in a user list query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterOp {
+    /// `eq`
+    Eq,
+    /// `ne`
+    Ne,
+    /// `lt`
+    Lt,
+    /// `lte`
+    Lte,
+    /// `gt`
+    Gt,
+    /// `gte`
+    Gte,
+    /// `in`
+    In,
+    /// `not_in`
+    NotIn,
+    /// `contains` (case-insensitive)
+    Contains,
+    /// `starts_with` (case-insensitive)
+    StartsWith,
+    /// `ends_with` (case-insensitive)
+    EndsWith,
+}
+
+impl FilterOp {
+    /// The operator named `name` (Better Auth's `whereOperators`).
+    pub fn parse(name: &str) -> Option<FilterOp> {
+        Some(match name {
+            "eq" => FilterOp::Eq,
+            "ne" => FilterOp::Ne,
+            "lt" => FilterOp::Lt,
+            "lte" => FilterOp::Lte,
+            "gt" => FilterOp::Gt,
+            "gte" => FilterOp::Gte,
+            "in" => FilterOp::In,
+            "not_in" => FilterOp::NotIn,
+            "contains" => FilterOp::Contains,
+            "starts_with" => FilterOp::StartsWith,
+            "ends_with" => FilterOp::EndsWith,
+            _ => return None,
+        })
+    }
+}
+
+/// A value compared with a field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterValue {
+    /// Text.
+    Text(String),
+    /// A number (booleans as 0/1, times in ms).
+    Int(i64),
+}
+
+/// One condition of a user list query: `field op values` (one value except for `in`/`not_in`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserFilter {
+    /// The field.
+    pub field: UserField,
+    /// The comparison.
+    pub op: FilterOp,
+    /// The values (at least one; at most [`MAX_FILTER_VALUES`]).
+    pub values: Vec<FilterValue>,
+}
+
+/// Most values an `in`/`not_in` filter may list.
+pub const MAX_FILTER_VALUES: usize = 100;
+
+/// A page of users: conditions (all must hold), order and window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Conditions, all of which must hold.
+    pub filters: Vec<UserFilter>,
+    /// Sort field and whether descending (then by id, so pages are stable).
+    pub sort: Option<(UserField, bool)>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows skipped.
+    pub offset: u64,
+}
+
+/// Changes an administrator makes to a user; `None` leaves a field alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New image (`Some(None)` removes it).
+    pub image: Option<Option<String>>,
+    /// New canonical email.
+    pub email: Option<String>,
+    /// New verification state.
+    pub email_verified: Option<bool>,
+    /// New roles (comma-separated).
+    pub role: Option<String>,
+    /// New ban state: banned, reason, expiry (ms).
+    pub ban: Option<(bool, Option<String>, Option<i64>)>,
+}
+
+impl UserPatch {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        *self == UserPatch::default()
+    }
+}
+
+/// User administration storage.
+#[async_trait]
+pub trait UserAdminStore: Send + Sync + 'static {
+    /// A page of users matching `query`, and how many match in all.
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
+    /// Applies `patch` to a user; whether the user exists. [`StoreError::Conflict`] when a new
+    /// email is taken.
+    async fn patch_user(&self, user_id: &str, patch: &UserPatch, now: i64) -> StoreResult<bool>;
+}
+
+/// One audit log row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Random id.
+    pub id: String,
+    /// When (ms).
+    pub at: i64,
+    /// What happened (`sign_in`, `user.banned`, ...).
+    pub event: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// The account concerned.
+    pub user_id: Option<String>,
+    /// Who acted on it, when not the user (an administrator's id, or `cli`).
+    pub actor_id: Option<String>,
+    /// The session concerned.
+    pub session_id: Option<String>,
+    /// Client address.
+    pub ip_address: String,
+    /// Client user agent.
+    pub user_agent: String,
+    /// A small JSON object with details (never a secret).
+    pub detail: String,
+}
+
+/// Which audit rows to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Rows about this user (as subject or actor).
+    pub user_id: Option<String>,
+    /// Rows at or after this time (ms).
+    pub since: Option<i64>,
+    /// Most rows, newest first.
+    pub limit: u32,
+}
+
+/// Audit log storage: append, read, prune.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends a row.
+    async fn insert_audit(&self, row: &AuditRow) -> StoreResult<()>;
+    /// Rows matching `query`, newest first.
+    async fn audit_rows(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRow>>;
+    /// Deletes rows older than `before` (ms); how many.
+    async fn prune_audit(&self, before: i64) -> StoreResult<u64>;
 }

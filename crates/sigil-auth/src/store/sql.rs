@@ -2,7 +2,8 @@
 //! both SQLite and PostgreSQL accept), one migration set, two backends.
 
 use super::{
-    Account, AuthStore, JwkRow, RefreshToken, Session, StoreError, StoreResult, Unlinked, User,
+    Account, AuthStore, JwkRow, PasskeyRow, PasskeyUse, RefreshToken, Session, StoreError,
+    StoreResult, TwoFactorRow, Unlinked, User,
 };
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -37,9 +38,24 @@ fn migrations() -> Vec<Migration> {
             include_str!("../../migrations/20261129000001_positions.sql"),
         ),
         embed(
+            20261130000001,
+            "admin",
+            include_str!("../../migrations/20261130000001_admin.sql"),
+        ),
+        embed(
             20261130000003,
             "social",
             include_str!("../../migrations/20261130000003_social.sql"),
+        ),
+        embed(
+            20261130000004,
+            "two factor",
+            include_str!("../../migrations/20261130000004_two_factor.sql"),
+        ),
+        embed(
+            20261130000005,
+            "passkeys",
+            include_str!("../../migrations/20261130000005_passkeys.sql"),
         ),
     ]
 }
@@ -207,7 +223,7 @@ pub struct SqlStore {
     pool: AnyPool,
 }
 
-fn conflict_or(e: sqlx::Error) -> StoreError {
+pub(super) fn conflict_or(e: sqlx::Error) -> StoreError {
     match e.as_database_error() {
         Some(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::Database(e),
@@ -218,7 +234,7 @@ fn conflict_or(e: sqlx::Error) -> StoreError {
 // dynamically built SQL).
 macro_rules! user_columns {
     () => {
-        "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at"
+        "u.id, u.name, u.email, u.email_verified, u.image, u.created_at, u.updated_at, u.role, u.banned, u.ban_reason, u.ban_expires, u.two_factor_enabled"
     };
 }
 macro_rules! session_columns {
@@ -227,7 +243,7 @@ macro_rules! session_columns {
     };
 }
 
-fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
+pub(super) fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get(offset)?,
         name: row.try_get(offset + 1)?,
@@ -236,8 +252,18 @@ fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
         image: row.try_get(offset + 4)?,
         created_at: row.try_get(offset + 5)?,
         updated_at: row.try_get(offset + 6)?,
+        role: row.try_get(offset + 7)?,
+        banned: row.try_get::<i64, _>(offset + 8)? != 0,
+        ban_reason: row.try_get(offset + 9)?,
+        ban_expires: row.try_get(offset + 10)?,
+        two_factor_enabled: row.try_get::<i64, _>(offset + 11)? != 0,
     })
 }
+
+/// The user columns, for statements built at run time (`admin_sql`).
+pub(super) const USER_COLUMNS: &str = user_columns!();
+/// The number of columns `user_columns!` selects.
+pub(super) const USER_COLUMN_COUNT: usize = 12;
 
 fn session_from(row: &AnyRow, offset: usize) -> Result<Session, sqlx::Error> {
     Ok(Session {
@@ -385,11 +411,11 @@ impl AuthStore for SqlStore {
     async fn create_user(
         &self,
         user: &User,
-        password_hash: &str,
+        password_hash: Option<&str>,
         session: Option<&Session>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at, role, banned, ban_reason, ban_expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&user.id)
             .bind(&user.email)
             .bind(&user.name)
@@ -397,16 +423,22 @@ impl AuthStore for SqlStore {
             .bind(&user.image)
             .bind(user.created_at)
             .bind(user.updated_at)
+            .bind(&user.role)
+            .bind(i64::from(user.banned))
+            .bind(&user.ban_reason)
+            .bind(user.ban_expires)
             .execute(&mut *tx)
             .await
             .map_err(conflict_or)?;
-        sqlx::query("INSERT INTO credentials (user_id, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4)")
-            .bind(&user.id)
-            .bind(password_hash)
-            .bind(user.created_at)
-            .bind(user.created_at)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(password_hash) = password_hash {
+            sqlx::query("INSERT INTO credentials (user_id, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+                .bind(&user.id)
+                .bind(password_hash)
+                .bind(user.created_at)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(session) = session {
             bind_session(sqlx::query(INSERT_SESSION), session)
                 .execute(&mut *tx)
@@ -453,7 +485,7 @@ impl AuthStore for SqlStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row
-            .map(|r| Ok::<_, sqlx::Error>((user_from(&r, 0)?, r.try_get(7)?)))
+            .map(|r| Ok::<_, sqlx::Error>((user_from(&r, 0)?, r.try_get(USER_COLUMN_COUNT)?)))
             .transpose()?)
     }
 
@@ -726,6 +758,49 @@ impl AuthStore for SqlStore {
         Ok(())
     }
 
+    async fn count_verifications(&self, prefix: &str, now: i64) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM verifications WHERE expires_at > $2 AND substr(identifier, 1, length($1)) = $1",
+        )
+        .bind(prefix)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    async fn insert_passkey(&self, row: &PasskeyRow) -> StoreResult<()> {
+        super::passkeys::insert(&self.pool, row).await
+    }
+
+    async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>> {
+        super::passkeys::of_user(&self.pool, user_id).await
+    }
+
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRow>> {
+        super::passkeys::by_credential_id(&self.pool, credential_id).await
+    }
+
+    async fn record_passkey_use(&self, update: &PasskeyUse<'_>) -> StoreResult<bool> {
+        super::passkeys::record_use(&self.pool, update).await
+    }
+
+    async fn rename_passkey(
+        &self,
+        id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<PasskeyRow>> {
+        super::passkeys::rename(&self.pool, id, user_id, name).await
+    }
+
+    async fn delete_passkey(&self, id: &str, user_id: &str) -> StoreResult<bool> {
+        super::passkeys::delete(&self.pool, id, user_id).await
+    }
+
     async fn jwks(&self) -> StoreResult<Vec<JwkRow>> {
         let rows = sqlx::query(
             "SELECT kid, alg, public_jwk, private_jwk, created_at, expires_at FROM jwks ORDER BY created_at DESC, kid",
@@ -821,6 +896,114 @@ impl AuthStore for SqlStore {
             .map_err(conflict_or)?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>> {
+        let row = sqlx::query(
+            "SELECT user_id, secret, backup_codes, verified, last_step FROM two_factors WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| {
+                Ok::<_, sqlx::Error>(TwoFactorRow {
+                    user_id: r.try_get(0)?,
+                    secret: r.try_get(1)?,
+                    backup_codes: r.try_get(2)?,
+                    verified: r.try_get::<i64, _>(3)? != 0,
+                    last_step: r.try_get(4)?,
+                })
+            })
+            .transpose()?)
+    }
+
+    async fn put_two_factor(&self, row: &TwoFactorRow, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO two_factors (user_id, secret, backup_codes, verified, last_step, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, backup_codes = excluded.backup_codes, \
+             verified = excluded.verified, last_step = excluded.last_step, updated_at = excluded.updated_at",
+        )
+        .bind(&row.user_id)
+        .bind(&row.secret)
+        .bind(&row.backup_codes)
+        .bind(i64::from(row.verified))
+        .bind(row.last_step)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_two_factor_enabled(
+        &self,
+        user_id: &str,
+        enabled: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET two_factor_enabled = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(i64::from(enabled))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if !enabled {
+            sqlx::query("DELETE FROM two_factors WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn confirm_two_factor(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE two_factors SET verified = 1, updated_at = $2 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE users SET two_factor_enabled = 1, updated_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn advance_totp_step(&self, user_id: &str, step: i64, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE two_factors SET last_step = $2, updated_at = $3 WHERE user_id = $1 AND last_step < $2",
+        )
+        .bind(user_id)
+        .bind(step)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn swap_backup_codes(
+        &self,
+        user_id: &str,
+        expected: &str,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE two_factors SET backup_codes = $3, updated_at = $4 WHERE user_id = $1 AND backup_codes = $2",
+        )
+        .bind(user_id)
+        .bind(expected)
+        .bind(new)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn create_social_user(

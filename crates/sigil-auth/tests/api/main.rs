@@ -5,12 +5,15 @@
 //! subscriber. Run one module with `cargo test -p sigil-auth --test api throttle::`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod authenticator;
 mod helpers;
 
 mod defences;
 mod hardening;
+mod passkeys;
 mod recovery;
 mod sessions;
 mod smtp;
 mod social;
 mod throttle;
+mod two_factor;

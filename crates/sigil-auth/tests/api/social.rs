@@ -1057,13 +1057,8 @@ async fn account_rows_keep_their_rules_on_sqlite_and_postgres() {
         store.migrate().await.unwrap();
         let now = 1_800_000_000_000;
         let user = |id: &str, email: &str| User {
-            id: id.into(),
-            name: "N".into(),
-            email: email.into(),
             email_verified: true,
-            image: None,
-            created_at: now,
-            updated_at: now,
+            ..User::new(id.into(), "N".into(), email.into(), None, now)
         };
         let account = |id: &str, user_id: &str, provider: &str, sub: &str| Account {
             id: id.into(),

@@ -164,14 +164,24 @@ async fn mass_assignment_is_ignored() {
         .post(
             "/api/auth/sign-up/email",
             json!({ "name": "N", "email": "n@example.com", "password": PASSWORD, "emailVerified": true,
-                    "id": "chosen-id", "role": "admin", "createdAt": "2000-01-01T00:00:00.000Z" }),
+                    "id": "chosen-id", "createdAt": "2000-01-01T00:00:00.000Z" }),
         )
         .await;
     assert_eq!(up.status, StatusCode::OK);
     assert_eq!(up.body["user"]["emailVerified"], false);
     assert_ne!(up.body["user"]["id"], "chosen-id");
-    assert!(up.body["user"].get("role").is_none());
+    assert_eq!(up.body["user"]["role"], "user");
+    assert_eq!(up.body["user"]["banned"], false);
     assert_ne!(up.body["user"]["createdAt"], "2000-01-01T00:00:00.000Z");
+    // The admin plugin's fields are refused, not ignored (Better Auth: `input: false`).
+    let forged = app
+        .post(
+            "/api/auth/sign-up/email",
+            json!({ "name": "N", "email": "m@example.com", "password": PASSWORD, "role": "admin" }),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+    assert_eq!(forged.code(), "FIELD_NOT_ALLOWED");
 }
 
 #[tokio::test]

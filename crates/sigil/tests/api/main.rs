@@ -14,6 +14,7 @@
 
 mod helpers;
 
+mod admin;
 mod api_guard;
 mod binary;
 mod db_shedding;

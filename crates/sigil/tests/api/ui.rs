@@ -221,3 +221,36 @@ async fn a_browser_gets_a_page_for_an_unknown_address_and_api_clients_get_json()
         assert_eq!(answer.code(), "NOT_FOUND", "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_qr_code_of_an_authenticator_key_is_computed_here_and_bad_input_is_refused() {
+    let app = spawn_app().await;
+    let uri = "otpauth://totp/Sigil:ada%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Sigil&digits=6&period=30";
+    let answer = app.post("/ui/qr", json!({ "text": uri })).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let size = answer.body["size"].as_u64().unwrap() as usize;
+    let modules = answer.body["modules"].as_str().unwrap();
+    // A QR code of version v is 17 + 4v modules wide; ~110 bytes at level M need version 6+.
+    assert!(size >= 41 && (size - 17).is_multiple_of(4), "{size}");
+    assert_eq!(modules.len(), size * size);
+    assert!(modules.bytes().all(|b| b == b'0' || b == b'1'));
+    // The three finder patterns: dark 7-module borders in the corners, light separators.
+    let at = |x: usize, y: usize| modules.as_bytes()[y * size + x] == b'1';
+    for i in 0..7 {
+        for (x0, y0) in [(0, 0), (size - 7, 0), (0, size - 7)] {
+            assert!(at(x0 + i, y0) && at(x0, y0 + i) && at(x0 + i, y0 + 6) && at(x0 + 6, y0 + i));
+        }
+        assert!(!at(7, i) && !at(size - 8, i) && !at(7, size - 1 - i));
+    }
+    for bad in [
+        json!({}),
+        json!({ "text": "" }),
+        json!({ "text": 12 }),
+        json!({ "text": "x".repeat(513) }),
+    ] {
+        let refused = app.post("/ui/qr", bad).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert_eq!(refused.code(), "VALIDATION_ERROR");
+    }
+}

@@ -1,11 +1,13 @@
-// The account page: name, email verification, password, sessions, sign out.
+// The account page: name, email verification, password, passkeys, sessions, sign out.
 
 import { auth, goToSignIn } from './api.js';
+import { addPasskey, passkeysSupported } from './passkeys.js';
 import {
   $, h, busy, clearErrors, fieldError, flash, focusFirstError, passwordProblem,
   showAlert, showFormError, showUserName, timeElement, value,
 } from './dom.js';
 import { linkedAccounts } from './social.js';
+import { twoFactorPanel } from './two-factor.js';
 
 /** "Chrome on Linux" from a User-Agent string, and whether it is a phone or tablet. */
 export function describeAgent(agent) {
@@ -80,6 +82,7 @@ export async function accountPage() {
   badge.textContent = user.emailVerified ? 'Verified' : 'Not verified';
   badge.classList.add(user.emailVerified ? 'badge-ok' : 'badge-warn');
   profile.elements.namedItem('name').value = user.name;
+  twoFactorPanel(user);
   if (!user.emailVerified) {
     $('[data-verify-row]').hidden = false;
     const button = $('[data-action="send-verification"]');
@@ -140,6 +143,8 @@ export async function accountPage() {
       showFormError(password, error, { password: 'newPassword' });
     }
   });
+
+  await setupPasskeys();
 
   // Sessions.
   const list = $('[data-sessions]');
@@ -248,4 +253,124 @@ export async function accountPage() {
   });
 
   await loadSessions();
+}
+
+/** Asks for confirmation in the passkey delete dialog; resolves true to delete. */
+function confirmPasskeyDelete(name) {
+  const dialog = $('[data-passkey-delete-dialog]');
+  $('[data-delete-name]', dialog).textContent = name;
+  return new Promise((resolve) => {
+    const onClose = () => {
+      if (dialog.open) return;
+      dialog.removeEventListener('close', onClose);
+      resolve(dialog.returnValue === 'delete');
+    };
+    dialog.returnValue = '';
+    dialog.addEventListener('close', onClose);
+    dialog.showModal();
+    $('button[value="cancel"]', dialog).focus();
+  });
+}
+
+/** The passkeys panel: list, add, rename, delete. */
+async function setupPasskeys() {
+  const list = $('[data-passkeys]');
+  const error = $('[data-passkeys-error]');
+  const status = $('[data-passkeys-status]');
+  const empty = $('[data-passkeys-empty]');
+  const form = $('[data-form="passkey"]');
+  const label = (p) => p.name || 'Unnamed passkey';
+
+  function item(p) {
+    const name = h('p', { class: 'passkey-name' }, label(p));
+    const kind = p.deviceType === 'multiDevice' ? 'synced' : 'this device only';
+    const main = h(
+      'div',
+      {},
+      name,
+      h('p', { class: 'passkey-meta' }, timeElement(p.createdAt, 'added '), ` · ${kind}`),
+    );
+    const li = h('li', { class: 'passkey', dataset: { passkeyId: p.id } }, main);
+    const rename = h('button', { type: 'button', class: 'btn btn-secondary btn-small', 'aria-label': `Rename ${label(p)}` }, 'Rename');
+    const remove = h('button', { type: 'button', class: 'btn btn-danger btn-small', 'aria-label': `Delete ${label(p)}` }, 'Delete');
+    rename.addEventListener('click', () => {
+      const input = h('input', { type: 'text', maxlength: '256', value: p.name || '', 'aria-label': 'New name' });
+      const save = h('button', { type: 'submit', class: 'btn btn-primary btn-small' }, 'Save');
+      const cancel = h('button', { type: 'button', class: 'btn btn-secondary btn-small' }, 'Cancel');
+      const edit = h('form', { class: 'passkey-rename', novalidate: '' }, input, save, cancel);
+      const restore = () => {
+        edit.replaceWith(name);
+        rename.hidden = false;
+        rename.focus();
+      };
+      cancel.addEventListener('click', restore);
+      edit.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        error.replaceChildren();
+        const next = input.value.trim();
+        if (!next) {
+          input.focus();
+          return;
+        }
+        try {
+          const answer = await busy(save, 'Saving…', () => auth.renamePasskey(p.id, next));
+          Object.assign(p, answer.passkey);
+          name.textContent = label(p);
+          rename.setAttribute('aria-label', `Rename ${label(p)}`);
+          remove.setAttribute('aria-label', `Delete ${label(p)}`);
+          restore();
+          flash(status, 'Passkey renamed.');
+        } catch (e) {
+          showAlert(error, e);
+        }
+      });
+      name.replaceWith(edit);
+      rename.hidden = true;
+      input.focus();
+    });
+    remove.addEventListener('click', async () => {
+      error.replaceChildren();
+      if (!(await confirmPasskeyDelete(label(p)))) return remove.focus();
+      try {
+        await busy(remove, 'Deleting…', () => auth.deletePasskey(p.id));
+        li.remove();
+        empty.hidden = list.children.length > 0;
+        flash(status, `Deleted ${label(p)}.`);
+        $('button[type="submit"]', form).focus();
+      } catch (e) {
+        showAlert(error, e);
+      }
+    });
+    li.append(rename, remove);
+    return li;
+  }
+
+  async function load() {
+    try {
+      const passkeys = await auth.listPasskeys();
+      list.replaceChildren(...passkeys.map(item));
+      empty.hidden = passkeys.length > 0;
+    } catch (e) {
+      showAlert(error, e);
+    }
+  }
+
+  if (!passkeysSupported()) {
+    $('[data-passkeys-unsupported]').hidden = false;
+    form.hidden = true;
+  }
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.replaceChildren();
+    const name = value(form, 'name') || undefined;
+    try {
+      await busy($('button[type="submit"]', form), 'Waiting for your device…', () => addPasskey(name));
+      form.reset();
+      await load();
+      flash(status, 'Passkey added. You can now sign in with it.', 8000);
+    } catch (e) {
+      showAlert(error, e);
+    }
+  });
+  await load();
 }

@@ -99,7 +99,33 @@ export const auth = {
   linkSocial: (body) => post('/link-social', body),
   listAccounts: () => authCall('/list-accounts'),
   unlinkAccount: (accountId) => post('/unlink-account', { accountId }),
+  // Passkeys: Better Auth's passkey plugin routes (passkeys.js makes the WebAuthn calls).
+  passkeyRegisterOptions: (name) =>
+    authCall(`/passkey/generate-register-options${name ? `?name=${encodeURIComponent(name)}` : ''}`),
+  passkeyVerifyRegistration: (response, name) => post('/passkey/verify-registration', { response, name }),
+  passkeyAuthenticateOptions: () => authCall('/passkey/generate-authenticate-options'),
+  passkeyVerifyAuthentication: (response) => post('/passkey/verify-authentication', { response }),
+  listPasskeys: () => authCall('/passkey/list-user-passkeys'),
+  renamePasskey: (id, name) => post('/passkey/update-passkey', { id, name }),
+  deletePasskey: (id) => post('/passkey/delete-passkey', { id }),
+  twoFactor: {
+    enable: (password) => post('/two-factor/enable', { password }),
+    disable: (password) => post('/two-factor/disable', { password }),
+    generateBackupCodes: (password) => post('/two-factor/generate-backup-codes', { password }),
+    verifyTotp: (code, trustDevice) => post('/two-factor/verify-totp', { code, trustDevice }),
+    verifyBackupCode: (code, trustDevice) => post('/two-factor/verify-backup-code', { code, trustDevice }),
+    sendOtp: () => post('/two-factor/send-otp'),
+    verifyOtp: (code, trustDevice) => post('/two-factor/verify-otp', { code, trustDevice }),
+  },
 };
+
+/** The modules of a QR code for `text`, made by this server (nothing leaves for another site). */
+export async function qrCode(text) {
+  const response = await send('/ui/qr', { method: 'POST', body: { text }, credentials: 'same-origin' });
+  const body = await readBody(response);
+  if (!response.ok) throw errorOf(response, body);
+  return body;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The JWT: in memory, refreshed before it expires.

@@ -3,10 +3,12 @@
 import { auth } from './api.js';
 import {
   $, h, busy, clearErrors, fieldError, focusFirstError, looksLikeEmail, passwordProblem,
-  showFormError, value,
+  showAlert, showFormError, value,
 } from './dom.js';
 import { describe } from './messages.js';
 import { callbackError, providerButtons } from './social.js';
+import { passkeysSupported, signInWithPasskey } from './passkeys.js';
+import { secondStep } from './two-factor.js';
 
 const params = new URLSearchParams(location.search);
 
@@ -79,11 +81,33 @@ export function signInPage() {
     if ($('[aria-invalid="true"]', form)) return focusFirstError(form);
     const remember = form.elements.namedItem('rememberMe').checked;
     try {
-      await busy(submitButton(form), 'Signing in…', () => auth.signIn(address, password, remember));
+      const result = await busy(submitButton(form), 'Signing in…', () => auth.signIn(address, password, remember));
+      if (result && result.twoFactorRedirect) await secondStep(form, result.twoFactorMethods);
       location.replace(nextPage());
     } catch (error) {
       const described = showFormError(form, error);
       if (error.code === 'EMAIL_NOT_VERIFIED') offerVerificationMail(form, address, described);
+    }
+  });
+  setupPasskeySignIn();
+}
+
+/** "Sign in with a passkey": no email or password, the browser offers the passkeys it has. */
+function setupPasskeySignIn() {
+  const box = $('[data-passkey-sign-in]');
+  if (!box || !passkeysSupported()) return;
+  box.hidden = false;
+  const button = $('[data-action="passkey-sign-in"]', box);
+  const alert = $('[data-passkey-error]', box);
+  button.addEventListener('click', async () => {
+    alert.replaceChildren();
+    clearNotice();
+    try {
+      await busy(button, 'Waiting for your passkey…', () => signInWithPasskey());
+      location.replace(nextPage());
+    } catch (error) {
+      showAlert(alert, error);
+      alert.focus();
     }
   });
 }

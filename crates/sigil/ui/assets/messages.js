@@ -99,6 +99,37 @@ export function describe(error) {
     case 'INVALID_ORIGIN':
     case 'MISSING_OR_NULL_ORIGIN':
       return { text: 'Sigil refused this request because it did not come from one of its own pages. Reload the page and try again.' };
+    case 'PASSKEY_NOT_FOUND':
+      return { text: 'This passkey is not registered with Sigil any more (it may have been deleted). Sign in with your password.' };
+    case 'AUTHENTICATION_FAILED':
+      return { text: 'The passkey could not be verified. Try again, or sign in with your password.' };
+    case 'FAILED_TO_VERIFY_REGISTRATION':
+      return { text: 'The passkey could not be added. Try again.' };
+    case 'CHALLENGE_NOT_FOUND':
+      return { text: 'The passkey request expired. Try again.' };
+    case 'PASSKEYS_UNAVAILABLE':
+      return { text: 'Passkeys are off on this server: open it by a name such as localhost, not an IP address.' };
+    case 'TOO_MANY_PASSKEYS':
+      return { text: 'Your account has the most passkeys it can hold. Delete one first.' };
+    case 'PASSKEY_CANCELLED':
+    case 'PASSKEY_ALREADY_REGISTERED':
+    case 'PASSKEY_FAILED':
+      return { text: sentence(error.message) };
+    case 'INVALID_CODE':
+      return { field: 'code', text: 'That code is not right, or was already used. Enter the current code.' };
+    case 'INVALID_BACKUP_CODE':
+      return { field: 'code', text: 'That backup code is not right, or was already used.' };
+    case 'OTP_HAS_EXPIRED':
+      return { field: 'code', text: 'That emailed code has expired or was not sent. Send a new one.' };
+    case 'TOTP_NOT_ENABLED':
+      return { text: 'No authenticator app is set up for this account. Use a code by email or a backup code.' };
+    case 'INVALID_TWO_FACTOR_COOKIE':
+    case 'TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE':
+      return { text: 'This sign-in has expired or had too many wrong codes. Sign in again.', link: { href: '/sign-in', text: 'Sign in again' } };
+    case 'ACCOUNT_TEMPORARILY_LOCKED': {
+      const secs = error.retryAfter;
+      return { text: `Too many wrong codes. Wait ${secs ? `${secs} second${secs === 1 ? '' : 's'}` : 'a little'}, then try again.` };
+    }
     case 'VALIDATION_ERROR':
       return describeValidation(error.message);
     case 'NO_FIELDS_TO_UPDATE':
