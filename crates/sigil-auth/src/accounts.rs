@@ -489,6 +489,11 @@ impl Accounts {
             .await
     }
 
+    /// Whether the user has a password (a credential account).
+    pub async fn has_password(&self, user_id: &str) -> StoreResult<bool> {
+        Ok(self.store.password_hash(user_id).await?.is_some())
+    }
+
     /// A user by email.
     pub async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
         self.store.user_by_email(email.as_str()).await

@@ -122,6 +122,10 @@ pub struct AuthConfig {
     pub allow_delete_user: bool,
     /// Per-account sign-in throttling (`None`: off).
     pub account_throttle: Option<ThrottlePolicy>,
+    /// Social and OpenID Connect providers (none by default).
+    pub social_providers: Vec<crate::social_config::ProviderConfig>,
+    /// How long one call to a provider (discovery, keys, token, profile) may take.
+    pub social_timeout: Duration,
     /// Which users are administrators.
     pub admin: AdminPolicy,
     /// How long audit rows are kept (90 days).
@@ -167,6 +171,8 @@ impl AuthConfig {
             client_ip_header: None,
             allow_delete_user: true,
             account_throttle: Some(ThrottlePolicy::default()),
+            social_providers: Vec::new(),
+            social_timeout: Duration::from_secs(10),
             admin: AdminPolicy::default(),
             audit_retention: DEFAULT_AUDIT_RETENTION,
             two_factor_issuer: "Sigil".to_owned(),

@@ -34,6 +34,7 @@ pub struct CookieJar {
     session_token: String,
     dont_remember: String,
     session_data: String,
+    state: String,
     passkey_challenge: String,
     two_factor: String,
     trust_device: String,
@@ -52,6 +53,7 @@ impl CookieJar {
             session_token: format!("{prefix}.session_token"),
             dont_remember: format!("{prefix}.dont_remember"),
             session_data: format!("{prefix}.session_data"),
+            state: format!("{prefix}.state"),
             passkey_challenge: format!("{prefix}.better-auth-passkey"),
             two_factor: format!("{prefix}.two_factor"),
             trust_device: format!("{prefix}.trust_device"),
@@ -107,6 +109,22 @@ impl CookieJar {
         let raw = find_cookie(headers, name)?;
         let decoded = percent_decode_str(raw).decode_utf8().ok()?;
         crypto::verify_signed_value(secret, &decoded).map(str::to_owned)
+    }
+
+    /// `Set-Cookie` for a social sign-in's signed `state` (Better Auth's `state` cookie: it
+    /// binds the flow to the browser that started it).
+    pub fn state_cookie(&self, secret: &[u8], state: &str, max_age: u64) -> String {
+        self.signed_cookie(&self.state, secret, state, max_age)
+    }
+
+    /// `Set-Cookie` deleting the state cookie.
+    pub fn expire_state(&self) -> String {
+        format!("{}={}", self.state, self.attributes(Some(0)))
+    }
+
+    /// The `state` in the request's signed state cookie, if present and correctly signed.
+    pub fn state_from(&self, headers: &HeaderMap, secret: &[u8]) -> Option<String> {
+        self.signed_value_from(headers, &self.state, secret)
     }
 
     /// `Set-Cookie` binding a passkey ceremony to this browser: Better Auth's

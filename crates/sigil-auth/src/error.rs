@@ -83,6 +83,41 @@ pub mod codes {
         Code("CHANGE_EMAIL_DISABLED", "Change email is disabled");
     pub const RESET_PASSWORD_DISABLED: Code =
         Code("RESET_PASSWORD_DISABLED", "Reset password isn't enabled");
+    pub const PROVIDER_NOT_FOUND: Code = Code("PROVIDER_NOT_FOUND", "Provider not found");
+    pub const ID_TOKEN_NOT_SUPPORTED: Code =
+        Code("ID_TOKEN_NOT_SUPPORTED", "id_token not supported");
+    pub const FAILED_TO_GET_USER_INFO: Code =
+        Code("FAILED_TO_GET_USER_INFO", "Failed to get user info");
+    pub const USER_EMAIL_NOT_FOUND: Code = Code("USER_EMAIL_NOT_FOUND", "User email not found");
+    pub const SOCIAL_ACCOUNT_ALREADY_LINKED: Code = Code(
+        "SOCIAL_ACCOUNT_ALREADY_LINKED",
+        "Social account already linked",
+    );
+    pub const FAILED_TO_UNLINK_LAST_ACCOUNT: Code = Code(
+        "FAILED_TO_UNLINK_LAST_ACCOUNT",
+        "You can't unlink your last account",
+    );
+    pub const ACCOUNT_NOT_FOUND: Code = Code("ACCOUNT_NOT_FOUND", "Account not found");
+    pub const OAUTH_LINK_ERROR: Code = Code("OAUTH_LINK_ERROR", "account not linked");
+    pub const SIGNUP_DISABLED: Code = Code("OAUTH_LINK_ERROR", "signup disabled");
+    pub const LINKING_NOT_ALLOWED: Code = Code(
+        "LINKING_NOT_ALLOWED",
+        "Account not linked - linking not allowed",
+    );
+    pub const LINKING_DIFFERENT_EMAILS_NOT_ALLOWED: Code = Code(
+        "LINKING_DIFFERENT_EMAILS_NOT_ALLOWED",
+        "Account not linked - different emails not allowed",
+    );
+    pub const REFRESH_TOKEN_NOT_FOUND: Code =
+        Code("REFRESH_TOKEN_NOT_FOUND", "Refresh token not found");
+    pub const FAILED_TO_GET_ACCESS_TOKEN: Code = Code(
+        "FAILED_TO_GET_ACCESS_TOKEN",
+        "Failed to get a valid access token",
+    );
+    pub const PROVIDER_UNAVAILABLE: Code = Code(
+        "PROVIDER_UNAVAILABLE",
+        "The identity provider did not answer in time. Please try again.",
+    );
     // `@better-auth/passkey`'s PASSKEY_ERROR_CODES.
     pub const CHALLENGE_NOT_FOUND: Code = Code("CHALLENGE_NOT_FOUND", "Challenge not found");
     pub const YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY: Code = Code(
@@ -481,6 +516,50 @@ impl From<RefreshError> for ApiError {
             }
             RefreshError::Unavailable => ApiError::unavailable(),
             RefreshError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<crate::social::SocialError> for ApiError {
+    fn from(e: crate::social::SocialError) -> Self {
+        use crate::social::SocialError as S;
+        use crate::social::oidc::ProviderError as P;
+        let with = |status, code| ApiError::new(status, code);
+        match e {
+            S::ProviderNotFound => with(StatusCode::NOT_FOUND, codes::PROVIDER_NOT_FOUND),
+            S::IdTokenNotSupported => with(StatusCode::NOT_FOUND, codes::ID_TOKEN_NOT_SUPPORTED),
+            S::InvalidIdToken(why) => {
+                tracing::info!(target: "sigil::social", reason = %why, "ID token refused");
+                with(StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN)
+            }
+            S::UserInfo => with(StatusCode::UNAUTHORIZED, codes::FAILED_TO_GET_USER_INFO),
+            S::EmailNotFound => with(StatusCode::UNAUTHORIZED, codes::USER_EMAIL_NOT_FOUND),
+            S::EmailNotVerified => with(StatusCode::FORBIDDEN, codes::EMAIL_NOT_VERIFIED),
+            S::NotLinked => with(StatusCode::UNAUTHORIZED, codes::OAUTH_LINK_ERROR),
+            S::SignUpDisabled => with(StatusCode::UNAUTHORIZED, codes::SIGNUP_DISABLED),
+            S::AlreadyLinked => with(StatusCode::CONFLICT, codes::SOCIAL_ACCOUNT_ALREADY_LINKED),
+            S::LinkingNotAllowed => with(StatusCode::UNAUTHORIZED, codes::LINKING_NOT_ALLOWED),
+            S::DifferentEmails => with(
+                StatusCode::UNAUTHORIZED,
+                codes::LINKING_DIFFERENT_EMAILS_NOT_ALLOWED,
+            ),
+            S::AccountNotFound => with(StatusCode::BAD_REQUEST, codes::ACCOUNT_NOT_FOUND),
+            S::LastAccount => with(
+                StatusCode::BAD_REQUEST,
+                codes::FAILED_TO_UNLINK_LAST_ACCOUNT,
+            ),
+            S::NoRefreshToken => with(StatusCode::BAD_REQUEST, codes::REFRESH_TOKEN_NOT_FOUND),
+            S::Provider(P::Unreachable(why)) => {
+                tracing::warn!(target: "sigil::social", reason = %why, "provider unreachable");
+                with(StatusCode::BAD_GATEWAY, codes::PROVIDER_UNAVAILABLE)
+            }
+            S::Provider(other) => {
+                tracing::info!(target: "sigil::social", error = %other, "provider call failed");
+                with(StatusCode::BAD_REQUEST, codes::FAILED_TO_GET_ACCESS_TOKEN)
+            }
+            S::Invalid(field) => ApiError::validation(format!("[body.{field}] Invalid input")),
+            S::Unavailable => ApiError::unavailable(),
+            S::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

@@ -55,6 +55,9 @@ pub enum KeyLoadError {
     /// Encryption failed.
     #[error("could not seal the signing key")]
     Seal,
+    /// The HTTP client for social providers could not be built.
+    #[error("social providers: {0}")]
+    Social(String),
 }
 
 impl TokenIssuer {

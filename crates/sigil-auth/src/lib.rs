@@ -19,6 +19,8 @@
 //! | [`ratelimit`] | request rate limits (memory or Redis) |
 //! | [`throttle`] | per-account sign-in throttling (a growing delay that strangers cannot impose on the owner) |
 //! | [`mail`] | outgoing mail |
+//! | [`social`] | social and OpenID Connect sign-in, provider accounts and linking, no HTTP |
+//! | [`social_config`] | the social providers file and the presets' constants |
 //! | [`passkey`] | WebAuthn passkeys: registration, sign-in, list, rename, delete (no HTTP) |
 //! | [`totp`] | RFC 6238 one-time codes and `otpauth://` URIs (pure) |
 //! | [`two_factor`] | second factors: TOTP, backup codes, emailed codes, trusted devices, the sign-in challenge |
@@ -43,6 +45,8 @@ pub mod ratelimit;
 pub mod refresh;
 pub mod revocation;
 pub mod session;
+pub mod social;
+pub mod social_config;
 pub mod store;
 pub mod throttle;
 pub mod totp;

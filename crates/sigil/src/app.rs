@@ -841,6 +841,8 @@ async fn build_auth(
     if !settings.auth.account_throttle {
         config.account_throttle = None;
     }
+    config.social_providers = settings.auth.social_providers.clone();
+    config.social_timeout = settings.auth.social_timeout;
     config.admin = sigil_auth::admin::AdminPolicy {
         admin_roles: settings.auth.admin_roles.clone(),
         admin_user_ids: settings.auth.admin_user_ids.clone(),

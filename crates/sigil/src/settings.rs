@@ -167,6 +167,15 @@ pub struct AuthSettings {
     /// is answered 429 before any work.
     #[arg(long, env = "SIGIL_HASH_PER_CLIENT", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub hash_per_client: usize,
+    /// Social and OpenID Connect providers: a JSON file (see the README's "Social sign-in").
+    #[arg(long, env = "SIGIL_SOCIAL_PROVIDERS_FILE")]
+    pub social_providers_file: Option<PathBuf>,
+    /// Longest wait for one call to a social provider (discovery, keys, token, profile).
+    #[arg(long, env = "SIGIL_SOCIAL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub social_timeout: Duration,
+    /// The providers read from `social_providers_file` by [`Settings::check`].
+    #[arg(skip)]
+    pub social_providers: Vec<sigil_auth::social::config::ProviderConfig>,
     /// Issuer name authenticator apps show beside a two-factor (TOTP) entry (1 to 64
     /// characters, no ':').
     #[arg(long, env = "SIGIL_TWO_FACTOR_ISSUER", default_value = "Sigil")]
@@ -266,6 +275,16 @@ impl std::fmt::Debug for AuthSettings {
             .field("argon2_iterations", &self.argon2_iterations)
             .field("account_throttle", &self.account_throttle)
             .field("hash_per_client", &self.hash_per_client)
+            .field("social_providers_file", &self.social_providers_file)
+            .field("social_timeout", &self.social_timeout)
+            .field(
+                "social_providers",
+                &self
+                    .social_providers
+                    .iter()
+                    .map(|p| &p.id)
+                    .collect::<Vec<_>>(),
+            )
             .field("two_factor_issuer", &self.two_factor_issuer)
             .field("admin_roles", &self.admin_roles)
             .field("admin_user_ids", &self.admin_user_ids)
@@ -347,12 +366,28 @@ impl Settings {
         tidy(&mut self.auth.admin_user_ids);
         match self.mode {
             Mode::ApiOnly => self.api.keys().map(|_| ()),
-            Mode::All | Mode::AuthOnly => self.auth.check(),
+            Mode::All | Mode::AuthOnly => {
+                self.auth.check()?;
+                self.auth.load_social_providers()
+            }
         }
     }
 }
 
 impl AuthSettings {
+    /// Reads the social providers file, if one is named (secrets named by `*_env` fields come
+    /// from the environment); a file that does not parse stops the start with the reason.
+    fn load_social_providers(&mut self) -> Result<(), String> {
+        let Some(path) = &self.social_providers_file else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("SIGIL_SOCIAL_PROVIDERS_FILE {}: {e}", path.display()))?;
+        self.social_providers =
+            sigil_auth::social::config::parse_providers(&text, |name| std::env::var(name).ok())?;
+        Ok(())
+    }
+
     fn check(&self) -> Result<(), String> {
         if self.admin_roles.is_empty() {
             return Err("SIGIL_ADMIN_ROLES must name at least one role".into());

@@ -191,6 +191,11 @@ const ASSETS: &[AssetDef] = &[
         body: include_str!("../ui/assets/tasks.js"),
     },
     AssetDef {
+        file: "social.js",
+        content_type: JS,
+        body: include_str!("../ui/assets/social.js"),
+    },
+    AssetDef {
         file: "account.js",
         content_type: JS,
         body: include_str!("../ui/assets/account.js"),
@@ -243,10 +248,11 @@ pub fn router(auth: AuthService, api_url: Option<&Url>) -> Router {
     let api_base = api_url
         .map(|u| u.as_str().trim_end_matches('/').to_owned())
         .unwrap_or_default();
+    let providers = serde_json::to_string(&auth.social_providers()).unwrap_or_else(|_| "[]".into());
     let pages = PAGES
         .iter()
         .map(|def| {
-            let html = render(def, &version, &api_base);
+            let html = render(def, &version, &api_base, &providers);
             (
                 def.name,
                 Page {
@@ -319,7 +325,7 @@ pub fn not_found_page(request: &Request) -> Option<Response> {
     }
     let html = PAGE.get_or_init(|| {
         let def = PAGES.iter().find(|p| p.name == "not-found");
-        def.map(|d| render(d, &assets_version(), ""))
+        def.map(|d| render(d, &assets_version(), "", "[]"))
             .unwrap_or_default()
     });
     let mut response = (StatusCode::NOT_FOUND, html.clone()).into_response();
@@ -403,7 +409,9 @@ fn escape_attr(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn render(def: &PageDef, version: &str, api_base: &str) -> String {
+/// A page: `providers` is the JSON list of configured social providers (`[{id, name}]`) that the
+/// sign-in, sign-up and account pages turn into "Continue with …" buttons.
+fn render(def: &PageDef, version: &str, api_base: &str, providers: &str) -> String {
     let assets = format!("/assets/{version}");
     let header = match def.layout {
         Layout::Card => format!(
@@ -444,6 +452,7 @@ fn render(def: &PageDef, version: &str, api_base: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"color-scheme\" content=\"light dark\">\n\
          <meta name=\"sigil-api\" content=\"{api}\">\n\
+         <meta name=\"sigil-providers\" content=\"{providers}\">\n\
          <title>{title} · Sigil</title>\n\
          <link rel=\"icon\" href=\"{assets}/favicon.svg\" type=\"image/svg+xml\">\n\
          <link rel=\"stylesheet\" href=\"{assets}/sigil.css\">\n\
@@ -454,6 +463,7 @@ fn render(def: &PageDef, version: &str, api_base: &str) -> String {
          <noscript><p class=\"alert alert-error\">Sigil's pages need JavaScript. Turn it on and reload.</p></noscript>\n\
          </main>\n</body>\n</html>\n",
         api = escape_attr(api_base),
+        providers = escape_attr(providers),
         title = def.title,
         name = def.name,
         body = def.body.trim_end(),
@@ -602,8 +612,16 @@ mod tests {
     #[test]
     fn every_page_renders_with_its_assets_and_nothing_inline() {
         for def in PAGES {
-            let html = render(def, "v1", "https://api.example.com");
+            let html = render(
+                def,
+                "v1",
+                "https://api.example.com",
+                r#"[{"id":"g","name":"<Google>"}]"#,
+            );
             assert!(html.contains("<meta name=\"sigil-api\" content=\"https://api.example.com\">"));
+            assert!(html.contains(
+                "<meta name=\"sigil-providers\" content=\"[{&quot;id&quot;:&quot;g&quot;,&quot;name&quot;:&quot;&lt;Google&gt;&quot;}]\">"
+            ));
             assert!(html.contains("src=\"/assets/v1/app.js\""));
             assert!(html.contains(&format!("data-page=\"{}\"", def.name)));
             assert!(!html.contains("<script>"), "{}: inline script", def.name);

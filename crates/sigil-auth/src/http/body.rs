@@ -303,6 +303,46 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A string field's value, without recording a problem when it is absent or not a string.
+    pub(super) fn peek_string(&self, name: &str) -> Option<&'a str> {
+        self.get(name).and_then(Value::as_str)
+    }
+
+    /// An optional array of strings.
+    pub(super) fn opt_strings(&mut self, name: &str) -> Option<Vec<&'a str>> {
+        match self.get(name) {
+            None => None,
+            Some(Value::Array(items)) => {
+                let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+                if strings.is_none() {
+                    self.errors.push(format!(
+                        "[body.{name}] Invalid input: expected array of strings"
+                    ));
+                }
+                strings
+            }
+            other => {
+                self.wrong(name, "array", other);
+                None
+            }
+        }
+    }
+
+    /// An optional object, validated field by field with the returned [`Fields`].
+    pub(super) fn opt_object(&mut self, name: &str) -> Option<Fields<'a>> {
+        match self.get(name) {
+            None => None,
+            Some(Value::Object(map)) => Some(Fields {
+                map: Some(map),
+                errors: Vec::new(),
+            }),
+            other => {
+                self.wrong(name, "object", other);
+                None
+            }
+        }
+    }
+
     /// Ends validation: every collected problem as one 400.
     pub(super) fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {

@@ -11,6 +11,7 @@ mod recovery;
 mod reply;
 mod sessions;
 mod sign;
+mod social;
 mod tokens;
 mod two_factor;
 
@@ -57,6 +58,7 @@ struct Inner {
     two_factor: TwoFactor,
     sessions: Sessions,
     refresh: RefreshTokens,
+    social: crate::social::Social,
     passkeys: Passkeys,
     issuer: TokenIssuer,
     mailer: Arc<dyn Mailer>,
@@ -184,6 +186,21 @@ impl AuthService {
             config.session.refresh_token_ttl,
             clock.clone(),
         );
+        let social = crate::social::Social::new(
+            config.social_providers.clone(),
+            store.clone(),
+            sessions.clone(),
+            clock.clone(),
+            zeroize::Zeroizing::new(config.secret.expose().to_vec()),
+            &config.base_url,
+            format!(
+                "{}{BASE_PATH}",
+                config.base_url.as_str().trim_end_matches('/')
+            ),
+            config.social_timeout,
+            config.require_email_verification,
+        )
+        .map_err(KeyLoadError::Social)?;
         let passkeys = Passkeys::new(store.clone(), sessions.clone(), &config, clock.clone());
         let key_source = issuer.key_source(store.clone(), config.jwt.grace);
         Ok(AuthService(Arc::new(Inner {
@@ -193,6 +210,7 @@ impl AuthService {
             two_factor,
             sessions,
             refresh,
+            social,
             passkeys,
             issuer,
             mailer,
@@ -219,6 +237,11 @@ impl AuthService {
     /// Where an in-process guard looks up keys it does not know (`None` in HS256 mode).
     pub fn key_source(&self) -> Option<Arc<dyn sigil_guard::KeySource>> {
         self.0.key_source.clone()
+    }
+
+    /// The configured social providers (id and display name), for the web UI's buttons.
+    pub fn social_providers(&self) -> Vec<crate::social::ProviderInfo> {
+        self.0.social.providers()
     }
 
     /// Whether passkeys work on this server (its base URL's host is a domain name).
@@ -306,6 +329,17 @@ impl AuthService {
                 post(recovery::send_verification_email),
             )
             .route("/verify-email", get(recovery::verify_email))
+            .route("/sign-in/social", post(social::sign_in_social))
+            .route(
+                "/callback/{provider}",
+                get(social::callback).post(social::callback_post),
+            )
+            .route("/link-social", post(social::link_social))
+            .route("/list-accounts", get(social::list_accounts))
+            .route("/unlink-account", post(social::unlink_account))
+            .route("/get-access-token", post(social::get_access_token))
+            .route("/refresh-token", post(social::refresh_token))
+            .route("/account-info", get(social::account_info))
             .route("/admin/list-users", get(admin::list_users))
             .route("/admin/get-user", get(admin::get_user))
             .route("/admin/create-user", post(admin::create_user))

@@ -157,6 +157,47 @@ pub struct RefreshToken {
     pub expires_at: i64,
 }
 
+/// An identity at an outside provider linked to a user (Better Auth's `account` row of a social
+/// provider). The provider's tokens are stored sealed (`crypto::seal`), never in clear.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Random 32-character id (what `/unlink-account` and `/get-access-token` name).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The configured provider's id (`google`, `github`, or a generic provider's own id).
+    pub provider_id: String,
+    /// The user's id at the provider (the ID token's `sub`, GitHub's numeric id, ...).
+    pub account_id: String,
+    /// Sealed access token.
+    pub access_token: Option<String>,
+    /// Sealed refresh token.
+    pub refresh_token: Option<String>,
+    /// Sealed ID token.
+    pub id_token: Option<String>,
+    /// When the access token expires (ms).
+    pub access_token_expires_at: Option<i64>,
+    /// When the refresh token expires (ms).
+    pub refresh_token_expires_at: Option<i64>,
+    /// Granted scopes, comma-separated (Better Auth's format).
+    pub scope: String,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// Last update (ms).
+    pub updated_at: i64,
+}
+
+/// What an attempt to unlink an account found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unlinked {
+    /// The account was removed.
+    Removed,
+    /// The user has no account with that id.
+    NotFound,
+    /// It is the user's last way to sign in (no password, no other account): kept.
+    Last,
+}
+
 /// A registered WebAuthn passkey.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasskeyRow {
@@ -269,7 +310,7 @@ pub trait AuthStore: UserAdminStore + AuditStore + Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Marks the email verified.
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
-    /// Deletes a user (cascading to credentials, sessions, refresh tokens); returns the ids of the
+    /// Deletes a user (cascading to credentials, provider accounts, sessions, refresh tokens); returns the ids of the
     /// sessions that existed.
     async fn delete_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
 
@@ -374,6 +415,30 @@ pub trait AuthStore: UserAdminStore + AuditStore + Send + Sync + 'static {
         Ok(true)
     }
 
+    /// Creates a user without a password, its first provider account and its first session,
+    /// atomically. [`StoreError::Conflict`] when the email or the provider identity is taken.
+    async fn create_social_user(
+        &self,
+        user: &User,
+        account: &Account,
+        session: &Session,
+    ) -> StoreResult<()>;
+    /// Stores a provider account for an existing user; [`StoreError::Conflict`] when the
+    /// provider identity is already linked.
+    async fn insert_account(&self, account: &Account) -> StoreResult<()>;
+    /// The account of identity `account_id` at provider `provider_id`.
+    async fn account_by_identity(
+        &self,
+        provider_id: &str,
+        account_id: &str,
+    ) -> StoreResult<Option<Account>>;
+    /// The user's provider accounts, oldest first.
+    async fn accounts_of(&self, user_id: &str) -> StoreResult<Vec<Account>>;
+    /// Replaces an account's tokens, expiries and scope.
+    async fn update_account_tokens(&self, account: &Account) -> StoreResult<()>;
+    /// Removes the user's account `id` unless it is their last way to sign in (checked in the
+    /// same statement, so two concurrent unlinks cannot remove both of the last two ways).
+    async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked>;
     /// The user's two-factor row.
     async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>>;
     /// Creates or replaces the user's two-factor row (a new secret: `last_step` starts again).

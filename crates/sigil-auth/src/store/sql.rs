@@ -2,8 +2,8 @@
 //! both SQLite and PostgreSQL accept), one migration set, two backends.
 
 use super::{
-    AuthStore, JwkRow, PasskeyRow, PasskeyUse, RefreshToken, Session, StoreError, StoreResult,
-    TwoFactorRow, User,
+    Account, AuthStore, JwkRow, PasskeyRow, PasskeyUse, RefreshToken, Session, StoreError,
+    StoreResult, TwoFactorRow, Unlinked, User,
 };
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -41,6 +41,11 @@ fn migrations() -> Vec<Migration> {
             20261130000001,
             "admin",
             include_str!("../../migrations/20261130000001_admin.sql"),
+        ),
+        embed(
+            20261130000003,
+            "social",
+            include_str!("../../migrations/20261130000003_social.sql"),
         ),
         embed(
             20261130000004,
@@ -284,6 +289,50 @@ fn refresh_from(row: &AnyRow) -> Result<RefreshToken, sqlx::Error> {
         used_at: row.try_get(5)?,
         created_at: row.try_get(6)?,
         expires_at: row.try_get(7)?,
+    })
+}
+
+macro_rules! account_columns {
+    () => {
+        "id, user_id, provider_id, account_id, access_token, refresh_token, id_token, access_token_expires_at, refresh_token_expires_at, scope, created_at, updated_at"
+    };
+}
+
+const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, user_id, provider_id, account_id, access_token, refresh_token, id_token, access_token_expires_at, refresh_token_expires_at, scope, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+fn bind_account<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    a: &'q Account,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&a.id)
+        .bind(&a.user_id)
+        .bind(&a.provider_id)
+        .bind(&a.account_id)
+        .bind(&a.access_token)
+        .bind(&a.refresh_token)
+        .bind(&a.id_token)
+        .bind(a.access_token_expires_at)
+        .bind(a.refresh_token_expires_at)
+        .bind(&a.scope)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+}
+
+fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
+    Ok(Account {
+        id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        provider_id: row.try_get(2)?,
+        account_id: row.try_get(3)?,
+        access_token: row.try_get(4)?,
+        refresh_token: row.try_get(5)?,
+        id_token: row.try_get(6)?,
+        access_token_expires_at: row.try_get(7)?,
+        refresh_token_expires_at: row.try_get(8)?,
+        scope: row.try_get(9)?,
+        created_at: row.try_get(10)?,
+        updated_at: row.try_get(11)?,
     })
 }
 
@@ -955,6 +1004,116 @@ impl AuthStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_social_user(
+        &self,
+        user: &User,
+        account: &Account,
+        session: &Session,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO users (id, email, name, email_verified, image, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&user.id)
+            .bind(&user.email)
+            .bind(&user.name)
+            .bind(i64::from(user.email_verified))
+            .bind(&user.image)
+            .bind(user.created_at)
+            .bind(user.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or)?;
+        bind_account(sqlx::query(INSERT_ACCOUNT), account)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or)?;
+        bind_session(sqlx::query(INSERT_SESSION), session)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_account(&self, account: &Account) -> StoreResult<()> {
+        bind_account(sqlx::query(INSERT_ACCOUNT), account)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn account_by_identity(
+        &self,
+        provider_id: &str,
+        account_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE provider_id = $1 AND account_id = $2"
+        ))
+        .bind(provider_id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| account_from(&r)).transpose()?)
+    }
+
+    async fn accounts_of(&self, user_id: &str) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE user_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(account_from)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn update_account_tokens(&self, a: &Account) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET access_token = $2, refresh_token = $3, id_token = $4, access_token_expires_at = $5, refresh_token_expires_at = $6, scope = $7, updated_at = $8 WHERE id = $1")
+            .bind(&a.id)
+            .bind(&a.access_token)
+            .bind(&a.refresh_token)
+            .bind(&a.id_token)
+            .bind(a.access_token_expires_at)
+            .bind(a.refresh_token_expires_at)
+            .bind(&a.scope)
+            .bind(a.updated_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked> {
+        let removed = sqlx::query(
+            "DELETE FROM accounts WHERE id = $1 AND user_id = $2 AND \
+             (SELECT COUNT(*) FROM accounts WHERE user_id = $2) + (SELECT COUNT(*) FROM credentials WHERE user_id = $2) > 1",
+        )
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if removed > 0 {
+            return Ok(Unlinked::Removed);
+        }
+        let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some();
+        Ok(if exists {
+            Unlinked::Last
+        } else {
+            Unlinked::NotFound
+        })
     }
 
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {

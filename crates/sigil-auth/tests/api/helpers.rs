@@ -108,6 +108,11 @@ pub enum As {
 }
 
 impl Server {
+    /// The SQLite file of the server's database (for tests that check what was stored).
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("auth.db")
+    }
+
     pub async fn call(&self, method: Method, path: &str, who: &As, body: Option<Value>) -> Answer {
         self.call_with(method, path, who, body, &[]).await
     }

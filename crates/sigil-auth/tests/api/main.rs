@@ -14,5 +14,6 @@ mod passkeys;
 mod recovery;
 mod sessions;
 mod smtp;
+mod social;
 mod throttle;
 mod two_factor;

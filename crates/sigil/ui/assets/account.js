@@ -6,6 +6,7 @@ import {
   $, h, busy, clearErrors, fieldError, flash, focusFirstError, passwordProblem,
   showAlert, showFormError, showUserName, timeElement, value,
 } from './dom.js';
+import { linkedAccounts } from './social.js';
 import { twoFactorPanel } from './two-factor.js';
 
 /** "Chrome on Linux" from a User-Agent string, and whether it is a phone or tablet. */
@@ -71,6 +72,7 @@ export async function accountPage() {
   let { user } = session;
   let currentSessionId = session.session.id;
   showUserName(user.name, user.email);
+  linkedAccounts().catch((error) => showAlert($('[data-linked-error]'), error));
 
   // Profile.
   const profile = $('[data-form="profile"]');

@@ -95,6 +95,10 @@ export const auth = {
   requestPasswordReset: (email) => post('/request-password-reset', { email, redirectTo: '/reset-password' }),
   resetPassword: (token, newPassword) => post('/reset-password', { token, newPassword }),
   sendVerificationEmail: (email) => post('/send-verification-email', { email, callbackURL: '/verify-email' }),
+  signInSocial: (body) => post('/sign-in/social', body),
+  linkSocial: (body) => post('/link-social', body),
+  listAccounts: () => authCall('/list-accounts'),
+  unlinkAccount: (accountId) => post('/unlink-account', { accountId }),
   // Passkeys: Better Auth's passkey plugin routes (passkeys.js makes the WebAuthn calls).
   passkeyRegisterOptions: (name) =>
     authCall(`/passkey/generate-register-options${name ? `?name=${encodeURIComponent(name)}` : ''}`),

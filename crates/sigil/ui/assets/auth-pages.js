@@ -6,6 +6,7 @@ import {
   showAlert, showFormError, value,
 } from './dom.js';
 import { describe } from './messages.js';
+import { callbackError, providerButtons } from './social.js';
 import { passkeysSupported, signInWithPasskey } from './passkeys.js';
 import { secondStep } from './two-factor.js';
 
@@ -42,6 +43,22 @@ function clearNotice() {
   }
 }
 
+/** The "Continue with …" buttons under a sign-in or sign-up form, and a callback's error. */
+function socialSignIn(form) {
+  const box = $('[data-social]');
+  if (!box) return;
+  const alert = $('[data-form-error]', form);
+  if (params.get('error')) {
+    alert.textContent = callbackError(params.get('error'));
+  }
+  const count = providerButtons($('[data-social-buttons]', box), {
+    callbackURL: nextPage(),
+    errorCallbackURL: location.pathname,
+    onError: (error) => showFormError(form, error),
+  });
+  box.hidden = count === 0;
+}
+
 function submitButton(form) {
   return $('button[type="submit"]', form);
 }
@@ -49,6 +66,7 @@ function submitButton(form) {
 export function signInPage() {
   showNotice();
   const form = $('[data-form="sign-in"]');
+  socialSignIn(form);
   const email = form.elements.namedItem('email');
   (email.value ? form.elements.namedItem('password') : email).focus();
   form.addEventListener('submit', async (event) => {
@@ -111,6 +129,7 @@ function offerVerificationMail(form, address, described) {
 export function signUpPage() {
   showNotice();
   const form = $('[data-form="sign-up"]');
+  socialSignIn(form);
   form.elements.namedItem('name').focus();
   form.addEventListener('submit', async (event) => {
     event.preventDefault();

@@ -68,6 +68,10 @@ export function describe(error) {
       return { field: 'email', text: FIELD_TEXT.email };
     case 'INVALID_PASSWORD':
       return { field: 'currentPassword', text: 'Your current password is not right.' };
+    case 'FAILED_TO_UNLINK_LAST_ACCOUNT':
+      return { text: 'This is your last way to sign in, so it cannot be unlinked. Link another first.' };
+    case 'PROVIDER_UNAVAILABLE':
+      return { text: 'The sign-in provider did not answer. Try again in a moment.' };
     case 'SERVICE_BUSY':
       return { text: 'Sigil is very busy right now. Try again in a moment.' };
     case 'TOO_MANY_REQUESTS': {
