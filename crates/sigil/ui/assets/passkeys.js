@@ -6,7 +6,11 @@ import { ApiError, auth } from './api.js';
 
 /** Whether this browser can use passkeys here (WebAuthn in a secure context). */
 export function passkeysSupported() {
-  return Boolean(window.PublicKeyCredential && navigator.credentials && window.isSecureContext);
+  // Browsers refuse an IP address as the WebAuthn rp id, and so does the server (400
+  // PASSKEYS_UNAVAILABLE): on http://127.0.0.1 or [::1] passkeys cannot work, so offer none.
+  const host = location.hostname;
+  const ipHost = /^[0-9.]+$/.test(host) || host.includes(':') || host.startsWith('[');
+  return Boolean(window.PublicKeyCredential && navigator.credentials && window.isSecureContext && !ipHost);
 }
 
 function fromB64url(text) {
