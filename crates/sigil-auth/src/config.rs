@@ -42,23 +42,29 @@ impl Secret {
 /// How JWTs are signed.
 #[derive(Clone, Debug)]
 pub struct JwtConfig {
-    /// Signing algorithm (EdDSA by default; HS256 uses `hs_secret`).
+    /// Signing algorithm (EdDSA by default; HS256 uses `hs_secrets`).
     pub alg: Algorithm,
-    /// The shared HMAC secret in HS256 mode (kept apart from the cookie secret).
-    pub hs_secret: Option<Secret>,
+    /// The shared HMAC secrets in HS256 mode (kept apart from the cookie secret): the first
+    /// signs, every one verifies (how a shared secret is rotated).
+    pub hs_secrets: Vec<Secret>,
     /// Token lifetime.
     pub ttl: Duration,
-    /// How long a retired key stays in `/jwks`.
+    /// How long a replaced key stays in `/jwks` after its last token can have expired (its
+    /// successor's creation + `ttl`): covers other instances still signing with it until their
+    /// next key reload, and verifiers' clock leeway.
     pub grace: Duration,
+    /// Create a new signing key this often (`None`: only `sigil keys rotate` does).
+    pub rotation_interval: Option<Duration>,
 }
 
 impl Default for JwtConfig {
     fn default() -> Self {
         JwtConfig {
             alg: Algorithm::EdDSA,
-            hs_secret: None,
+            hs_secrets: Vec::new(),
             ttl: Duration::from_secs(15 * 60),
-            grace: Duration::from_secs(30 * 24 * 3600),
+            grace: crate::keys::DEFAULT_GRACE,
+            rotation_interval: None,
         }
     }
 }

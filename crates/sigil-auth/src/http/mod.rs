@@ -73,6 +73,10 @@ struct Inner {
     account_listener: Option<Arc<dyn AccountListener>>,
     /// Where an in-process guard looks up keys another instance created.
     key_source: Option<Arc<dyn sigil_guard::KeySource>>,
+    /// Rotation and retirement of the signing keys.
+    keys: crate::keys::KeyManager,
+    /// Where the signing keys are reloaded from.
+    store: Arc<dyn AuthStore>,
     clock: SharedClock,
 }
 
@@ -202,7 +206,16 @@ impl AuthService {
         )
         .map_err(KeyLoadError::Social)?;
         let passkeys = Passkeys::new(store.clone(), sessions.clone(), &config, clock.clone());
-        let key_source = issuer.key_source(store.clone(), config.jwt.grace);
+        let key_source = issuer.key_source(store.clone());
+        let keys = crate::keys::KeyManager::new(
+            store.clone(),
+            Audit::new(store.clone(), clock.clone()),
+            config.jwt.alg,
+            config.secret.expose(),
+            config.jwt.ttl,
+            config.jwt.grace,
+            clock.clone(),
+        );
         Ok(AuthService(Arc::new(Inner {
             config,
             accounts,
@@ -220,6 +233,8 @@ impl AuthService {
             trusted,
             account_listener,
             key_source,
+            keys,
+            store,
             clock,
         })))
     }
@@ -282,6 +297,23 @@ impl AuthService {
     /// Seconds since the Unix epoch, by the service's clock.
     pub fn now_unix(&self) -> u64 {
         self.0.clock.now_unix()
+    }
+
+    /// Signing-key rotation and retirement.
+    pub fn keys(&self) -> &crate::keys::KeyManager {
+        &self.0.keys
+    }
+
+    /// Reads the signing keys again (a rotation elsewhere, a replaced key whose window ended)
+    /// and, with an automatic rotation interval, rotates when one is due. Servers call this
+    /// every [`crate::keys::RELOAD_PERIOD`]; whether the keys in use changed.
+    pub async fn refresh_keys(&self) -> Result<bool, crate::keys::KeyError> {
+        if let Some(interval) = self.0.config.jwt.rotation_interval
+            && !self.0.config.jwt.alg.is_symmetric()
+        {
+            self.0.keys.rotate_if_due(interval).await?;
+        }
+        Ok(self.0.issuer.reload(self.0.store.as_ref()).await?)
     }
 
     /// The JWT issuer (for wiring an in-process guard).

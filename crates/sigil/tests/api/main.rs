@@ -21,6 +21,7 @@ mod db_shedding;
 mod flow;
 mod guard_example;
 mod identity;
+mod keys;
 mod logs;
 mod postgres;
 mod redis;
