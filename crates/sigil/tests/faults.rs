@@ -962,13 +962,9 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
     let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let later = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    let later = sigil_guard::clock::ManualClock::starting_now()
+        .shared()
+        .now_ms()
         + 1_000;
     sqlx::query("INSERT INTO jwks (kid, alg, public_jwk, private_jwk, created_at, expires_at) VALUES ($1, 'EdDSA', $2, $3, $4, NULL)")
         .bind("a-key-made-elsewhere")
