@@ -208,7 +208,7 @@ impl TokenIssuer {
             Bytes::from(serde_json::to_vec(&JwkSet { keys: published }).unwrap_or_default());
         if !first {
             if signing.kid() != current.signing.kid() {
-                tracing::info!(target: "sigil::auth", kid = ?signing.kid(), previous = ?current.signing.kid(), "new JWT signing key in use");
+                tracing::info!(target: "sigil::auth", kid = signing.kid().unwrap_or("-"), previous = current.signing.kid().unwrap_or("-"), "new JWT signing key in use");
             }
             if kids != current.published {
                 tracing::info!(target: "sigil::auth", published = ?kids, "the published JWT keys changed");

@@ -277,7 +277,7 @@ impl KeyManager {
         if !self.store.rotate_jwk(&row, min_age).await? {
             return Ok(None);
         }
-        tracing::info!(target: "sigil::auth", kid = %row.kid, previous = ?previous, alg = %self.alg, by = trigger.actor(), "rotated the JWT signing key");
+        tracing::info!(target: "sigil::auth", kid = %row.kid, previous = previous.as_deref().unwrap_or("-"), alg = %self.alg, by = trigger.actor(), "rotated the JWT signing key");
         let mut entry = AuditEntry::new(AuditEvent::KeyRotated, Outcome::Success)
             .actor(trigger.actor())
             .detail("kid", row.kid.clone())

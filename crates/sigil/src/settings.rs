@@ -449,7 +449,8 @@ impl AuthSettings {
         Ok(())
     }
 
-    /// The HS256 secrets, the signing one first (checked: see [`jwt_secret_list`]).
+    /// The HS256 secrets, the signing one first: not both forms, none shorter than 32 bytes, no
+    /// duplicates.
     pub fn jwt_secret_list(&self) -> Result<Vec<&SecretString>, String> {
         jwt_secret_list(&self.jwt_secret, &self.jwt_secrets)
     }
