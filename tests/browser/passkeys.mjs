@@ -202,6 +202,9 @@ export async function runPasskeys(browser, env, run) {
         return r.status;
       }, totp(enabled.totpURI));
       assertEqual(confirmed, 200, 'the first TOTP code turns two-factor on');
+      // The authenticator forgets the passkeys deleted above, so a discoverable sign-in below
+      // cannot pick one of them.
+      await A.cdp.send('WebAuthn.clearCredentials', { authenticatorId: A.authenticatorId });
       await page.goto('/account');
       await page.getByLabel('Name for a new passkey').fill('Second factor');
       await page.getByRole('button', { name: 'Add a passkey' }).click();

@@ -20,6 +20,9 @@ export function secondStep(passwordForm, methods) {
   const form = $('[data-form="two-factor"]');
   passwordForm.hidden = true;
   form.hidden = false;
+  // The page's own "Sign in with a passkey" gives way to this step's "Use a passkey instead".
+  const passkeyBox = $('[data-passkey-sign-in]');
+  if (passkeyBox) passkeyBox.hidden = true;
   const sendButton = $('[data-action="send-otp"]', form);
   const help = $('[data-two-factor-help]', form);
   const code = form.elements.namedItem('code');
