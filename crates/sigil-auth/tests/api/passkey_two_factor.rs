@@ -14,6 +14,8 @@ use crate::passkeys::{
 use crate::two_factor::{Enrolled, expires_cookie, set_cookie};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sigil_guard::clock::ManualClock;
+use sigil_test_support::FreshDatabase;
 use std::time::Duration;
 
 /// A user with two-factor (TOTP) on and a registered passkey.
@@ -70,6 +72,46 @@ fn assert_refused(a: &Answer, status: StatusCode, code: &str) {
 #[tokio::test]
 async fn a_passkey_completes_a_pending_two_factor_sign_in() {
     let (s, origin) = localhost_server().await;
+    second_step(&s, &origin).await;
+}
+
+/// The same on PostgreSQL (`SIGIL_TEST_POSTGRES_URL`, which `scripts/test` sets and requires):
+/// the challenge rows live in its `verifications` table.
+#[tokio::test]
+async fn a_passkey_completes_a_pending_two_factor_sign_in_on_postgres() {
+    let Some(db) = FreshDatabase::create("sigil_pk2fa").await else {
+        return;
+    };
+    let mut origin = String::new();
+    let s = server_on(
+        &db.url,
+        tempfile::tempdir().unwrap(),
+        |config| {
+            let ip_origin = config.origin();
+            config.base_url.set_host(Some("localhost")).unwrap();
+            config.trusted_origins.push(ip_origin);
+            origin = config.origin();
+        },
+        ManualClock::starting_now(),
+    )
+    .await;
+    second_step(&s, &origin).await;
+    // Another user's passkey on Ada's pending sign-in, on this database too.
+    let (bob, mut bob_key) = enrolled_with_passkey(&s, &origin, "bob@example.com").await;
+    let bob_before = sessions_of(&s, &bob.session).await;
+    let two_factor = password_step(&s, "ada@example.com", true).await;
+    let (options, cookies) = second_step_options(&s, &two_factor).await;
+    let a = verify_authentication(&s, &cookies, bob_key.assert(&options, &honest(&origin))).await;
+    assert_refused(&a, StatusCode::BAD_REQUEST, "AUTHENTICATION_FAILED");
+    assert_eq!(sessions_of(&s, &bob.session).await, bob_before);
+    drop(s);
+    db.drop_now().await;
+}
+
+/// Ada (TOTP and a passkey) ends two password sign-ins with her passkey: the session keeps the
+/// password step's "remember me", the pending sign-in is used up.
+async fn second_step(s: &Server, origin: &str) {
+    let (s, origin) = (s, origin.to_owned());
     let (ada, mut key) = enrolled_with_passkey(&s, &origin, "ada@example.com").await;
     let before = sessions_of(&s, &ada.session).await;
 
