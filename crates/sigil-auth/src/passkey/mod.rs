@@ -597,10 +597,13 @@ impl Passkeys {
             .user_by_id(&row.user_id)
             .await?
             .ok_or(PasskeyError::AuthenticationFailed)?;
-        let remember = match second_step {
-            None => true,
+        let (session, token, remember) = match second_step {
+            None => {
+                let (session, token) = self.sessions.create(&user.id, true, client).await?;
+                (session, token, true)
+            }
             Some(pending) => two_factor
-                .complete_with_passkey(pending, &user.id)
+                .complete_with_passkey(pending, &user.id, client)
                 .await
                 .map_err(|e| match e {
                     TwoFactorError::Unavailable | TwoFactorError::Internal(_) => {
@@ -609,7 +612,6 @@ impl Passkeys {
                     _ => PasskeyError::InvalidTwoFactorCookie,
                 })?,
         };
-        let (session, token) = self.sessions.create(&user.id, remember, client).await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, passkey_id = %row.id, second_factor = second_step.is_some(), "signed in with a passkey");
         Ok(SignedIn {
             user,

@@ -11,7 +11,7 @@ use crate::passkeys::{
     call, challenge_cookie, honest, localhost_server, register, sessions_of, sign_in_options,
     verify_authentication,
 };
-use crate::two_factor::{Enrolled, expires_cookie, set_cookie};
+use crate::two_factor::{Enrolled, audit_rows, expires_cookie, set_cookie};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sigil_guard::clock::ManualClock;
@@ -72,7 +72,21 @@ fn assert_refused(a: &Answer, status: StatusCode, code: &str) {
 #[tokio::test]
 async fn a_passkey_completes_a_pending_two_factor_sign_in() {
     let (s, origin) = localhost_server().await;
-    second_step(&s, &origin).await;
+    let ada = second_step(&s, &origin).await;
+    // Audited as sign-ins with a second factor, naming their sessions (never a credential).
+    let rows = audit_rows(&s, &ada).await;
+    let by_passkey: Vec<_> = rows
+        .iter()
+        .filter(|(e, o, _, d)| {
+            e == "sign_in" && o == "success" && d.contains("\"second_factor\":\"passkey\"")
+        })
+        .collect();
+    assert_eq!(by_passkey.len(), 2, "{rows:?}");
+    assert!(
+        by_passkey
+            .iter()
+            .all(|(_, _, session, _)| session.is_some())
+    );
 }
 
 /// The same on PostgreSQL (`SIGIL_TEST_POSTGRES_URL`, which `scripts/test` sets and requires):
@@ -109,8 +123,8 @@ async fn a_passkey_completes_a_pending_two_factor_sign_in_on_postgres() {
 }
 
 /// Ada (TOTP and a passkey) ends two password sign-ins with her passkey: the session keeps the
-/// password step's "remember me", the pending sign-in is used up.
-async fn second_step(s: &Server, origin: &str) {
+/// password step's "remember me", the pending sign-in is used up. Answers Ada's user id.
+async fn second_step(s: &Server, origin: &str) -> String {
     let (s, origin) = (s, origin.to_owned());
     let (ada, mut key) = enrolled_with_passkey(&s, &origin, "ada@example.com").await;
     let before = sessions_of(&s, &ada.session).await;
@@ -175,6 +189,7 @@ async fn second_step(s: &Server, origin: &str) {
         "{:?}",
         a.cookies()
     );
+    a.body["user"]["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
