@@ -125,19 +125,19 @@ async fn a_passkey_completes_a_pending_two_factor_sign_in_on_postgres() {
 /// Ada (TOTP and a passkey) ends two password sign-ins with her passkey: the session keeps the
 /// password step's "remember me", the pending sign-in is used up. Answers Ada's user id.
 async fn second_step(s: &Server, origin: &str) -> String {
-    let (s, origin) = (s, origin.to_owned());
-    let (ada, mut key) = enrolled_with_passkey(&s, &origin, "ada@example.com").await;
-    let before = sessions_of(&s, &ada.session).await;
+    let origin = origin.to_owned();
+    let (ada, mut key) = enrolled_with_passkey(s, &origin, "ada@example.com").await;
+    let before = sessions_of(s, &ada.session).await;
 
-    let two_factor = password_step(&s, "ada@example.com", true).await;
-    let (options, cookies) = second_step_options(&s, &two_factor).await;
+    let two_factor = password_step(s, "ada@example.com", true).await;
+    let (options, cookies) = second_step_options(s, &two_factor).await;
     // The options name Ada's passkey (so the browser offers it, discoverable or not).
     let allowed = options["allowCredentials"].as_array().unwrap();
     assert_eq!(allowed.len(), 1, "{options}");
     assert_eq!(allowed[0]["id"], key.id());
     assert_eq!(allowed[0]["type"], "public-key");
     assert_eq!(options["userVerification"], "required");
-    let a = verify_authentication(&s, &cookies, key.assert(&options, &honest(&origin))).await;
+    let a = verify_authentication(s, &cookies, key.assert(&options, &honest(&origin))).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_eq!(a.body["user"]["email"], "ada@example.com");
     assert_eq!(a.body["user"]["twoFactorEnabled"], true);
@@ -154,7 +154,7 @@ async fn second_step(s: &Server, origin: &str) -> String {
     let token = As::Bearer(a.header("set-auth-token").unwrap().to_owned());
     let got = s.get_session(&token).await;
     assert_eq!(got.body["user"]["email"], "ada@example.com");
-    assert_eq!(sessions_of(&s, &ada.session).await, before + 1);
+    assert_eq!(sessions_of(s, &ada.session).await, before + 1);
 
     // The pending sign-in is over: its cookie opens nothing more.
     let again = s
@@ -169,12 +169,12 @@ async fn second_step(s: &Server, origin: &str) -> String {
         StatusCode::UNAUTHORIZED,
         "INVALID_TWO_FACTOR_COOKIE",
     );
-    assert_eq!(sessions_of(&s, &ada.session).await, before + 1);
+    assert_eq!(sessions_of(s, &ada.session).await, before + 1);
 
     // A password step with `rememberMe: false` ends in a browser-session cookie.
-    let two_factor = password_step(&s, "ada@example.com", false).await;
-    let (options, cookies) = second_step_options(&s, &two_factor).await;
-    let a = verify_authentication(&s, &cookies, key.assert(&options, &honest(&origin))).await;
+    let two_factor = password_step(s, "ada@example.com", false).await;
+    let (options, cookies) = second_step_options(s, &two_factor).await;
+    let a = verify_authentication(s, &cookies, key.assert(&options, &honest(&origin))).await;
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     let session_cookie = a
         .cookies()
