@@ -195,6 +195,11 @@ impl TaskStore {
         self
     }
 
+    /// (hits, misses) of the task-list cache since the store was created (`None` without one).
+    pub fn list_cache_stats(&self) -> Option<(u64, u64)> {
+        self.cache.as_ref().map(|cache| cache.stats())
+    }
+
     fn invalidate(&self, user_id: &str) {
         if let Some(cache) = &self.cache {
             cache.invalidate(user_id);

@@ -69,6 +69,8 @@ pub struct App {
     limits: crate::serve::ConnectionLimits,
     /// The database revocation feed, when this process follows one.
     feed: Option<Feed>,
+    /// The read caches, for their hit counts at shutdown.
+    caches: Caches,
 }
 
 /// The database revocation feed of a process: its status, and its own pool (closed before the
@@ -293,7 +295,8 @@ impl App {
             clock,
         };
         match wiring.build(&mut created).await {
-            Ok((router, auth, pool, background, feed)) => Ok(App {
+            Ok((router, auth, pool, background, feed, caches)) => Ok(App {
+                caches,
                 listener,
                 router,
                 address,
@@ -365,6 +368,7 @@ impl App {
             background,
             feed,
             limits,
+            caches,
             ..
         } = self;
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -387,6 +391,7 @@ impl App {
                 Ok(())
             }
         };
+        caches.log();
         for task in &background {
             task.abort();
         }
@@ -627,7 +632,49 @@ type Built = (
     sqlx::AnyPool,
     Vec<JoinHandle<()>>,
     Option<Feed>,
+    Caches,
 );
+
+/// The two read caches of a process, kept to report their hit counts when it stops.
+#[derive(Debug, Default)]
+struct Caches {
+    /// The tasks API's guard (its verified-token cache).
+    guard: Option<Guard>,
+    /// The tasks store (its task-list cache).
+    tasks: Option<TaskStore>,
+}
+
+impl Caches {
+    /// One log line (target `sigil::caches`) with each cache's hits, misses and hit rate since
+    /// start; `off` for a cache that is disabled.
+    fn log(&self) {
+        fn describe(stats: Option<(u64, u64)>) -> String {
+            match stats {
+                None => "off".to_owned(),
+                Some((hits, misses)) => {
+                    let total = hits + misses;
+                    let rate = if total == 0 {
+                        0.0
+                    } else {
+                        100.0 * hits as f64 / total as f64
+                    };
+                    format!("{hits} hits, {misses} misses ({rate:.1}% hits)")
+                }
+            }
+        }
+        if self.guard.is_none() && self.tasks.is_none() {
+            return;
+        }
+        let token_cache = describe(
+            self.guard
+                .as_ref()
+                .and_then(Guard::cache_stats)
+                .map(|s| (s.hits, s.misses)),
+        );
+        let tasks_cache = describe(self.tasks.as_ref().and_then(TaskStore::list_cache_stats));
+        tracing::info!(target: "sigil::caches", token_cache = %token_cache, tasks_cache = %tasks_cache, "cache hit counts since start");
+    }
+}
 
 impl Wiring<'_> {
     async fn build(self, created: &mut Created) -> Result<Built, StartError> {
@@ -779,8 +826,13 @@ impl Wiring<'_> {
             )),
             None => deny_list.clone(),
         };
+        let mut caches = Caches::default();
         if let Some(tasks) = tasks {
             let guard = guard.with_revocation(check).with_clock(self.clock.clone());
+            caches = Caches {
+                guard: Some(guard.clone()),
+                tasks: Some(tasks.clone()),
+            };
             router = router.merge(with_cors(sigil_tasks::router(tasks, guard), self.cors));
         }
         let feed = feed.map(|(feed_pool, status, own)| {
@@ -813,7 +865,7 @@ impl Wiring<'_> {
                 // The path without a reset link's token (`/api/auth/reset-password/{token}`).
                 tracing::info_span!("request", method = %request.method(), path = %sigil_auth::redact_path(request.uri().path()))
             }));
-        Ok((router, auth_service, pool, background, feed))
+        Ok((router, auth_service, pool, background, feed, caches))
     }
 }
 
