@@ -35,36 +35,59 @@ COMPILED = [(name, re.compile(rx)) for name, rx in BUCKETS]
 
 
 def stacks(perf_data):
-    out = subprocess.run(["perf", "script", "-i", perf_data, "-F", "ip,sym,dso"], capture_output=True,
+    out = subprocess.run(["perf", "script", "-i", perf_data, "-F", "comm,ip,sym,dso"], capture_output=True,
                          text=True, errors="replace").stdout
     for block in out.split("\n\n"):
-        frames = []
+        frames, comm = [], ""
         for line in block.splitlines():
-            line = line.strip()
-            if not line:
+            if not line.strip():
                 continue
-            m = re.match(r"[0-9a-f]+\s+(.*?)\s+\((.*)\)$", line)
+            m = re.match(r"\s*[0-9a-f]+\s+(.*?)\s+\((.*)\)$", line)
             if m:
                 frames.append((m.group(1), m.group(2)))
+            elif not frames:
+                comm = line.strip()
         if frames:
-            yield frames
+            yield comm, frames
 
 
-def bucket(frames):
+KERNEL_CALLERS = [
+    ("kernel: socket reads/writes (HTTP)", r"hyper|tokio::net|mio::net|recv|send|writev|read$|write$|__libc_(read|write)"),
+    ("kernel: runtime idle/wake (epoll, tokio park)", r"tokio|epoll|mio"),
+    ("kernel: PostgreSQL socket I/O (sqlx-postgres)", r"sqlx_postgres"),
+]
+KERNEL_COMPILED = [(name, re.compile(rx)) for name, rx in KERNEL_CALLERS]
+
+
+def _is_kernel(dso):
+    return "kernel" in dso or dso.startswith("[k")
+
+
+def bucket(comm, frames):
     sym, dso = frames[0]
-    if "kernel" in dso or dso.startswith("[k"):
-        return "kernel (socket reads/writes, futex wake-ups, scheduling)"
+    # The stacks have no frame pointers past libc, so kernel time is told apart by thread: sqlx-sqlite
+    # runs each connection's SQLite on a thread of its own, reached through a channel.
+    if _is_kernel(dso) and comm.startswith("sqlx-sqlite"):
+        return "kernel on the SQLite worker threads (sleeping/waking for each query hand-off)"
+    if _is_kernel(dso):
+        # Who entered the kernel: the innermost user-space frames decide.
+        user = [f for f in frames if not _is_kernel(f[1])]
+        for sym, _dso in user[:12]:
+            for name, rx in KERNEL_COMPILED:
+                if rx.search(sym):
+                    return name
+        return "kernel on the runtime threads (socket I/O, waking SQLite workers, scheduling)"
     for sym, _dso in frames:
         for name, rx in COMPILED:
             if rx.search(sym):
                 return name
-    return "other"
+    return "other (SQLite worker thread)" if comm.startswith("sqlx-sqlite") else "other"
 
 
 def main():
     perf_data, run_json = sys.argv[1], sys.argv[2]
     run = json.load(open(run_json))
-    counts = Counter(bucket(f) for f in stacks(perf_data))
+    counts = Counter(bucket(c, f) for c, f in stacks(perf_data))
     total = sum(counts.values()) or 1
     per_req = run["cpu_us_per_request"]
     print(f"{run['requests']:,} requests, {run['rps']:,.0f} req/s, server CPU {per_req:.1f} µs per request "

@@ -741,6 +741,19 @@ impl Wiring<'_> {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }
                 migrate_retrying(|| tasks.migrate()).await?;
+                // On an SQLite file the list read skips sqlx's worker-thread hand-offs (the cost
+                // of an uncached read; see sigil-tasks' sqlite_reader and BENCHMARKS.md).
+                if let Some(file) = &self.target.file {
+                    let connections = pool.options().get_max_connections() as usize;
+                    tasks = tasks
+                        .with_sqlite_reader(file, connections, settings.common.db_timeout)
+                        .map_err(|e| {
+                            StartError::Database(format!(
+                                "cannot open {} for reading: {e}",
+                                file.display()
+                            ))
+                        })?;
+                }
                 Some(tasks)
             }
         };
