@@ -156,7 +156,7 @@ def build_rows(res: dict) -> list[dict]:
     who = f"{n_users:,} users × {n_tasks} tasks, a token each, requests spread over all users"
     sigil_does = {
         "sqlite": "Sigil: parse the request, verify the JWT signature and claims ({alg}), check `sub` against "
-                  "the path, one SQLite `SELECT` of the user's rows (sqlx pool), serialize JSON. "
+                  "the path, one SQLite `SELECT` of the user's rows (rusqlite on the request's thread, cached prepared statement), serialize JSON. "
                   "FastAPI: PyJWT verifies the same token ({alg}, same claims), the same check, one "
                   "`SELECT` on the same database file (Python's sqlite3), Pydantic model, JSON.",
         "postgres": "Sigil: verify the JWT ({alg}), check `sub`, one PostgreSQL `SELECT` (sqlx pool, prepared "
@@ -328,14 +328,21 @@ def _status(targets):
     return label, "; ".join(marks)
 
 
-def _fmt_cores(c) -> str:
-    """Cores the server used (its processes' utime+stime over the run), plus PostgreSQL's backends."""
-    if not c or (c[0] is None and c[1] is None):
+def _fmt_cores(row) -> str:
+    """Cores the server used (its processes' utime+stime over the run), plus PostgreSQL's backends, and
+    the server's CPU time per answered request (µs): the figure a loaded machine skews least."""
+    c = row.get("cores")
+    if not c or (c[0] is None and c[1] is None) or row.get("unit") != "req/s":
         return ""
     f = lambda v: "—" if v is None else f"{v:.2f}"
     out = f"{f(c[0])} / {f(c[1])}"
     if (c[2] or 0) >= 0.05 or (c[3] or 0) >= 0.05:
         out += f" (+ PostgreSQL {f(c[2])} / {f(c[3])})"
+
+    def per_req(cores, rps):
+        return "—" if not cores or not rps else f"{cores * 1e6 / rps:,.0f}"
+
+    out += f"; CPU µs/req {per_req(c[0], row.get('sigil'))} / {per_req(c[1], row.get('peer_value'))}"
     return out
 
 
@@ -361,7 +368,7 @@ def table_md(rows: list[dict]) -> str:
             _fmt_ratio(r),
             _pair(*r["p50"], _fmt_ms) if lat else "",
             _pair(*r["p99"], _fmt_ms) if lat else "",
-            _fmt_cores(r.get("cores")),
+            _fmt_cores(r),
             _pair(*r["rss"], _fmt_mb) if rss else "",
             _fmt_load(r.get("load")),
             target, mark,

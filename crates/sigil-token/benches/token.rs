@@ -125,7 +125,7 @@ fn benches(c: &mut Criterion) {
 
     // The floor of EdDSA verification: what ed25519-dalek alone takes for the same token, the
     // same key and the same strict check (verify_strict, as key.rs uses).
-    if let Some(case) = cases.iter().find(|c| c.alg == Algorithm::EdDsa) {
+    if let Some(case) = cases.iter().find(|c| c.alg == Algorithm::EdDSA) {
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let jwk = serde_json::to_value(case.key.verifying_key().to_jwk()).unwrap();
