@@ -517,14 +517,21 @@ QUICK_RATIOS = [
 def last_run_summary(res: dict) -> dict:
     """What bench/quick compares with: the key rows' req/s and p99, the ratios, and the machine load."""
     runs = res["runs"]
+    def cpu_us(r):
+        return round(r.get("cores_server", 0) * 1e6 / r["rps"], 1) if r.get("rps") else None
+
     pick = {k: {"rps": round(runs[k]["rps"], 1), "p99_ms": round(runs[k]["p99_ms"], 3),
-                "loadavg": runs[k].get("loadavg_before")} for k, _ in QUICK_KEYS if k in runs}
+                "cpu_us_per_request": cpu_us(runs[k]), "loadavg": runs[k].get("loadavg_before")}
+            for k, _ in QUICK_KEYS if k in runs}
     ratios = {name: round(runs[a]["rps"] / runs[b]["rps"], 3) for name, a, b in QUICK_RATIOS
               if a in runs and b in runs and runs[b]["rps"]}
+    # peer's CPU per request ÷ Sigil's: what a loaded machine skews least
+    cpu_ratios = {name: round(cpu_us(runs[b]) / cpu_us(runs[a]), 3) for name, a, b in QUICK_RATIOS
+                  if a in runs and b in runs and cpu_us(runs[a]) and cpu_us(runs[b])}
     return {"date": res["meta"]["date"], "sigil_rev": res["meta"].get("sigil_rev"),
             "users": res.get("users"), "settings": {k: res["settings"][k] for k in ("duration", "warmup",
                                                                                      "connections")},
-            "rows": pick, "ratios": ratios}
+            "rows": pick, "ratios": ratios, "cpu_ratios": cpu_ratios}
 
 
 def quick_compare(res: dict, out: Path, last_path: Path) -> int:
@@ -556,6 +563,12 @@ def quick_compare(res: dict, out: Path, last_path: Path) -> int:
         if b and a / b < 0.8:
             flag, bad = "  <-- more than 20% below the last run", bad + 1
         print(f"  {name:<62} {a:>8.2f}×  ({change}){flag}")
+    print("CPU per request, peer ÷ Sigil (each server's own CPU time over answered requests)")
+    for name, _, _ in QUICK_RATIOS:
+        a, b = now["cpu_ratios"].get(name), last.get("cpu_ratios", {}).get(name)
+        if a is None:
+            continue
+        print(f"  {name:<62} {a:>8.2f}×  ({f'{a / b:.2f}× last' if b else '—'})")
     print(f"\nwritten: {out / 'quick.json'}")
     return 0
 
