@@ -447,12 +447,8 @@ mod tests {
     async fn the_sqlite_reader_lists_what_the_sqlx_path_lists() {
         sqlx::any::install_default_drivers();
         let dir = std::env::temp_dir().join(format!(
-            "sigil-tasks-reader-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
+            "sigil-tasks-reader-{}",
+            sigil_guard::sigil_token::random::alphanumeric(16).unwrap()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("tasks.db");
