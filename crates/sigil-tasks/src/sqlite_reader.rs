@@ -17,6 +17,7 @@
 use crate::store::{StatusFilter, Task, rfc3339};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ pub(crate) struct SqliteReader {
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
     busy_timeout: Duration,
+    closed: AtomicBool,
 }
 
 impl SqliteReader {
@@ -47,6 +49,7 @@ impl SqliteReader {
             idle: Mutex::new(Vec::new()),
             max_idle: max_idle.max(1),
             busy_timeout,
+            closed: AtomicBool::new(false),
         };
         let first = reader.connect()?;
         reader.give_back(first);
@@ -77,9 +80,26 @@ impl SqliteReader {
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.max_idle {
+        if idle.len() < self.max_idle && !self.closed.load(Ordering::Acquire) {
             idle.push(conn);
         }
+    }
+
+    /// Closes every idle connection and keeps none from now on; later reads go through the
+    /// store's sqlx pool. Called before that pool closes at shutdown: SQLite removes the `-wal`
+    /// and `-shm` files only when the last connection to the file closes, and a read-only
+    /// connection cannot do it.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Whether [`SqliteReader::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The user's tasks, oldest first (the same statement and order as the sqlx path).

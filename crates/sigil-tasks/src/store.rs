@@ -218,6 +218,15 @@ impl TaskStore {
         Ok(self)
     }
 
+    /// Closes the SQLite reader's connections (before the pool closes at shutdown, so that the
+    /// pool's last connection can checkpoint and remove the `-wal` and `-shm` files); later
+    /// reads go through the pool.
+    pub fn close_sqlite_reader(&self) {
+        if let Some(reader) = &self.sqlite_reader {
+            reader.close();
+        }
+    }
+
     /// (hits, misses) of the task-list cache since the store was created (`None` without one).
     pub fn list_cache_stats(&self) -> Option<(u64, u64)> {
         self.cache.as_ref().map(|cache| cache.stats())
@@ -271,7 +280,9 @@ impl TaskStore {
     /// The user's tasks, oldest first.
     pub async fn list(&self, user_id: &str, filter: StatusFilter) -> Result<Vec<Task>, TaskError> {
         let _slot = self.enter()?;
-        if let Some(reader) = &self.sqlite_reader {
+        if let Some(reader) = &self.sqlite_reader
+            && !reader.is_closed()
+        {
             return Ok(reader.list(user_id, filter)?);
         }
         let rows = match filter {

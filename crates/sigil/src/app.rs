@@ -401,6 +401,11 @@ impl App {
         if let Some(own_pool) = feed.and_then(|f| f.own_pool) {
             own_pool.close().await;
         }
+        // The tasks store's read-only SQLite connections close first: the pool's last
+        // connection then checkpoints and removes the -wal and -shm files.
+        if let Some(tasks) = &caches.tasks {
+            tasks.close_sqlite_reader();
+        }
         close_database(pool, backend).await;
         served
     }
@@ -635,7 +640,8 @@ type Built = (
     Caches,
 );
 
-/// The two read caches of a process, kept to report their hit counts when it stops.
+/// The two read caches of a process, kept to report their hit counts when it stops (and the
+/// tasks store, to close its SQLite reader before the pool).
 #[derive(Debug, Default)]
 struct Caches {
     /// The tasks API's guard (its verified-token cache).
