@@ -504,6 +504,74 @@ impl TwoFactor {
         })
     }
 
+    /// The id of the user a pending sign-in challenge (the `two_factor` cookie's id) waits for;
+    /// `None` for a malformed, unknown, used, expired or used-up challenge. Nothing is consumed.
+    pub async fn pending_user(&self, challenge: &str) -> Result<Option<String>> {
+        if challenge.is_empty() || challenge.len() > 64 {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .peek_verification(&challenge_id(challenge), self.now())
+            .await?
+            .and_then(|value| Challenge::decode(&value))
+            .filter(|c| c.attempts < ATTEMPTS_PER_CHALLENGE)
+            .map(|c| c.user_id))
+    }
+
+    /// Ends a pending sign-in with a passkey: the caller has verified a passkey assertion of
+    /// `user_id` (possession and user verification, itself two factors). The challenge is
+    /// consumed; it must be live, not used up, and waiting for `user_id` (of another user it is
+    /// left alone and refused). The session keeps the sign-in's "remember me"; answers it, its
+    /// token and that flag.
+    pub async fn complete_with_passkey(
+        &self,
+        challenge: &str,
+        user_id: &str,
+        client: &ClientInfo,
+    ) -> Result<(Session, String, bool)> {
+        if challenge.is_empty() || challenge.len() > 64 {
+            return Err(TwoFactorError::InvalidChallenge);
+        }
+        let now = self.now();
+        let value = self
+            .store
+            .peek_verification(&challenge_id(challenge), now)
+            .await?
+            .ok_or(TwoFactorError::InvalidChallenge)?;
+        let stored = Challenge::decode(&value).ok_or(TwoFactorError::InvalidChallenge)?;
+        if !crypto::ct_eq(stored.user_id.as_bytes(), user_id.as_bytes()) {
+            return Err(TwoFactorError::InvalidChallenge);
+        }
+        // Taken, and checked again as taken: of two concurrent completions one wins.
+        let taken = self
+            .store
+            .take_verification(&challenge_id(challenge), now)
+            .await?
+            .and_then(|value| Challenge::decode(&value))
+            .ok_or(TwoFactorError::InvalidChallenge)?;
+        if !crypto::ct_eq(taken.user_id.as_bytes(), user_id.as_bytes()) {
+            return Err(TwoFactorError::InvalidChallenge);
+        }
+        if taken.attempts >= ATTEMPTS_PER_CHALLENGE {
+            return Err(TwoFactorError::TooManyAttempts);
+        }
+        let (session, token) = self
+            .sessions
+            .create(user_id, taken.remember, client)
+            .await?;
+        tracing::info!(target: "sigil::auth", user_id, session_id = %session.id, "signed in with a second factor (a passkey)");
+        self.record(
+            AuditEntry::new(AuditEvent::SignIn, Outcome::Success)
+                .user(user_id)
+                .session(&session.id)
+                .client(client)
+                .detail("second_factor", "passkey"),
+        )
+        .await;
+        Ok((session, token, taken.remember))
+    }
+
     /// Whether `value` is a valid trust cookie of `user`; a valid one is used up.
     async fn take_trust(&self, user: &User, value: &str) -> Result<bool> {
         let Some((mac, id)) = value.split_once('!') else {

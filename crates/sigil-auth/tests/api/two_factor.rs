@@ -43,7 +43,7 @@ fn key_of(uri: &str) -> Vec<u8> {
 }
 
 /// `name=value` of a cookie an answer sets (not an expiry).
-fn set_cookie(answer: &Answer, suffix: &str) -> Option<String> {
+pub(crate) fn set_cookie(answer: &Answer, suffix: &str) -> Option<String> {
     answer
         .cookies()
         .into_iter()
@@ -51,26 +51,26 @@ fn set_cookie(answer: &Answer, suffix: &str) -> Option<String> {
         .map(|c| c.split(';').next().unwrap().to_owned())
 }
 
-fn expires_cookie(answer: &Answer, suffix: &str) -> bool {
+pub(crate) fn expires_cookie(answer: &Answer, suffix: &str) -> bool {
     answer
         .cookies()
         .iter()
         .any(|c| c.contains(suffix) && c.contains("Max-Age=0"))
 }
 
-struct Enrolled {
-    key: Vec<u8>,
-    backup_codes: Vec<String>,
-    session: As,
+pub(crate) struct Enrolled {
+    pub(crate) key: Vec<u8>,
+    pub(crate) backup_codes: Vec<String>,
+    pub(crate) session: As,
 }
 
 impl Server {
-    fn code(&self, key: &[u8]) -> String {
+    pub(crate) fn code(&self, key: &[u8]) -> String {
         totp::code_at(key, self.clock.now_unix())
     }
 
     /// Signs up, enables two-factor (TOTP) with the password and confirms it with a first code.
-    async fn enrolled(&self, email: &str) -> Enrolled {
+    pub(crate) async fn enrolled(&self, email: &str) -> Enrolled {
         let session = self.session(email).await;
         let enabled = self
             .post(
@@ -748,7 +748,10 @@ async fn a_trusted_device_skips_the_second_factor_until_the_password_changes() {
 }
 
 /// The audit rows of one user, oldest first: (event, outcome, session id, detail).
-async fn audit_rows(s: &Server, user_id: &str) -> Vec<(String, String, Option<String>, String)> {
+pub(crate) async fn audit_rows(
+    s: &Server,
+    user_id: &str,
+) -> Vec<(String, String, Option<String>, String)> {
     let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", s.db_path().display()))
         .await
         .unwrap();
