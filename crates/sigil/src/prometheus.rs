@@ -91,6 +91,10 @@ fn describe() {
         "sigil_token_cache_lookups_total",
         "Lookups in the verified-token cache, by result (hit, miss)"
     );
+    describe_counter!(
+        "sigil_task_list_cache_lookups_total",
+        "Lookups in the tasks API's per-user task-list cache, by result (hit, miss)"
+    );
     describe_gauge!(
         "sigil_db_pool_connections",
         "Open connections of the database pool (sampled at scrape time)"
