@@ -543,6 +543,7 @@ impl From<crate::social::SocialError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 codes::LINKING_DIFFERENT_EMAILS_NOT_ALLOWED,
             ),
+            S::Banned => with(StatusCode::FORBIDDEN, codes::BANNED_USER),
             S::AccountNotFound => with(StatusCode::BAD_REQUEST, codes::ACCOUNT_NOT_FOUND),
             S::LastAccount => with(
                 StatusCode::BAD_REQUEST,
