@@ -22,6 +22,7 @@ mod flow;
 mod guard_example;
 mod identity;
 mod logs;
+mod observability;
 mod postgres;
 mod redis;
 mod refresh;
