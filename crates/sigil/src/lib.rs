@@ -6,6 +6,8 @@
 //! | [`settings`] | the settings groups (each the definition of its flags, environment variables and defaults), their checks, and the secret file |
 //! | [`ops`] | operator commands on the database: `sigil users`, `sigil sessions`, `sigil audit` |
 //! | [`app`] | building the router for `serve`, `serve-auth` or `serve-api`, and running it |
+//! | [`health`] | `/healthz`, `/readyz`, request ids |
+//! | [`prometheus`] | the metrics recorder, the HTTP metrics layer and the metrics listener |
 //! | [`serve`] | the accept loop: header, body and keep-alive timeouts, the connection cap |
 //! | [`telemetry`] | logging |
 //! | [`ui`] | the web pages |
@@ -13,7 +15,9 @@
 
 pub mod app;
 pub mod cli;
+pub mod health;
 pub mod ops;
+pub mod prometheus;
 pub mod serve;
 pub mod settings;
 pub mod telemetry;

@@ -23,6 +23,7 @@ mod guard_example;
 mod identity;
 mod keys;
 mod logs;
+mod observability;
 mod postgres;
 mod redis;
 mod refresh;
