@@ -201,7 +201,7 @@ impl TaskStore {
     }
 
     /// Reads task lists from the SQLite file at `path` through a pool of up to `connections` idle
-    /// read-only `rusqlite` connections, on the calling thread (see [`crate::sqlite_reader`]),
+    /// read-only `rusqlite` connections, on the calling thread (the `sqlite_reader` module),
     /// instead of through sqlx's worker threads. Only for a store whose pool is on that same
     /// file, in WAL mode. A read that waits longer than `busy_timeout` for a lock is a 503.
     pub fn with_sqlite_reader(
