@@ -801,6 +801,7 @@ impl Wiring<'_> {
 
         let has_ui = settings.mode != Mode::ApiOnly;
         let router = router
+            .merge(crate::openapi::router(settings.mode))
             .fallback(move |request: Request| not_found(has_ui, request))
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::map_response(json_refusals))

@@ -6,6 +6,7 @@
 //! | [`settings`] | the settings groups (each the definition of its flags, environment variables and defaults), their checks, and the secret file |
 //! | [`ops`] | operator commands on the database: `sigil users`, `sigil sessions`, `sigil audit` |
 //! | [`app`] | building the router for `serve`, `serve-auth` or `serve-api`, and running it |
+//! | [`openapi`] | the OpenAPI 3.1 document (`GET /api/openapi.json`, `sigil openapi`) |
 //! | [`serve`] | the accept loop: header, body and keep-alive timeouts, the connection cap |
 //! | [`telemetry`] | logging |
 //! | [`ui`] | the web pages |
@@ -13,6 +14,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod openapi;
 pub mod ops;
 pub mod serve;
 pub mod settings;

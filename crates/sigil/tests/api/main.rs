@@ -22,6 +22,7 @@ mod flow;
 mod guard_example;
 mod identity;
 mod logs;
+mod openapi;
 mod postgres;
 mod redis;
 mod refresh;
