@@ -411,7 +411,7 @@ body!(
 body!(
     /// One audit event.
     AuditEventBody {
-        id: i64,
+        id: String,
         at: String,
         event: String,
         outcome: String,
