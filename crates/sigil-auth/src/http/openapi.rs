@@ -211,6 +211,8 @@ body!(
 );
 
 /// The answer of `POST /sign-in/email`.
+// A schema only (the handler builds the JSON), never a value: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum SignInAnswer {
@@ -285,6 +287,8 @@ body!(
 );
 
 /// The answer of `POST /sign-in/social`.
+// A schema only (the handler builds the JSON), never a value: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum SocialSignInAnswer {
@@ -304,6 +308,8 @@ body!(
 );
 
 /// The answer of `POST /link-social`.
+// A schema only (the handler builds the JSON), never a value: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum LinkSocialAnswer {
@@ -449,6 +455,8 @@ body!(
 );
 
 /// The answer of `POST /two-factor/enable`.
+// A schema only (the handler builds the JSON), never a value: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum TwoFactorEnabled {
