@@ -93,6 +93,7 @@ fn valid_id(id: &str) -> Result<(), TaskError> {
 /// `GET /api/{user_id}/tasks`.
 #[utoipa::path(
     get,
+    operation_id = "listTasks",
     path = "/api/{user_id}/tasks",
     tag = "tasks",
     params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ListQuery),
@@ -121,6 +122,7 @@ pub async fn list(
 /// `POST /api/{user_id}/tasks`.
 #[utoipa::path(
     post,
+    operation_id = "createTask",
     path = "/api/{user_id}/tasks",
     tag = "tasks",
     params(("user_id" = String, Path, description = "The token's subject (`sub`)")),
@@ -145,6 +147,7 @@ pub async fn create(
 /// `GET /api/{user_id}/tasks/{id}`.
 #[utoipa::path(
     get,
+    operation_id = "getTask",
     path = "/api/{user_id}/tasks/{id}",
     tag = "tasks",
     params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ("id" = String, Path, description = "Task id")),
@@ -168,6 +171,7 @@ pub async fn get_one(
 /// `PUT /api/{user_id}/tasks/{id}`.
 #[utoipa::path(
     put,
+    operation_id = "replaceTask",
     path = "/api/{user_id}/tasks/{id}",
     tag = "tasks",
     params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ("id" = String, Path, description = "Task id")),
@@ -206,6 +210,7 @@ pub async fn replace(
 /// `DELETE /api/{user_id}/tasks/{id}`.
 #[utoipa::path(
     delete,
+    operation_id = "deleteTask",
     path = "/api/{user_id}/tasks/{id}",
     tag = "tasks",
     params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ("id" = String, Path, description = "Task id")),
@@ -228,6 +233,7 @@ pub async fn delete(
 /// `PATCH /api/{user_id}/tasks/{id}/complete`: toggles, or sets `{"completed": bool}`.
 #[utoipa::path(
     patch,
+    operation_id = "completeTask",
     path = "/api/{user_id}/tasks/{id}/complete",
     tag = "tasks",
     params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ("id" = String, Path, description = "Task id")),

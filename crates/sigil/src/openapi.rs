@@ -30,6 +30,7 @@ struct Document(Arc<String>);
 #[utoipa::path(
     get,
     path = "/api/openapi.json",
+    operation_id = "openapiDocument",
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of this server's API", content_type = "application/json", body = Object))
 )]

@@ -838,6 +838,49 @@ fn finish(doc: &mut OpenApi) {
         .schemas
         .insert("ErrorBody".into(), ErrorBody::schema());
     add_common_errors(doc);
+    name_operations(doc);
+}
+
+/// Gives every operation a unique `operationId` from its path, as Better Auth's client names its
+/// calls: `/sign-in/email` is `signInEmail`, `/admin/list-users` `adminListUsers`,
+/// `/reset-password/{token}` `resetPasswordToken`; a path with several methods suffixes all but
+/// `GET` with the method (`getSessionPost`). (utoipa would use the handler's name, which is not
+/// unique: `account::update_user` and `admin::update_user`.)
+fn name_operations(doc: &mut OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let mut base = String::new();
+        let relative = path.strip_prefix(super::BASE_PATH).unwrap_or(path);
+        for word in relative
+            .split(['/', '-', '{', '}'])
+            .filter(|w| !w.is_empty())
+        {
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                if base.is_empty() {
+                    base.extend(first.to_lowercase());
+                } else {
+                    base.extend(first.to_uppercase());
+                }
+                base.extend(chars);
+            }
+        }
+        let several = operations_mut(item).count() > 1;
+        for (method, op) in [
+            ("Get", &mut item.get),
+            ("Post", &mut item.post),
+            ("Put", &mut item.put),
+            ("Patch", &mut item.patch),
+            ("Delete", &mut item.delete),
+        ] {
+            if let Some(op) = op {
+                op.operation_id = Some(if several && method != "Get" {
+                    format!("{base}{method}")
+                } else {
+                    base.clone()
+                });
+            }
+        }
+    }
 }
 
 /// Adds, to every operation, the error answers any identity route can give before or around its

@@ -342,6 +342,24 @@ fn the_document_is_openapi_3_1_and_every_reference_resolves() {
             }
         }
     }
+    // Operation ids are unique (client generators name their functions after them).
+    let mut ids = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for method in METHODS {
+            if let Some(op) = item.get(method) {
+                let id = op["operationId"].as_str().unwrap();
+                assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            }
+        }
+    }
+    for (path, method, id) in [
+        ("/api/auth/sign-in/email", "post", "signInEmail"),
+        ("/api/auth/get-session", "post", "getSessionPost"),
+        ("/api/auth/admin/update-user", "post", "adminUpdateUser"),
+        ("/api/{user_id}/tasks", "get", "listTasks"),
+    ] {
+        assert_eq!(doc["paths"][path][method]["operationId"], id);
+    }
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearerJwt"]["scheme"], "bearer");
     assert_eq!(schemes["bearerJwt"]["bearerFormat"], "JWT");
