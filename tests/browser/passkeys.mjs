@@ -2,9 +2,11 @@
 // `WebAuthn.addVirtualAuthenticator`: CTAP2, internal, resident keys, user verification) stands
 // in for a fingerprint reader. A person signs up with a password, adds a passkey on the account
 // page, signs out, signs in with the passkey alone, renames it and deletes it; a deleted passkey
-// no longer signs in. The deployment's base URL is `http://localhost:<port>` (browsers refuse an
+// no longer signs in. With two-factor on, a password sign-in ends with the passkey instead of a
+// code, and the passkey alone still signs in. The deployment's base URL is `http://localhost:<port>` (browsers refuse an
 // IP address as the WebAuthn relying party id).
 
+import { createHmac } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -50,6 +52,27 @@ async function withAuthenticator(browser, env, problems) {
   });
   const credentials = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
   return { context, page, traffic, cdp, authenticatorId, credentials };
+}
+
+/** The current RFC 6238 code (SHA-1, 6 digits, 30 s) for the key in an `otpauth://` URI. */
+function totp(uri) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const key = [];
+  for (const c of new URL(uri).searchParams.get('secret').replace(/=+$/, '').toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      key.push((value >>> bits) & 0xff);
+    }
+  }
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000)));
+  const mac = createHmac('sha1', Buffer.from(key)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
 /** The answer of the last request to `path` in `traffic`. */
@@ -165,6 +188,62 @@ export async function runPasskeys(browser, env, run) {
       assertEqual(removed.data, { status: true }, 'deletePasskey');
       const again = await page.evaluate(() => window.officialClient.signIn.passkey());
       assertEqual(again.error && again.error.code, 'PASSKEY_NOT_FOUND', 'a deleted passkey is refused through the official client');
+    }, [page]);
+
+    await run.step('passkeys: with two-factor on, a passkey is the second step of a password sign-in', async () => {
+      // Two-factor (authenticator app) on for Grace, through the API the account page uses.
+      const enabled = await page.evaluate(async (password) => {
+        const r = await fetch('/api/auth/two-factor/enable', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password }) });
+        return r.json();
+      }, grace.password);
+      assert(typeof enabled.totpURI === 'string', `two-factor/enable answered a TOTP URI: ${JSON.stringify(enabled)}`);
+      const confirmed = await page.evaluate(async (code) => {
+        const r = await fetch('/api/auth/two-factor/verify-totp', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+        return r.status;
+      }, totp(enabled.totpURI));
+      assertEqual(confirmed, 200, 'the first TOTP code turns two-factor on');
+      // The authenticator forgets the passkeys deleted above, so a discoverable sign-in below
+      // cannot pick one of them.
+      await A.cdp.send('WebAuthn.clearCredentials', { authenticatorId: A.authenticatorId });
+      await page.goto('/account');
+      await page.getByLabel('Name for a new passkey').fill('Second factor');
+      await page.getByRole('button', { name: 'Add a passkey' }).click();
+      await page.getByText('Passkey added. You can now sign in with it.').waitFor();
+
+      await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
+      await page.waitForURL('**/sign-in**');
+      await page.getByLabel('Email').fill(grace.email);
+      await page.getByLabel('Password', { exact: true }).fill(grace.password);
+      const signIn = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/auth/sign-in/email');
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      assertEqual((await (await signIn).json()).twoFactorMethods, ['totp', 'otp', 'passkey'], 'the second step offers the passkey');
+      const usePasskey = page.getByRole('button', { name: 'Use a passkey instead' });
+      await usePasskey.waitFor();
+      await run.shot(page, 'sign-in-second-step-passkey');
+      const options = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/auth/passkey/generate-authenticate-options');
+      await usePasskey.click();
+      const listed = (await (await options).json()).allowCredentials || [];
+      await page.waitForURL('**/tasks');
+      assertEqual(listed.length, 1, 'the options name Grace\'s passkey only');
+      const verify = last(traffic, '/api/auth/passkey/verify-authentication');
+      assertEqual(verify && verify.status, 200, 'verify-authentication answered 200');
+      const cookies = await A.context.cookies();
+      assert(!cookies.some((c) => c.name.endsWith('two_factor')), 'the two-factor cookie is gone');
+      assert(cookies.some((c) => c.name.endsWith('session_token')), 'a session cookie is set');
+      await page.goto('/account');
+      await page.getByText(grace.email).first().waitFor();
+    }, [page]);
+
+    await run.step('passkeys: with two-factor on, a passkey alone still signs in (it is two factors)', async () => {
+      await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
+      await page.waitForURL('**/sign-in**');
+      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      await page.waitForURL('**/tasks');
+      const verify = last(traffic, '/api/auth/passkey/verify-authentication');
+      assertEqual(verify && verify.status, 200, 'verify-authentication answered 200');
+      const session = await page.evaluate(async () => (await fetch('/api/auth/get-session')).json());
+      assertEqual(session.user.email, grace.email, 'signed in as Grace');
+      assertEqual(session.user.twoFactorEnabled, true, 'with two-factor on');
     }, [page]);
 
     assertEqual(problems, [], 'no script errors or CSP violations');

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Reference server: a real Better Auth 1.7.25 instance (memory adapter, jwt + bearer + admin plugins) served over
+// Reference server: a real Better Auth 1.7.25 instance (memory adapter, jwt + bearer + admin + twoFactor plugins, and
+// @better-auth/passkey 1.7.6 with the base URL's host as rp id and its origin as the only origin) served over
 // HTTP with toNodeHandler. It reads the same flags and environment variables as `sigil serve`, so that the
 // harness can start both servers the same way, and it writes mail to the same JSON-lines outbox.
 //
@@ -26,6 +27,7 @@ const { betterAuth } = await import("better-auth");
 const { memoryAdapter } = await import("better-auth/adapters/memory");
 const { admin, bearer, jwt, twoFactor } = await import("better-auth/plugins");
 const { toNodeHandler } = await import("better-auth/node");
+const { passkey } = await import("@better-auth/passkey");
 
 const DEFAULT_SECRET = "sigil-conformance-secret-0123456789abcdefghijklmnop";
 
@@ -83,7 +85,7 @@ function jwtPayload(token) {
 }
 
 let handler = null;
-const db = { user: [], session: [], account: [], verification: [], jwks: [], twoFactor: [] };
+const db = { user: [], session: [], account: [], verification: [], jwks: [], twoFactor: [], passkey: [] };
 const server = createServer((req, res) => {
   if (!handler) {
     res.statusCode = 503;
@@ -161,6 +163,9 @@ server.listen(port, host, () => {
           },
         },
       }),
+      // Sigil's relying party: the base URL's host and origin (a browser refuses an IP address as rp id, so
+      // the passkey scenario runs both servers on http://localhost:PORT).
+      passkey({ rpID: new URL(baseURL).hostname, rpName: "Sigil", origin: new URL(baseURL).origin }),
     ],
   });
   handler = toNodeHandler(auth);

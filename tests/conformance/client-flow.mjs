@@ -12,6 +12,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { withAuthenticator } from "./lib/authenticator.mjs";
 import { Flow, expiresCookie, setCookieValue, sleep } from "./lib/flow.mjs";
 
 export const SESSION_COOKIE = "better-auth.session_token";
@@ -1041,6 +1042,148 @@ async function twoFactorScenario(flow) {
   f.assert("sign-in/after-disable: a session at once", !!setCookieValue(r.ex, SESSION_COOKIE), r.json);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Scenario "passkey": @better-auth/passkey 1.7.6 through the official passkeyClient(), its WebAuthn calls
+// answered by a software authenticator (lib/authenticator.mjs: ES256 keys, "none" attestation), on servers
+// whose base URL is http://localhost:PORT. Register, list, rename, delete, sign in with the passkey; the bad
+// inputs (another user's credential, wrong origin, wrong rp id, a counter going backwards, no user
+// verification); and a passkey as the second step of a two-factor sign-in (Sigil's extension, docs/design.md).
+// ---------------------------------------------------------------------------------------------------------
+async function passkeyScenario(flow) {
+  const f = flow;
+  const auth = f.authenticator;
+  const all = { observeAll: true };
+  const ada = "ada.passkey@example.com";
+  const bob = "bob.passkey@example.com";
+
+  const A = f.device("A");
+  const a = f.passkeyClient(A);
+  await f.step("sign-up/ada", () => a.signUp.email({ name: "Ada", email: ada, password: PW }));
+  const N = f.device("N");
+  await f.step("generate-register-options/no-session", () => f.raw(N, "/passkey/generate-register-options"));
+  await f.step("list/no-session", () => f.raw(N, "/passkey/list-user-passkeys"));
+
+  // Registrations that must not verify (Cyd has no passkey, so nothing is excluded): each leaves the
+  // authenticator with a credential the server does not know.
+  const C = f.device("C");
+  const cyd = f.passkeyClient(C);
+  await f.step("sign-up/cyd", () => cyd.signUp.email({ name: "Cyd", email: "cyd.passkey@example.com", password: PW }));
+  auth.owner = "cyd";
+  auth.next = { origin: "http://evil.example" };
+  await f.step("add-passkey/wrong-origin", () => cyd.passkey.addPasskey({ name: "Evil" }), all);
+  auth.next = { rpId: "evil.example" };
+  await f.step("add-passkey/wrong-rp-id", () => cyd.passkey.addPasskey({ name: "Evil" }), all);
+  // Without user verification: Better Auth registers it (userVerification "preferred"); Sigil requires it.
+  auth.next = { userVerified: false };
+  await f.step("add-passkey/no-user-verification", () => cyd.passkey.addPasskey({ name: "No UV" }), all);
+  await f.step("list/cyd-after-refused", () => cyd.passkey.listUserPasskeys());
+
+  auth.owner = "ada";
+  let r = await f.step("add-passkey/ok", () => a.passkey.addPasskey({ name: "Laptop" }), all);
+  f.assert("add-passkey/ok: the passkey is answered", r.data?.name === "Laptop" && typeof r.data?.credentialID === "string", r.data ?? r.error);
+  const adaPasskey = r.data;
+  const adaCredential = auth.credentials[auth.credentials.length - 1];
+  r = await f.step("list/ok", () => a.passkey.listUserPasskeys());
+  f.assert("list/ok: one passkey", Array.isArray(r.data) && r.data.length === 1 && r.data[0].id === adaPasskey?.id, r.data);
+  r = await f.step("update/ok", () => a.passkey.updatePasskey({ id: adaPasskey?.id ?? "x", name: "Work laptop" }));
+  f.assert("update/ok: renamed", r.data?.passkey?.name === "Work laptop", r.data ?? r.error);
+  await f.step("update/unknown-id", () => a.passkey.updatePasskey({ id: "no-such-passkey", name: "x" }));
+  await f.step("delete/unknown-id", () => a.passkey.deletePasskey({ id: "no-such-passkey" }));
+
+  // Bob, with a passkey of his own (same authenticator, another credential).
+  const B = f.device("B");
+  const b = f.passkeyClient(B);
+  await f.step("sign-up/bob", () => b.signUp.email({ name: "Bob", email: bob, password: PW }));
+  auth.owner = "bob";
+  r = await f.step("add-passkey/bob", () => b.passkey.addPasskey({ name: "Phone" }), all);
+  const bobCredential = auth.credentials[auth.credentials.length - 1];
+  f.assert("add-passkey/bob: a second credential", bobCredential && bobCredential !== adaCredential, r.data ?? r.error);
+  await f.step("update/other-users", () => b.passkey.updatePasskey({ id: adaPasskey?.id ?? "x", name: "mine now" }));
+  await f.step("delete/other-users", () => b.passkey.deletePasskey({ id: adaPasskey?.id ?? "x" }));
+
+  // Sign in with the passkey alone.
+  await f.step("sign-out/ada", () => a.signOut());
+  const P = f.device("P");
+  const p = f.passkeyClient(P);
+  auth.next = { credential: adaCredential };
+  r = await f.step("sign-in-passkey/ok", () => p.signIn.passkey(), all);
+  f.assert("sign-in-passkey/ok: a session cookie", !!setCookieValue(f.recorder.exchanges.at(-1), SESSION_COOKIE), r.error);
+  r = await f.step("get-session/after-passkey", () => p.getSession());
+  f.assert("get-session/after-passkey: Ada", r.data?.user?.email === ada, r.json);
+
+  // Bad assertions, each from a device without a session.
+  const bad = async (name, lie) => {
+    const D = f.device(name);
+    const d = f.passkeyClient(D);
+    auth.next = { credential: adaCredential, ...lie };
+    const res = await f.step(`sign-in-passkey/${name}`, () => d.signIn.passkey(), all);
+    const session = await d.getSession();
+    return { res, signedIn: !!session.data };
+  };
+  // The servers' counter is the authenticator's here (every assertion so far was accepted): 1, then 2.
+  let o = await bad("again", {});
+  f.assert("sign-in-passkey/again: a session", o.signedIn);
+  o = await bad("counter-backwards", { counter: 1 });
+  f.assert("sign-in-passkey/counter-backwards: no session", !o.signedIn);
+  o = await bad("counter-level", { counter: 2 });
+  f.assert("sign-in-passkey/counter-level: no session", !o.signedIn);
+  o = await bad("wrong-origin", { origin: "http://evil.example" });
+  f.assert("sign-in-passkey/wrong-origin: no session", !o.signedIn);
+  o = await bad("wrong-rp-id", { rpId: "evil.example" });
+  f.assert("sign-in-passkey/wrong-rp-id: no session", !o.signedIn);
+  // No user verification: Better Auth accepts it (requireUserVerification: false); Sigil refuses (listed).
+  await bad("no-user-verification", { userVerified: false });
+
+  // Another user's credential answering options asked under Ada's session (they list only hers).
+  auth.next = { credential: bobCredential };
+  r = await f.step("sign-in-passkey/other-users-credential", () => p.signIn.passkey(), all);
+  r = await f.step("get-session/after-other-users-credential", () => p.getSession());
+
+  // Passkey as the second factor of a password sign-in.
+  const T = f.device("T");
+  const t = f.passkeyClient(T);
+  await f.step("sign-in/ada-for-two-factor", () => t.signIn.email({ email: ada, password: PW }));
+  r = await f.step("two-factor/enable", () => t.twoFactor.enable({ password: PW }));
+  const totpURI = r.data?.totpURI;
+  if (typeof totpURI !== "string") return;
+  r = await f.step("two-factor/verify-totp-enrol", () => t.twoFactor.verifyTotp({ code: totpAt(totpURI, stepNow()) }));
+  f.assert("two-factor/verify-totp-enrol: on", r.ex?.status === 200, r.json);
+
+  const S = f.device("S");
+  const sc = f.passkeyClient(S);
+  r = await f.step("two-factor/password-step", () => sc.signIn.email({ email: ada, password: PW }));
+  f.assert("two-factor/password-step: twoFactorRedirect", r.data?.twoFactorRedirect === true, r.json);
+  auth.next = { credential: adaCredential };
+  r = await f.step("two-factor/passkey-step", () => sc.signIn.passkey(), all);
+  r = await f.step("two-factor/get-session-after-passkey-step", () => sc.getSession());
+  f.assert("two-factor/passkey-step: a session for Ada", r.data?.user?.email === ada, r.json);
+
+  // Ada's password step, answered with Bob's passkey.
+  const X = f.device("X");
+  const x = f.passkeyClient(X);
+  await f.step("two-factor/password-step-again", () => x.signIn.email({ email: ada, password: PW }));
+  auth.next = { credential: bobCredential };
+  await f.step("two-factor/other-users-passkey", () => x.signIn.passkey(), all);
+  r = await f.step("two-factor/get-session-after-other-users-passkey", () => x.getSession());
+
+  // A passkey alone, for a user with two-factor on.
+  const Y = f.device("Y");
+  const y = f.passkeyClient(Y);
+  auth.next = { credential: adaCredential };
+  r = await f.step("two-factor/passkey-alone", () => y.signIn.passkey(), all);
+  r = await f.step("two-factor/get-session-after-passkey-alone", () => y.getSession());
+  f.assert("two-factor/passkey-alone: a session for Ada", r.data?.user?.email === ada, r.json);
+
+  // Delete: the passkey no longer signs in.
+  r = await f.step("delete/ok", () => t.passkey.deletePasskey({ id: adaPasskey?.id ?? "x" }));
+  f.assert("delete/ok: status true", r.data?.status === true, r.json);
+  const Z = f.device("Z");
+  const z = f.passkeyClient(Z);
+  auth.next = { credential: adaCredential };
+  await f.step("sign-in-passkey/deleted", () => z.signIn.passkey(), all);
+  r = await f.step("list/after-delete", () => b.passkey.listUserPasskeys());
+}
+
 export const SCENARIOS = {
   main: {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
@@ -1063,6 +1206,12 @@ export const SCENARIOS = {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
     run: twoFactorScenario,
   },
+  passkey: {
+    env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
+    // WebAuthn needs a domain name: both servers' base URL is http://localhost:PORT.
+    localhost: true,
+    run: passkeyScenario,
+  },
   "time-travel": {
     env: { SIGIL_RATE_LIMIT: "off", SIGIL_REQUIRE_EMAIL_VERIFICATION: "false" },
     // run.mjs starts the server under libfaketime and gives the flow f.travel(hours)
@@ -1077,7 +1226,8 @@ export async function runScenario({ origin, mailFile, scenario, log, travel, pro
   if (!def) throw new Error(`unknown scenario ${scenario}`);
   const flow = new Flow({ origin, mailFile, scenario, log, travel, promote });
   try {
-    await def.run(flow);
+    // WebAuthn calls of this flow are answered by its own software authenticator (lib/authenticator.mjs).
+    await withAuthenticator(flow.authenticator, () => def.run(flow));
   } catch (e) {
     flow.assert("scenario completed without an exception", false, e.stack ?? String(e));
   }

@@ -79,21 +79,29 @@ process.on("exit", () => {
   if (!values["keep-tmp"]) rmSync(tmpRoot, { recursive: true, force: true });
 });
 
+/**
+ * The base URL a server of `scenarioDef` is started with: http://127.0.0.1:PORT, or http://localhost:PORT for
+ * scenarios marked `localhost` (WebAuthn: browsers, and Sigil, refuse an IP address as the relying party id).
+ */
+function baseUrl(port, scenarioDef) {
+  return `http://${scenarioDef.localhost ? "localhost" : "127.0.0.1"}:${port}`;
+}
+
 /** How to start each target for one scenario. */
 const TARGETS = {
   "better-auth": (port, dir, scenarioDef) => ({
     command: process.execPath,
-    args: [join(HERE, "ba-server.mjs"), "--addr", `127.0.0.1:${port}`, "--base-url", `http://127.0.0.1:${port}`, ...(scenarioDef.baArgs ?? [])],
+    args: [join(HERE, "ba-server.mjs"), "--addr", `127.0.0.1:${port}`, "--base-url", baseUrl(port, scenarioDef), ...(scenarioDef.baArgs ?? [])],
     cwd: HERE,
   }),
-  sigil: (port, dir) => ({
+  sigil: (port, dir, scenarioDef) => ({
     command: sigilPath,
     args: [
       "serve",
       "--addr",
       `127.0.0.1:${port}`,
       "--base-url",
-      `http://127.0.0.1:${port}`,
+      baseUrl(port, scenarioDef),
       "--database-url",
       `sqlite://${join(dir, "sigil.db")}?mode=rwc`,
       "--secret",
@@ -169,8 +177,9 @@ async function runTarget(target, names) {
       };
       continue;
     }
-    const origin = new URL(server.url).origin;
-    if (origin !== `http://127.0.0.1:${port}`) console.error(`conformance: ${target} announced ${server.url}, expected port ${port}`);
+    const announced = new URL(server.url);
+    if (announced.port !== String(port)) console.error(`conformance: ${target} announced ${server.url}, expected port ${port}`);
+    const origin = new URL(baseUrl(port, def)).origin;
     try {
       const res = await runScenario({
         origin,

@@ -65,6 +65,12 @@ pub enum AuditEvent {
     PasswordSet,
     /// A caller without the permission tried an administrator action.
     AdminDenied,
+    /// Two-factor authentication was turned on (email codes, or a verified authenticator app).
+    TwoFactorEnabled,
+    /// Two-factor authentication was turned off.
+    TwoFactorDisabled,
+    /// New backup codes replaced the old ones.
+    BackupCodesRegenerated,
     /// A signing key was rotated (recorded by the key service).
     KeyRotated,
     /// A signing key was retired (recorded by the key service).
@@ -93,6 +99,9 @@ impl AuditEvent {
             AuditEvent::UserRemoved => "user.removed",
             AuditEvent::PasswordSet => "user.password_set",
             AuditEvent::AdminDenied => "admin.denied",
+            AuditEvent::TwoFactorEnabled => "two_factor.enabled",
+            AuditEvent::TwoFactorDisabled => "two_factor.disabled",
+            AuditEvent::BackupCodesRegenerated => "two_factor.backup_codes_regenerated",
             AuditEvent::KeyRotated => "key.rotated",
             AuditEvent::KeyRetired => "key.retired",
         }

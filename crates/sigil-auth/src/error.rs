@@ -543,6 +543,7 @@ impl From<crate::social::SocialError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 codes::LINKING_DIFFERENT_EMAILS_NOT_ALLOWED,
             ),
+            S::Banned => with(StatusCode::FORBIDDEN, codes::BANNED_USER),
             S::AccountNotFound => with(StatusCode::BAD_REQUEST, codes::ACCOUNT_NOT_FOUND),
             S::LastAccount => with(
                 StatusCode::BAD_REQUEST,
@@ -592,7 +593,11 @@ impl From<PasskeyError> for ApiError {
                 retry_after: Some(1),
                 ..at(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
             },
+            PasskeyError::InvalidTwoFactorCookie => {
+                at(StatusCode::UNAUTHORIZED, codes::INVALID_TWO_FACTOR_COOKIE)
+            }
             PasskeyError::Store(e) => e.into(),
+            PasskeyError::TwoFactor(e) => e.into(),
             PasskeyError::Internal(cause) => ApiError::internal(cause),
         }
     }

@@ -17,6 +17,7 @@
 //! signed in to the account before), besides Better Auth's cap of five attempts per challenge.
 
 use crate::accounts::{Accounts, ConfirmError, TRUSTED_DEVICE_PREFIX};
+use crate::audit::{AuditEntry, AuditEvent, Outcome};
 use crate::crypto;
 use crate::domain::Password;
 use crate::session::{ClientInfo, Sessions};
@@ -179,6 +180,17 @@ pub enum Factor<'a> {
     Backup(&'a str),
 }
 
+impl Factor<'_> {
+    /// The factor's name in the audit log (never the code).
+    fn name(&self) -> &'static str {
+        match self {
+            Factor::Totp(_) => "totp",
+            Factor::Otp(_) => "otp",
+            Factor::Backup(_) => "backup_code",
+        }
+    }
+}
+
 /// A verified second factor.
 #[derive(Debug)]
 pub struct Verified {
@@ -326,6 +338,12 @@ impl TwoFactor {
                 .set_two_factor_enabled(&user.id, true, now)
                 .await?;
             tracing::info!(target: "sigil::auth", user_id = %user.id, "two-factor (email codes) enabled");
+            self.record(
+                AuditEntry::new(AuditEvent::TwoFactorEnabled, Outcome::Success)
+                    .user(&user.id)
+                    .detail("method", "otp"),
+            )
+            .await;
             return Ok(Enabled {
                 totp_uri: None,
                 backup_codes: Vec::new(),
@@ -393,6 +411,10 @@ impl TwoFactor {
         row.backup_codes = hashes;
         self.store.put_two_factor(&row, self.now()).await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, "backup codes regenerated");
+        self.record(
+            AuditEntry::new(AuditEvent::BackupCodesRegenerated, Outcome::Success).user(&user.id),
+        )
+        .await;
         Ok(codes)
     }
 
@@ -405,7 +427,16 @@ impl TwoFactor {
             .await?;
         self.accounts.end_trusted_devices(&user.id).await?;
         tracing::info!(target: "sigil::auth", user_id = %user.id, "two-factor disabled");
+        self.record(
+            AuditEntry::new(AuditEvent::TwoFactorDisabled, Outcome::Success).user(&user.id),
+        )
+        .await;
         Ok(())
+    }
+
+    /// Records a second-factor event in the audit log.
+    async fn record(&self, entry: AuditEntry) {
+        self.accounts.audit().record(entry).await;
     }
 
     /// The factors `user` can present at sign-in.
@@ -439,6 +470,14 @@ impl TwoFactor {
             let (session, token) = self.sessions.create(&user.id, remember, client).await?;
             let trust = self.new_trust(&user.id).await?;
             tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in from a trusted device");
+            self.record(
+                AuditEntry::new(AuditEvent::SignIn, Outcome::Success)
+                    .user(&user.id)
+                    .session(&session.id)
+                    .client(client)
+                    .detail("second_factor", "trusted_device"),
+            )
+            .await;
             return Ok(Begun::Trusted {
                 session,
                 token,
@@ -463,6 +502,74 @@ impl TwoFactor {
             challenge,
             methods: self.methods(user).await?,
         })
+    }
+
+    /// The id of the user a pending sign-in challenge (the `two_factor` cookie's id) waits for;
+    /// `None` for a malformed, unknown, used, expired or used-up challenge. Nothing is consumed.
+    pub async fn pending_user(&self, challenge: &str) -> Result<Option<String>> {
+        if challenge.is_empty() || challenge.len() > 64 {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .peek_verification(&challenge_id(challenge), self.now())
+            .await?
+            .and_then(|value| Challenge::decode(&value))
+            .filter(|c| c.attempts < ATTEMPTS_PER_CHALLENGE)
+            .map(|c| c.user_id))
+    }
+
+    /// Ends a pending sign-in with a passkey: the caller has verified a passkey assertion of
+    /// `user_id` (possession and user verification, itself two factors). The challenge is
+    /// consumed; it must be live, not used up, and waiting for `user_id` (of another user it is
+    /// left alone and refused). The session keeps the sign-in's "remember me"; answers it, its
+    /// token and that flag.
+    pub async fn complete_with_passkey(
+        &self,
+        challenge: &str,
+        user_id: &str,
+        client: &ClientInfo,
+    ) -> Result<(Session, String, bool)> {
+        if challenge.is_empty() || challenge.len() > 64 {
+            return Err(TwoFactorError::InvalidChallenge);
+        }
+        let now = self.now();
+        let value = self
+            .store
+            .peek_verification(&challenge_id(challenge), now)
+            .await?
+            .ok_or(TwoFactorError::InvalidChallenge)?;
+        let stored = Challenge::decode(&value).ok_or(TwoFactorError::InvalidChallenge)?;
+        if !crypto::ct_eq(stored.user_id.as_bytes(), user_id.as_bytes()) {
+            return Err(TwoFactorError::InvalidChallenge);
+        }
+        // Taken, and checked again as taken: of two concurrent completions one wins.
+        let taken = self
+            .store
+            .take_verification(&challenge_id(challenge), now)
+            .await?
+            .and_then(|value| Challenge::decode(&value))
+            .ok_or(TwoFactorError::InvalidChallenge)?;
+        if !crypto::ct_eq(taken.user_id.as_bytes(), user_id.as_bytes()) {
+            return Err(TwoFactorError::InvalidChallenge);
+        }
+        if taken.attempts >= ATTEMPTS_PER_CHALLENGE {
+            return Err(TwoFactorError::TooManyAttempts);
+        }
+        let (session, token) = self
+            .sessions
+            .create(user_id, taken.remember, client)
+            .await?;
+        tracing::info!(target: "sigil::auth", user_id, session_id = %session.id, "signed in with a second factor (a passkey)");
+        self.record(
+            AuditEntry::new(AuditEvent::SignIn, Outcome::Success)
+                .user(user_id)
+                .session(&session.id)
+                .client(client)
+                .detail("second_factor", "passkey"),
+        )
+        .await;
+        Ok((session, token, taken.remember))
     }
 
     /// Whether `value` is a valid trust cookie of `user`; a valid one is used up.
@@ -594,6 +701,16 @@ impl TwoFactor {
                 ) {
                     self.throttle.failed(&user.id, &client.ip);
                     tracing::info!(target: "sigil::auth", user_id = %user.id, "second factor refused");
+                    if matches!(presenter, Presenter::Challenge(_)) {
+                        self.record(
+                            AuditEntry::new(AuditEvent::SignIn, Outcome::Failure)
+                                .user(&user.id)
+                                .client(client)
+                                .detail("second_factor", factor.name())
+                                .detail("reason", "invalid_second_factor"),
+                        )
+                        .await;
+                    }
                 }
                 if let (Presenter::Challenge(id), Some(mut stored)) = (presenter, challenge) {
                     if !matches!(e, TwoFactorError::Unavailable | TwoFactorError::Internal(_)) {
@@ -614,12 +731,22 @@ impl TwoFactor {
             }
         }
         self.throttle.succeeded(&user.id, &client.ip);
+        let was_enabled = user.two_factor_enabled;
         let user = self
             .accounts
             .user_by_id(&user.id)
             .await?
             .ok_or(TwoFactorError::InvalidChallenge)?;
         let Some(challenge) = challenge else {
+            if user.two_factor_enabled && !was_enabled {
+                self.record(
+                    AuditEntry::new(AuditEvent::TwoFactorEnabled, Outcome::Success)
+                        .user(&user.id)
+                        .client(client)
+                        .detail("method", "totp"),
+                )
+                .await;
+            }
             return Ok(Verified {
                 user,
                 new_session: None,
@@ -636,6 +763,14 @@ impl TwoFactor {
             None
         };
         tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, "signed in with a second factor");
+        self.record(
+            AuditEntry::new(AuditEvent::SignIn, Outcome::Success)
+                .user(&user.id)
+                .session(&session.id)
+                .client(client)
+                .detail("second_factor", factor.name()),
+        )
+        .await;
         Ok(Verified {
             user,
             new_session: Some((session, token, challenge.remember)),

@@ -2,6 +2,8 @@
 // that record one normalized observation each, and assertions about what the client relies on.
 import { createAuthClient } from "better-auth/client";
 import { adminClient, jwtClient, twoFactorClient } from "better-auth/client/plugins";
+import { passkeyClient } from "@better-auth/passkey/client";
+import { SoftAuthenticator } from "./authenticator.mjs";
 import { Browser, Recorder } from "./browser.mjs";
 import { Outbox } from "./mail.mjs";
 import { observe, parseBody, redactExchange } from "./observe.mjs";
@@ -28,6 +30,9 @@ export class Flow {
     this.failedInARow = 0;
     this.travelImpl = travel;
     this.promoteImpl = promote;
+    /** The software authenticator this flow's "browser" answers WebAuthn calls with (lib/authenticator.mjs). */
+    this.authenticator = new SoftAuthenticator();
+    this.authenticator.origin = this.origin;
   }
 
   /**
@@ -65,6 +70,15 @@ export class Flow {
     });
   }
 
+  /** The official client with `passkeyClient()` (and `twoFactorClient()`) bound to a device. */
+  passkeyClient(device) {
+    return createAuthClient({
+      baseURL: this.origin,
+      plugins: [twoFactorClient(), passkeyClient()],
+      fetchOptions: { customFetchImpl: device.fetch },
+    });
+  }
+
   /** A device with no cookies and the official client sending `Authorization: Bearer <token>`. */
   bearerClient(name, token) {
     const device = this.device(name, { cookies: false });
@@ -90,7 +104,7 @@ export class Flow {
    * Runs one step. `fn` makes the request(s) (client call or raw fetch); the first request it makes is
    * observed. Returns {ex, json, data, error, result} for the flow to use.
    */
-  async step(name, fn) {
+  async step(name, fn, { observeAll = false } = {}) {
     const full = `${this.scenario}/${name}`;
     const before = this.recorder.length;
     let result;
@@ -115,6 +129,14 @@ export class Flow {
     const obs = observe(full, ex, this.origin);
     if (thrown) obs.clientError = String(thrown.message ?? thrown);
     this.steps.push(obs);
+    // A client call that makes several requests (a passkey ceremony: options, then verification) can have
+    // each observed, as `<step>#<last path segment>`.
+    if (observeAll) {
+      for (const later of made.slice(1)) {
+        const more = observe(`${full}#${new URL(later.url).pathname.split("/").pop()}`, later, this.origin);
+        this.steps.push(more);
+      }
+    }
     this.exchanges.push({ step: full, exchanges: made.map((e) => redactExchange(e, this.origin)) });
     const parsed = parseBody(ex);
     this.log(`  ${full}: ${ex.status}${obs.code ? ` ${obs.code}` : ""}`);

@@ -67,6 +67,8 @@ export function redactString(s, origin) {
   // 43 characters = 32 bytes in base64url (an Ed25519 "x", a SHA-256): whether such a value happens to
   // contain "-" or "_" is chance, so it is always labelled base64url.
   if (s.length === 43 && B64URL.test(s) && looksRandom(s)) return "<b64url43>";
+  // 22 characters = 16 bytes in base64url (a WebAuthn credential id or user handle): likewise.
+  if (s.length === 22 && /^[A-Za-z0-9_-]{22}$/.test(s) && looksRandom(s) && !/^[a-z]+$/.test(s)) return "<b64url22>";
   if (ALNUM.test(s) && looksRandom(s)) return `<alnum${s.length}>`;
   if (B64URL.test(s) && looksRandom(s)) return `<b64url${s.length}>`;
   let out = stripOrigin(s, origin);

@@ -153,8 +153,18 @@ pub(super) async fn verify_registration(
         .into_response())
 }
 
-/// `GET /passkey/generate-authenticate-options`: WebAuthn request options. Without a session
-/// they name no credential (sign-in with a discoverable passkey); with one, the caller's.
+/// The pending two-factor sign-in's challenge id, from a correctly signed `two_factor` cookie.
+fn pending_sign_in(auth: &AuthService, headers: &HeaderMap) -> Option<String> {
+    auth.0
+        .cookies
+        .two_factor_from(headers, auth.0.config.secret.expose())
+}
+
+/// `GET /passkey/generate-authenticate-options`: WebAuthn request options. With a session, the
+/// caller's passkeys; without one but with a live pending two-factor sign-in (the
+/// `two_factor` cookie), that user's passkeys, and the answer completes that sign-in (Sigil's
+/// passkey-as-second-factor, see `crate::passkey`); otherwise no credential is named (sign-in
+/// with a discoverable passkey).
 #[utoipa::path(
     get,
     path = "/passkey/generate-authenticate-options",
@@ -165,12 +175,31 @@ pub(super) async fn verify_registration(
 pub(super) async fn generate_authenticate_options(
     State(auth): State<AuthService>,
     caller: Option<Caller>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let challenge = auth
-        .0
-        .passkeys
-        .authentication_options(caller.as_ref().map(|c| &c.user))
-        .await?;
+    let pending = match (&caller, pending_sign_in(&auth, &headers)) {
+        (None, Some(challenge)) => auth
+            .0
+            .two_factor
+            .pending_user(&challenge)
+            .await?
+            .map(|user_id| (user_id, challenge)),
+        _ => None,
+    };
+    let challenge = match &pending {
+        Some((user_id, challenge)) => {
+            auth.0
+                .passkeys
+                .second_factor_options(user_id, challenge)
+                .await?
+        }
+        None => {
+            auth.0
+                .passkeys
+                .authentication_options(caller.as_ref().map(|c| &c.user))
+                .await?
+        }
+    };
     Ok(Reply::json(challenge.options)
         .cookies([challenge_cookie(&auth, &challenge.id)])
         .no_store()
@@ -178,7 +207,8 @@ pub(super) async fn generate_authenticate_options(
 }
 
 /// `POST /passkey/verify-authentication {response}`: signs the passkey's user in (a normal
-/// session: cookie, `set-auth-token`, JWTs with its `sid`).
+/// session: cookie, `set-auth-token`, JWTs with its `sid`). Answering options that were bound
+/// to a pending two-factor sign-in ends that sign-in: its `two_factor` cookie is expired.
 #[utoipa::path(
     post,
     path = "/passkey/verify-authentication",
@@ -199,18 +229,28 @@ pub(super) async fn verify_authentication(
         return Err(ApiError::validation("[body] Invalid input"));
     };
     let id = challenge_id(&auth, &headers);
+    let pending = pending_sign_in(&auth, &headers);
     let signed_in = auth
         .0
         .passkeys
-        .finish_authentication(id.as_deref(), response, &client)
+        .finish_authentication(
+            id.as_deref(),
+            response,
+            pending.as_deref(),
+            &auth.0.two_factor,
+            &client,
+        )
         .await
         .map_err(|e| ApiError::from(e).with_cookies([auth.0.cookies.expire_passkey_challenge()]))?;
     let body = json!({
         "session": session_json(&signed_in.session, &signed_in.token),
         "user": user_json(&signed_in.user),
     });
-    let reply = Reply::json(body).cookies([auth.0.cookies.expire_passkey_challenge()]);
-    Ok(with_session(&auth, reply, &signed_in.token, true).into_response())
+    let mut reply = Reply::json(body).cookies([auth.0.cookies.expire_passkey_challenge()]);
+    if signed_in.second_factor {
+        reply = reply.cookies([auth.0.cookies.expire_two_factor()]);
+    }
+    Ok(with_session(&auth, reply, &signed_in.token, signed_in.remember).into_response())
 }
 
 /// `GET /passkey/list-user-passkeys`: the caller's passkeys.

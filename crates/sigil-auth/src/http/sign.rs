@@ -135,7 +135,16 @@ pub(super) async fn sign_in(
                 // As Better Auth: no session, the signed challenge cookie, and a body the
                 // client's `twoFactorClient` recognises. A trust cookie that did not open the
                 // door is expired.
-                Begun::Challenge { challenge, methods } => {
+                Begun::Challenge {
+                    challenge,
+                    mut methods,
+                } => {
+                    // Sigil's extension: a user with a passkey may end the sign-in with it.
+                    if auth.0.passkeys.enabled()
+                        && !auth.0.passkeys.list(&user.id).await?.is_empty()
+                    {
+                        methods.push("passkey");
+                    }
                     let mut reply = Reply::json(
                         json!({ "twoFactorRedirect": true, "twoFactorMethods": methods }),
                     )

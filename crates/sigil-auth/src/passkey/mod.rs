@@ -19,6 +19,16 @@
 //!   at registration.
 //! * **Clones**: a counter that does not move forward is refused (webauthn-rs), and the new
 //!   counter is written only if no other sign-in wrote one meanwhile.
+//! * **User verification** is required at sign-in (webauthn-rs's passkey ceremonies): a passkey
+//!   is possession plus a PIN or biometric, so a passkey sign-in gives a session even to a user
+//!   with two-factor on (as Better Auth's, whose two-factor hook does not match passkey
+//!   sign-in), and it is never a one-factor sign-in.
+//! * **Second factor**: options asked by a browser holding a pending two-factor sign-in (the
+//!   `two_factor` cookie after a correct password) name that user's passkeys and bind the
+//!   challenge to that sign-in; the answer must then be a passkey of that user, presented with
+//!   the same `two_factor` cookie, and it ends the pending sign-in (consumed, "remember me" as
+//!   the password step asked) instead of starting an unrelated one. A passkey of another user
+//!   never completes it. See `docs/design.md` ("Passkey as a second factor").
 //!
 //! The relying party id is the host of `SIGIL_BASE_URL`; the accepted origins are its origin
 //! and the trusted origins under that host. Browsers refuse an IP address as an rp id, so with
@@ -29,6 +39,7 @@ use crate::config::AuthConfig;
 use crate::crypto;
 use crate::session::{ClientInfo, Sessions};
 use crate::store::{AuthStore, PasskeyRow, PasskeyUse, Session, StoreError, User};
+use crate::two_factor::{TwoFactor, TwoFactorError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -80,6 +91,10 @@ pub enum PasskeyError {
     /// The assertion did not verify (signature, origin, rp id, counter, user, user handle).
     #[error("authentication failed")]
     AuthenticationFailed,
+    /// A challenge bound to a pending two-factor sign-in was answered without that sign-in's
+    /// `two_factor` cookie, or the sign-in is no longer pending (used, expired, used up).
+    #[error("invalid two factor cookie")]
+    InvalidTwoFactorCookie,
     /// The caller has no passkey with this id.
     #[error("passkey not found")]
     NotFound,
@@ -89,6 +104,9 @@ pub enum PasskeyError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Ending a pending two-factor sign-in failed (storage).
+    #[error(transparent)]
+    TwoFactor(TwoFactorError),
     /// Something that cannot come from the client went wrong.
     #[error("{0}")]
     Internal(String),
@@ -124,6 +142,10 @@ enum Pending {
     Authentication {
         /// The signed-in user who asked, if any: only their passkeys are then accepted.
         user_id: Option<String>,
+        /// For a second factor: the SHA-256 of the pending two-factor sign-in's challenge id
+        /// (`user_id` is then that sign-in's user).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        second_factor: Option<String>,
         state: DiscoverableAuthentication,
     },
 }
@@ -133,6 +155,11 @@ enum Pending {
 pub struct SignedIn {
     /// The user.
     pub user: User,
+    /// Whether the session outlives the browser (false only when a pending two-factor sign-in
+    /// with `rememberMe: false` was completed).
+    pub remember: bool,
+    /// Whether it ended a pending two-factor sign-in.
+    pub second_factor: bool,
     /// The new session.
     pub session: Session,
     /// Its token.
@@ -422,15 +449,36 @@ impl Passkeys {
         &self,
         user: Option<&User>,
     ) -> Result<Challenge, PasskeyError> {
+        self.request_options(user.map(|u| u.id.as_str()), None)
+            .await
+    }
+
+    /// Sign-in options for the second step of a pending two-factor sign-in (`challenge`: the
+    /// `two_factor` cookie's id, whose user is `user_id`): they list that user's passkeys, and
+    /// the answer completes that sign-in ([`Passkeys::finish_authentication`]).
+    pub async fn second_factor_options(
+        &self,
+        user_id: &str,
+        challenge: &str,
+    ) -> Result<Challenge, PasskeyError> {
+        self.request_options(Some(user_id), Some(crypto::sha256_hex(challenge)))
+            .await
+    }
+
+    async fn request_options(
+        &self,
+        user_id: Option<&str>,
+        second_factor: Option<String>,
+    ) -> Result<Challenge, PasskeyError> {
         let webauthn = self.webauthn()?;
         let (request, state) = webauthn
             .start_discoverable_authentication()
             .map_err(internal)?;
         let mut options = serde_json::to_value(&request.public_key).map_err(internal)?;
-        if let Some(user) = user {
+        if let Some(user_id) = user_id {
             let allow: Vec<Value> = self
                 .store
-                .passkeys_of(&user.id)
+                .passkeys_of(user_id)
                 .await?
                 .iter()
                 .map(|p| {
@@ -443,9 +491,20 @@ impl Passkeys {
                 .collect();
             options["allowCredentials"] = Value::Array(allow);
         }
+        // Better Auth leaves an empty list out (SimpleWebAuthn drops it before calling the browser
+        // anyway: an empty list would block discoverable credentials in some browsers).
+        if let Some(map) = options.as_object_mut()
+            && map
+                .get("allowCredentials")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+        {
+            map.remove("allowCredentials");
+        }
         let id = self
             .save(&Pending::Authentication {
-                user_id: user.map(|u| u.id.clone()),
+                user_id: user_id.map(str::to_owned),
+                second_factor,
                 state,
             })
             .await?;
@@ -454,19 +513,34 @@ impl Passkeys {
 
     /// Verifies a sign-in answer (`response`: SimpleWebAuthn's `AuthenticationResponseJSON`)
     /// against the challenge `challenge_id` names, and starts a session for the passkey's user.
+    /// A challenge from [`Passkeys::second_factor_options`] needs `pending`, the same pending
+    /// sign-in's `two_factor` cookie id, and ends that sign-in through `two_factor`.
     pub async fn finish_authentication(
         &self,
         challenge_id: Option<&str>,
         response: &Value,
+        pending: Option<&str>,
+        two_factor: &TwoFactor,
         client: &ClientInfo,
     ) -> Result<SignedIn, PasskeyError> {
         let webauthn = self.webauthn()?;
         let Pending::Authentication {
             user_id: asked_by,
+            second_factor,
             state,
         } = self.take(challenge_id).await?
         else {
             return Err(PasskeyError::ChallengeNotFound);
+        };
+        // A challenge bound to a pending sign-in is answered with that sign-in's cookie only.
+        let second_step = match (&second_factor, pending) {
+            (None, _) => None,
+            (Some(bound), Some(pending))
+                if crypto::ct_eq(bound.as_bytes(), crypto::sha256_hex(pending).as_bytes()) =>
+            {
+                Some(pending)
+            }
+            (Some(_), _) => return Err(PasskeyError::InvalidTwoFactorCookie),
         };
         let credential: PublicKeyCredential = serde_json::from_value(response.clone())
             .map_err(|_| PasskeyError::AuthenticationFailed)?;
@@ -523,10 +597,26 @@ impl Passkeys {
             .user_by_id(&row.user_id)
             .await?
             .ok_or(PasskeyError::AuthenticationFailed)?;
-        let (session, token) = self.sessions.create(&user.id, true, client).await?;
-        tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, passkey_id = %row.id, "signed in with a passkey");
+        let (session, token, remember) = match second_step {
+            None => {
+                let (session, token) = self.sessions.create(&user.id, true, client).await?;
+                (session, token, true)
+            }
+            Some(pending) => two_factor
+                .complete_with_passkey(pending, &user.id, client)
+                .await
+                .map_err(|e| match e {
+                    TwoFactorError::Unavailable | TwoFactorError::Internal(_) => {
+                        PasskeyError::TwoFactor(e)
+                    }
+                    _ => PasskeyError::InvalidTwoFactorCookie,
+                })?,
+        };
+        tracing::info!(target: "sigil::auth", user_id = %user.id, session_id = %session.id, passkey_id = %row.id, second_factor = second_step.is_some(), "signed in with a passkey");
         Ok(SignedIn {
             user,
+            remember,
+            second_factor: second_step.is_some(),
             session,
             token,
         })

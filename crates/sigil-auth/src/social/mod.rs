@@ -25,6 +25,7 @@ pub mod provider;
 use self::config::{Kind, ProviderConfig};
 use self::oidc::{Metadata, ProviderClient, ProviderError};
 use self::provider::{AuthorizationRequest, Profile, Tokens};
+use crate::audit::{Audit, AuditEntry, AuditEvent, Outcome};
 use crate::crypto;
 use crate::domain::Email;
 use crate::session::{ClientInfo, Sessions};
@@ -51,6 +52,9 @@ const TOKEN_PURPOSE: &str = "sigil/social-tokens/v1";
 const STATE_PURPOSE: &str = "sigil/social-state/v1";
 /// Most scopes a request may add.
 const MAX_SCOPES: usize = 20;
+
+/// What a banned user is told at the error callback (`error_description`), Better Auth's default.
+const BANNED_MESSAGE: &str = "You have been banned from this application. Please contact support if you believe this is an error.";
 
 /// Why a social operation was refused (`error.rs` gives each its Better Auth code).
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +108,9 @@ pub enum SocialError {
     /// Too many scopes, a scope with spaces, a bad login hint.
     #[error("invalid input: {0}")]
     Invalid(&'static str),
+    /// The user is banned (Better Auth's admin plugin refuses the session at the callback).
+    #[error("banned")]
+    Banned,
     /// The database is unreachable.
     #[error("database unavailable")]
     Unavailable,
@@ -291,6 +298,8 @@ pub struct Social {
     default_callback: String,
     /// Sign-in needs a verified email.
     require_verified_email: bool,
+    /// Sign-ins, refusals and links are recorded here.
+    audit: Audit,
 }
 
 impl std::fmt::Debug for Social {
@@ -333,6 +342,7 @@ impl Social {
         Ok(Social {
             providers: providers.into_iter().map(Arc::new).collect(),
             client: ProviderClient::new(clock.clone(), timeout)?,
+            audit: Audit::new(store.clone(), clock.clone()),
             store,
             sessions,
             clock,
@@ -629,16 +639,18 @@ impl Social {
                 })
             }
             Err(e) => {
-                let code = match e {
+                let code = match &e {
                     SocialError::EmailNotFound => "email_not_found",
                     SocialError::NotLinked => "account_not_linked",
                     SocialError::SignUpDisabled => "signup_disabled",
                     SocialError::EmailNotVerified => "email_not_verified",
+                    SocialError::Banned => "banned",
                     SocialError::Unavailable => "internal_server_error",
                     _ => "unable_to_create_user",
                 };
                 tracing::info!(target: "sigil::social", provider = %p.id, %code, "social sign-in refused");
-                Err(fail(&error_url, code, None))
+                let description = matches!(e, SocialError::Banned).then_some(BANNED_MESSAGE);
+                Err(fail(&error_url, code, description))
             }
         }
     }
@@ -747,6 +759,53 @@ impl Social {
         })
     }
 
+    /// A banned user gets no session through a provider either (Better Auth's admin plugin
+    /// refuses the session at the callback with `error=banned`). An expired ban does not
+    /// refuse: the session check lifts it, as for a password sign-in. Refusals are audited.
+    async fn refuse_if_banned(
+        &self,
+        p: &ProviderConfig,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<(), SocialError> {
+        if !user.is_banned_at(self.clock.now_ms()) {
+            return Ok(());
+        }
+        tracing::info!(target: "sigil::social", provider = %p.id, user_id = %user.id, "social sign-in refused: banned");
+        self.audit
+            .record(
+                AuditEntry::new(AuditEvent::SignIn, Outcome::Failure)
+                    .user(&user.id)
+                    .client(client)
+                    .detail("method", "social")
+                    .detail("provider", p.id.as_str())
+                    .detail("reason", "banned"),
+            )
+            .await;
+        Err(SocialError::Banned)
+    }
+
+    /// A provider sign-in in the audit log (the provider's id, never its tokens).
+    async fn record_sign_in(
+        &self,
+        p: &ProviderConfig,
+        user_id: &str,
+        session_id: &str,
+        client: &ClientInfo,
+        how: Option<&'static str>,
+    ) {
+        let mut entry = AuditEntry::new(AuditEvent::SignIn, Outcome::Success)
+            .user(user_id)
+            .session(session_id)
+            .client(client)
+            .detail("method", "social")
+            .detail("provider", p.id.as_str());
+        if let Some(how) = how {
+            entry = entry.detail("how", how);
+        }
+        self.audit.record(entry).await;
+    }
+
     /// Better Auth's `handleOAuthUserInfo`: a known identity signs in (its tokens refreshed);
     /// an unknown one with a known email is linked only when the provider vouches for the email
     /// (verified, or the provider is trusted) and the local account's email is verified too;
@@ -781,9 +840,12 @@ impl Social {
                 account.refresh_token = existing.refresh_token;
                 account.refresh_token_expires_at = existing.refresh_token_expires_at;
             }
+            self.refuse_if_banned(p, &user, client).await?;
             self.store.update_account_tokens(&account).await?;
             let (session, token) = self.sessions.create(&user.id, true, client).await?;
             tracing::info!(target: "sigil::social", provider = %p.id, user_id = %user.id, session_id = %session.id, "signed in with provider");
+            self.record_sign_in(p, &user.id, &session.id, client, None)
+                .await;
             return Ok((user, token, false));
         }
         if let Some(user) = self.store.user_by_email(email.as_str()).await? {
@@ -794,6 +856,7 @@ impl Social {
             if self.require_verified_email && !user.email_verified {
                 return Err(SocialError::EmailNotVerified);
             }
+            self.refuse_if_banned(p, &user, client).await?;
             account.user_id = user.id.clone();
             match self.store.insert_account(&account).await {
                 Ok(()) => {}
@@ -802,6 +865,8 @@ impl Social {
             }
             let (session, token) = self.sessions.create(&user.id, true, client).await?;
             tracing::info!(target: "sigil::social", provider = %p.id, user_id = %user.id, session_id = %session.id, "provider linked by verified email; signed in");
+            self.record_sign_in(p, &user.id, &session.id, client, Some("linked_by_email"))
+                .await;
             return Ok((user, token, false));
         }
         if !sign_up_allowed {
@@ -842,6 +907,16 @@ impl Social {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "sigil::social", provider = %p.id, user_id = %user.id, session_id = %session.id, "signed up with provider");
+        self.audit
+            .record(
+                AuditEntry::new(AuditEvent::SignUp, Outcome::Success)
+                    .user(&user.id)
+                    .session(&session.id)
+                    .client(client)
+                    .detail("method", "social")
+                    .detail("provider", p.id.as_str()),
+            )
+            .await;
         Ok((user, token, true))
     }
 

@@ -39,15 +39,21 @@ pub async fn server_with_clock(
     configure: impl FnOnce(&mut AuthConfig),
     clock: ManualClock,
 ) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    server_on(&url, dir, configure, clock).await
+}
+
+/// A server on the database at `database_url` (`dir`: a scratch directory it keeps alive).
+pub async fn server_on(
+    database_url: &str,
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut AuthConfig),
+    clock: ManualClock,
+) -> Server {
     // First: it installs rustls's process-wide crypto provider.
     let client = sigil_test_support::client();
-    let dir = tempfile::tempdir().unwrap();
-    let (pool, _) = sigil_auth::store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("auth.db").display()
-    ))
-    .await
-    .unwrap();
+    let (pool, _) = sigil_auth::store::connect(database_url).await.unwrap();
     let store = SqlStore::new(pool);
     store.migrate().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

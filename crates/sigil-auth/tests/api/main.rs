@@ -10,6 +10,7 @@ mod helpers;
 
 mod defences;
 mod hardening;
+mod passkey_two_factor;
 mod passkeys;
 mod recovery;
 mod sessions;

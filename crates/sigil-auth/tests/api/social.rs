@@ -1013,6 +1013,109 @@ async fn native_apps_sign_in_with_an_id_token_checked_like_any_other() {
     );
 }
 
+#[tokio::test]
+async fn a_banned_user_gets_no_session_through_a_provider_and_the_refusal_is_audited() {
+    let w = world().await;
+    let first = w.sign_in("corp", json!({})).await;
+    let who = session_of(&first);
+    let me = w.s.get_session(&who).await;
+    let id = me.body["user"]["id"].as_str().unwrap().to_owned();
+    let sessions_before = w.count("sessions").await;
+    let sql = |q: String| {
+        let path = w.s.db_path();
+        async move {
+            let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(q))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    };
+    // Banned without an end (as `sigil users ban` or `/admin/ban-user` leave it).
+    sql(format!(
+        "UPDATE users SET banned = 1, ban_reason = 'spam' WHERE id = '{id}'"
+    ))
+    .await;
+
+    let back = w
+        .sign_in("corp", json!({ "errorCallbackURL": "/sign-in" }))
+        .await;
+    assert_eq!(back.status, StatusCode::FOUND);
+    assert!(
+        location(&back).starts_with("/sign-in?error=banned&error_description=You+have+been+banned"),
+        "{}",
+        location(&back)
+    );
+    assert!(back.session_cookie().is_none(), "no session cookie");
+    assert_eq!(w.count("sessions").await, sessions_before, "no session row");
+
+    // An ID token sign-in is refused the same way, with Better Auth's code.
+    let now = sigil_token::now_unix();
+    let mut c = Claims::new("sub-1", now, now + 300)
+        .with_issuer(w.idp.issuer.clone())
+        .with_audience("sigil-client");
+    c.email = Some("ada@example.com".into());
+    c.extra.insert("email_verified".into(), json!(true));
+    let token = sigil_token::sign(&w.idp.key, &c).unwrap();
+    let direct =
+        w.s.post(
+            "/sign-in/social",
+            &As::Nobody,
+            json!({ "provider": "corp", "idToken": { "token": token } }),
+        )
+        .await;
+    assert_eq!(
+        (direct.status, direct.code()),
+        (StatusCode::FORBIDDEN, "BANNED_USER")
+    );
+    assert!(direct.header("set-auth-token").is_none());
+    assert_eq!(w.count("sessions").await, sessions_before);
+
+    // Both refusals and the first sign-in are in the audit log, with the provider, no token.
+    let path = w.s.db_path();
+    let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT event, outcome, detail FROM audit_log WHERE user_id = $1 ORDER BY at",
+    )
+    .bind(&id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let refusals = rows
+        .iter()
+        .filter(|(e, o, d)| {
+            e == "sign_in" && o == "failure" && d.contains("\"banned\"") && d.contains("\"corp\"")
+        })
+        .count();
+    assert_eq!(refusals, 2, "{rows:?}");
+    assert_eq!(
+        rows.first()
+            .map(|(e, o, d)| (e.as_str(), o.as_str(), d.contains("\"corp\""))),
+        Some(("sign_up", "success", true)),
+        "{rows:?}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|(_, _, d)| d.contains("at-") || d.contains("eyJ")),
+        "no provider token, no JWT"
+    );
+
+    // A ban that has ended no longer refuses.
+    sql(format!(
+        "UPDATE users SET ban_expires = 1000 WHERE id = '{id}'"
+    ))
+    .await;
+    let later = w.sign_in("corp", json!({})).await;
+    assert!(later.session_cookie().is_some(), "{:?}", later.headers);
+}
+
 /// The account rows' rules in the store itself, on SQLite and (with `SIGIL_TEST_POSTGRES_URL`,
 /// which `scripts/test` sets and requires) PostgreSQL: one identity per provider, cascade on
 /// user deletion, and the unlink statement that never removes the last way in.

@@ -43,7 +43,7 @@ fn key_of(uri: &str) -> Vec<u8> {
 }
 
 /// `name=value` of a cookie an answer sets (not an expiry).
-fn set_cookie(answer: &Answer, suffix: &str) -> Option<String> {
+pub(crate) fn set_cookie(answer: &Answer, suffix: &str) -> Option<String> {
     answer
         .cookies()
         .into_iter()
@@ -51,26 +51,26 @@ fn set_cookie(answer: &Answer, suffix: &str) -> Option<String> {
         .map(|c| c.split(';').next().unwrap().to_owned())
 }
 
-fn expires_cookie(answer: &Answer, suffix: &str) -> bool {
+pub(crate) fn expires_cookie(answer: &Answer, suffix: &str) -> bool {
     answer
         .cookies()
         .iter()
         .any(|c| c.contains(suffix) && c.contains("Max-Age=0"))
 }
 
-struct Enrolled {
-    key: Vec<u8>,
-    backup_codes: Vec<String>,
-    session: As,
+pub(crate) struct Enrolled {
+    pub(crate) key: Vec<u8>,
+    pub(crate) backup_codes: Vec<String>,
+    pub(crate) session: As,
 }
 
 impl Server {
-    fn code(&self, key: &[u8]) -> String {
+    pub(crate) fn code(&self, key: &[u8]) -> String {
         totp::code_at(key, self.clock.now_unix())
     }
 
     /// Signs up, enables two-factor (TOTP) with the password and confirms it with a first code.
-    async fn enrolled(&self, email: &str) -> Enrolled {
+    pub(crate) async fn enrolled(&self, email: &str) -> Enrolled {
         let session = self.session(email).await;
         let enabled = self
             .post(
@@ -745,4 +745,112 @@ async fn a_trusted_device_skips_the_second_factor_until_the_password_changes() {
         )
         .await;
     assert_challenged(&after);
+}
+
+/// The audit rows of one user, oldest first: (event, outcome, session id, detail).
+pub(crate) async fn audit_rows(
+    s: &Server,
+    user_id: &str,
+) -> Vec<(String, String, Option<String>, String)> {
+    let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", s.db_path().display()))
+        .await
+        .unwrap();
+    let rows = sqlx::query_as(
+        "SELECT event, outcome, session_id, detail FROM audit_log WHERE user_id = $1 ORDER BY at, event",
+    )
+    .bind(user_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rows
+}
+
+#[tokio::test]
+async fn second_factor_set_up_sign_ins_refusals_and_changes_are_audited_without_codes() {
+    let s = server().await;
+    let enrolled = s.enrolled("audra@example.com").await;
+    let me = s.get_session(&enrolled.session).await;
+    let id = me.body["user"]["id"].as_str().unwrap().to_owned();
+
+    let challenge = s.challenged("audra@example.com").await;
+    let right = s.code(&enrolled.key);
+    let wrong = if right == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    let refused = s
+        .post(
+            "/two-factor/verify-totp",
+            &challenge,
+            json!({ "code": wrong }),
+        )
+        .await;
+    assert_error(&refused, StatusCode::UNAUTHORIZED, "INVALID_CODE");
+    let verified = s
+        .post(
+            "/two-factor/verify-totp",
+            &challenge,
+            json!({ "code": right }),
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{:?}", verified.body);
+    let signed_in = bearer(&verified);
+    let session_id = s.get_session(&signed_in).await.body["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let regenerated = s
+        .post(
+            "/two-factor/generate-backup-codes",
+            &signed_in,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(regenerated.status, StatusCode::OK, "{:?}", regenerated.body);
+    let disabled = s
+        .post(
+            "/two-factor/disable",
+            &signed_in,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{:?}", disabled.body);
+
+    let rows = audit_rows(&s, &id).await;
+    let find = |event: &str, outcome: &str| {
+        rows.iter()
+            .filter(|(e, o, _, _)| e == event && o == outcome)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(find("two_factor.enabled", "success").len(), 1, "{rows:?}");
+    let failures = find("sign_in", "failure");
+    assert_eq!(failures.len(), 1, "{rows:?}");
+    assert!(failures[0].3.contains("\"totp\"") && failures[0].3.contains("invalid_second_factor"));
+    let with_second_factor: Vec<_> = find("sign_in", "success")
+        .into_iter()
+        .filter(|(_, _, _, d)| d.contains("\"second_factor\":\"totp\""))
+        .collect();
+    assert_eq!(with_second_factor.len(), 1, "{rows:?}");
+    assert_eq!(
+        with_second_factor[0].2.as_deref(),
+        Some(session_id.as_str())
+    );
+    assert_eq!(
+        find("two_factor.backup_codes_regenerated", "success").len(),
+        1
+    );
+    assert_eq!(find("two_factor.disabled", "success").len(), 1);
+    // No code, backup code or TOTP key in any row.
+    let everything = format!("{rows:?}");
+    for secret in [right.as_str(), wrong]
+        .into_iter()
+        .chain(enrolled.backup_codes.iter().map(String::as_str))
+    {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked into the audit log"
+        );
+    }
 }

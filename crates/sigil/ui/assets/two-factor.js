@@ -1,9 +1,10 @@
-// Two-factor authentication: the second step of signing in (authenticator app, emailed code or
-// backup code) and the account page's set-up (QR code drawn here from modules this server
+// Two-factor authentication: the second step of signing in (authenticator app, emailed code,
+// backup code, or a passkey of the account when the server lists "passkey") and the account page's set-up (QR code drawn here from modules this server
 // computed), backup codes (shown once) and turning it off.
 
 import { auth, qrCode } from './api.js';
 import { $, h, busy, clearErrors, fieldError, focusFirstError, showFormError, value } from './dom.js';
+import { passkeysSupported, signInWithPasskey } from './passkeys.js';
 
 const HELP = {
   totp: 'Enter the 6-digit code from your authenticator app.',
@@ -19,6 +20,9 @@ export function secondStep(passwordForm, methods) {
   const form = $('[data-form="two-factor"]');
   passwordForm.hidden = true;
   form.hidden = false;
+  // The page's own "Sign in with a passkey" gives way to this step's "Use a passkey instead".
+  const passkeyBox = $('[data-passkey-sign-in]');
+  if (passkeyBox) passkeyBox.hidden = true;
   const sendButton = $('[data-action="send-otp"]', form);
   const help = $('[data-two-factor-help]', form);
   const code = form.elements.namedItem('code');
@@ -46,6 +50,21 @@ export function secondStep(passwordForm, methods) {
     }
   });
   return new Promise((resolve) => {
+    // A passkey of the account ends the sign-in too: the sign-in options asked with the pending
+    // two-factor cookie name this account's passkeys only (see docs/design.md).
+    const passkeyButton = $('[data-action="passkey-second-factor"]', form);
+    if ((methods || []).includes('passkey') && passkeysSupported()) {
+      passkeyButton.hidden = false;
+      passkeyButton.addEventListener('click', async () => {
+        clearErrors(form);
+        try {
+          await busy(passkeyButton, 'Waiting for your passkey…', () => signInWithPasskey());
+          resolve();
+        } catch (error) {
+          showFormError(form, error);
+        }
+      });
+    }
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       clearErrors(form);
