@@ -2,7 +2,7 @@
 //!
 //! Each part comes from the crate that serves it, built from the same `utoipa_axum` route list as
 //! its router: the identity routes from [`sigil_auth::http::openapi::document`], the tasks routes
-//! from [`sigil_tasks::openapi`], and the operational routes of this binary from [`routes`]. A
+//! from [`sigil_tasks::openapi`], and the operational routes of this binary from `routes`. A
 //! server describes what it serves: `serve` the whole API, `serve-auth` the identity and
 //! operational routes, `serve-api` the tasks and operational routes; `sigil openapi` prints the
 //! whole document (for client generation without a server). The web UI's HTML pages are not

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 description of the identity routes, generated from the code with `utoipa`.
 //!
 //! Every handler carries a `#[utoipa::path]` attribute, and [`AuthService::router`] is built
-//! from the same `utoipa_axum` route list as the document ([`routes`]), so a route cannot be
+//! from the same `utoipa_axum` route list as the document (`routes`), so a route cannot be
 //! served without being described, nor described without being served. The bodies the handlers
 //! answer with are the types below: [`UserBody`] and [`SessionBody`] are what `user_json` and
 //! `session_json` serialise; the others describe the small `{status}`-style answers. The
