@@ -6,8 +6,10 @@ Started by `bench/run` (which builds and installs what this needs); run alone as
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -59,10 +61,18 @@ class Config:
     wait_quiet: float = field(default_factory=lambda: _env_float("BENCH_WAIT_QUIET", 0))
     harvest_seconds: float = field(default_factory=lambda: _env_float("BENCH_HARVEST_SECONDS", 4))
     pin: str = field(default_factory=lambda: os.environ.get("BENCH_PIN", "none"))
+    # Like-for-like rows: this many users, each with `user_tasks` tasks and a token of their own.
+    users: int = field(default_factory=lambda: _env_int("BENCH_USERS", 2000))
+    user_tasks: int = field(default_factory=lambda: _env_int("BENCH_USER_TASKS", 5))
+    # PostgreSQL for the like-for-like and Better Auth rows ("" or "off": SQLite and memory only).
+    pg_url: str = field(default_factory=lambda: os.environ.get("BENCH_PG_URL",
+                                                               "postgres://postgres@127.0.0.1:5432/postgres"))
+    # quick: only the regression guard's rows (bench/quick)
+    quick: bool = field(default_factory=lambda: os.environ.get("BENCH_QUICK", "0") == "1")
     # Servers, wrk, the hash baselines and the harness itself run at this priority. As root the default
     # puts them ahead of other work on a shared machine (compilers, tests), the same for every side.
     nice: int = field(default_factory=lambda: _env_int("BENCH_NICE", -19 if os.geteuid() == 0 else 0))
-    timeout: int = field(default_factory=lambda: _env_int("BENCH_TIMEOUT", 570))
+    timeout: int = field(default_factory=lambda: _env_int("BENCH_TIMEOUT", 1500))
     only: set[str] = field(
         default_factory=lambda: set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     )
@@ -121,6 +131,8 @@ class Bench:
         self.fastapi_inputs: dict[str, dict] = {}
         self.token_counts: dict[str, int] = {}
         self.busy_runs: list[str] = []
+        self.pg_databases: list[str] = []
+        self.lfl_users = 0
         self.sigil_built = bool(cfg.sigil_bin and Path(cfg.sigil_bin).is_file())
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -135,13 +147,17 @@ class Bench:
         headers = {k.lower(): v for k, v in lo.headers.items()}
         bearer = headers.get("authorization", "")[len("Bearer "):] or None
         body = json.loads(lo.body) if lo.body else None
+        path = lo.path
         if lo.tokens_file:
             bearer = Path(lo.tokens_file).read_text().split("\n", 1)[0]
-        r = call(lo.method, server.base + lo.path, body=body, bearer=bearer)
+        if lo.users_file:
+            user_id, bearer = Path(lo.users_file).read_text().split("\n", 1)[0].split()
+            path = f"/api/{user_id}/tasks"
+        r = call(lo.method, server.base + path, body=body, bearer=bearer)
         expect(r, f"{key}: probe {lo.method} {lo.path}", status=lo.expect_status or 200)
         if check is not None and not check(r.json()):
             raise RuntimeError(f"{key}: unexpected answer to the probe: {r!r}")
-        log(f"  {key}: {lo.method} {lo.path}, {lo.connections} connections, "
+        log(f"  {key}: {lo.method} {path}{' (per user)' if lo.users_file else ''}, {lo.connections} connections, "
             f"{self.cfg.warmup:g} s warm-up + {self.cfg.duration:g} s")
         m = load.measure(server, lo, self.load_settings)
         m["server"] = server.name
@@ -150,7 +166,8 @@ class Bench:
         flag = f"  (!! {m['unexpected_status']} unexpected statuses, errors {m['errors']})" if bad else ""
         log(f"    {m['rps']:>10.0f} req/s   p50 {m['p50_ms']:.2f} ms   p99 {m['p99_ms']:.2f} ms   "
             f"peak RSS {m['peak_rss_kib'] * 1.024 / 1000:.1f} MB   CPU: server {m['cpu_server_pct']:.0f}%, "
-            f"wrk {m['cpu_wrk_pct']:.0f}%, other {m['cpu_other_pct']:.0f}%{flag}")
+            f"wrk {m['cpu_wrk_pct']:.0f}%, other {m['cpu_other_pct']:.0f}%; cores: server {m['cores_server']:.2f}, "
+            f"postgres {m['cores_postgres']:.2f}; load {m['loadavg_before']:.1f}{flag}")
         if m["cpu_other_pct"] > 10:
             self.busy_runs.append(f"{key} ({m['cpu_other_pct']:.0f}%)")
         if bad:
@@ -202,12 +219,12 @@ class Bench:
         log(f"  scrypt N={b['N']} r={b['r']} p={b['p']}: {b['hashes_per_sec']:.1f} hashes/s, p50 {b['p50_ms']:.1f} ms")
 
     # ---- Sigil -----------------------------------------------------------------------------------
-    def sigil_server(self, name: str, alg: str, db: Path, port: int | None = None,
+    def sigil_server(self, name: str, alg: str, db: Path | str, port: int | None = None,
                      extra: dict | None = None) -> Server:
         port = port or free_port()
         env = {
             "SIGIL_ADDR": f"127.0.0.1:{port}",
-            "DATABASE_URL": f"sqlite://{db}?mode=rwc",
+            "DATABASE_URL": db if isinstance(db, str) else f"sqlite://{db}?mode=rwc",
             "SIGIL_BASE_URL": f"http://127.0.0.1:{port}",
             "SIGIL_SECRET": "bench-cookie-secret-" + "s" * 40,
             "SIGIL_JWT_ALG": alg,
@@ -216,7 +233,8 @@ class Bench:
             # wrk is one client address: measure hashing throughput, not the per-client share.
             "SIGIL_HASH_PER_CLIENT": "1024",
             "SIGIL_JWT_TTL": "1h",  # the tokens collected at the start must outlive the whole run
-            "RUST_LOG": os.environ.get("SIGIL_BENCH_RUST_LOG", "warn"),
+            # sigil::caches: the hit and miss counts logged at shutdown
+            "RUST_LOG": os.environ.get("SIGIL_BENCH_RUST_LOG", "warn,sigil::caches=info"),
         }
         env.update(extra or {})
         return self.server(name, [self.cfg.sigil_bin, "serve"], port, "/api/auth/ok", env=env)
@@ -311,6 +329,162 @@ class Bench:
                       load.Load(f"/api/{rand_id()}/tasks", {"Authorization": f"Bearer {seed['jwt']}"},
                                 connections=cfg.connections, expect_status=403))
 
+    # ---- like for like: many users, each with their own tasks and token -----------------------------
+    def pg_database(self, name: str) -> str | None:
+        """Creates a fresh PostgreSQL database for a phase; its URL, or None without PostgreSQL."""
+        url = self.cfg.pg_url
+        if not url or url == "off":
+            return None
+        db = f"sigil_bench_{name}_{os.getpid()}"
+        r = subprocess.run(["psql", url, "-qAt", "-c", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)",
+                            "-c", f"CREATE DATABASE {db}"], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            self.notes.append(f"PostgreSQL at {url.split('@')[-1]} not usable ({r.stderr.strip()[:120]}): "
+                              "its rows are empty.")
+            return None
+        self.pg_databases.append(db)
+        return url.rsplit("/", 1)[0] + "/" + db
+
+    def drop_pg_databases(self) -> None:
+        for db in self.pg_databases:
+            subprocess.run(["psql", self.cfg.pg_url, "-qAtc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"],
+                           capture_output=True, timeout=60)
+        self.pg_databases = []
+
+    def seed_users(self, base: str, n: int, tasks: int) -> list[tuple[str, str]]:
+        """Signs up `n` users over the API (8 at a time), `tasks` tasks each; returns (user_id, session)."""
+        def one(i: int) -> tuple[str, str]:
+            r = expect(call("POST", base + "/api/auth/sign-up/email",
+                            {"name": f"Bench {i}", "email": f"bench-{i}@example.com", "password": PASSWORD}),
+                       f"sign-up {i}")
+            session = r.headers.get("set-auth-token") or r.json()["token"]
+            user_id = r.json()["user"]["id"]
+            jwt_token = expect(call("GET", base + "/api/auth/token", bearer=session), "token").json()["token"]
+            for t in range(tasks):
+                r = call("POST", base + f"/api/{user_id}/tasks",
+                         {"title": f"Task {t} of user {i}", "description": "Sigil against FastAPI, like for like"},
+                         bearer=jwt_token)
+                if r.status not in (200, 201):
+                    raise RuntimeError(f"task {t} of user {i}: {r!r}")
+            return user_id, session
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(one, range(n)))
+
+    def mint_tokens(self, base: str, users: list[tuple[str, str]], out: Path) -> Path:
+        """Each user's own JWT from /api/auth/token; writes "user_id token" lines for report.lua."""
+        def one(u):
+            return u[0], expect(call("GET", base + "/api/auth/token", bearer=u[1]), "token").json()["token"]
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            lines = [f"{uid} {tok}" for uid, tok in pool.map(one, users)]
+        out.write_text("\n".join(lines) + "\n")
+        return out
+
+    def cache_counts(self, server: Server) -> dict | None:
+        """The hit/miss counts the server logged at shutdown (target sigil::caches)."""
+        try:
+            text = server.log_path.read_text(errors="replace")
+        except OSError:
+            return None
+        found = None
+        for line in text.splitlines():
+            if "sigil::caches" not in line:
+                continue
+            found = {}
+            for name in ("token_cache", "tasks_cache"):
+                m = re.search(name + r'="?(\d+) hits, (\d+) misses', line)
+                found[name] = {"hits": int(m.group(1)), "misses": int(m.group(2))} if m else None
+        return found
+
+    def run_like_for_like(self) -> None:
+        cfg = self.cfg
+        sys.path.insert(0, str(BENCH / "fastapi"))
+        venv_bin = Path(sys.executable).parent
+        backends = ["sqlite", "postgres"]
+        for backend in backends:
+            if backend == "sqlite":
+                db_file = self.fresh_db("lfl.db")
+                db_url = f"sqlite://{db_file}?mode=rwc"
+            else:
+                db_url = self.pg_database("lfl")
+                if db_url is None:
+                    continue
+            log(f"like for like on {backend}: {cfg.users} users, {cfg.user_tasks} tasks each, a token each")
+            # Seeding only: cheap password hashing (argon2id m=1 MiB, t=1) so thousands of sign-ups take
+            # seconds. The measured servers below run with the defaults.
+            seeder = self.sigil_server(f"sigil-seed-{backend}", "EdDSA", db_url, extra={
+                "SIGIL_ARGON2_MEMORY_KIB": "1024", "SIGIL_ARGON2_ITERATIONS": "1",
+                "SIGIL_ACCOUNT_THROTTLE": "off"}).start()
+            seeder.wait_ready()
+            # Every Sigil of this phase issues and expects the seeder's URL as `iss`/`aud`, so the tokens
+            # minted once stay valid on each server started after it (each on a port of its own).
+            same_url = {"SIGIL_BASE_URL": seeder.base}
+            t0 = time.time()
+            users = self.seed_users(seeder.base, cfg.users, cfg.user_tasks)
+            seeder.stop()
+            log(f"  seeded {len(users)} users in {time.time() - t0:.0f} s")
+            self.lfl_users = len(users)
+            for alg in ("HS256", "EdDSA"):
+                a = alg.lower()
+                nocache = {"SIGIL_TOKEN_CACHE": "off", "SIGIL_TASKS_CACHE": "off", **same_url}
+                s = self.sigil_server(f"sigil-{backend}-{a}-nocache", alg, db_url, extra=nocache).start()
+                s.wait_ready()
+                users_file = self.mint_tokens(s.base, users, self.work / f"users-{backend}-{a}.txt")
+                first_id, first_tok = users_file.read_text().split("\n", 1)[0].split()
+                import jwt as pyjwt
+
+                claims = pyjwt.decode(first_tok, options={"verify_signature": False})
+                aud = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
+                jwks = expect(call("GET", s.base + "/api/auth/jwks"), "jwks").json()
+                jwks_file = self.work / f"jwks-{backend}.json"
+                jwks_file.write_text(json.dumps(jwks))
+                lo = load.Load("/", {}, connections=cfg.connections, users_file=str(users_file))
+                check = lambda b: len(b) == cfg.user_tasks
+                self.scenario(f"lfl.{backend}.sigil_{a}_nocache", s, lo, check=check)
+                s.stop()
+                self.runs[f"lfl.{backend}.sigil_{a}_nocache"]["caches"] = self.cache_counts(s)
+                if not cfg.quick:
+                    # What the caches add: the same requests with both caches on (on PostgreSQL the
+                    # task-list cache is off by default, for several writers; on here: one process).
+                    s = self.sigil_server(f"sigil-{backend}-{a}-cached", alg, db_url,
+                                          extra={"SIGIL_TOKEN_CACHE": "on", "SIGIL_TASKS_CACHE": "on",
+                                                 **same_url}).start()
+                    s.wait_ready()
+                    self.scenario(f"lfl.{backend}.sigil_{a}_cached", s, lo, check=check)
+                    s.stop()
+                    counts = self.cache_counts(s)
+                    self.runs[f"lfl.{backend}.sigil_{a}_cached"]["caches"] = counts
+                    log(f"    cache counts (warm-up + run): {counts}")
+                for workers in ((1,) if cfg.quick else (1, 2)):
+                    port = free_port()
+                    env = {"JWT_ALG": alg, "JWT_ISSUER": claims["iss"], "JWT_AUDIENCE": aud,
+                           "JWKS_FILE": str(jwks_file), "JWT_SECRET": s.env["SIGIL_JWT_SECRET"]}
+                    if backend == "sqlite":
+                        env.update(TASKS_DB=str(db_file), TASKS_SCHEMA="sigil")
+                    else:
+                        env.update(DATABASE_URL=db_url)
+                    cmd = [str(venv_bin / "uvicorn"), "app:app", "--host", "127.0.0.1", "--port", str(port),
+                           "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+                    f = self.server(f"fastapi-{backend}-{a}-w{workers}", cmd, port, "/healthz", env=env,
+                                    cwd=str(BENCH / "fastapi")).start()
+                    f.wait_ready()
+                    self.scenario(f"lfl.{backend}.fastapi_{a}_w{workers}", f, lo, check=check)
+                    f.stop()
+            if backend == "postgres" and cfg.wants("better-auth"):
+                # get-session and token on PostgreSQL, beside Better Auth on PostgreSQL.
+                s = self.sigil_server("sigil-postgres-default", "EdDSA", db_url, extra=same_url).start()
+                s.wait_ready()
+                session = {"Authorization": f"Bearer {users[0][1]}"}
+                self.scenario("lfl.postgres.sigil_get_session", s,
+                              load.Load("/api/auth/get-session", session, connections=cfg.connections),
+                              check=lambda b: b and "session" in b)
+                if not cfg.quick:
+                    self.scenario("lfl.postgres.sigil_token", s,
+                                  load.Load("/api/auth/token", session, connections=cfg.connections),
+                                  check=lambda b: "token" in b)
+                s.stop()
+
     def stand_in_tokens(self) -> None:
         """Without a Sigil binary: JWTs of the same shape made here, so the FastAPI side can still run."""
         import jwt as pyjwt
@@ -386,12 +560,37 @@ class Bench:
         cfg = self.cfg
         log("Better Auth 1.7.25 (Node, memory adapter, jwt + bearer)")
 
-        def make(name: str) -> Server:
+        def make(name: str, database_url: str = "", workers: int = 1) -> Server:
             port = free_port()
             env = {"PORT": str(port), "NODE_ENV": "production",
-                   "BETTER_AUTH_SECRET": "bench-cookie-secret-" + "s" * 40}
+                   "BETTER_AUTH_SECRET": "bench-cookie-secret-" + "s" * 40,
+                   "DATABASE_URL": database_url, "WORKERS": str(workers)}
             return self.server(name, ["node", "server.mjs"], port, "/api/auth/ok", env=env,
                                cwd=str(BENCH / "better-auth"))
+
+        # As deployed: the Kysely adapter on PostgreSQL (pg Pool), one process, then two processes
+        # behind the same port (node:cluster), each on a fresh database.
+        for workers in (1, 2):
+            db_url = self.pg_database(f"ba{workers}")
+            if db_url is None:
+                break
+            s = make(f"better-auth-pg-w{workers}", db_url, workers).start()
+            s.wait_ready(timeout=60)
+            r = expect(call("POST", s.base + "/api/auth/sign-up/email",
+                            {"name": "Bench User", "email": EMAIL, "password": PASSWORD}), "better-auth sign-up")
+            auth = {"Authorization": f"Bearer {r.headers.get('set-auth-token') or r.json()['token']}"}
+            self.scenario(f"better_auth.pg_w{workers}.get_session", s,
+                          load.Load("/api/auth/get-session", auth, connections=cfg.connections),
+                          check=lambda b: b and "session" in b)
+            if not cfg.quick:
+                self.scenario(f"better_auth.pg_w{workers}.token", s,
+                              load.Load("/api/auth/token", auth, connections=cfg.connections),
+                              check=lambda b: "token" in b)
+            s.stop()
+            if cfg.quick:
+                break
+        if cfg.quick:
+            return
 
         self.cold_start("better_auth", lambda i: make(f"better-auth-cold-{i}"), cfg.cold_runs)
         s = make("better-auth").start()
@@ -442,6 +641,18 @@ class Bench:
         log(f"settings: {cfg.duration:g} s per scenario after {cfg.warmup:g} s warm-up, {cfg.connections} connections "
             f"({cfg.signin_connections} for sign-in), wrk {cfg.wrk_threads} thread(s), pinning: {cfg.pin}, "
             f"nice {cfg.nice}")
+        if cfg.wants("like-for-like") and self.sigil_built:
+            try:
+                self.run_like_for_like()
+            finally:
+                self.drop_pg_databases()
+        if cfg.quick:
+            if cfg.wants("better-auth"):
+                try:
+                    self.run_better_auth()
+                finally:
+                    self.drop_pg_databases()
+            return self.results(time.time() - started)
         if cfg.wants("baseline"):
             self.run_baselines()
         if cfg.wants("sigil") and self.sigil_built:
@@ -455,8 +666,14 @@ class Bench:
                 self.stand_in_tokens()
             self.run_fastapi()
         if cfg.wants("better-auth"):
-            self.run_better_auth()
-        elapsed = time.time() - started
+            try:
+                self.run_better_auth()
+            finally:
+                self.drop_pg_databases()
+        return self.results(time.time() - started)
+
+    def results(self, elapsed: float) -> dict:
+        cfg = self.cfg
         log(f"all scenarios done in {elapsed:.0f} s")
         if self.busy_runs:
             self.notes.append("Other processes on the machine took more than 10% of its CPU during: "
@@ -477,6 +694,8 @@ class Bench:
             "notes": self.notes,
             "background_cpu_percent": self.background_cpu,
             "distinct_tokens": self.token_counts,
+            "users": self.lfl_users,
+            "user_tasks": cfg.user_tasks,
         }
 
 
@@ -521,6 +740,8 @@ def main() -> int:
                 own_group.write_text(str(old_nice))
             except OSError:
                 pass
+    if cfg.quick:
+        return report.quick_compare(results, OUT, BENCH / "last-run.json")
     report.write_all(results, OUT, ROOT, BENCH, update_docs=cfg.update_docs)
     return 0
 

@@ -27,6 +27,7 @@ class Load:
     connections: int = 32
     tokens_file: str | None = None  # one bearer token per line, rotated per request (see report.lua)
     expect_status: int | None = None  # None: 2xx answers count; e.g. 403 for a diagnostic path
+    users_file: str | None = None  # "user_id token" lines: GET /api/{user_id}/tasks per user (see report.lua)
 
 
 @dataclass
@@ -50,7 +51,8 @@ def _wrk(server: Server, load: Load, seconds: float, settings: Settings) -> dict
     for k, v in load.headers.items():
         cmd += ["-H", f"{k}: {v}"]
     cmd.append(server.base + load.path)
-    env = dict(os.environ, WRK_METHOD=load.method, WRK_BODY=load.body or "", WRK_TOKENS_FILE=load.tokens_file or "")
+    env = dict(os.environ, WRK_METHOD=load.method, WRK_BODY=load.body or "", WRK_TOKENS_FILE=load.tokens_file or "",
+               WRK_USERS_FILE=load.users_file or "")
     out = run_prioritized(cmd, settings.nice, timeout=seconds + 60, env=env)
     for line in out.stdout.splitlines():
         if line.startswith("WRK_JSON "):
@@ -77,6 +79,24 @@ def _proc_jiffies(pids: list[int]) -> int:
         except (OSError, IndexError, ValueError):
             pass
     return total
+
+
+def _db_pids() -> list[int]:
+    """PostgreSQL's processes on this machine (the database both sides share in the PostgreSQL rows)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def loadavg() -> float:
+    """The 1-minute load average: how much other work the machine had around a run."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def _children_seconds() -> float:
@@ -107,17 +127,22 @@ def measure(server: Server, load: Load, settings: Settings) -> dict:
     # CPU accounting around the measured run: what the server and wrk used, and what anything else on
     # the machine took (other work skews a benchmark on two cores).
     pids = server.pids()
+    db_pids = _db_pids()
+    load_before = loadavg()
     busy0, total0 = _cpu_jiffies()
-    srv0, kids0 = _proc_jiffies(pids), _children_seconds()
+    srv0, kids0, db0 = _proc_jiffies(pids), _children_seconds(), _proc_jiffies(db_pids)
     r = _wrk(server, load, settings.duration, settings)
     busy1, total1 = _cpu_jiffies()
     srv1, kids1 = _proc_jiffies(pids), _children_seconds()
+    db_pids += [p for p in _db_pids() if p not in db_pids]  # backends opened during the run count from 0
+    db1 = _proc_jiffies(db_pids)
     span = max(1, total1 - total0)
     server_cpu = (srv1 - srv0) / span
     wrk_cpu = (kids1 - kids0) * _HZ / span
     other_cpu = max(0.0, (busy1 - busy0) / span - server_cpu - wrk_cpu)
     secs = r["duration_us"] / 1e6
     lat = r["latency_us"]
+    wall = max(secs, 1e-9)
     # wrk counts answers with a status >= 400 as "status" errors; the rest are the expected 2xx.
     failed_status = r["errors"]["status"]
     if load.expect_status is None:
@@ -145,4 +170,10 @@ def measure(server: Server, load: Load, settings: Settings) -> dict:
         "cpu_server_pct": round(100 * server_cpu, 1),
         "cpu_wrk_pct": round(100 * wrk_cpu, 1),
         "cpu_other_pct": round(100 * other_cpu, 1),
+        # cores used over the run (utime + stime deltas from /proc/<pid>/stat of every server process)
+        "cores_server": round((srv1 - srv0) / _HZ / wall, 2),
+        "cores_wrk": round((kids1 - kids0) / wall, 2),
+        "cores_postgres": round(max(0, db1 - db0) / _HZ / wall, 2),
+        "loadavg_before": load_before,
+        "loadavg_after": loadavg(),
     }

@@ -109,11 +109,15 @@ def build_rows(res: dict) -> list[dict]:
 
     rows: list[dict] = []
 
-    def add_rps(scenario, peer_name, s, p, targets=(), peer_lat=True, note=""):
+    def add_rps(scenario, peer_name, s, p, targets=(), peer_lat=True, note="", key=None):
         ratio = None
         if val(s, "rps") is not None and val(p, "rps"):
             ratio = s["rps"] / p["rps"]
         rows.append({
+            "key": key,
+            "cores": (val(s, "cores_server"), val(p, "cores_server"), val(s, "cores_postgres"),
+                      val(p, "cores_postgres")),
+            "load": (val(s, "loadavg_before"), val(p, "loadavg_before")),
             "scenario": scenario, "peer": peer_name, "unit": "req/s",
             "sigil": val(s, "rps"), "peer_value": val(p, "rps"), "ratio": ratio,
             "p50": (val(s, "p50_ms"), val(p, "p50_ms") if peer_lat else None),
@@ -146,22 +150,89 @@ def build_rows(res: dict) -> list[dict]:
         n = counts.get(algs[alg])
         return f"{algs[alg]} JWT, {f'{n:,}' if n else 'many'} distinct tokens in rotation"
 
+    # ---- like for like first: many users, each with their own tasks and token, caches off -----------
+    n_users = res.get("users") or 0
+    n_tasks = res.get("user_tasks") or 0
+    who = f"{n_users:,} users × {n_tasks} tasks, a token each, requests spread over all users"
+    sigil_does = {
+        "sqlite": "Sigil: parse the request, verify the JWT signature and claims ({alg}), check `sub` against "
+                  "the path, one SQLite `SELECT` of the user's rows (rusqlite on the request's thread, cached prepared statement), serialize JSON. "
+                  "FastAPI: PyJWT verifies the same token ({alg}, same claims), the same check, one "
+                  "`SELECT` on the same database file (Python's sqlite3), Pydantic model, JSON.",
+        "postgres": "Sigil: verify the JWT ({alg}), check `sub`, one PostgreSQL `SELECT` (sqlx pool, prepared "
+                    "statement cached per connection), serialize JSON. FastAPI: PyJWT verifies the same "
+                    "token, one `SELECT` on the same PostgreSQL database through an asyncpg pool "
+                    "(statement cached per connection), Pydantic model, JSON.",
+    }
+    for backend, bname in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+        for alg in ("hs256", "eddsa"):
+            sig = run(f"lfl.{backend}.sigil_{alg}_nocache")
+            for w in (1, 2):
+                if backend == "sqlite":
+                    tg = [t_ratio(f"req/s ≥ {10 if w == 1 else 5}× peer", 10 if w == 1 else 5),
+                          t_p99("p99 ≤ 0.1× peer", 0.1)]
+                else:
+                    tg = [t_ratio("req/s ≥ 10× peer", 10), t_p99("p99 ≤ 0.1× peer", 0.1)] if w == 1 else []
+                add_rps(f"**Like for like**, {bname}: `GET /api/{{id}}/tasks`, {algs[alg]}, {who}; "
+                        "Sigil with **both caches off**",
+                        f"FastAPI + PyJWT{' + asyncpg' if backend == 'postgres' else ''}, {w} uvicorn "
+                        f"worker{'s' if w > 1 else ''}",
+                        sig, run(f"lfl.{backend}.fastapi_{alg}_w{w}"), targets=tg,
+                        note=sigil_does[backend].format(alg=algs[alg]), key=f"lfl.{backend}.{alg}.w{w}")
+    for backend, bname in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+        for alg in ("hs256", "eddsa"):
+            cached = run(f"lfl.{backend}.sigil_{alg}_cached")
+            counts = (cached or {}).get("caches") or {}
+
+            def rate(c):
+                if not c:
+                    return "off"
+                total = c["hits"] + c["misses"]
+                return f"{100 * c['hits'] / total:.1f}% hits ({c['hits']:,} of {total:,})" if total else "no lookups"
+
+            add_rps(f"What the caches add, {bname}: the same requests, {algs[alg]}, Sigil with both caches on",
+                    "Sigil, both caches off (row above)", cached, run(f"lfl.{backend}.sigil_{alg}_nocache"),
+                    note=f"Hit rates over warm-up + run: verified-token cache {rate(counts.get('token_cache'))}; "
+                         f"task-list cache {rate(counts.get('tasks_cache'))}. A hit skips the signature check "
+                         "(token) or the database read (tasks); FastAPI has neither cache.")
+    ba_does = ("Both: look the session token up in the database, answer the session and user. Better Auth "
+               "also signs a fresh JWT into `set-auth-jwt` on every get-session (its default).")
+    for sigil_key, sname in (("sigil.get_session", "SQLite"), ("lfl.postgres.sigil_get_session", "PostgreSQL")):
+        for w in (1, 2):
+            add_rps(f"`GET /api/auth/get-session`, Sigil on {sname}", f"Better Auth 1.7.25, PostgreSQL (Kysely, pg "
+                    f"Pool), {w} Node process{'es' if w > 1 else ''}", run(sigil_key),
+                    run(f"better_auth.pg_w{w}.get_session"),
+                    targets=[t_ratio(f"req/s ≥ {20 if w == 1 else 10}× peer", 20 if w == 1 else 10)],
+                    note=ba_does, key=f"get_session.{sname.lower()}.w{w}")
+    for sigil_key, sname in (("sigil.token", "SQLite"), ("lfl.postgres.sigil_token", "PostgreSQL")):
+        for w in (1, 2):
+            add_rps(f"`GET /api/auth/token` (EdDSA JWT), Sigil on {sname}", f"Better Auth 1.7.25, PostgreSQL "
+                    f"(Kysely, pg Pool), {w} Node process{'es' if w > 1 else ''}", run(sigil_key),
+                    run(f"better_auth.pg_w{w}.token"),
+                    targets=[t_ratio(f"req/s ≥ {20 if w == 1 else 10}× peer", 20 if w == 1 else 10)],
+                    note="Both: look the session up, sign an EdDSA JWT with the user's claims.",
+                    key=f"token.{sname.lower()}.w{w}")
+
+    # ---- the single-user rows (one user's tasks; the caches answer most requests) -----------------------
+    one_user = ("One user: Sigil's task-list cache answers every request after the first, so these rows "
+                "measure the caches, not a database read per request as FastAPI does.")
     for many in (False, True):
         m = "_many" if many else ""
         for alg in ("hs256", "eddsa"):
             for w in (1, 2):
-                add_rps(f"Protected `GET /api/{{id}}/tasks`, {variant(alg, many)}", fastapi[w],
+                add_rps(f"Protected `GET /api/{{id}}/tasks`, {variant(alg, many)}, one user", fastapi[w],
                         run(f"sigil.tasks_{alg}{m}"), run(f"fastapi.tasks_{alg}{m}_w{w}"),
-                        targets=[t_ratio("req/s ≥ 10× peer", 10), t_p99("p99 ≤ 0.1× peer", 0.1)])
+                        note=one_user)
     for w in (1, 2):
         add_rps("Protected `GET /api/{id}/tasks`, HS256, one token, **no caches** (`SIGIL_TOKEN_CACHE=off`, "
                 "`SIGIL_TASKS_CACHE=off`: a signature check and an SQLite read per request, as FastAPI does)",
                 fastapi[w], run("sigil.tasks_hs256_nocache"), run(f"fastapi.tasks_hs256_w{w}"),
                 note="Context: what the two caches are worth; the targets apply to the default configuration.")
-    add_rps("`GET /api/auth/get-session` (Bearer session token)", "Better Auth 1.7.25",
-            run("sigil.get_session"), run("better_auth.get_session"), targets=[t_ratio("req/s ≥ 5× peer", 5)])
-    add_rps("`GET /api/auth/token` (JWT issuance, EdDSA)", "Better Auth 1.7.25",
-            run("sigil.token"), run("better_auth.token"), targets=[t_ratio("req/s ≥ 5× peer", 5)])
+    add_rps("`GET /api/auth/get-session` (Bearer session token), Sigil on SQLite", "Better Auth 1.7.25, memory "
+            "adapter, 1 process", run("sigil.get_session"), run("better_auth.get_session"),
+            note="Better Auth's memory adapter keeps everything in its process: not how it is deployed.")
+    add_rps("`GET /api/auth/token` (JWT issuance, EdDSA), Sigil on SQLite", "Better Auth 1.7.25, memory adapter, "
+            "1 process", run("sigil.token"), run("better_auth.token"))
     a2, sc = base.get("argon2"), base.get("scrypt")
     hash_note = ("Sigil: argon2id m=19456 KiB, t=2, p=1 (19 MiB); Better Auth: scrypt N=16384, r=16, p=1 "
                  "(32 MiB). Each side's default, both memory-hard.")
@@ -257,10 +328,34 @@ def _status(targets):
     return label, "; ".join(marks)
 
 
+def _fmt_cores(row) -> str:
+    """Cores the server used (its processes' utime+stime over the run), plus PostgreSQL's backends, and
+    the server's CPU time per answered request (µs): the figure a loaded machine skews least."""
+    c = row.get("cores")
+    if not c or (c[0] is None and c[1] is None) or row.get("unit") != "req/s":
+        return ""
+    f = lambda v: "—" if v is None else f"{v:.2f}"
+    out = f"{f(c[0])} / {f(c[1])}"
+    if (c[2] or 0) >= 0.05 or (c[3] or 0) >= 0.05:
+        out += f" (+ PostgreSQL {f(c[2])} / {f(c[3])})"
+
+    def per_req(cores, rps):
+        return "—" if not cores or not rps else f"{cores * 1e6 / rps:,.0f}"
+
+    out += f"; CPU µs/req {per_req(c[0], row.get('sigil'))} / {per_req(c[1], row.get('peer_value'))}"
+    return out
+
+
+def _fmt_load(ld) -> str:
+    if not ld or all(v is None for v in ld):
+        return ""
+    return " / ".join("—" if v is None else f"{v:.1f}" for v in ld)
+
+
 def table_md(rows: list[dict]) -> str:
     head = ("| Scenario | Peer | Sigil | Peer | Sigil/peer | p50 ms Sigil / peer | p99 ms Sigil / peer "
-            "| peak RSS MB Sigil / peer | Target | Reached |")
-    lines = [head, "|" + "---|" * 10]
+            "| cores Sigil / peer | peak RSS MB Sigil / peer | load | Target | Reached |")
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         target, mark = _status(r["targets"])
         lat = any(v is not None for v in r["p50"] + r["p99"])
@@ -273,7 +368,9 @@ def table_md(rows: list[dict]) -> str:
             _fmt_ratio(r),
             _pair(*r["p50"], _fmt_ms) if lat else "",
             _pair(*r["p99"], _fmt_ms) if lat else "",
+            _fmt_cores(r),
             _pair(*r["rss"], _fmt_mb) if rss else "",
+            _fmt_load(r.get("load")),
             target, mark,
         ]) + " |")
     return "\n".join(lines)
@@ -396,10 +493,92 @@ def results_md(res: dict, rows: list[dict], plot_rel: str | None) -> str:
     return "\n".join(parts) + "\n"
 
 
+QUICK_KEYS = [
+    ("lfl.sqlite.sigil_hs256_nocache", "Sigil, SQLite, HS256, caches off, GET tasks (many users)"),
+    ("lfl.sqlite.sigil_eddsa_nocache", "Sigil, SQLite, EdDSA, caches off, GET tasks (many users)"),
+    ("lfl.sqlite.fastapi_hs256_w1", "FastAPI 1 worker, SQLite, HS256, GET tasks (many users)"),
+    ("lfl.sqlite.fastapi_eddsa_w1", "FastAPI 1 worker, SQLite, EdDSA, GET tasks (many users)"),
+    ("lfl.postgres.sigil_hs256_nocache", "Sigil, PostgreSQL, HS256, caches off, GET tasks"),
+    ("lfl.postgres.sigil_eddsa_nocache", "Sigil, PostgreSQL, EdDSA, caches off, GET tasks"),
+    ("lfl.postgres.fastapi_hs256_w1", "FastAPI 1 worker + asyncpg, PostgreSQL, HS256, GET tasks"),
+    ("lfl.postgres.fastapi_eddsa_w1", "FastAPI 1 worker + asyncpg, PostgreSQL, EdDSA, GET tasks"),
+    ("lfl.postgres.sigil_get_session", "Sigil, PostgreSQL, get-session"),
+    ("better_auth.pg_w1.get_session", "Better Auth 1 process, PostgreSQL, get-session"),
+]
+QUICK_RATIOS = [
+    ("Sigil/FastAPI, SQLite, HS256", "lfl.sqlite.sigil_hs256_nocache", "lfl.sqlite.fastapi_hs256_w1"),
+    ("Sigil/FastAPI, SQLite, EdDSA", "lfl.sqlite.sigil_eddsa_nocache", "lfl.sqlite.fastapi_eddsa_w1"),
+    ("Sigil/FastAPI, PostgreSQL, HS256", "lfl.postgres.sigil_hs256_nocache", "lfl.postgres.fastapi_hs256_w1"),
+    ("Sigil/FastAPI, PostgreSQL, EdDSA", "lfl.postgres.sigil_eddsa_nocache", "lfl.postgres.fastapi_eddsa_w1"),
+    ("Sigil/Better Auth, get-session, PostgreSQL", "lfl.postgres.sigil_get_session", "better_auth.pg_w1.get_session"),
+]
+
+
+def last_run_summary(res: dict) -> dict:
+    """What bench/quick compares with: the key rows' req/s and p99, the ratios, and the machine load."""
+    runs = res["runs"]
+    def cpu_us(r):
+        return round(r.get("cores_server", 0) * 1e6 / r["rps"], 1) if r.get("rps") else None
+
+    pick = {k: {"rps": round(runs[k]["rps"], 1), "p99_ms": round(runs[k]["p99_ms"], 3),
+                "cpu_us_per_request": cpu_us(runs[k]), "loadavg": runs[k].get("loadavg_before")}
+            for k, _ in QUICK_KEYS if k in runs}
+    ratios = {name: round(runs[a]["rps"] / runs[b]["rps"], 3) for name, a, b in QUICK_RATIOS
+              if a in runs and b in runs and runs[b]["rps"]}
+    # peer's CPU per request ÷ Sigil's: what a loaded machine skews least
+    cpu_ratios = {name: round(cpu_us(runs[b]) / cpu_us(runs[a]), 3) for name, a, b in QUICK_RATIOS
+                  if a in runs and b in runs and cpu_us(runs[a]) and cpu_us(runs[b])}
+    return {"date": res["meta"]["date"], "sigil_rev": res["meta"].get("sigil_rev"),
+            "users": res.get("users"), "settings": {k: res["settings"][k] for k in ("duration", "warmup",
+                                                                                     "connections")},
+            "rows": pick, "ratios": ratios, "cpu_ratios": cpu_ratios}
+
+
+def quick_compare(res: dict, out: Path, last_path: Path) -> int:
+    """Prints the quick run's key rows and ratios beside the last full run's (bench/last-run.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    now = last_run_summary(res)
+    (out / "quick.json").write_text(json.dumps(now, indent=2) + "\n")
+    try:
+        last = json.loads(last_path.read_text())
+    except (OSError, ValueError):
+        last = {"rows": {}, "ratios": {}}
+        print(f"no last run recorded ({last_path}): nothing to compare with; run ./bench/run once")
+    print(f"\nbench/quick vs the last full run ({last.get('date', '—')}, source {last.get('sigil_rev', '—')}); "
+          "req/s, then this run ÷ last run")
+    for key, name in QUICK_KEYS:
+        a, b = now["rows"].get(key), last["rows"].get(key)
+        if not a:
+            continue
+        change = f"{a['rps'] / b['rps']:.2f}× last" if b and b.get("rps") else "—"
+        print(f"  {name:<62} {a['rps']:>9,.0f}  ({change}; p99 {a['p99_ms']:.2f} ms; load {a['loadavg']})")
+    print("ratios (the numbers to watch: both sides share this machine's load)")
+    bad = 0
+    for name, _, _ in QUICK_RATIOS:
+        a, b = now["ratios"].get(name), last["ratios"].get(name)
+        if a is None:
+            continue
+        change = f"{a / b:.2f}× last" if b else "—"
+        flag = ""
+        if b and a / b < 0.8:
+            flag, bad = "  <-- more than 20% below the last run", bad + 1
+        print(f"  {name:<62} {a:>8.2f}×  ({change}){flag}")
+    print("CPU per request, peer ÷ Sigil (each server's own CPU time over answered requests)")
+    for name, _, _ in QUICK_RATIOS:
+        a, b = now["cpu_ratios"].get(name), last.get("cpu_ratios", {}).get(name)
+        if a is None:
+            continue
+        print(f"  {name:<62} {a:>8.2f}×  ({f'{a / b:.2f}× last' if b else '—'})")
+    print(f"\nwritten: {out / 'quick.json'}")
+    return 0
+
+
 def write_all(res: dict, out: Path, root: Path, bench: Path, update_docs: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = build_rows(res)
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    if update_docs:
+        (bench / "last-run.json").write_text(json.dumps(last_run_summary(res), indent=2) + "\n")
     have_plot = plot(res, out / "plot.svg")
     (out / "results.md").write_text(results_md(res, rows, "plot.svg" if have_plot else None))
     print()

@@ -5,14 +5,42 @@
 --   WRK_BODY         request body (default none)
 --   WRK_TOKENS_FILE  one bearer token per line: each request carries the next one (round robin, every
 --                    wrk thread starting at a random place), so no token repeats within N requests
+--   WRK_USERS_FILE   "user_id token" lines: each request reads the next user's tasks with that user's
+--                    token (GET /api/{user_id}/tasks, round robin, every wrk thread starting at a random
+--                    place): requests spread over many users, each with their own data and token
 -- Other headers come from wrk's -H flags.
 local method = os.getenv("WRK_METHOD")
 local body = os.getenv("WRK_BODY")
 local tokens_file = os.getenv("WRK_TOKENS_FILE")
+local users_file = os.getenv("WRK_USERS_FILE")
 if method and method ~= "" then wrk.method = method end
 if body and body ~= "" then wrk.body = body end
 
-if tokens_file and tokens_file ~= "" then
+if users_file and users_file ~= "" then
+  local paths, auths, n, i
+
+  function init(args)
+    paths, auths = {}, {}
+    for line in io.lines(users_file) do
+      local id, token = line:match("^(%S+)%s+(%S+)$")
+      if id then
+        paths[#paths + 1] = "/api/" .. id .. "/tasks"
+        auths[#auths + 1] = "Bearer " .. token
+      end
+    end
+    n = #paths
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 1000)
+    i = math.random(n)
+  end
+
+  function request()
+    i = i % n + 1
+    local headers = {}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    headers["Authorization"] = auths[i]
+    return wrk.format("GET", paths[i], headers)
+  end
+elseif tokens_file and tokens_file ~= "" then
   local tokens, n, i
 
   function init(args)

@@ -71,6 +71,10 @@ pub enum AuditEvent {
     TwoFactorDisabled,
     /// New backup codes replaced the old ones.
     BackupCodesRegenerated,
+    /// A passkey was registered.
+    PasskeyAdded,
+    /// A passkey was deleted by its owner.
+    PasskeyRemoved,
     /// A signing key was rotated (recorded by the key service).
     KeyRotated,
     /// A signing key was retired (recorded by the key service).
@@ -102,6 +106,8 @@ impl AuditEvent {
             AuditEvent::TwoFactorEnabled => "two_factor.enabled",
             AuditEvent::TwoFactorDisabled => "two_factor.disabled",
             AuditEvent::BackupCodesRegenerated => "two_factor.backup_codes_regenerated",
+            AuditEvent::PasskeyAdded => "passkey.added",
+            AuditEvent::PasskeyRemoved => "passkey.removed",
             AuditEvent::KeyRotated => "key.rotated",
             AuditEvent::KeyRetired => "key.retired",
         }

@@ -593,6 +593,7 @@ impl From<PasskeyError> for ApiError {
                 retry_after: Some(1),
                 ..at(StatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_BUSY)
             },
+            PasskeyError::Banned => ApiError::new(StatusCode::FORBIDDEN, codes::BANNED_USER),
             PasskeyError::InvalidTwoFactorCookie => {
                 at(StatusCode::UNAUTHORIZED, codes::INVALID_TWO_FACTOR_COOKIE)
             }

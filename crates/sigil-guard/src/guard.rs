@@ -212,6 +212,17 @@ impl Guard {
         }
     }
 
+    /// Hits and misses of the verified-token cache of the current key set (`None` without a
+    /// cache). A key change starts a fresh cache, and so fresh counts.
+    pub fn cache_stats(&self) -> Option<sigil_token::CacheStats> {
+        let snapshot = match &self.0.keys {
+            Keys::Static(snapshot) => Some(snapshot.clone()),
+            Keys::Reloading(keys) => Some(keys.snapshot()),
+            Keys::Remote(remote) => remote.current(),
+        }?;
+        snapshot.cache.as_ref().map(|cache| cache.stats())
+    }
+
     /// The challenge realm.
     pub fn realm(&self) -> &str {
         &self.0.realm

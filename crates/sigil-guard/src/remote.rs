@@ -178,7 +178,7 @@ impl RemoteJwks {
             .unwrap_or_default()
     }
 
-    fn current(&self) -> Option<Arc<Snapshot>> {
+    pub(crate) fn current(&self) -> Option<Arc<Snapshot>> {
         self.0
             .state
             .read()

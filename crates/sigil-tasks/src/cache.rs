@@ -12,6 +12,7 @@ use crate::task::Task;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 const SHARDS: usize = 16;
@@ -35,6 +36,8 @@ pub(crate) struct ListCache {
     shards: Vec<Mutex<Shard>>,
     per_shard: usize,
     hasher: RandomState,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl ListCache {
@@ -43,6 +46,8 @@ impl ListCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             hasher: RandomState::new(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -56,7 +61,23 @@ impl ListCache {
     /// The cached list, or the shard epoch to hand back to [`ListCache::insert`].
     pub(crate) fn get(&self, user_id: &str) -> Result<CachedList, u64> {
         let shard = self.shard(user_id);
-        shard.entries.get(user_id).cloned().ok_or(shard.epoch)
+        let found = shard.entries.get(user_id).cloned().ok_or(shard.epoch);
+        drop(shard);
+        let counter = if found.is_ok() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// (hits, misses) of [`ListCache::get`] since the cache was created.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Caches a list read from the database, unless a write happened since `epoch`.
@@ -105,6 +126,7 @@ mod tests {
         assert_eq!(cache.get("u").unwrap().json.len(), 2);
         cache.invalidate("u");
         assert!(cache.get("u").is_err());
+        assert_eq!(cache.stats(), (1, 4), "one hit, four misses counted");
     }
 
     #[test]

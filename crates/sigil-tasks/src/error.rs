@@ -39,6 +39,9 @@ pub enum TaskError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// The SQLite list reader failed (see `sqlite_reader`).
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 impl IntoResponse for TaskError {
@@ -62,12 +65,22 @@ impl IntoResponse for TaskError {
                 tracing::error!(target: "sigil::tasks", error = %e, "database error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR")
             }
+            TaskError::Sqlite(e) if crate::sqlite_reader::is_unavailable(e) => {
+                tracing::warn!(target: "sigil::tasks", error = %e, "database unavailable: answering 503");
+                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+            }
+            TaskError::Sqlite(e) => {
+                tracing::error!(target: "sigil::tasks", error = %e, "database error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR")
+            }
         };
         let message = match &self {
-            TaskError::Database(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
+            TaskError::Database(_) | TaskError::Sqlite(_)
+                if status == StatusCode::SERVICE_UNAVAILABLE =>
+            {
                 "The service is temporarily unavailable. Please try again in a moment.".to_owned()
             }
-            TaskError::Database(_) => "Internal Server Error".to_owned(),
+            TaskError::Database(_) | TaskError::Sqlite(_) => "Internal Server Error".to_owned(),
             other => other.to_string(),
         };
         let body = ErrorBody {

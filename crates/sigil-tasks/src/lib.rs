@@ -21,6 +21,7 @@ pub mod cache;
 mod error;
 mod handlers;
 mod owner;
+mod sqlite_reader;
 mod store;
 mod task;
 

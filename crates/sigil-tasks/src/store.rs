@@ -1,5 +1,7 @@
-//! Task storage (SQLite or PostgreSQL through sqlx's `Any` driver). Every query is scoped to one
-//! user: there is no way to read or change a task without naming its owner.
+//! Task storage (SQLite or PostgreSQL through sqlx's `Any` driver; on an SQLite file the list
+//! read can go through [`crate::sqlite_reader`] instead, see [`TaskStore::with_sqlite_reader`]).
+//! Every query is scoped to one user: there is no way to read or change a task without naming
+//! its owner.
 //!
 //! Every operation first takes a slot of the store's [`Admission`]: at most the pool's size plus
 //! `max_waiters` operations are in flight (holding or waiting for a connection); the next one is
@@ -9,6 +11,7 @@
 
 use crate::cache::{CachedList, ListCache};
 use crate::error::TaskError;
+use crate::sqlite_reader::SqliteReader;
 pub use crate::task::Task;
 use bytes::Bytes;
 use serde::Serialize;
@@ -109,6 +112,7 @@ pub const DEFAULT_MAX_WAITERS: usize = 4096;
 pub struct TaskStore {
     pool: AnyPool,
     cache: Option<Arc<ListCache>>,
+    sqlite_reader: Option<Arc<SqliteReader>>,
     admission: Arc<Admission>,
     clock: SharedClock,
 }
@@ -118,7 +122,7 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"[]".to_vec()))
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
@@ -160,6 +164,7 @@ impl TaskStore {
         TaskStore {
             pool,
             cache: None,
+            sqlite_reader: None,
             admission: Arc::new(Admission::new(limit)),
             clock: SystemClock::shared(),
         }
@@ -193,6 +198,38 @@ impl TaskStore {
     pub fn with_list_cache(mut self, users: usize) -> TaskStore {
         self.cache = Some(Arc::new(ListCache::new(users)));
         self
+    }
+
+    /// Reads task lists from the SQLite file at `path` through a pool of up to `connections` idle
+    /// read-only `rusqlite` connections, on the calling thread (see [`crate::sqlite_reader`]),
+    /// instead of through sqlx's worker threads. Only for a store whose pool is on that same
+    /// file, in WAL mode. A read that waits longer than `busy_timeout` for a lock is a 503.
+    pub fn with_sqlite_reader(
+        mut self,
+        path: &std::path::Path,
+        connections: usize,
+        busy_timeout: std::time::Duration,
+    ) -> Result<TaskStore, TaskError> {
+        self.sqlite_reader = Some(Arc::new(SqliteReader::open(
+            path,
+            connections,
+            busy_timeout,
+        )?));
+        Ok(self)
+    }
+
+    /// Closes the SQLite reader's connections (before the pool closes at shutdown, so that the
+    /// pool's last connection can checkpoint and remove the `-wal` and `-shm` files); later
+    /// reads go through the pool.
+    pub fn close_sqlite_reader(&self) {
+        if let Some(reader) = &self.sqlite_reader {
+            reader.close();
+        }
+    }
+
+    /// (hits, misses) of the task-list cache since the store was created (`None` without one).
+    pub fn list_cache_stats(&self) -> Option<(u64, u64)> {
+        self.cache.as_ref().map(|cache| cache.stats())
     }
 
     fn invalidate(&self, user_id: &str) {
@@ -243,6 +280,11 @@ impl TaskStore {
     /// The user's tasks, oldest first.
     pub async fn list(&self, user_id: &str, filter: StatusFilter) -> Result<Vec<Task>, TaskError> {
         let _slot = self.enter()?;
+        if let Some(reader) = &self.sqlite_reader
+            && !reader.is_closed()
+        {
+            return Ok(reader.list(user_id, filter)?);
+        }
         let rows = match filter {
             StatusFilter::All => {
                 sqlx::query(concat!(
@@ -408,6 +450,83 @@ mod tests {
         assert!(one.is_some());
         assert_eq!(gate.in_flight(), 1);
         assert_eq!(Admission::new(0).limit(), 1, "never zero");
+    }
+
+    /// The rusqlite list reader answers exactly what the sqlx path answers, sees every write
+    /// committed before it (another connection, WAL mode) and never another user's rows.
+    #[tokio::test]
+    async fn the_sqlite_reader_lists_what_the_sqlx_path_lists() {
+        sqlx::any::install_default_drivers();
+        let dir = std::env::temp_dir().join(format!(
+            "sigil-tasks-reader-{}",
+            sigil_guard::sigil_token::random::alphanumeric(16).unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tasks.db");
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let plain = TaskStore::new(pool.clone());
+        plain.migrate().await.unwrap();
+        let read = TaskStore::new(pool)
+            .with_sqlite_reader(&file, 2, std::time::Duration::from_secs(1))
+            .unwrap();
+        let filters = [
+            StatusFilter::All,
+            StatusFilter::Pending,
+            StatusFilter::Completed,
+        ];
+        assert!(
+            read.list("alice", StatusFilter::All)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let first = read.create("alice", "first", "one").await.unwrap();
+        // A write through sqlx is seen by the very next read on a reader connection.
+        assert_eq!(
+            read.list("alice", StatusFilter::All).await.unwrap(),
+            vec![first.clone()]
+        );
+        read.create("alice", "second", "").await.unwrap();
+        read.create("bob", "bob's", "private").await.unwrap();
+        read.set_completed("alice", &first.id, Some(true))
+            .await
+            .unwrap();
+        for filter in filters {
+            let via_reader = read.list("alice", filter).await.unwrap();
+            let via_sqlx = plain.list("alice", filter).await.unwrap();
+            assert_eq!(via_reader, via_sqlx, "{filter:?}");
+            assert!(via_reader.iter().all(|t| t.user_id == "alice"));
+        }
+        assert_eq!(
+            read.list("alice", StatusFilter::All).await.unwrap().len(),
+            2
+        );
+        assert_eq!(
+            read.list("alice", StatusFilter::Completed).await.unwrap()[0].id,
+            first.id
+        );
+        assert_eq!(read.list("bob", StatusFilter::All).await.unwrap().len(), 1);
+        assert!(read.delete("alice", &first.id).await.unwrap());
+        assert_eq!(
+            read.list("alice", StatusFilter::All).await.unwrap().len(),
+            1
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_sqlite_file_is_refused_at_start() {
+        let missing = std::env::temp_dir().join("sigil-tasks-no-such-dir/none.db");
+        let error = SqliteReader::open(&missing, 1, std::time::Duration::from_secs(1)).unwrap_err();
+        assert!(crate::sqlite_reader::is_unavailable(&error), "{error}");
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! Criterion benchmarks of sigil-token: verify per algorithm, verify through the verified-token
-//! cache (hit), sign per algorithm.
+//! cache (hit), sign per algorithm, and the floor of EdDSA verification: a bare `ed25519-dalek`
+//! `verify_strict` of the same token's signature (group `verify_floor`), once with the signature
+//! and key already decoded and once including the base64url decoding of the signature.
 //!
 //! The token is Better Auth-sized: its JWT plugin puts the whole user record in the payload
 //! (`id`, `name`, `email`, `emailVerified`, `image`, `createdAt`, `updatedAt`) next to the
@@ -120,6 +122,44 @@ fn benches(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The floor of EdDSA verification: what ed25519-dalek alone takes for the same token, the
+    // same key and the same strict check (verify_strict, as key.rs uses).
+    if let Some(case) = cases.iter().find(|c| c.alg == Algorithm::EdDSA) {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let jwk = serde_json::to_value(case.key.verifying_key().to_jwk()).unwrap();
+        let x: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(jwk["x"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&x).unwrap();
+        let (input, sig_b64) = case.token.rsplit_once('.').unwrap();
+        let sig_bytes: [u8; 64] = URL_SAFE_NO_PAD.decode(sig_b64).unwrap().try_into().unwrap();
+        let signature = ed25519_dalek::Signature::from_bytes(&sig_bytes);
+        key.verify_strict(input.as_bytes(), &signature).unwrap();
+        let mut group = c.benchmark_group("verify_floor");
+        group.bench_function("EdDSA_ed25519_dalek_verify_strict", |b| {
+            b.iter(|| {
+                key.verify_strict(black_box(input.as_bytes()), black_box(&signature))
+                    .unwrap()
+            })
+        });
+        group.bench_function("EdDSA_ed25519_dalek_with_b64_signature", |b| {
+            b.iter(|| {
+                let token = black_box(case.token.as_str());
+                let (input, sig_b64) = token.rsplit_once('.').unwrap();
+                let bytes: [u8; 64] = URL_SAFE_NO_PAD.decode(sig_b64).unwrap().try_into().unwrap();
+                key.verify_strict(
+                    input.as_bytes(),
+                    &ed25519_dalek::Signature::from_bytes(&bytes),
+                )
+                .unwrap()
+            })
+        });
+        group.finish();
+    }
 
     // A hot token: a SHA-256 of the token, one sharded-map probe, the time checks.
     let mut group = c.benchmark_group("verify_cached");

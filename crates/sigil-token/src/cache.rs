@@ -10,6 +10,7 @@
 use crate::claims::Claims;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 const SHARDS: usize = 16;
@@ -26,6 +27,39 @@ struct Entry {
 pub struct VerifiedCache {
     shards: Vec<Mutex<HashMap<Key, Entry>>>,
     per_shard: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How many lookups a cache answered and how many it did not, since it was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups the cache could not answer (unknown or expired token).
+    pub misses: u64,
+}
+
+impl CacheStats {
+    /// Hits as a share of all lookups (0 when there were none).
+    pub fn hit_rate(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+impl std::ops::Add for CacheStats {
+    type Output = CacheStats;
+    fn add(self, other: CacheStats) -> CacheStats {
+        CacheStats {
+            hits: self.hits + other.hits,
+            misses: self.misses + other.misses,
+        }
+    }
 }
 
 impl VerifiedCache {
@@ -35,6 +69,8 @@ impl VerifiedCache {
         VerifiedCache {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -53,8 +89,26 @@ impl VerifiedCache {
             .shard(&key)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = map.get(&key)?;
-        (now < entry.claims.exp).then(|| entry.claims.clone())
+        let found = map
+            .get(&key)
+            .filter(|entry| now < entry.claims.exp)
+            .map(|entry| entry.claims.clone());
+        drop(map);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Hits and misses of [`VerifiedCache::get`] since the cache was created.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
     }
 
     /// Remembers a verified token. When the shard is full, expired entries are dropped first,
@@ -109,6 +163,8 @@ mod tests {
         assert_eq!(cache.get("t1", 99).as_deref(), Some(&*claims));
         assert!(cache.get("t1", 100).is_none());
         assert!(cache.get("t2", 10).is_none());
+        assert_eq!(cache.stats(), CacheStats { hits: 1, misses: 2 });
+        assert!((cache.stats().hit_rate() - 1.0 / 3.0).abs() < 1e-9);
         for i in 0..1000 {
             cache.insert(&format!("tok{i}"), claims.clone(), 10);
         }

@@ -56,7 +56,7 @@ mod sign;
 mod verify;
 
 pub use alg::Algorithm;
-pub use cache::VerifiedCache;
+pub use cache::{CacheStats, VerifiedCache};
 pub use claims::{Audience, Claims};
 pub use error::{KeyError, Malformed, SignError, VerifyError};
 pub use header::Header;

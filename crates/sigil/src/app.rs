@@ -69,6 +69,8 @@ pub struct App {
     limits: crate::serve::ConnectionLimits,
     /// The database revocation feed, when this process follows one.
     feed: Option<Feed>,
+    /// The read caches, for their hit counts at shutdown.
+    caches: Caches,
 }
 
 /// The database revocation feed of a process: its status, and its own pool (closed before the
@@ -293,7 +295,8 @@ impl App {
             clock,
         };
         match wiring.build(&mut created).await {
-            Ok((router, auth, pool, background, feed)) => Ok(App {
+            Ok((router, auth, pool, background, feed, caches)) => Ok(App {
+                caches,
                 listener,
                 router,
                 address,
@@ -365,6 +368,7 @@ impl App {
             background,
             feed,
             limits,
+            caches,
             ..
         } = self;
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -387,6 +391,7 @@ impl App {
                 Ok(())
             }
         };
+        caches.log();
         for task in &background {
             task.abort();
         }
@@ -395,6 +400,11 @@ impl App {
         }
         if let Some(own_pool) = feed.and_then(|f| f.own_pool) {
             own_pool.close().await;
+        }
+        // The tasks store's read-only SQLite connections close first: the pool's last
+        // connection then checkpoints and removes the -wal and -shm files.
+        if let Some(tasks) = &caches.tasks {
+            tasks.close_sqlite_reader();
         }
         close_database(pool, backend).await;
         served
@@ -627,7 +637,50 @@ type Built = (
     sqlx::AnyPool,
     Vec<JoinHandle<()>>,
     Option<Feed>,
+    Caches,
 );
+
+/// The two read caches of a process, kept to report their hit counts when it stops (and the
+/// tasks store, to close its SQLite reader before the pool).
+#[derive(Debug, Default)]
+struct Caches {
+    /// The tasks API's guard (its verified-token cache).
+    guard: Option<Guard>,
+    /// The tasks store (its task-list cache).
+    tasks: Option<TaskStore>,
+}
+
+impl Caches {
+    /// One log line (target `sigil::caches`) with each cache's hits, misses and hit rate since
+    /// start; `off` for a cache that is disabled.
+    fn log(&self) {
+        fn describe(stats: Option<(u64, u64)>) -> String {
+            match stats {
+                None => "off".to_owned(),
+                Some((hits, misses)) => {
+                    let total = hits + misses;
+                    let rate = if total == 0 {
+                        0.0
+                    } else {
+                        100.0 * hits as f64 / total as f64
+                    };
+                    format!("{hits} hits, {misses} misses ({rate:.1}% hits)")
+                }
+            }
+        }
+        if self.guard.is_none() && self.tasks.is_none() {
+            return;
+        }
+        let token_cache = describe(
+            self.guard
+                .as_ref()
+                .and_then(Guard::cache_stats)
+                .map(|s| (s.hits, s.misses)),
+        );
+        let tasks_cache = describe(self.tasks.as_ref().and_then(TaskStore::list_cache_stats));
+        tracing::info!(target: "sigil::caches", token_cache = %token_cache, tasks_cache = %tasks_cache, "cache hit counts since start");
+    }
+}
 
 impl Wiring<'_> {
     async fn build(self, created: &mut Created) -> Result<Built, StartError> {
@@ -694,6 +747,19 @@ impl Wiring<'_> {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }
                 migrate_retrying(|| tasks.migrate()).await?;
+                // On an SQLite file the list read skips sqlx's worker-thread hand-offs (the cost
+                // of an uncached read; see sigil-tasks' sqlite_reader and BENCHMARKS.md).
+                if let Some(file) = &self.target.file {
+                    let connections = pool.options().get_max_connections() as usize;
+                    tasks = tasks
+                        .with_sqlite_reader(file, connections, settings.common.db_timeout)
+                        .map_err(|e| {
+                            StartError::Database(format!(
+                                "cannot open {} for reading: {e}",
+                                file.display()
+                            ))
+                        })?;
+                }
                 Some(tasks)
             }
         };
@@ -779,8 +845,13 @@ impl Wiring<'_> {
             )),
             None => deny_list.clone(),
         };
+        let mut caches = Caches::default();
         if let Some(tasks) = tasks {
             let guard = guard.with_revocation(check).with_clock(self.clock.clone());
+            caches = Caches {
+                guard: Some(guard.clone()),
+                tasks: Some(tasks.clone()),
+            };
             router = router.merge(with_cors(sigil_tasks::router(tasks, guard), self.cors));
         }
         let feed = feed.map(|(feed_pool, status, own)| {
@@ -814,7 +885,7 @@ impl Wiring<'_> {
                 // The path without a reset link's token (`/api/auth/reset-password/{token}`).
                 tracing::info_span!("request", method = %request.method(), path = %sigil_auth::redact_path(request.uri().path()))
             }));
-        Ok((router, auth_service, pool, background, feed))
+        Ok((router, auth_service, pool, background, feed, caches))
     }
 }
 

@@ -35,6 +35,7 @@
 //! a base URL such as `http://127.0.0.1:8080` passkeys are off ([`PasskeyError::Unavailable`]):
 //! use `http://localhost:8080`.
 
+use crate::audit::{Audit, AuditEntry, AuditEvent, Outcome};
 use crate::config::AuthConfig;
 use crate::crypto;
 use crate::session::{ClientInfo, Sessions};
@@ -95,6 +96,9 @@ pub enum PasskeyError {
     /// `two_factor` cookie, or the sign-in is no longer pending (used, expired, used up).
     #[error("invalid two factor cookie")]
     InvalidTwoFactorCookie,
+    /// The passkey's user is banned (no session, as for a password sign-in).
+    #[error("banned")]
+    Banned,
     /// The caller has no passkey with this id.
     #[error("passkey not found")]
     NotFound,
@@ -439,6 +443,13 @@ impl Passkeys {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "sigil::auth", user_id, passkey_id = %row.id, "passkey registered");
+        Audit::new(self.store.clone(), self.clock.clone())
+            .record(
+                AuditEntry::new(AuditEvent::PasskeyAdded, Outcome::Success)
+                    .user(user_id)
+                    .detail("passkey_id", row.id.as_str()),
+            )
+            .await;
         Ok(row)
     }
 
@@ -597,9 +608,32 @@ impl Passkeys {
             .user_by_id(&row.user_id)
             .await?
             .ok_or(PasskeyError::AuthenticationFailed)?;
+        let audit = Audit::new(self.store.clone(), self.clock.clone());
+        if user.is_banned_at(self.clock.now_ms()) {
+            tracing::info!(target: "sigil::auth", user_id = %user.id, "passkey sign-in refused: banned");
+            audit
+                .record(
+                    AuditEntry::new(AuditEvent::SignIn, Outcome::Failure)
+                        .user(&user.id)
+                        .client(client)
+                        .detail("method", "passkey")
+                        .detail("reason", "banned"),
+                )
+                .await;
+            return Err(PasskeyError::Banned);
+        }
         let (session, token, remember) = match second_step {
             None => {
                 let (session, token) = self.sessions.create(&user.id, true, client).await?;
+                audit
+                    .record(
+                        AuditEntry::new(AuditEvent::SignIn, Outcome::Success)
+                            .user(&user.id)
+                            .session(&session.id)
+                            .client(client)
+                            .detail("method", "passkey"),
+                    )
+                    .await;
                 (session, token, true)
             }
             Some(pending) => two_factor
@@ -644,6 +678,13 @@ impl Passkeys {
     pub async fn delete(&self, user_id: &str, id: &str) -> Result<(), PasskeyError> {
         if self.store.delete_passkey(id, user_id).await? {
             tracing::info!(target: "sigil::auth", user_id, passkey_id = id, "passkey deleted");
+            Audit::new(self.store.clone(), self.clock.clone())
+                .record(
+                    AuditEntry::new(AuditEvent::PasskeyRemoved, Outcome::Success)
+                        .user(user_id)
+                        .detail("passkey_id", id),
+                )
+                .await;
             Ok(())
         } else {
             Err(PasskeyError::NotFound)

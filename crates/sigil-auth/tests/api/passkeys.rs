@@ -710,3 +710,61 @@ async fn pending_challenges_are_capped_and_expired_ones_do_not_count() {
     clock.advance(CHALLENGE_TTL + Duration::from_secs(1));
     passkeys.authentication_options(None).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_banned_user_gets_no_session_from_a_passkey_and_passkey_events_are_audited() {
+    let (s, origin) = localhost_server().await;
+    let ada = s.session("ada@example.com").await;
+    let me = s.get_session(&ada).await;
+    let id = me.body["user"]["id"].as_str().unwrap().to_owned();
+    let mut key = register(&s, &origin, &ada).await;
+    let (options, cookie) = sign_in_options(&s, &As::Nobody).await;
+    let ok = verify_authentication(&s, &cookie, key.assert(&options, &honest(&origin))).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+
+    let db = format!("sqlite://{}", s.db_path().display());
+    let (pool, _) = sigil_auth::store::connect(&db).await.unwrap();
+    sqlx::query("UPDATE users SET banned = 1 WHERE id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let sessions_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (options, cookie) = sign_in_options(&s, &As::Nobody).await;
+    let refused = verify_authentication(&s, &cookie, key.assert(&options, &honest(&origin))).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::FORBIDDEN, "BANNED_USER")
+    );
+    assert!(refused.session_cookie().is_none());
+    assert!(refused.header("set-auth-token").is_none());
+    let sessions_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sessions_after, sessions_before, "no session row");
+
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT event, outcome, detail FROM audit_log WHERE user_id = $1 ORDER BY at, event",
+    )
+    .bind(&id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let has = |event: &str, outcome: &str, detail: &str| {
+        rows.iter()
+            .any(|(e, o, d)| e == event && o == outcome && d.contains(detail))
+    };
+    assert!(has("passkey.added", "success", "passkey_id"), "{rows:?}");
+    assert!(has("sign_in", "success", "\"passkey\""), "{rows:?}");
+    assert!(has("sign_in", "failure", "\"banned\""), "{rows:?}");
+    // The banned user's old session ends too (the first time it is presented).
+    let gone = s
+        .call(Method::GET, "/passkey/list-user-passkeys", &ada, None)
+        .await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
+}

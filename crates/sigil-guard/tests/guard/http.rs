@@ -324,3 +324,26 @@ async fn a_guard_whose_revocation_feed_is_behind_answers_503_until_it_catches_up
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn the_verified_token_cache_counts_its_hits_and_misses() {
+    let key = SigningKey::generate(Algorithm::EdDSA, Some("k1".into())).unwrap();
+    let keys = KeySet::try_from(vec![key.verifying_key()]).unwrap();
+    let guard = Guard::from_verifier(Verifier::new(keys.clone(), Validation::new(ISS, ISS)));
+    let t1 = sigil_token::sign(&key, &claims("alice")).unwrap();
+    let t2 = sigil_token::sign(&key, &claims("bob")).unwrap();
+    assert_eq!(guard.cache_stats().unwrap().hits, 0);
+    guard.verify(&t1).await.unwrap(); // miss, then cached
+    guard.verify(&t1).await.unwrap(); // hit
+    guard.verify(&t1).await.unwrap(); // hit
+    guard.verify(&t2).await.unwrap(); // miss
+    assert!(guard.verify("not.a.token").await.is_err()); // miss, not cached
+    let stats = guard.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses), (2, 3));
+    assert!((stats.hit_rate() - 0.4).abs() < 1e-9);
+    // Without a cache there is nothing to count.
+    let uncached =
+        Guard::from_verifier_with_cache(Verifier::new(keys, Validation::new(ISS, ISS)), None);
+    uncached.verify(&t1).await.unwrap();
+    assert_eq!(uncached.cache_stats(), None);
+}

@@ -132,6 +132,17 @@ async fn stops_cleanly_on(sig: &str) {
         Some(r#"{"title":"survives the stop"}"#),
     );
     assert_eq!(status, 201, "{answer}");
+    // A list read too: on SQLite it goes through the tasks store's own read-only connections,
+    // which must be closed before the pool for the -wal and -shm files to go.
+    let (status, answer) = sigil_test_support::process::http_with(
+        &url,
+        "GET",
+        &format!("/api/{user_id}/tasks"),
+        &format!("Authorization: Bearer {jwt}\r\n"),
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("survives the stop"), "{answer}");
     assert!(
         dir.path().join("sigil.db-wal").exists(),
         "SQLite runs in WAL mode while serving"
