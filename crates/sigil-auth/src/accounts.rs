@@ -88,6 +88,23 @@ pub enum SignInError {
     Internal(String),
 }
 
+impl SignInError {
+    /// A short stable name for metrics and logs: `bad_credentials`, `throttled`,
+    /// `email_not_verified`, `banned`, `busy` (the hash queue is full, or this client's share of
+    /// it is in use), `unavailable` or `error`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            SignInError::InvalidCredentials => "bad_credentials",
+            SignInError::Throttled(_) => "throttled",
+            SignInError::EmailNotVerified => "email_not_verified",
+            SignInError::Banned => "banned",
+            SignInError::Busy | SignInError::ClientBusy => "busy",
+            SignInError::Unavailable => "unavailable",
+            SignInError::Internal(_) => "error",
+        }
+    }
+}
+
 /// Why a password confirmation (change, deletion) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfirmError {

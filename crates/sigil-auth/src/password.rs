@@ -131,7 +131,8 @@ enum Lane {
 /// gets one hash in turn with a client that has one.
 #[derive(Default)]
 struct Queue {
-    lanes: HashMap<Lane, VecDeque<Work>>,
+    /// Each job with the time it was queued (its wait is measured when a worker takes it).
+    lanes: HashMap<Lane, VecDeque<(std::time::Instant, Work)>>,
     /// Lanes with work waiting, in service order: known addresses' first.
     turn_known: VecDeque<Lane>,
     turn: VecDeque<Lane>,
@@ -149,11 +150,12 @@ impl Queue {
     fn push(&mut self, lane: Lane, work: Work) {
         let jobs = self.lanes.entry(lane.clone()).or_default();
         let first = jobs.is_empty();
-        jobs.push_back(work);
+        jobs.push_back((std::time::Instant::now(), work));
         if first {
             self.turn_for(&lane).push_back(lane);
         }
         self.queued += 1;
+        metrics::gauge!("sigil_password_hash_queue_depth").set(self.queued as f64);
     }
 
     fn turn_for(&mut self, lane: &Lane) -> &mut VecDeque<Lane> {
@@ -169,7 +171,11 @@ impl Queue {
             None => self.turn.pop_front()?,
         };
         let jobs = self.lanes.get_mut(&lane)?;
-        let work = jobs.pop_front();
+        let work = jobs.pop_front().map(|(queued_at, work)| {
+            metrics::histogram!("sigil_password_hash_wait_seconds")
+                .record(queued_at.elapsed().as_secs_f64());
+            work
+        });
         if jobs.is_empty() {
             self.lanes.remove(&lane);
         } else {
@@ -177,6 +183,7 @@ impl Queue {
         }
         if work.is_some() {
             self.queued -= 1;
+            metrics::gauge!("sigil_password_hash_queue_depth").set(self.queued as f64);
             #[cfg(test)]
             self.served.push(lane);
         }
@@ -226,6 +233,8 @@ impl Scheduler {
             return Err(HashError::Stopped);
         }
         if !self.has_room(&q, &lane) {
+            metrics::counter!("sigil_password_hash_refused_total", "reason" => "queue_full")
+                .increment(1);
             return Err(HashError::Busy);
         }
         q.push(lane, work);
@@ -416,12 +425,16 @@ impl PasswordHasher {
             return Err(HashError::Stopped);
         }
         if !self.scheduler.has_room(&q, &lane) {
+            metrics::counter!("sigil_password_hash_refused_total", "reason" => "queue_full")
+                .increment(1);
             return Err(HashError::Busy);
         }
         if q.per_client.get(&client).copied().unwrap_or(0) >= limits.per_client
             || account
                 .is_some_and(|a| q.per_account.get(a).copied().unwrap_or(0) >= limits.per_account)
         {
+            metrics::counter!("sigil_password_hash_refused_total", "reason" => "client_busy")
+                .increment(1);
             return Err(HashError::ClientBusy);
         }
         *q.per_client.entry(client.clone()).or_default() += 1;

@@ -228,8 +228,20 @@ impl Guard {
         &self.0.realm
     }
 
-    /// Verifies a token (without the `Bearer ` prefix).
+    /// Verifies a token (without the `Bearer ` prefix). Counted in
+    /// `sigil_token_verifications_total{outcome}` (`ok`, or [`GuardError::kind`]) through the
+    /// `metrics` facade: a no-op unless the process installed a recorder.
     pub async fn verify(&self, token: &str) -> Result<AuthUser, GuardError> {
+        let result = self.verify_uncounted(token).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => error.kind(),
+        };
+        metrics::counter!("sigil_token_verifications_total", "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn verify_uncounted(&self, token: &str) -> Result<AuthUser, GuardError> {
         let now = self.0.clock.now_unix();
         let claims = match &self.0.keys {
             Keys::Static(snapshot) => snapshot.verify(token, now)?,
@@ -262,7 +274,12 @@ impl Guard {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AuthUser, AuthRejection> {
         let result = match bearer_token(headers) {
             Ok(token) => self.verify(token).await,
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                let error = GuardError::from(e);
+                metrics::counter!("sigil_token_verifications_total", "outcome" => error.kind())
+                    .increment(1);
+                Err(error)
+            }
         };
         result.map_err(|error| {
             tracing::info!(target: "sigil::guard", reason = %error, "bearer authentication refused");

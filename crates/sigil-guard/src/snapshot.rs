@@ -25,8 +25,12 @@ impl Snapshot {
         if let Some(cache) = &self.cache
             && let Some(claims) = cache.get(token, now)
         {
+            metrics::counter!("sigil_token_cache_lookups_total", "result" => "hit").increment(1);
             validation.check_time(&claims, now)?;
             return Ok(claims);
+        }
+        if self.cache.is_some() {
+            metrics::counter!("sigil_token_cache_lookups_total", "result" => "miss").increment(1);
         }
         let claims = Arc::new(self.verifier.verify_untimed(token)?);
         validation.check_time(&claims, now)?;

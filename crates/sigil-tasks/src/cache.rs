@@ -59,6 +59,7 @@ impl ListCache {
     }
 
     /// The cached list, or the shard epoch to hand back to [`ListCache::insert`].
+    /// Counted in `sigil_task_list_cache_lookups_total{result}` (`hit`, `miss`).
     pub(crate) fn get(&self, user_id: &str) -> Result<CachedList, u64> {
         let shard = self.shard(user_id);
         let found = shard.entries.get(user_id).cloned().ok_or(shard.epoch);
@@ -69,6 +70,8 @@ impl ListCache {
             &self.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let result = if found.is_ok() { "hit" } else { "miss" };
+        metrics::counter!("sigil_task_list_cache_lookups_total", "result" => result).increment(1);
         found
     }
 

@@ -27,6 +27,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use url::Url;
@@ -71,6 +72,12 @@ pub struct App {
     feed: Option<Feed>,
     /// The read caches, for their hit counts at shutdown.
     caches: Caches,
+    /// What `/readyz` checks; marked draining at the stop.
+    health: crate::health::Health,
+    /// The metrics listener and its routes, with `SIGIL_METRICS_ADDR`.
+    metrics: Option<(TcpListener, SocketAddr, Router)>,
+    /// How long a stop waits for requests in flight.
+    shutdown_timeout: Duration,
 }
 
 /// The database revocation feed of a process: its status, and its own pool (closed before the
@@ -81,8 +88,8 @@ struct Feed {
     own_pool: Option<sqlx::AnyPool>,
 }
 
-/// How long a stop waits for in-flight requests before closing the database anyway.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the metrics listener may take to close once the main listener has drained.
+const METRICS_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Files a start created, removed again when the start fails after creating them.
 #[derive(Debug, Default)]
@@ -265,6 +272,23 @@ impl App {
                 .map_err(|e| StartError::Config(e.to_string()))?,
         };
         let url = base_url.as_str().trim_end_matches('/').to_owned();
+        let metrics_listener = match &settings.common.metrics_addr {
+            Some(addr) => {
+                let listener =
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| StartError::Bind {
+                            addr: addr.clone(),
+                            source,
+                        })?;
+                let bound = listener.local_addr().map_err(|source| StartError::Bind {
+                    addr: addr.clone(),
+                    source,
+                })?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
 
         // Redis for the identity service (rate limits, revocation messages), before any file.
         let redis = match (&auth_parts, &settings.common.redis_url) {
@@ -295,19 +319,34 @@ impl App {
             clock,
         };
         match wiring.build(&mut created).await {
-            Ok((router, auth, pool, background, feed, caches)) => Ok(App {
-                caches,
-                listener,
-                router,
-                address,
-                url,
-                auth,
-                pool,
-                backend: target.backend,
-                background,
-                feed,
-                limits,
-            }),
+            Ok((router, auth, pool, mut background, feed, caches, health)) => {
+                let metrics = metrics_listener.map(|(listener, bound)| {
+                    let handle = crate::prometheus::install();
+                    background.push(crate::prometheus::spawn_upkeep(handle.clone()));
+                    let sampler = crate::prometheus::Sampler::new(
+                        pool.clone(),
+                        feed.as_ref().map(|f| f.status.clone()),
+                    );
+                    let router = crate::prometheus::router(handle, sampler, health.clone());
+                    (listener, bound, router)
+                });
+                Ok(App {
+                    caches,
+                    listener,
+                    router,
+                    address,
+                    url,
+                    auth,
+                    pool,
+                    backend: target.backend,
+                    background,
+                    feed,
+                    limits,
+                    health,
+                    metrics,
+                    shutdown_timeout: settings.common.shutdown_timeout,
+                })
+            }
             Err(error) => {
                 created.remove().await;
                 Err(error)
@@ -334,11 +373,26 @@ impl App {
     /// base URL too when it is another one (behind a proxy, or `SIGIL_BASE_URL` set).
     pub fn ready_line(&self) -> String {
         let listen = self.listen_url();
-        if self.url == listen {
+        let mut line = if self.url == listen {
             format!("Sigil listening on {listen}")
         } else {
             format!("Sigil listening on {listen} (public URL {})", self.url)
+        };
+        if let Some(metrics) = self.metrics_address() {
+            line.push_str(&format!(" (metrics on http://{metrics}/metrics)"));
         }
+        line
+    }
+
+    /// The bound address of the metrics listener, with `SIGIL_METRICS_ADDR`.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, bound, _)| *bound)
+    }
+
+    /// The database pool (tests close it to see `/readyz` turn 503).
+    #[doc(hidden)]
+    pub fn pool(&self) -> sqlx::AnyPool {
+        self.pool.clone()
     }
 
     /// How far behind the database revocation feed is (`None`: this process follows none, as a
@@ -352,10 +406,12 @@ impl App {
         self.auth.as_ref()
     }
 
-    /// Serves until `shutdown` completes, then stops cleanly: in-flight requests are answered
-    /// (for at most 10 s), background work stops, and the database pool is closed. SQLite is
-    /// checkpointed first, so its `-wal` and `-shm` files are gone and the `.db` file alone is
-    /// a complete copy.
+    /// Serves until `shutdown` completes, then stops cleanly: the listener closes (new
+    /// connections are refused), `/readyz` answers 503 (on the metrics listener, which stays
+    /// up until the drain ends), in-flight requests are answered (for at most
+    /// `SIGIL_SHUTDOWN_TIMEOUT`), background work stops, and the database pool is closed.
+    /// SQLite is checkpointed first, so its `-wal` and `-shm` files are gone and the `.db` file
+    /// alone is a complete copy.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -369,17 +425,28 @@ impl App {
             feed,
             limits,
             caches,
+            health,
+            metrics,
+            shutdown_timeout,
             ..
         } = self;
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
+            health.start_draining();
+            tracing::info!(target: "sigil", timeout_ms = shutdown_timeout.as_millis() as u64, "draining: no new connections, finishing requests in flight");
             let _ = stopping.send(());
         };
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = metrics.map(|(listener, _, router)| {
+            tokio::spawn(crate::serve::serve(listener, router, limits, async move {
+                let _ = metrics_stopped.await;
+            }))
+        });
         let serve = crate::serve::serve(listener, router, limits, signal);
         let drain_limit = async move {
             if stopped.await.is_ok() {
-                tokio::time::sleep(DRAIN_TIMEOUT).await;
+                tokio::time::sleep(shutdown_timeout).await;
             } else {
                 std::future::pending::<()>().await;
             }
@@ -387,11 +454,21 @@ impl App {
         let served = tokio::select! {
             result = serve => result,
             () = drain_limit => {
-                tracing::warn!(target: "sigil", "requests still open after {} s: stopping anyway", DRAIN_TIMEOUT.as_secs());
+                tracing::warn!(target: "sigil", timeout_ms = shutdown_timeout.as_millis() as u64, "requests still open at the end of SIGIL_SHUTDOWN_TIMEOUT: stopping anyway");
                 Ok(())
             }
         };
         caches.log();
+        let _ = metrics_stop.send(());
+        if let Some(server) = metrics_server {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(METRICS_STOP_TIMEOUT, server)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
         for task in &background {
             task.abort();
         }
@@ -638,6 +715,7 @@ type Built = (
     Vec<JoinHandle<()>>,
     Option<Feed>,
     Caches,
+    crate::health::Health,
 );
 
 /// The two read caches of a process, kept to report their hit counts when it stops (and the
@@ -770,6 +848,8 @@ impl Wiring<'_> {
 
         let mut router = Router::new();
         let mut auth_service = None;
+        // serve-api's guard, whose keys may come from a remote JWKS (checked by /readyz).
+        let api_guard = self.guard.clone();
         let (guard, deny_list) = match (self.auth_parts, secret, self.guard) {
             (Some(parts), Some(secret), _) => {
                 let auth = build_auth(
@@ -870,8 +950,17 @@ impl Wiring<'_> {
             background.push(spawn_purge(auth.clone()));
         }
 
+        let health = crate::health::Health::new(
+            pool.clone(),
+            settings.common.db_timeout,
+            api_guard,
+            feed.as_ref().map(|f| f.status.clone()),
+        );
         let has_ui = settings.mode != Mode::ApiOnly;
+        // Layers run outermost last: the request id is screened and set first, so the span and
+        // the answer carry it; the metrics layer sees the matched route template.
         let router = router
+            .merge(crate::health::router(health.clone()))
             .merge(crate::openapi::router(settings.mode))
             .fallback(move |request: Request| not_found(has_ui, request))
             .method_not_allowed_fallback(method_not_allowed)
@@ -880,12 +969,30 @@ impl Wiring<'_> {
                 http::header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             ))
-            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                // Only method and path: query strings can carry single-use tokens.
-                // The path without a reset link's token (`/api/auth/reset-password/{token}`).
-                tracing::info_span!("request", method = %request.method(), path = %sigil_auth::redact_path(request.uri().path()))
-            }));
-        Ok((router, auth_service, pool, background, feed, caches))
+            .layer(axum::middleware::from_fn(crate::prometheus::track_http))
+            .layer(PropagateRequestIdLayer::new(
+                crate::health::REQUEST_ID.clone(),
+            ))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    // Only method and path: query strings can carry single-use tokens.
+                    // The path without a reset link's token (`/api/auth/reset-password/{token}`).
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %sigil_auth::redact_path(request.uri().path()),
+                        request_id = %crate::health::request_id(request),
+                    )
+                }),
+            )
+            .layer(SetRequestIdLayer::new(
+                crate::health::REQUEST_ID.clone(),
+                MakeRequestUuid,
+            ))
+            .layer(axum::middleware::map_request(
+                crate::health::screen_request_id,
+            ));
+        Ok((router, auth_service, pool, background, feed, caches, health))
     }
 }
 

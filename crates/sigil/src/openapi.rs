@@ -6,7 +6,7 @@
 //! server describes what it serves: `serve` the whole API, `serve-auth` the identity and
 //! operational routes, `serve-api` the tasks and operational routes; `sigil openapi` prints the
 //! whole document (for client generation without a server). The web UI's HTML pages are not
-//! part of the API and not described.
+//! part of the API and not described, nor is the metrics listener (another port, Prometheus text).
 
 use crate::settings::Mode;
 use axum::Router;
@@ -80,7 +80,11 @@ pub fn document(mode: Mode) -> OpenApi {
         ));
     }
     doc.merge(routes().into_openapi());
-    tags.push(("operations", "The document itself"));
+    doc.merge(crate::health::openapi());
+    tags.push((
+        "operations",
+        "Health probes (/healthz, /readyz) and this document",
+    ));
     doc.tags = Some(
         tags.into_iter()
             .map(|(name, description)| {

@@ -98,6 +98,14 @@ pub struct CommonSettings {
     /// Most connections at once [default: 10000, or 3/4 of the open-file limit when lower]
     #[arg(long, env = "SIGIL_MAX_CONNECTIONS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
     pub max_connections: Option<usize>,
+    /// Address of a second listener serving Prometheus metrics at /metrics (and /healthz,
+    /// /readyz), e.g. 127.0.0.1:9090; off when unset. Keep it off the public network.
+    #[arg(long, env = "SIGIL_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// On SIGTERM/SIGINT: how long requests in flight may take to finish before the process
+    /// exits anyway (e.g. 30s); /readyz answers 503 meanwhile.
+    #[arg(long, env = "SIGIL_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
 }
 
 /// Flags of the identity service (`serve`, `serve-auth`).

@@ -364,6 +364,8 @@ async fn defences(State(auth): State<AuthService>, request: Request, next: Next)
         let key = format!("{}|{route}", client.ip);
         if let Err(retry_after) = limiter.hit(&key, rule_for(&route)).await {
             tracing::info!(target: "sigil::auth", ip = %client.ip, %route, "rate limited");
+            // The route template (a bounded set), never the client address.
+            metrics::counter!("sigil_rate_limited_total", "route" => route).increment(1);
             return ApiError::too_many_requests(retry_after).into_response();
         }
     }

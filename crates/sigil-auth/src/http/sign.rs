@@ -109,12 +109,15 @@ pub(super) async fn sign_in(
     let email = Email::parse(email)
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_EMAIL))?;
     let password = Password::bounded(password, auth.0.config.password)?;
-    let (user, session, token, trust) = match auth
+    let signed_in = auth
         .0
         .accounts
         .sign_in(&email, password, remember, &client)
-        .await?
-    {
+        .await;
+    if let Err(error) = &signed_in {
+        count_sign_in(error.outcome());
+    }
+    let (user, session, token, trust) = match signed_in? {
         SignedIn::Session(user, session, token) => (user, session, token, None),
         SignedIn::SecondFactor(user) => {
             let trusted = auth
@@ -139,6 +142,7 @@ pub(super) async fn sign_in(
                     challenge,
                     mut methods,
                 } => {
+                    count_sign_in("two_factor_required");
                     // Sigil's extension: a user with a passkey may end the sign-in with it.
                     if auth.0.passkeys.enabled()
                         && !auth.0.passkeys.list(&user.id).await?.is_empty()
@@ -159,6 +163,7 @@ pub(super) async fn sign_in(
         }
     };
 
+    count_sign_in("success");
     // As Better Auth: `redirect` and `Location` only for a non-empty callbackURL, `url` echoes
     // whatever was given (`""` included).
     let redirect_to = origin::given(callback);
@@ -178,6 +183,12 @@ pub(super) async fn sign_in(
         reply = reply.location(cb);
     }
     Ok(reply)
+}
+
+/// Counts an email-and-password sign-in in `sigil_sign_ins_total{outcome}` (`success`,
+/// `two_factor_required`, or [`crate::accounts::SignInError::outcome`]).
+fn count_sign_in(outcome: &'static str) {
+    metrics::counter!("sigil_sign_ins_total", "outcome" => outcome).increment(1);
 }
 
 /// `POST /sign-out`: ends the presented session (its JWTs are refused from now on) and expires

@@ -22,6 +22,7 @@ mod flow;
 mod guard_example;
 mod identity;
 mod logs;
+mod observability;
 mod openapi;
 mod postgres;
 mod redis;

@@ -422,6 +422,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
         let has = |prefix: &str| operations.iter().any(|(_, p)| p.starts_with(prefix));
         assert!(has("/api/auth/"));
         assert!(has("/api/openapi.json"));
+        assert!(has("/healthz") && has("/readyz"));
         assert_eq!(has("/api/{user_id}/tasks"), mode == Mode::All, "{mode:?}");
         // Every documented operation reaches a handler: anonymous, with an empty JSON object.
         for (method, path) in &operations {
@@ -469,7 +470,9 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
             "/api/openapi.json",
             "/api/{user_id}/tasks",
             "/api/{user_id}/tasks/{id}",
-            "/api/{user_id}/tasks/{id}/complete"
+            "/api/{user_id}/tasks/{id}/complete",
+            "/healthz",
+            "/readyz"
         ]
     );
     let identity = app
