@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 /// A task.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Task {
     /// Random 32-character id.
     pub id: String,

@@ -964,6 +964,7 @@ impl Wiring<'_> {
         // the answer carry it; the metrics layer sees the matched route template.
         let router = router
             .merge(crate::health::router(health.clone()))
+            .merge(crate::openapi::router(settings.mode))
             .fallback(move |request: Request| not_found(has_ui, request))
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::map_response(json_refusals))

@@ -38,6 +38,9 @@ enum Command {
     Audit(AuditArgs),
     /// Manage the JWT signing keys on the database (DATABASE_URL): list, rotate, retire.
     Keys(KeysArgs),
+    /// Print the OpenAPI 3.1 document of the whole HTTP API (what `serve` answers at
+    /// /api/openapi.json), for client generation without a server.
+    Openapi,
 }
 
 /// What the command line asks for.
@@ -271,10 +274,17 @@ impl Cli {
         match &self.command {
             Command::Serve(a) | Command::ServeAuth(a) => a.common.log_format,
             Command::ServeApi(a) => a.common.log_format,
-            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) | Command::Keys(_) => {
-                LogFormat::Text
-            }
+            Command::Users(_)
+            | Command::Sessions(_)
+            | Command::Audit(_)
+            | Command::Keys(_)
+            | Command::Openapi => LogFormat::Text,
         }
+    }
+
+    /// Whether this is `sigil openapi` (prints the document, touches nothing).
+    pub fn is_openapi_command(&self) -> bool {
+        matches!(self.command, Command::Openapi)
     }
 
     /// Whether this is an operator command (whose output is the point: logs stay quiet).
@@ -349,7 +359,11 @@ impl Cli {
                 auth: defaults(),
                 api,
             },
-            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) | Command::Keys(_) => {
+            Command::Users(_)
+            | Command::Sessions(_)
+            | Command::Audit(_)
+            | Command::Keys(_)
+            | Command::Openapi => {
                 return Err("an operator command starts no server".into());
             }
         };

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod body;
 mod context;
+pub mod openapi;
 mod origin;
 mod passkey;
 mod recovery;
@@ -41,7 +42,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use sigil_guard::SessionDenyList;
 use sigil_guard::clock::SharedClock;
 use std::sync::Arc;
@@ -326,113 +326,11 @@ impl AuthService {
         self.0.deny_list.clone()
     }
 
-    /// The `/api/auth/*` routes.
+    /// The `/api/auth/*` routes (described by [`openapi::document`]).
     pub fn router(&self) -> Router {
-        let routes = Router::new()
-            .route("/sign-up/email", post(sign::sign_up))
-            .route("/sign-in/email", post(sign::sign_in))
-            .route("/sign-out", post(sign::sign_out))
-            .route(
-                "/get-session",
-                get(sessions::get_session).post(sessions::get_session_post),
-            )
-            .route("/list-sessions", get(sessions::list_sessions))
-            .route("/revoke-session", post(sessions::revoke_session))
-            .route("/revoke-sessions", post(sessions::revoke_sessions))
-            .route(
-                "/revoke-other-sessions",
-                post(sessions::revoke_other_sessions),
-            )
-            .route("/update-user", post(account::update_user))
-            .route("/change-password", post(account::change_password))
-            .route("/change-email", post(account::change_email))
-            .route("/delete-user", post(account::delete_user))
-            .route(
-                "/request-password-reset",
-                post(recovery::request_password_reset),
-            )
-            .route(
-                "/reset-password/{token}",
-                get(recovery::reset_password_link),
-            )
-            .route("/reset-password", post(recovery::reset_password))
-            .route(
-                "/send-verification-email",
-                post(recovery::send_verification_email),
-            )
-            .route("/verify-email", get(recovery::verify_email))
-            .route("/sign-in/social", post(social::sign_in_social))
-            .route(
-                "/callback/{provider}",
-                get(social::callback).post(social::callback_post),
-            )
-            .route("/link-social", post(social::link_social))
-            .route("/list-accounts", get(social::list_accounts))
-            .route("/unlink-account", post(social::unlink_account))
-            .route("/get-access-token", post(social::get_access_token))
-            .route("/refresh-token", post(social::refresh_token))
-            .route("/account-info", get(social::account_info))
-            .route("/admin/list-users", get(admin::list_users))
-            .route("/admin/get-user", get(admin::get_user))
-            .route("/admin/create-user", post(admin::create_user))
-            .route("/admin/update-user", post(admin::update_user))
-            .route("/admin/set-role", post(admin::set_role))
-            .route("/admin/ban-user", post(admin::ban_user))
-            .route("/admin/unban-user", post(admin::unban_user))
-            .route("/admin/set-user-password", post(admin::set_user_password))
-            .route("/admin/list-user-sessions", post(admin::list_user_sessions))
-            .route(
-                "/admin/revoke-user-session",
-                post(admin::revoke_user_session),
-            )
-            .route(
-                "/admin/revoke-user-sessions",
-                post(admin::revoke_user_sessions),
-            )
-            .route("/admin/remove-user", post(admin::remove_user))
-            .route("/admin/has-permission", post(admin::has_permission))
-            .route("/admin/audit-log", get(admin::audit_log))
-            .route("/two-factor/enable", post(two_factor::enable))
-            .route("/two-factor/disable", post(two_factor::disable))
-            .route("/two-factor/get-totp-uri", post(two_factor::get_totp_uri))
-            .route("/two-factor/verify-totp", post(two_factor::verify_totp))
-            .route("/two-factor/send-otp", post(two_factor::send_otp))
-            .route("/two-factor/verify-otp", post(two_factor::verify_otp))
-            .route(
-                "/two-factor/verify-backup-code",
-                post(two_factor::verify_backup_code),
-            )
-            .route(
-                "/two-factor/generate-backup-codes",
-                post(two_factor::generate_backup_codes),
-            )
-            .route("/token", get(tokens::token))
-            .route("/jwks", get(tokens::jwks))
-            .route("/refresh", post(tokens::refresh))
-            .route(
-                "/passkey/generate-register-options",
-                get(passkey::generate_register_options),
-            )
-            .route(
-                "/passkey/verify-registration",
-                post(passkey::verify_registration),
-            )
-            .route(
-                "/passkey/generate-authenticate-options",
-                get(passkey::generate_authenticate_options),
-            )
-            .route(
-                "/passkey/verify-authentication",
-                post(passkey::verify_authentication),
-            )
-            .route(
-                "/passkey/list-user-passkeys",
-                get(passkey::list_user_passkeys),
-            )
-            .route("/passkey/update-passkey", post(passkey::update_passkey))
-            .route("/passkey/delete-passkey", post(passkey::delete_passkey))
-            .route("/ok", get(tokens::ok))
-            .route("/error", get(tokens::error_page))
+        // The one route list: what is served here is what `openapi::document` describes.
+        let (routes, _) = openapi::routes().split_for_parts();
+        let routes = routes
             .layer(middleware::from_fn_with_state(
                 self.clone(),
                 context::resend_slid_session,

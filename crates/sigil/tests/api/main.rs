@@ -24,6 +24,7 @@ mod identity;
 mod keys;
 mod logs;
 mod observability;
+mod openapi;
 mod postgres;
 mod redis;
 mod refresh;
