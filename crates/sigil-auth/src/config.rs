@@ -7,6 +7,10 @@ use std::time::Duration;
 use url::Url;
 use zeroize::Zeroizing;
 
+/// How long a replaced key stays published after its last token can have expired: two minutes
+/// (reload period of other instances, plus the 60 s clock leeway of verifiers, with margin).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(120);
+
 /// Minimum length of `SIGIL_SECRET` and `SIGIL_JWT_SECRET`, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -63,7 +67,7 @@ impl Default for JwtConfig {
             alg: Algorithm::EdDSA,
             hs_secrets: Vec::new(),
             ttl: Duration::from_secs(15 * 60),
-            grace: crate::keys::DEFAULT_GRACE,
+            grace: DEFAULT_GRACE,
             rotation_interval: None,
         }
     }

@@ -17,7 +17,8 @@ use sigil_token::{
 };
 use std::sync::Arc;
 
-const SEAL_PURPOSE: &str = "sigil/jwks-private-key/v1";
+pub use crate::keys::KeyLoadError;
+use crate::keys::SEAL_PURPOSE;
 
 /// Issues access tokens and publishes the keys that verify them. The keys are reloaded from the
 /// store by [`TokenIssuer::reload`] (every [`crate::keys::RELOAD_PERIOD`] in a server), so a
@@ -54,26 +55,6 @@ impl std::fmt::Debug for TokenIssuer {
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
-}
-
-/// Why the signing keys could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyLoadError {
-    /// HS256 without a secret.
-    #[error("--jwt-alg HS256 needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)")]
-    MissingHsSecret,
-    /// Key material refused.
-    #[error("signing key: {0}")]
-    Key(#[from] sigil_token::KeyError),
-    /// Storage failed.
-    #[error("storage: {0}")]
-    Store(#[from] crate::store::StoreError),
-    /// Encryption failed.
-    #[error("could not seal the signing key")]
-    Seal,
-    /// The HTTP client for social providers could not be built.
-    #[error("social providers: {0}")]
-    Social(String),
 }
 
 impl TokenIssuer {
@@ -357,10 +338,4 @@ fn pick_signing_key(rows: &[JwkRow], alg: Algorithm, secret: &[u8]) -> Option<Si
         let jwk: Jwk = serde_json::from_slice(&opened?).ok()?;
         SigningKey::from_private_jwk(&jwk).ok()
     })
-}
-
-/// Seals a private key for storage.
-pub(crate) fn seal_private_key(secret: &[u8], key: &SigningKey) -> Option<String> {
-    let private = zeroize::Zeroizing::new(serde_json::to_vec(&key.to_private_jwk()).ok()?);
-    crypto::seal(secret, SEAL_PURPOSE, &private)
 }

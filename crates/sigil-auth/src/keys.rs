@@ -18,7 +18,6 @@
 //! retirement is audited (`key.rotated`, `key.retired`, with the `kid`s, never key material).
 
 use crate::audit::{Audit, AuditEntry, AuditEvent, Outcome};
-use crate::jwt::KeyLoadError;
 use crate::store::{AuthStore, JwkRow, StoreError};
 use sigil_guard::clock::SharedClock;
 use sigil_token::{Algorithm, SigningKey};
@@ -28,9 +27,36 @@ use std::time::Duration;
 /// How often a server reads the key rows again (a rotation elsewhere is in use here within this).
 pub const RELOAD_PERIOD: Duration = Duration::from_secs(2);
 
-/// How long a replaced key stays published after its last token can have expired: two minutes
-/// (reload period of other instances, plus the 60 s clock leeway of verifiers, with margin).
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(120);
+pub use crate::config::DEFAULT_GRACE;
+
+/// What the sealing key of a stored private JWK is derived for.
+pub(crate) const SEAL_PURPOSE: &str = "sigil/jwks-private-key/v1";
+
+/// Why the signing keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    /// HS256 without a secret.
+    #[error("--jwt-alg HS256 needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)")]
+    MissingHsSecret,
+    /// Key material refused.
+    #[error("signing key: {0}")]
+    Key(#[from] sigil_token::KeyError),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// Encryption failed.
+    #[error("could not seal the signing key")]
+    Seal,
+    /// The HTTP client for social providers could not be built.
+    #[error("social providers: {0}")]
+    Social(String),
+}
+
+/// Seals a private key for storage.
+pub(crate) fn seal_private_key(secret: &[u8], key: &SigningKey) -> Option<String> {
+    let private = zeroize::Zeroizing::new(serde_json::to_vec(&key.to_private_jwk()).ok()?);
+    crate::crypto::seal(secret, SEAL_PURPOSE, &private)
+}
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -75,7 +101,7 @@ pub(crate) fn new_key(
         kid,
         alg: alg.as_str().to_owned(),
         public_jwk: serde_json::to_string(&public).map_err(|_| KeyLoadError::Seal)?,
-        private_jwk: crate::jwt::seal_private_key(secret, &key).ok_or(KeyLoadError::Seal)?,
+        private_jwk: seal_private_key(secret, &key).ok_or(KeyLoadError::Seal)?,
         created_at: now,
         expires_at: None,
         retired_at: None,

@@ -22,3 +22,25 @@ pub struct Task {
     /// Last change, RFC 3339.
     pub updated_at: String,
 }
+
+/// Which tasks to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Every task.
+    All,
+    /// Not completed.
+    Pending,
+    /// Completed.
+    Completed,
+}
+
+/// A time in ms as RFC 3339 with milliseconds, UTC (`2026-11-30T12:00:00.000Z`).
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}

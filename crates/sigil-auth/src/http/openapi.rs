@@ -735,78 +735,11 @@ request!(
     PasskeyIdRequest { id: String }
 );
 
-/// The identity routes, relative to [`super::BASE_PATH`], as one `utoipa_axum` route list:
-/// what the router serves and what the document describes.
-pub(super) fn routes() -> OpenApiRouter<AuthService> {
-    use super::{account, admin, passkey, recovery, sessions, sign, social, tokens, two_factor};
-    use utoipa_axum::routes;
-    OpenApiRouter::new()
-        .routes(routes!(sign::sign_up))
-        .routes(routes!(sign::sign_in))
-        .routes(routes!(sign::sign_out))
-        .routes(routes!(sessions::get_session, sessions::get_session_post))
-        .routes(routes!(sessions::list_sessions))
-        .routes(routes!(sessions::revoke_session))
-        .routes(routes!(sessions::revoke_sessions))
-        .routes(routes!(sessions::revoke_other_sessions))
-        .routes(routes!(account::update_user))
-        .routes(routes!(account::change_password))
-        .routes(routes!(account::change_email))
-        .routes(routes!(account::delete_user))
-        .routes(routes!(recovery::request_password_reset))
-        .routes(routes!(recovery::reset_password_link))
-        .routes(routes!(recovery::reset_password))
-        .routes(routes!(recovery::send_verification_email))
-        .routes(routes!(recovery::verify_email))
-        .routes(routes!(social::sign_in_social))
-        .routes(routes!(social::callback, social::callback_post))
-        .routes(routes!(social::link_social))
-        .routes(routes!(social::list_accounts))
-        .routes(routes!(social::unlink_account))
-        .routes(routes!(social::get_access_token))
-        .routes(routes!(social::refresh_token))
-        .routes(routes!(social::account_info))
-        .routes(routes!(admin::list_users))
-        .routes(routes!(admin::get_user))
-        .routes(routes!(admin::create_user))
-        .routes(routes!(admin::update_user))
-        .routes(routes!(admin::set_role))
-        .routes(routes!(admin::ban_user))
-        .routes(routes!(admin::unban_user))
-        .routes(routes!(admin::set_user_password))
-        .routes(routes!(admin::list_user_sessions))
-        .routes(routes!(admin::revoke_user_session))
-        .routes(routes!(admin::revoke_user_sessions))
-        .routes(routes!(admin::remove_user))
-        .routes(routes!(admin::has_permission))
-        .routes(routes!(admin::audit_log))
-        .routes(routes!(two_factor::enable))
-        .routes(routes!(two_factor::disable))
-        .routes(routes!(two_factor::get_totp_uri))
-        .routes(routes!(two_factor::verify_totp))
-        .routes(routes!(two_factor::send_otp))
-        .routes(routes!(two_factor::verify_otp))
-        .routes(routes!(two_factor::verify_backup_code))
-        .routes(routes!(two_factor::generate_backup_codes))
-        .routes(routes!(tokens::token))
-        .routes(routes!(tokens::jwks))
-        .routes(routes!(tokens::refresh))
-        .routes(routes!(passkey::generate_register_options))
-        .routes(routes!(passkey::verify_registration))
-        .routes(routes!(passkey::generate_authenticate_options))
-        .routes(routes!(passkey::verify_authentication))
-        .routes(routes!(passkey::list_user_passkeys))
-        .routes(routes!(passkey::update_passkey))
-        .routes(routes!(passkey::delete_passkey))
-        .routes(routes!(tokens::ok))
-        .routes(routes!(tokens::error_page))
-}
-
 /// The document of the identity routes (paths under [`super::BASE_PATH`]), without a server:
 /// what `sigil openapi` prints and `/api/openapi.json` serves.
 pub fn document() -> OpenApi {
     let mut doc = OpenApiRouter::<AuthService>::new()
-        .nest(super::BASE_PATH, routes())
+        .nest(super::BASE_PATH, super::routes())
         .into_openapi();
     finish(&mut doc);
     doc
