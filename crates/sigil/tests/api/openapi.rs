@@ -459,7 +459,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings: Settings = test_settings(&dir);
     settings.mode = Mode::ApiOnly;
-    settings.api.jwt_secret = Some(HS_SECRET.into());
+    settings.api.jwt_secret = vec![HS_SECRET.into()];
     settings.api.jwt_issuer = Some("http://auth.example".into());
     let app = spawn_settings(settings, dir).await;
     let doc = served_document(&app, Mode::ApiOnly).await;
