@@ -408,36 +408,7 @@ async fn defences(State(auth): State<AuthService>, request: Request, next: Next)
     next.run(request).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redact_path;
-
-    #[test]
-    fn paths_lose_their_reset_tokens() {
-        for (path, logged) in [
-            (
-                "/api/auth/reset-password/abc123",
-                "/api/auth/reset-password/{token}",
-            ),
-            (
-                "/api/auth/reset-password/abc/extra",
-                "/api/auth/reset-password/{token}",
-            ),
-            (
-                "/api/auth//Reset-Password/abc",
-                "/api/auth//Reset-Password/{token}",
-            ),
-            ("/api/auth/reset-password", "/api/auth/reset-password"),
-            ("/api/auth/reset-password/", "/api/auth/reset-password/"),
-            ("/reset-password", "/reset-password"),
-            ("/api/u1/tasks/t1", "/api/u1/tasks/t1"),
-        ] {
-            assert_eq!(redact_path(path), logged, "{path}");
-        }
-    }
-}
-
-/// The identity routes, relative to [`super::BASE_PATH`], as one `utoipa_axum` route list:
+/// The identity routes, relative to [`BASE_PATH`], as one `utoipa_axum` route list:
 /// what the router serves and what the document describes.
 pub(crate) fn routes() -> OpenApiRouter<AuthService> {
     use self::{account, admin, passkey, recovery, sessions, sign, social, tokens, two_factor};
@@ -502,4 +473,33 @@ pub(crate) fn routes() -> OpenApiRouter<AuthService> {
         .routes(routes!(passkey::delete_passkey))
         .routes(routes!(tokens::ok))
         .routes(routes!(tokens::error_page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_path;
+
+    #[test]
+    fn paths_lose_their_reset_tokens() {
+        for (path, logged) in [
+            (
+                "/api/auth/reset-password/abc123",
+                "/api/auth/reset-password/{token}",
+            ),
+            (
+                "/api/auth/reset-password/abc/extra",
+                "/api/auth/reset-password/{token}",
+            ),
+            (
+                "/api/auth//Reset-Password/abc",
+                "/api/auth//Reset-Password/{token}",
+            ),
+            ("/api/auth/reset-password", "/api/auth/reset-password"),
+            ("/api/auth/reset-password/", "/api/auth/reset-password/"),
+            ("/reset-password", "/reset-password"),
+            ("/api/u1/tasks/t1", "/api/u1/tasks/t1"),
+        ] {
+            assert_eq!(redact_path(path), logged, "{path}");
+        }
+    }
 }
