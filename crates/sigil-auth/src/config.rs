@@ -7,6 +7,10 @@ use std::time::Duration;
 use url::Url;
 use zeroize::Zeroizing;
 
+/// How long a replaced key stays published after its last token can have expired: two minutes
+/// (reload period of other instances, plus the 60 s clock leeway of verifiers, with margin).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(120);
+
 /// Minimum length of `SIGIL_SECRET` and `SIGIL_JWT_SECRET`, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -42,23 +46,29 @@ impl Secret {
 /// How JWTs are signed.
 #[derive(Clone, Debug)]
 pub struct JwtConfig {
-    /// Signing algorithm (EdDSA by default; HS256 uses `hs_secret`).
+    /// Signing algorithm (EdDSA by default; HS256 uses `hs_secrets`).
     pub alg: Algorithm,
-    /// The shared HMAC secret in HS256 mode (kept apart from the cookie secret).
-    pub hs_secret: Option<Secret>,
+    /// The shared HMAC secrets in HS256 mode (kept apart from the cookie secret): the first
+    /// signs, every one verifies (how a shared secret is rotated).
+    pub hs_secrets: Vec<Secret>,
     /// Token lifetime.
     pub ttl: Duration,
-    /// How long a retired key stays in `/jwks`.
+    /// How long a replaced key stays in `/jwks` after its last token can have expired (its
+    /// successor's creation + `ttl`): covers other instances still signing with it until their
+    /// next key reload, and verifiers' clock leeway.
     pub grace: Duration,
+    /// Create a new signing key this often (`None`: only `sigil keys rotate` does).
+    pub rotation_interval: Option<Duration>,
 }
 
 impl Default for JwtConfig {
     fn default() -> Self {
         JwtConfig {
             alg: Algorithm::EdDSA,
-            hs_secret: None,
+            hs_secrets: Vec::new(),
             ttl: Duration::from_secs(15 * 60),
-            grace: Duration::from_secs(30 * 24 * 3600),
+            grace: DEFAULT_GRACE,
+            rotation_interval: None,
         }
     }
 }

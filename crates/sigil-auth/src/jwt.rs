@@ -17,53 +17,50 @@ use sigil_token::{
 };
 use std::sync::Arc;
 
-const SEAL_PURPOSE: &str = "sigil/jwks-private-key/v1";
+pub use crate::keys::KeyLoadError;
+use crate::keys::SEAL_PURPOSE;
 
-/// Issues access tokens and publishes the keys that verify them.
+/// Issues access tokens and publishes the keys that verify them. The keys are reloaded from the
+/// store by [`TokenIssuer::reload`] (every [`crate::keys::RELOAD_PERIOD`] in a server), so a
+/// rotation made by another instance or `sigil keys rotate` is picked up within seconds. Clones
+/// share the keys.
 #[derive(Clone)]
 pub struct TokenIssuer {
-    signing: Arc<SigningKey>,
-    verifying: Vec<VerifyingKey>,
-    jwks_body: Bytes,
+    state: Arc<std::sync::RwLock<Arc<KeyState>>>,
+    /// Sealing secret of stored private keys (empty in HS256 mode).
+    seal_secret: Arc<zeroize::Zeroizing<Vec<u8>>>,
+    grace: std::time::Duration,
     issuer: String,
     ttl_secs: u64,
     clock: SharedClock,
 }
 
+/// The keys in use at one moment.
+struct KeyState {
+    signing: Arc<SigningKey>,
+    verifying: Vec<VerifyingKey>,
+    /// Key ids of `verifying`, sorted (what a reload compares).
+    published: Vec<String>,
+    jwks_body: Bytes,
+    /// Bumped on every change, for guards that follow the issuer.
+    version: u64,
+}
+
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
         f.debug_struct("TokenIssuer")
-            .field("alg", &self.signing.algorithm())
-            .field("kid", &self.signing.kid())
+            .field("alg", &state.signing.algorithm())
+            .field("kid", &state.signing.kid())
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
 }
 
-/// Why the signing keys could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyLoadError {
-    /// HS256 without a secret.
-    #[error("--jwt-alg HS256 needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)")]
-    MissingHsSecret,
-    /// Key material refused.
-    #[error("signing key: {0}")]
-    Key(#[from] sigil_token::KeyError),
-    /// Storage failed.
-    #[error("storage: {0}")]
-    Store(#[from] crate::store::StoreError),
-    /// Encryption failed.
-    #[error("could not seal the signing key")]
-    Seal,
-    /// The HTTP client for social providers could not be built.
-    #[error("social providers: {0}")]
-    Social(String),
-}
-
 impl TokenIssuer {
     /// Loads the signing key for the configured algorithm, creating and storing one on first
-    /// start. With several instances on one database, every instance signs with the oldest live
-    /// key of the algorithm, so they agree.
+    /// start. With several instances on one database, every instance signs with the newest
+    /// signing key of the algorithm (see [`crate::keys`]), so they agree.
     pub async fn load(
         store: &dyn AuthStore,
         config: &AuthConfig,
@@ -74,18 +71,28 @@ impl TokenIssuer {
         let issuer = config.origin();
         let ttl_secs = config.jwt.ttl.as_secs().max(1);
         if alg.is_symmetric() {
-            let secret = config
+            // The first secret signs; every one verifies (no kid: verifiers try each).
+            let mut keys = config
                 .jwt
-                .hs_secret
-                .as_ref()
-                .ok_or(KeyLoadError::MissingHsSecret)?;
-            let key = SigningKey::hmac(alg, secret.expose(), None)?;
-            let verifying = vec![key.verifying_key()];
-            let jwks_body = Bytes::from_static(br#"{"keys":[]}"#);
-            return Ok(TokenIssuer {
-                signing: Arc::new(key),
+                .hs_secrets
+                .iter()
+                .map(|secret| SigningKey::hmac(alg, secret.expose(), None));
+            let signing = keys.next().ok_or(KeyLoadError::MissingHsSecret)??;
+            let mut verifying = vec![signing.verifying_key()];
+            for key in keys {
+                verifying.push(key?.verifying_key());
+            }
+            let state = KeyState {
+                signing: Arc::new(signing),
                 verifying,
-                jwks_body,
+                published: Vec::new(),
+                jwks_body: Bytes::from_static(br#"{"keys":[]}"#),
+                version: 0,
+            };
+            return Ok(TokenIssuer {
+                state: Arc::new(std::sync::RwLock::new(Arc::new(state))),
+                seal_secret: Arc::new(zeroize::Zeroizing::new(Vec::new())),
+                grace: config.jwt.grace,
                 issuer,
                 ttl_secs,
                 clock,
@@ -93,53 +100,123 @@ impl TokenIssuer {
         }
 
         let secret = config.secret.expose();
-        let signing = match pick_signing_key(&store.jwks().await?, alg, secret, now) {
+        let signing = match pick_signing_key(&store.jwks().await?, alg, secret) {
             Some(key) => key,
             None => {
-                let kid = sigil_token::random::alphanumeric(32).map_err(|_| KeyLoadError::Seal)?;
-                let key = SigningKey::generate(alg, Some(kid.clone()))?;
-                let public = key.verifying_key().to_jwk().ok_or(KeyLoadError::Seal)?;
-                let private =
-                    serde_json::to_vec(&key.to_private_jwk()).map_err(|_| KeyLoadError::Seal)?;
-                let row = JwkRow {
-                    kid,
-                    alg: alg.as_str().to_owned(),
-                    public_jwk: serde_json::to_string(&public).map_err(|_| KeyLoadError::Seal)?,
-                    private_jwk: crypto::seal(secret, SEAL_PURPOSE, &private)
-                        .ok_or(KeyLoadError::Seal)?,
-                    created_at: now,
-                    expires_at: None,
-                };
+                let (key, row) = crate::keys::new_key(alg, secret, now)?;
                 // Under a database lock: of instances starting together on a new database,
                 // one creates the key and every other one signs with it.
                 if store.create_first_jwk(&row, now).await? {
                     tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
-                } else if pick_signing_key(&store.jwks().await?, alg, secret, now).is_none() {
+                } else if pick_signing_key(&store.jwks().await?, alg, secret).is_none() {
                     // Live keys exist but none can be unsealed (SIGIL_SECRET changed): add ours.
                     store.insert_jwk(&row).await?;
                     tracing::info!(target: "sigil::auth", kid = %row.kid, alg = %alg, "created a new JWT signing key");
                 }
-                pick_signing_key(&store.jwks().await?, alg, secret, now).unwrap_or(key)
+                pick_signing_key(&store.jwks().await?, alg, secret).unwrap_or(key)
             }
         };
+        let issuer = TokenIssuer {
+            state: Arc::new(std::sync::RwLock::new(Arc::new(KeyState {
+                signing: Arc::new(signing),
+                verifying: Vec::new(),
+                published: Vec::new(),
+                jwks_body: Bytes::new(),
+                version: 0,
+            }))),
+            seal_secret: Arc::new(zeroize::Zeroizing::new(secret.to_vec())),
+            grace: config.jwt.grace,
+            issuer,
+            ttl_secs,
+            clock,
+        };
+        let rows = store.jwks().await?;
+        issuer.apply(&rows, true);
+        Ok(issuer)
+    }
 
-        let published = published_keys(&store.jwks().await?, config.jwt.grace, now);
-        let verifying = JwkSet {
+    fn state(&self) -> Arc<KeyState> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads the key rows again and switches to the newest signing key and the keys published
+    /// now (a rotation, a retirement, or a replaced key whose window ended). Cheap when nothing
+    /// changed: one query, no unsealing. Returns whether the keys changed. Nothing to do in
+    /// HS256 mode (the secrets are settings).
+    pub async fn reload(&self, store: &dyn AuthStore) -> Result<bool, KeyLoadError> {
+        if self.algorithm().is_symmetric() {
+            return Ok(false);
+        }
+        let rows = store.jwks().await?;
+        Ok(self.apply(&rows, false))
+    }
+
+    /// Switches to the keys `rows` describe at this moment; whether anything changed.
+    fn apply(&self, rows: &[JwkRow], first: bool) -> bool {
+        let now = self.clock.now_ms();
+        let current = self.state();
+        let alg = current.signing.algorithm();
+        let published = published_keys(rows, self.ttl_secs, self.grace, now);
+        let mut kids: Vec<String> = published.iter().filter_map(|k| k.kid.clone()).collect();
+        kids.sort();
+        let newest = crate::keys::signing_row(rows, alg).map(|row| row.kid.as_str());
+        let same_signer = newest.is_none_or(|kid| current.signing.kid() == Some(kid));
+        if !first && same_signer && kids == current.published {
+            return false;
+        }
+        let signing = if same_signer {
+            current.signing.clone()
+        } else {
+            match pick_signing_key(rows, alg, &self.seal_secret) {
+                Some(key) => Arc::new(key),
+                None => current.signing.clone(),
+            }
+        };
+        let mut verifying = JwkSet {
             keys: published.clone(),
         }
         .to_key_set()
         .map(|(set, _)| set.keys().to_vec())
         .unwrap_or_default();
+        // The signing key always verifies its own tokens, even while its row is unreadable.
+        if !verifying.iter().any(|k| k.kid() == signing.kid()) {
+            verifying.push(signing.verifying_key());
+        }
         let jwks_body =
             Bytes::from(serde_json::to_vec(&JwkSet { keys: published }).unwrap_or_default());
-        Ok(TokenIssuer {
-            signing: Arc::new(signing),
+        if !first {
+            if signing.kid() != current.signing.kid() {
+                tracing::info!(target: "sigil::auth", kid = signing.kid().unwrap_or("-"), previous = current.signing.kid().unwrap_or("-"), "new JWT signing key in use");
+            }
+            if kids != current.published {
+                tracing::info!(target: "sigil::auth", published = ?kids, "the published JWT keys changed");
+            }
+        }
+        let fresh = Arc::new(KeyState {
+            signing,
             verifying,
+            published: kids,
             jwks_body,
-            issuer,
-            ttl_secs,
-            clock,
-        })
+            version: current.version + u64::from(!first),
+        });
+        *self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        true
+    }
+
+    /// Bumped whenever the keys change (for guards that follow this issuer).
+    pub fn version(&self) -> u64 {
+        self.state().version
+    }
+
+    /// The key id new tokens are signed with (`None` in HS256 mode).
+    pub fn signing_kid(&self) -> Option<String> {
+        self.state().signing.kid().map(str::to_owned)
     }
 
     /// A signed access token for `user` in session `session_id`.
@@ -154,12 +231,12 @@ impl TokenIssuer {
         );
         claims.email = Some(user.email.clone());
         claims.name = Some(user.name.clone());
-        sigil_token::sign(&self.signing, &claims)
+        sigil_token::sign(&self.state().signing, &claims)
     }
 
     /// The `/jwks` response body.
     pub fn jwks_body(&self) -> Bytes {
-        self.jwks_body.clone()
+        self.state().jwks_body.clone()
     }
 
     /// The issuer (and audience) of issued tokens.
@@ -174,12 +251,12 @@ impl TokenIssuer {
 
     /// The signing algorithm.
     pub fn algorithm(&self) -> Algorithm {
-        self.signing.algorithm()
+        self.state().signing.algorithm()
     }
 
     /// A verifier for this service's tokens, for a guard in the same process.
     pub fn verifier(&self) -> Result<Verifier, sigil_token::KeyError> {
-        let keys = KeySet::try_from(self.verifying.clone())?;
+        let keys = KeySet::try_from(self.state().verifying.clone())?;
         Ok(Verifier::new(
             keys,
             Validation::new(&self.issuer, &self.issuer),
@@ -187,84 +264,72 @@ impl TokenIssuer {
     }
 }
 
-/// The public keys of `rows` still published at this moment: live, or expired within `grace`.
-fn published_keys(rows: &[JwkRow], grace: std::time::Duration, now: i64) -> Vec<Jwk> {
-    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+/// The public keys of `rows` published at this moment (see [`crate::keys::published`]).
+fn published_keys(
+    rows: &[JwkRow],
+    ttl_secs: u64,
+    grace: std::time::Duration,
+    now: i64,
+) -> Vec<Jwk> {
+    let ttl = std::time::Duration::from_secs(ttl_secs);
     rows.iter()
-        .filter(|row| {
-            row.expires_at
-                .is_none_or(|e| e.saturating_add(grace_ms) > now)
-        })
+        .filter(|row| crate::keys::published(row, ttl, grace, now))
         .filter_map(|row| serde_json::from_str::<Jwk>(&row.public_jwk).ok())
         .collect()
 }
 
-/// The key store as a source of keys for an in-process guard: a token signed with a key this
-/// process did not load at start (another instance created it) is looked up here rather than
-/// refused.
-struct StoreKeys {
+/// The issuer as the key source of an in-process guard: the guard follows the issuer's keys
+/// (a rotation or retirement is seen at the next request after the issuer's reload), and a
+/// token signed with a key this process has not loaded yet (another instance just rotated)
+/// makes the issuer reload from the store at once rather than be refused.
+struct IssuerKeys {
+    issuer: TokenIssuer,
     store: Arc<dyn AuthStore>,
-    issuer: String,
-    grace: std::time::Duration,
-    clock: SharedClock,
 }
 
-impl sigil_guard::KeySource for StoreKeys {
+impl sigil_guard::KeySource for IssuerKeys {
     fn load(
         &self,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Verifier>> + Send + '_>> {
         Box::pin(async move {
-            let rows = match self.store.jwks().await {
-                Ok(rows) => rows,
-                Err(error) => {
-                    tracing::warn!(target: "sigil::auth", %error, "cannot read the signing keys");
-                    return None;
-                }
-            };
-            let (keys, _) = JwkSet {
-                keys: published_keys(&rows, self.grace, self.clock.now_ms()),
+            if let Err(error) = self.issuer.reload(self.store.as_ref()).await {
+                tracing::warn!(target: "sigil::auth", %error, "cannot read the signing keys");
+                return None;
             }
-            .to_key_set()
-            .ok()?;
-            Some(Verifier::new(
-                keys,
-                Validation::new(&self.issuer, &self.issuer),
-            ))
+            self.issuer.verifier().ok()
         })
+    }
+
+    fn version(&self) -> Option<u64> {
+        Some(self.issuer.version())
+    }
+
+    fn current(&self) -> Option<Verifier> {
+        self.issuer.verifier().ok()
     }
 }
 
 impl TokenIssuer {
-    /// Where an in-process guard looks up keys it does not know (`None` in HS256 mode, which has
-    /// one shared secret and no key ids).
-    pub fn key_source(
-        &self,
-        store: Arc<dyn AuthStore>,
-        grace: std::time::Duration,
-    ) -> Option<Arc<dyn sigil_guard::KeySource>> {
-        if self.signing.algorithm().is_symmetric() {
+    /// The key source of an in-process guard: this issuer's keys, reloaded from `store` when a
+    /// token names an unknown key (`None` in HS256 mode, whose secrets are fixed settings).
+    pub fn key_source(&self, store: Arc<dyn AuthStore>) -> Option<Arc<dyn sigil_guard::KeySource>> {
+        if self.algorithm().is_symmetric() {
             return None;
         }
-        Some(Arc::new(StoreKeys {
+        Some(Arc::new(IssuerKeys {
+            issuer: self.clone(),
             store,
-            issuer: self.issuer.clone(),
-            grace,
-            clock: self.clock.clone(),
         }))
     }
 }
 
-fn pick_signing_key(
-    rows: &[JwkRow],
-    alg: Algorithm,
-    secret: &[u8],
-    now: i64,
-) -> Option<SigningKey> {
+/// The newest signing key of `alg` in `rows` that can be unsealed.
+fn pick_signing_key(rows: &[JwkRow], alg: Algorithm, secret: &[u8]) -> Option<SigningKey> {
     let mut live: Vec<&JwkRow> = rows
         .iter()
-        .filter(|r| r.alg == alg.as_str() && r.expires_at.is_none_or(|e| e > now))
+        .filter(|r| crate::keys::is_signing_candidate(r, alg))
         .collect();
-    live.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+    live.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
     live.into_iter().find_map(|row| {
         let opened = crypto::open(secret, SEAL_PURPOSE, &row.private_jwk);
         if opened.is_none() {

@@ -38,6 +38,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jwt;
+pub mod keys;
 pub mod mail;
 pub mod passkey;
 pub mod password;

@@ -26,6 +26,9 @@ use url::Url;
 pub enum KeyConfig {
     /// A shared HMAC secret (HS256).
     Secret(Vec<u8>),
+    /// Several shared HMAC secrets (HS256) during a rotation: a token verifies under any of
+    /// them (the identity service signs with its first).
+    Secrets(Vec<Vec<u8>>),
     /// A JWKS document held locally.
     Jwks(String),
     /// A JWKS served at a URL.
@@ -36,6 +39,7 @@ impl std::fmt::Debug for KeyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KeyConfig::Secret(_) => f.write_str("Secret(<redacted>)"),
+            KeyConfig::Secrets(list) => write!(f, "Secrets(<{} redacted>)", list.len()),
             KeyConfig::Jwks(_) => f.write_str("Jwks(..)"),
             KeyConfig::JwksUrl(u) => write!(f, "JwksUrl({u})"),
         }
@@ -230,6 +234,14 @@ impl Guard {
             KeyConfig::Secret(secret) => {
                 let key = VerifyingKey::hmac(Algorithm::HS256, &secret, None)?;
                 let keys = KeySet::try_from(vec![key])?;
+                Guard::from_verifier_with_cache(Verifier::new(keys, validation), capacity)
+            }
+            KeyConfig::Secrets(secrets) => {
+                let keys = secrets
+                    .iter()
+                    .map(|secret| VerifyingKey::hmac(Algorithm::HS256, secret, None))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let keys = KeySet::try_from(keys)?;
                 Guard::from_verifier_with_cache(Verifier::new(keys, validation), capacity)
             }
             KeyConfig::Jwks(text) => {

@@ -35,6 +35,19 @@ pub trait RevocationCheck: Send + Sync + 'static {
 pub trait KeySource: Send + Sync + 'static {
     /// A verifier over every key the store publishes now; `None` when the store cannot be read.
     fn load(&self) -> Pin<Box<dyn Future<Output = Option<Verifier>> + Send + '_>>;
+
+    /// A number that changes whenever the source's keys change without a [`KeySource::load`]
+    /// (a signing-key rotation or retirement the source learnt by itself); `None` (the default)
+    /// when the source only changes on `load`. A guard seeing a new version takes
+    /// [`KeySource::current`] before verifying, so removed keys stop verifying too.
+    fn version(&self) -> Option<u64> {
+        None
+    }
+
+    /// The source's keys now, without I/O (read when [`KeySource::version`] changed).
+    fn current(&self) -> Option<Verifier> {
+        None
+    }
 }
 
 /// The shortest time between two lookups of unknown keys in a [`KeySource`] (an attacker sending
@@ -47,6 +60,8 @@ struct Reloading {
     source: Arc<dyn KeySource>,
     cache_capacity: Option<usize>,
     last_attempt: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// The source's version `current` was taken at.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Reloading {
@@ -63,7 +78,28 @@ impl Reloading {
             .clone()
     }
 
+    /// Follows a source that changes by itself: a new version replaces the keys at once.
+    fn follow(&self) {
+        use std::sync::atomic::Ordering;
+        let Some(version) = self.source.version() else {
+            return;
+        };
+        if self.version.load(Ordering::Acquire) == version {
+            return;
+        }
+        if let Some(verifier) = self.source.current() {
+            let fresh = Arc::new(Snapshot::new(verifier, self.cache_capacity));
+            let mut current = self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *current = fresh;
+            self.version.store(version, Ordering::Release);
+        }
+    }
+
     async fn verify(&self, token: &str, now: u64) -> Result<Arc<Claims>, VerifyError> {
+        self.follow();
         let seen = self.snapshot();
         match seen.verify(token, now) {
             Err(VerifyError::UnknownKey) => {}
@@ -88,6 +124,10 @@ impl Reloading {
                     .current
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                if let Some(version) = self.source.version() {
+                    self.version
+                        .store(version, std::sync::atomic::Ordering::Release);
+                }
             }
         }
         self.snapshot().verify(token, now)
@@ -144,12 +184,14 @@ impl Guard {
         cache_capacity: Option<usize>,
         source: Arc<dyn KeySource>,
     ) -> Guard {
+        let version = source.version().unwrap_or(0);
         Guard::build(
             Keys::Reloading(Arc::new(Reloading {
                 current: std::sync::RwLock::new(Arc::new(Snapshot::new(verifier, cache_capacity))),
                 source,
                 cache_capacity,
                 last_attempt: tokio::sync::Mutex::new(None),
+                version: std::sync::atomic::AtomicU64::new(version),
             })),
             None,
         )

@@ -4,6 +4,17 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
+/// The body of every refusal (`{code, message}`, Better Auth's error shape): the document's
+/// schema of [`TaskError`]'s answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Machine-readable code (`TASK_NOT_FOUND`, `VALIDATION_ERROR`, ...).
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
 /// A refused or failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
@@ -72,11 +83,11 @@ impl IntoResponse for TaskError {
             TaskError::Database(_) | TaskError::Sqlite(_) => "Internal Server Error".to_owned(),
             other => other.to_string(),
         };
-        let mut response = (
-            status,
-            Json(serde_json::json!({ "code": code, "message": message })),
-        )
-            .into_response();
+        let body = ErrorBody {
+            code: code.to_owned(),
+            message,
+        };
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 http::header::RETRY_AFTER,

@@ -11,31 +11,47 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use http::StatusCode;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 /// Query of the list route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `all` (default), `pending` or `completed`.
+    #[param(pattern = "^(all|pending|completed)$")]
     status: Option<String>,
 }
 
 /// Body of create.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewTask {
+    /// 1 to 200 characters (trimmed), no control characters.
+    #[schema(required, value_type = String, min_length = 1, max_length = 200)]
     title: Option<String>,
+    /// At most 1000 characters.
+    #[schema(value_type = String, max_length = 1000)]
     description: Option<String>,
 }
 
 /// Body of replace.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ReplaceTask {
+    /// 1 to 200 characters (trimmed), no control characters.
+    #[schema(required, value_type = String, min_length = 1, max_length = 200)]
     title: Option<String>,
+    /// At most 1000 characters (absent: empty).
+    #[schema(value_type = String, max_length = 1000)]
     description: Option<String>,
+    /// Absent: unchanged.
+    #[schema(value_type = bool)]
     completed: Option<bool>,
 }
 
-/// Body of complete (optional).
-#[derive(Debug, Deserialize)]
+/// Body of complete (optional: no body toggles).
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct Completion {
+    /// The state to set.
+    #[schema(value_type = bool)]
     completed: Option<bool>,
 }
 
@@ -75,6 +91,15 @@ fn valid_id(id: &str) -> Result<(), TaskError> {
 }
 
 /// `GET /api/{user_id}/tasks`.
+#[utoipa::path(
+    get,
+    operation_id = "listTasks",
+    path = "/api/{user_id}/tasks",
+    tag = "tasks",
+    params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ListQuery),
+    responses((status = 200, description = "The tasks, newest first", body = Vec<crate::task::Task>), (status = 401, description = "No, a malformed, expired or revoked token", body = crate::error::ErrorBody), (status = 403, description = "A token for another user", body = crate::error::ErrorBody), (status = 422, description = "Bad status filter", body = crate::error::ErrorBody), (status = 500, description = "Database error", body = crate::error::ErrorBody), (status = 503, description = "Database unavailable or busy (Retry-After)", body = crate::error::ErrorBody)),
+    security(("bearerJwt" = []))
+)]
 pub async fn list(
     State(state): State<TasksState>,
     owner: Owner,
@@ -95,6 +120,16 @@ pub async fn list(
 }
 
 /// `POST /api/{user_id}/tasks`.
+#[utoipa::path(
+    post,
+    operation_id = "createTask",
+    path = "/api/{user_id}/tasks",
+    tag = "tasks",
+    params(("user_id" = String, Path, description = "The token's subject (`sub`)")),
+    request_body(content = NewTask, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = crate::task::Task), (status = 401, description = "No, a malformed, expired or revoked token", body = crate::error::ErrorBody), (status = 403, description = "A token for another user", body = crate::error::ErrorBody), (status = 400, description = "Malformed JSON or duplicate members", body = crate::error::ErrorBody), (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody), (status = 415, description = "Not application/json", body = crate::error::ErrorBody), (status = 422, description = "Invalid title or description", body = crate::error::ErrorBody), (status = 500, description = "Database error", body = crate::error::ErrorBody), (status = 503, description = "Database unavailable or busy (Retry-After)", body = crate::error::ErrorBody)),
+    security(("bearerJwt" = []))
+)]
 pub async fn create(
     State(state): State<TasksState>,
     owner: Owner,
@@ -110,6 +145,15 @@ pub async fn create(
 }
 
 /// `GET /api/{user_id}/tasks/{id}`.
+#[utoipa::path(
+    get,
+    operation_id = "getTask",
+    path = "/api/{user_id}/tasks/{id}",
+    tag = "tasks",
+    params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ("id" = String, Path, description = "Task id")),
+    responses((status = 200, description = "The task", body = crate::task::Task), (status = 401, description = "No, a malformed, expired or revoked token", body = crate::error::ErrorBody), (status = 403, description = "A token for another user", body = crate::error::ErrorBody), (status = 404, description = "No such task of this user", body = crate::error::ErrorBody), (status = 500, description = "Database error", body = crate::error::ErrorBody), (status = 503, description = "Database unavailable or busy (Retry-After)", body = crate::error::ErrorBody)),
+    security(("bearerJwt" = []))
+)]
 pub async fn get_one(
     State(state): State<TasksState>,
     owner: Owner,
@@ -125,6 +169,16 @@ pub async fn get_one(
 }
 
 /// `PUT /api/{user_id}/tasks/{id}`.
+#[utoipa::path(
+    put,
+    operation_id = "replaceTask",
+    path = "/api/{user_id}/tasks/{id}",
+    tag = "tasks",
+    params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ("id" = String, Path, description = "Task id")),
+    request_body(content = ReplaceTask, content_type = "application/json"),
+    responses((status = 200, description = "Replaced", body = crate::task::Task), (status = 401, description = "No, a malformed, expired or revoked token", body = crate::error::ErrorBody), (status = 403, description = "A token for another user", body = crate::error::ErrorBody), (status = 404, description = "No such task of this user", body = crate::error::ErrorBody), (status = 400, description = "Malformed JSON or duplicate members", body = crate::error::ErrorBody), (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody), (status = 415, description = "Not application/json", body = crate::error::ErrorBody), (status = 422, description = "Invalid title or description", body = crate::error::ErrorBody), (status = 500, description = "Database error", body = crate::error::ErrorBody), (status = 503, description = "Database unavailable or busy (Retry-After)", body = crate::error::ErrorBody)),
+    security(("bearerJwt" = []))
+)]
 pub async fn replace(
     State(state): State<TasksState>,
     owner: Owner,
@@ -154,6 +208,15 @@ pub async fn replace(
 }
 
 /// `DELETE /api/{user_id}/tasks/{id}`.
+#[utoipa::path(
+    delete,
+    operation_id = "deleteTask",
+    path = "/api/{user_id}/tasks/{id}",
+    tag = "tasks",
+    params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ("id" = String, Path, description = "Task id")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "No, a malformed, expired or revoked token", body = crate::error::ErrorBody), (status = 403, description = "A token for another user", body = crate::error::ErrorBody), (status = 404, description = "No such task of this user", body = crate::error::ErrorBody), (status = 500, description = "Database error", body = crate::error::ErrorBody), (status = 503, description = "Database unavailable or busy (Retry-After)", body = crate::error::ErrorBody)),
+    security(("bearerJwt" = []))
+)]
 pub async fn delete(
     State(state): State<TasksState>,
     owner: Owner,
@@ -168,6 +231,16 @@ pub async fn delete(
 }
 
 /// `PATCH /api/{user_id}/tasks/{id}/complete`: toggles, or sets `{"completed": bool}`.
+#[utoipa::path(
+    patch,
+    operation_id = "completeTask",
+    path = "/api/{user_id}/tasks/{id}/complete",
+    tag = "tasks",
+    params(("user_id" = String, Path, description = "The token's subject (`sub`)"), ("id" = String, Path, description = "Task id")),
+    request_body(content = Option<Completion>, description = "Absent: toggle", content_type = "application/json"),
+    responses((status = 200, description = "Toggled, or set", body = crate::task::Task), (status = 401, description = "No, a malformed, expired or revoked token", body = crate::error::ErrorBody), (status = 403, description = "A token for another user", body = crate::error::ErrorBody), (status = 404, description = "No such task of this user", body = crate::error::ErrorBody), (status = 400, description = "Malformed JSON or duplicate members", body = crate::error::ErrorBody), (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody), (status = 422, description = "Not {\"completed\": bool}", body = crate::error::ErrorBody), (status = 500, description = "Database error", body = crate::error::ErrorBody), (status = 503, description = "Database unavailable or busy (Retry-After)", body = crate::error::ErrorBody)),
+    security(("bearerJwt" = []))
+)]
 pub async fn complete(
     State(state): State<TasksState>,
     owner: Owner,

@@ -31,8 +31,13 @@ pub use store::{Admission, DEFAULT_MAX_WAITERS, Slot, StatusFilter, Task, TaskSt
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, patch};
 use sigil_guard::{Guard, require_path_user};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Name of the document's security scheme of the tasks routes: `Authorization: Bearer <JWT>`.
+pub const BEARER_JWT: &str = "bearerJwt";
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -55,27 +60,50 @@ impl axum::extract::FromRef<TasksState> for Guard {
     }
 }
 
+/// The tasks routes as one `utoipa_axum` route list: what [`router`] serves and what
+/// [`openapi`] describes.
+fn routes() -> OpenApiRouter<TasksState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list, handlers::create))
+        .routes(routes!(
+            handlers::get_one,
+            handlers::replace,
+            handlers::delete
+        ))
+        .routes(routes!(handlers::complete))
+}
+
+/// The OpenAPI 3.1 description of the tasks routes (no server needed), with the `bearerJwt`
+/// security scheme.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = routes().into_openapi();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .security_schemes
+        .insert(
+            BEARER_JWT.into(),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token of the identity service (`GET /api/auth/token`), \
+                         whose `sub` is the path's `{user_id}`.",
+                    ))
+                    .build(),
+            ),
+        );
+    doc
+}
+
 /// The tasks routes, guarded by `guard`.
 pub fn router(store: TaskStore, guard: Guard) -> Router {
     let state = TasksState {
         store,
         guard: guard.clone(),
     };
-    Router::new()
-        .route(
-            "/api/{user_id}/tasks",
-            get(handlers::list).post(handlers::create),
-        )
-        .route(
-            "/api/{user_id}/tasks/{id}",
-            get(handlers::get_one)
-                .put(handlers::replace)
-                .delete(handlers::delete),
-        )
-        .route(
-            "/api/{user_id}/tasks/{id}/complete",
-            patch(handlers::complete),
-        )
+    let (routes, _) = routes().split_for_parts();
+    routes
         .route_layer(middleware::from_fn_with_state(guard, require_path_user))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -84,6 +112,7 @@ pub fn router(store: TaskStore, guard: Guard) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::get;
     use sigil_guard::clock::{Clock, ManualClock};
     use sigil_guard::sigil_token::{
         Algorithm, Claims, KeySet, SigningKey, Validation, Verifier, sign,

@@ -14,7 +14,7 @@
 //! can wait only on SQLite's rare exclusive moments (a WAL reset), bounded by `busy_timeout`,
 //! after which it is a 503 like a busy pool.
 
-use crate::store::{StatusFilter, Task, rfc3339};
+use crate::task::{StatusFilter, Task, rfc3339};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

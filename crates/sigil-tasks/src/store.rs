@@ -12,7 +12,8 @@
 use crate::cache::{CachedList, ListCache};
 use crate::error::TaskError;
 use crate::sqlite_reader::SqliteReader;
-pub use crate::task::Task;
+use crate::task::rfc3339;
+pub use crate::task::{StatusFilter, Task};
 use bytes::Bytes;
 use serde::Serialize;
 use sigil_guard::clock::{SharedClock, SystemClock};
@@ -42,17 +43,6 @@ fn migrations() -> Vec<Migration> {
         "tasks",
         include_str!("../migrations/20261124000101_tasks.sql"),
     )]
-}
-
-/// Which tasks to list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusFilter {
-    /// Every task.
-    All,
-    /// Not completed.
-    Pending,
-    /// Completed.
-    Completed,
 }
 
 /// How many database operations may be in flight at once (holding or waiting for a pooled
@@ -120,16 +110,6 @@ pub struct TaskStore {
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Bytes {
     // Serialising plain strings, numbers and booleans cannot fail.
     Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"[]".to_vec()))
-}
-
-pub(crate) fn rfc3339(ms: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
 }
 
 /// A random 32-character id; a failed OS random generator is an I/O error of the store.
@@ -201,7 +181,7 @@ impl TaskStore {
     }
 
     /// Reads task lists from the SQLite file at `path` through a pool of up to `connections` idle
-    /// read-only `rusqlite` connections, on the calling thread (see [`crate::sqlite_reader`]),
+    /// read-only `rusqlite` connections, on the calling thread (the `sqlite_reader` module),
     /// instead of through sqlx's worker threads. Only for a store whose pool is on that same
     /// file, in WAL mode. A read that waits longer than `busy_timeout` for a lock is a 503.
     pub fn with_sqlite_reader(

@@ -670,6 +670,25 @@ impl KeySet {
             }
         }
     }
+
+    /// The shared secrets a token without a `kid` may be signed with, in the order held: a list
+    /// of HMAC secrets is how a shared secret is rotated (the first signs, all verify), so a
+    /// token naming no key is tried against each. Empty when the token names a key or its
+    /// algorithm is not symmetric ([`KeySet::select`] decides those).
+    pub(crate) fn shared_secrets(
+        &self,
+        header: &Header,
+        allowed: &[Algorithm],
+    ) -> Vec<&VerifyingKey> {
+        if header.kid.is_some() {
+            return Vec::new();
+        }
+        self.keys
+            .iter()
+            .filter(|k| k.alg.is_symmetric() && k.alg.matches_header(&header.alg))
+            .filter(|k| allowed.is_empty() || allowed.contains(&k.alg))
+            .collect()
+    }
 }
 
 // Reading keys from JWKs lives here, beside the key types, so that `jwk` (the JSON types) needs

@@ -198,10 +198,24 @@ impl Verifier {
         let header = Header::from_object(&header_obj)?;
         self.validation.check_typ(&header)?;
 
-        let key = self.keys.select(&header, &self.validation.algorithms)?;
-        let signature = b64::decode(s64).ok_or(Malformed::Base64)?;
         let signing_input = &bytes[..h64.len() + 1 + p64.len()];
-        key.verify_signature(signing_input, &signature)?;
+        let secrets = self
+            .keys
+            .shared_secrets(&header, &self.validation.algorithms);
+        if secrets.len() > 1 {
+            // A list of shared secrets (rotation): the token verifies under any of them.
+            let signature = b64::decode(s64).ok_or(Malformed::Base64)?;
+            if !secrets
+                .iter()
+                .any(|key| key.verify_signature(signing_input, &signature).is_ok())
+            {
+                return Err(VerifyError::BadSignature);
+            }
+        } else {
+            let key = self.keys.select(&header, &self.validation.algorithms)?;
+            let signature = b64::decode(s64).ok_or(Malformed::Base64)?;
+            key.verify_signature(signing_input, &signature)?;
+        }
 
         let payload = b64::decode(p64).ok_or(Malformed::Base64)?;
         let claims_obj = json::parse_object(&payload).ok_or(Malformed::PayloadJson)?;

@@ -597,7 +597,7 @@ async fn close_database(pool: sqlx::AnyPool, backend: Backend) {
 /// The identity service's parts that need no I/O, built (and so checked) before anything is
 /// bound, opened or created.
 struct AuthParts {
-    config_jwt_secret: Option<Secret>,
+    config_jwt_secrets: Vec<Secret>,
     client_ip_header: Option<http::HeaderName>,
     mailer: Arc<dyn Mailer>,
     hasher: PasswordHasher,
@@ -625,14 +625,16 @@ impl AuthParts {
             // Reads and checks the stored secret; writes nothing.
             resolve_secret(settings).map_err(StartError::Config)?;
         }
-        let config_jwt_secret = settings
+        // Every HS256 secret (the first signs, all verify), each at least 32 bytes.
+        let config_jwt_secrets = settings
             .auth
-            .jwt_secret
-            .as_ref()
+            .jwt_secret_list()
+            .map_err(StartError::Config)?
+            .into_iter()
             .map(|s| Secret::new(s.expose_secret().as_bytes().to_vec(), "SIGIL_JWT_SECRET"))
-            .transpose()
+            .collect::<Result<Vec<_>, _>>()
             .map_err(StartError::Config)?;
-        if settings.auth.jwt_alg.is_symmetric() && config_jwt_secret.is_none() {
+        if settings.auth.jwt_alg.is_symmetric() && config_jwt_secrets.is_empty() {
             return Err(StartError::Config(format!(
                 "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
                 settings.auth.jwt_alg
@@ -685,7 +687,7 @@ impl AuthParts {
         let hasher = PasswordHasher::with_limits(params, cpus, limits)
             .map_err(|e| StartError::Config(format!("argon2 parameters: {e}")))?;
         Ok(AuthParts {
-            config_jwt_secret,
+            config_jwt_secrets,
             client_ip_header,
             mailer,
             hasher,
@@ -948,6 +950,7 @@ impl Wiring<'_> {
         });
         if let Some(auth) = &auth_service {
             background.push(spawn_purge(auth.clone()));
+            background.push(spawn_key_reload(auth.clone()));
         }
 
         let health = crate::health::Health::new(
@@ -961,6 +964,7 @@ impl Wiring<'_> {
         // the answer carry it; the metrics layer sees the matched route template.
         let router = router
             .merge(crate::health::router(health.clone()))
+            .merge(crate::openapi::router(settings.mode))
             .fallback(move |request: Request| not_found(has_ui, request))
             .method_not_allowed_fallback(method_not_allowed)
             .layer(axum::middleware::map_response(json_refusals))
@@ -1010,7 +1014,8 @@ async fn build_auth(
     let mut config = AuthConfig::new(base_url, secret);
     config.jwt.alg = settings.auth.jwt_alg;
     config.jwt.ttl = settings.auth.jwt_ttl;
-    config.jwt.hs_secret = parts.config_jwt_secret;
+    config.jwt.hs_secrets = parts.config_jwt_secrets;
+    config.jwt.rotation_interval = settings.auth.key_rotation_interval;
     config.trusted_origins = settings.auth.trusted_origins.clone();
     config.rate_limit = settings.auth.rate_limit;
     config.require_email_verification = settings.auth.require_email_verification;
@@ -1101,7 +1106,12 @@ async fn redis_connection(
 fn api_guard_config(settings: &Settings) -> Result<GuardConfig, StartError> {
     let keys = match settings.api.keys().map_err(StartError::Config)? {
         ApiKeys::JwksUrl(url) => KeyConfig::JwksUrl(url.clone()),
-        ApiKeys::Secret(secret) => KeyConfig::Secret(secret.expose_secret().as_bytes().to_vec()),
+        ApiKeys::Secrets(secrets) => KeyConfig::Secrets(
+            secrets
+                .iter()
+                .map(|secret| secret.expose_secret().as_bytes().to_vec())
+                .collect(),
+        ),
     };
     let mut config = GuardConfig::new(keys);
     config.cache = settings.common.token_cache;
@@ -1230,6 +1240,22 @@ async fn revocation_feed(
         "revocations: read from the database by position"
     );
     Some((feed_pool, status, own))
+}
+
+/// Reads the signing keys again every [`sigil_auth::keys::RELOAD_PERIOD`] (a rotation by another
+/// instance or `sigil keys rotate` is in use here within it; a replaced key leaves `/jwks` when
+/// its window ends), rotating first when the automatic interval is due.
+fn spawn_key_reload(auth: AuthService) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(sigil_auth::keys::RELOAD_PERIOD);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = auth.refresh_keys().await {
+                tracing::warn!(target: "sigil", %error, "reloading the signing keys failed");
+            }
+        }
+    })
 }
 
 fn spawn_purge(auth: AuthService) -> JoinHandle<()> {

@@ -3,9 +3,10 @@
 //! groups of [`crate::settings`]; this module says which command takes which group and turns the
 //! parsed groups into one [`Settings`].
 
-use crate::ops::{Database, OpsCommand, Since};
+use crate::ops::{Database, KeysCommand, OpsCommand, Since};
 use crate::settings::{
-    ApiSettings, AuthSettings, CommonSettings, Mode, Settings, defaults, parse_duration, secret,
+    ApiSettings, AuthSettings, CommonSettings, Mode, Settings, defaults, parse_duration,
+    resolve_secret, secret, secret_file_for, sqlite_path,
 };
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +36,11 @@ enum Command {
     Sessions(SessionsArgs),
     /// Read the audit log on the database (DATABASE_URL).
     Audit(AuditArgs),
+    /// Manage the JWT signing keys on the database (DATABASE_URL): list, rotate, retire.
+    Keys(KeysArgs),
+    /// Print the OpenAPI 3.1 document of the whole HTTP API (what `serve` answers at
+    /// /api/openapi.json), for client generation without a server.
+    Openapi,
 }
 
 /// What the command line asks for.
@@ -166,6 +172,87 @@ struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
+struct KeysArgs {
+    #[command(subcommand)]
+    command: KeysSubcommand,
+    /// The servers' signing algorithm (which keys sign and which a rotation creates).
+    #[arg(long, global = true, env = "SIGIL_JWT_ALG", default_value = "EdDSA")]
+    jwt_alg: sigil_token::Algorithm,
+    /// The servers' secret, sealing a new private key (`rotate`); read from the file beside an
+    /// SQLite database when absent. BETTER_AUTH_SECRET is read too.
+    #[arg(long, global = true, env = "SIGIL_SECRET", hide_env_values = true, value_parser = secret())]
+    secret: Option<SecretString>,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysSubcommand {
+    /// List the keys: kid, algorithm, creation, state (signing, verifying-only, retired) and
+    /// when each leaves /jwks.
+    List,
+    /// Create a new signing key; running servers sign with it within seconds, and the previous
+    /// key stays in /jwks until its last token has expired.
+    Rotate,
+    /// Take a replaced key out of /jwks now (its tokens are refused). The signing key cannot be
+    /// retired: rotate first.
+    Retire {
+        /// The key id (see `sigil keys list`).
+        kid: String,
+    },
+}
+
+impl KeysArgs {
+    fn into_ops(self) -> Result<(Database, OpsCommand), String> {
+        let command = match self.command {
+            KeysSubcommand::List => KeysCommand::List,
+            KeysSubcommand::Retire { kid } => KeysCommand::Retire { kid },
+            KeysSubcommand::Rotate => {
+                if self.jwt_alg.is_symmetric() {
+                    return Err(format!(
+                        "--jwt-alg {} signs with shared secrets, not stored keys: rotate SIGIL_JWT_SECRETS (docs/operations.md)",
+                        self.jwt_alg
+                    ));
+                }
+                let mut settings = Settings::new(
+                    Mode::AuthOnly,
+                    "127.0.0.1:0",
+                    secrecy::ExposeSecret::expose_secret(&self.db.database_url),
+                );
+                settings.auth.secret = self.secret.or_else(|| {
+                    std::env::var("BETTER_AUTH_SECRET")
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                        .map(SecretString::from)
+                });
+                // Never create a secret here: a new one could not open the stored keys.
+                if settings.auth.secret.is_none()
+                    && let Some(db) = sqlite_path(secrecy::ExposeSecret::expose_secret(
+                        &settings.common.database_url,
+                    ))
+                    && !secret_file_for(&db).exists()
+                {
+                    return Err(format!(
+                        "sigil keys rotate needs the servers' SIGIL_SECRET (no secret file at {})",
+                        secret_file_for(&db).display()
+                    ));
+                }
+                KeysCommand::Rotate {
+                    secret: resolve_secret(&settings)?,
+                }
+            }
+        };
+        Ok((
+            self.db.into_database(),
+            OpsCommand::Keys {
+                alg: self.jwt_alg,
+                command,
+            },
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
 struct ServeArgs {
     #[command(flatten)]
     common: CommonSettings,
@@ -187,15 +274,24 @@ impl Cli {
         match &self.command {
             Command::Serve(a) | Command::ServeAuth(a) => a.common.log_format,
             Command::ServeApi(a) => a.common.log_format,
-            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) => LogFormat::Text,
+            Command::Users(_)
+            | Command::Sessions(_)
+            | Command::Audit(_)
+            | Command::Keys(_)
+            | Command::Openapi => LogFormat::Text,
         }
+    }
+
+    /// Whether this is `sigil openapi` (prints the document, touches nothing).
+    pub fn is_openapi_command(&self) -> bool {
+        matches!(self.command, Command::Openapi)
     }
 
     /// Whether this is an operator command (whose output is the point: logs stay quiet).
     pub fn is_operator_command(&self) -> bool {
         matches!(
             self.command,
-            Command::Users(_) | Command::Sessions(_) | Command::Audit(_)
+            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) | Command::Keys(_)
         )
     }
 
@@ -243,6 +339,10 @@ impl Cli {
                     limit: a.limit,
                 },
             ),
+            Command::Keys(a) => {
+                let (db, command) = a.into_ops()?;
+                Run::Ops(db, command)
+            }
             _ => Run::Serve(Box::new(self.into_settings()?)),
         })
     }
@@ -259,7 +359,11 @@ impl Cli {
                 auth: defaults(),
                 api,
             },
-            Command::Users(_) | Command::Sessions(_) | Command::Audit(_) => {
+            Command::Users(_)
+            | Command::Sessions(_)
+            | Command::Audit(_)
+            | Command::Keys(_)
+            | Command::Openapi => {
                 return Err("an operator command starts no server".into());
             }
         };
@@ -360,7 +464,7 @@ mod tests {
             settings
                 .auth
                 .jwt_secret
-                .as_ref()
+                .first()
                 .map(ExposeSecret::expose_secret),
             Some("jwt-secret-0123456789-abcdefghijklmnopqr")
         );

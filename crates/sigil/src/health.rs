@@ -17,13 +17,14 @@
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::{HeaderName, HeaderValue, StatusCode};
 use sigil_guard::Guard;
 use sigil_guard::feed::FeedStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The request id header.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -137,18 +138,70 @@ impl Health {
     }
 }
 
-/// The `/healthz` and `/readyz` routes.
-pub fn router(health: Health) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(health)
+/// The body of `/healthz`, and of `/readyz` when ready: `{"status": "ok"}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthBody {
+    /// `ok`.
+    pub status: String,
 }
 
+/// The body of `/readyz` when not ready (with the `{code, message}` of every refusal).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotReadyBody {
+    /// `draining` or `unavailable`.
+    pub status: String,
+    /// `draining`, `database`, `keys` or `revocation_feed`.
+    pub reason: String,
+    /// `NOT_READY`.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// The `/healthz` and `/readyz` routes as one `utoipa_axum` route list: what [`router`] serves
+/// and what [`openapi`] describes.
+fn routes() -> OpenApiRouter<Health> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// The OpenAPI description of `/healthz` and `/readyz` (see [`crate::openapi`]).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// The `/healthz` and `/readyz` routes.
+pub fn router(health: Health) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router.with_state(health)
+}
+
+/// `GET /healthz`: liveness.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is up", body = HealthBody))
+)]
 async fn healthz() -> Response {
     json(StatusCode::OK, serde_json::json!({ "status": "ok" }))
 }
 
+/// `GET /readyz`: readiness.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = HealthBody),
+        (status = 503, description = "Not ready: draining, or the database, the keys or the revocation feed", body = NotReadyBody)
+    )
+)]
 async fn readyz(State(health): State<Health>) -> Response {
     match health.check().await {
         Ok(()) => json(StatusCode::OK, serde_json::json!({ "status": "ok" })),

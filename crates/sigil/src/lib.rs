@@ -6,6 +6,7 @@
 //! | [`settings`] | the settings groups (each the definition of its flags, environment variables and defaults), their checks, and the secret file |
 //! | [`ops`] | operator commands on the database: `sigil users`, `sigil sessions`, `sigil audit` |
 //! | [`app`] | building the router for `serve`, `serve-auth` or `serve-api`, and running it |
+//! | [`openapi`] | the OpenAPI 3.1 document (`GET /api/openapi.json`, `sigil openapi`) |
 //! | [`health`] | `/healthz`, `/readyz`, request ids |
 //! | [`prometheus`] | the metrics recorder, the HTTP metrics layer and the metrics listener |
 //! | [`serve`] | the accept loop: header, body and keep-alive timeouts, the connection cap |
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod cli;
 pub mod health;
+pub mod openapi;
 pub mod ops;
 pub mod prometheus;
 pub mod serve;

@@ -7,6 +7,10 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = sigil::cli::Cli::parse();
+    if cli.is_openapi_command() {
+        println!("{}", sigil::openapi::json(sigil::settings::Mode::All));
+        return ExitCode::SUCCESS;
+    }
     if cli.is_operator_command() {
         return operate(cli).await;
     }

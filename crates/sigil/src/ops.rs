@@ -1,5 +1,5 @@
 //! Operator commands for a shell on the server: `sigil users list|show|ban|unban|delete|set-role`,
-//! `sigil sessions revoke --user ID` and `sigil audit`. They open the database named by
+//! `sigil sessions revoke --user ID`, `sigil audit` and `sigil keys list|rotate|retire`. They open the database named by
 //! `DATABASE_URL` (SQLite or PostgreSQL) and go through the same service as the `/admin/*` routes
 //! ([`sigil_auth::admin::Admin`]), acting as [`Actor::Cli`]: every change is audited with the
 //! actor `cli`, ended sessions are recorded as revoked (every running instance refuses their JWTs
@@ -11,6 +11,7 @@ use sigil_auth::admin::{Actor, Admin, AdminError, AdminPolicy};
 use sigil_auth::audit::{Audit, row_json};
 use sigil_auth::config::SessionConfig;
 use sigil_auth::domain::{Email, iso8601, parse_time};
+use sigil_auth::keys::{KeyInfo, KeyManager, KeyState, Trigger};
 use sigil_auth::password::{HashParams, PasswordHasher};
 use sigil_auth::revocation::Revocations;
 use sigil_auth::session::Sessions;
@@ -117,6 +118,13 @@ pub enum OpsCommand {
         /// The user.
         user: String,
     },
+    /// `sigil keys ...` for the servers' algorithm.
+    Keys {
+        /// The servers' `SIGIL_JWT_ALG`.
+        alg: sigil_token::Algorithm,
+        /// What to do.
+        command: KeysCommand,
+    },
     /// `sigil audit`.
     Audit {
         /// Only events about this user (as the account or the actor).
@@ -125,6 +133,23 @@ pub enum OpsCommand {
         since: Option<Since>,
         /// Most events, newest first (at most 1000).
         limit: u32,
+    },
+}
+
+/// `sigil keys`: the signing keys on the database.
+#[derive(Debug)]
+pub enum KeysCommand {
+    /// `sigil keys list`: every key, its state and when it leaves `/jwks`.
+    List,
+    /// `sigil keys rotate`: a new signing key; needs the servers' `SIGIL_SECRET` to seal it.
+    Rotate {
+        /// The servers' `SIGIL_SECRET`.
+        secret: sigil_auth::Secret,
+    },
+    /// `sigil keys retire KID`: a replaced key out of `/jwks` now.
+    Retire {
+        /// The key id.
+        kid: String,
     },
 }
 
@@ -143,6 +168,9 @@ pub enum OpsError {
     /// The operation failed.
     #[error("{0}")]
     Admin(#[from] AdminError),
+    /// A key operation was refused or failed.
+    #[error("{0}")]
+    Keys(#[from] sigil_auth::keys::KeyError),
 }
 
 /// Erases a removed user's tasks, if this database holds the tasks API's tables.
@@ -259,9 +287,100 @@ pub async fn run_with_clock(
     clock: SharedClock,
 ) -> Result<Vec<String>, OpsError> {
     let opened = open(&db, clock.clone()).await?;
-    let result = execute(&opened, command, db.json, &clock).await;
+    let result = match command {
+        OpsCommand::Keys { alg, command } => keys(&opened, alg, command, &db, &clock).await,
+        command => execute(&opened, command, db.json, &clock).await,
+    };
     opened.pool.close().await;
     result
+}
+
+/// `sigil keys ...`: through the same [`KeyManager`] as the servers' automatic rotation, audited
+/// with the actor `cli`. Running servers use a new key within their reload period (2 s).
+async fn keys(
+    opened: &Opened,
+    alg: sigil_token::Algorithm,
+    command: KeysCommand,
+    db: &Database,
+    clock: &SharedClock,
+) -> Result<Vec<String>, OpsError> {
+    let seal: &[u8] = match &command {
+        KeysCommand::Rotate { secret } => secret.expose(),
+        KeysCommand::List | KeysCommand::Retire { .. } => &[],
+    };
+    let manager = KeyManager::new(
+        opened.store.clone(),
+        Audit::new(opened.store.clone(), clock.clone()),
+        alg,
+        seal,
+        db.jwt_ttl,
+        sigil_auth::keys::DEFAULT_GRACE,
+        clock.clone(),
+    );
+    let mut out = Vec::new();
+    match command {
+        KeysCommand::List => {
+            let keys = manager.list().await?;
+            for key in &keys {
+                out.push(key_line(key, db.json));
+            }
+            if !db.json {
+                out.push(format!("{} key(s)", keys.len()));
+            }
+        }
+        KeysCommand::Rotate { .. } => {
+            let kid = manager.rotate(Trigger::Cli).await?;
+            let line = match manager.list().await?.into_iter().find(|k| k.kid == kid) {
+                Some(key) => key_line(&key, db.json),
+                None => kid.clone(),
+            };
+            out.push(line);
+            if !db.json {
+                out.push(format!(
+                    "new signing key {kid}: running servers sign with it within {} s; the previous key stays in /jwks until its last token has expired",
+                    sigil_auth::keys::RELOAD_PERIOD.as_secs()
+                ));
+            }
+        }
+        KeysCommand::Retire { kid } => {
+            manager.retire(&kid, Trigger::Cli).await?;
+            out.push(if db.json {
+                serde_json::json!({ "kid": kid, "state": "retired" }).to_string()
+            } else {
+                format!(
+                    "retired {kid}: out of /jwks now; its tokens are refused everywhere within 2 s"
+                )
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn key_line(key: &KeyInfo, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "kid": key.kid,
+            "alg": key.alg,
+            "createdAt": iso8601(key.created_at),
+            "state": key.state.as_str(),
+            "replacedAt": key.replaced_at.map(iso8601),
+            "leavesJwksAt": key.leaves_jwks_at.map(iso8601),
+        })
+        .to_string();
+    }
+    let leaves = match (key.state, key.leaves_jwks_at) {
+        (KeyState::Retired, Some(at)) => format!("left /jwks {}", iso8601(at)),
+        (_, Some(at)) => format!("leaves /jwks {}", iso8601(at)),
+        (_, None) => "in /jwks while signing".to_owned(),
+    };
+    format!(
+        "{}  {}  created {}  {:<14}  {}",
+        key.kid,
+        key.alg,
+        iso8601(key.created_at),
+        key.state.as_str(),
+        leaves
+    )
 }
 
 async fn execute(
@@ -392,6 +511,10 @@ async fn execute(
             let u = find(store, &user).await?;
             let ended = admin.revoke_sessions(&me, &u.id).await?;
             out.push(format!("{ended} session(s) of {} ended", u.id));
+        }
+        OpsCommand::Keys { .. } => {
+            // Run by `keys` (see `run_with_clock`).
+            return Err(OpsError::Usage("sigil keys: not an account command".into()));
         }
         OpsCommand::Audit { user, since, limit } => {
             let user_id = match &user {

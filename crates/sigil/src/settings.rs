@@ -123,12 +123,21 @@ pub struct AuthSettings {
     /// JWT signing algorithm: EdDSA, ES256, RS256 or HS256.
     #[arg(long, env = "SIGIL_JWT_ALG", default_value = "EdDSA")]
     pub jwt_alg: Algorithm,
-    /// HS256 key (>= 32 bytes), shared with every API that verifies the tokens.
-    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret())]
-    pub jwt_secret: Option<SecretString>,
+    /// HS256 key (>= 32 bytes), shared with every API that verifies the tokens; repeat the flag
+    /// to rotate (the first signs, all verify).
+    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret(), action = ArgAction::Append)]
+    pub jwt_secret: Vec<SecretString>,
+    /// HS256 keys (>= 32 bytes each), comma-separated: the first signs, all verify (rotation).
+    /// Instead of SIGIL_JWT_SECRET.
+    #[arg(long, env = "SIGIL_JWT_SECRETS", hide_env_values = true, value_parser = secret(), value_delimiter = ',')]
+    pub jwt_secrets: Vec<SecretString>,
     /// JWT lifetime (e.g. 900, 900s, 15m, 1h).
     #[arg(long, env = "SIGIL_JWT_TTL", default_value = "15m", value_parser = parse_duration)]
     pub jwt_ttl: Duration,
+    /// Create a new signing key this often (e.g. 30d; off by default). The previous key stays in
+    /// /jwks until its last token has expired. Not with HS256 (rotate SIGIL_JWT_SECRETS).
+    #[arg(long, env = "SIGIL_KEY_ROTATION_INTERVAL", value_parser = parse_duration)]
+    pub key_rotation_interval: Option<Duration>,
     /// Extra origins trusted for cookie requests and redirects, comma-separated.
     #[arg(long, env = "SIGIL_TRUSTED_ORIGINS", value_delimiter = ',')]
     pub trusted_origins: Vec<String>,
@@ -211,9 +220,14 @@ pub struct ApiSettings {
     /// JWKS URL of the identity service (Sigil's or Better Auth's /api/auth/jwks).
     #[arg(long, env = "SIGIL_JWKS_URL")]
     pub jwks_url: Option<Url>,
-    /// HS256 secret shared with the identity service.
-    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret())]
-    pub jwt_secret: Option<SecretString>,
+    /// HS256 secret shared with the identity service; repeat the flag to accept several
+    /// during a rotation.
+    #[arg(long, env = "SIGIL_JWT_SECRET", hide_env_values = true, value_parser = secret(), action = ArgAction::Append)]
+    pub jwt_secret: Vec<SecretString>,
+    /// HS256 secrets shared with the identity service, comma-separated (any of them verifies).
+    /// Instead of SIGIL_JWT_SECRET.
+    #[arg(long, env = "SIGIL_JWT_SECRETS", hide_env_values = true, value_parser = secret(), value_delimiter = ',')]
+    pub jwt_secrets: Vec<SecretString>,
     /// Required token issuer [default: the JWKS URL's origin].
     #[arg(long, env = "SIGIL_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -259,7 +273,8 @@ impl std::fmt::Debug for AuthSettings {
             .field("base_url", &self.base_url.as_ref().map(Url::as_str))
             .field("secret", &hidden(self.secret.is_some()))
             .field("jwt_alg", &self.jwt_alg)
-            .field("jwt_secret", &hidden(self.jwt_secret.is_some()))
+            .field("jwt_secret", &hidden(!self.jwt_secret.is_empty()))
+            .field("jwt_secrets", &hidden(!self.jwt_secrets.is_empty()))
             .field("jwt_ttl", &self.jwt_ttl)
             .field("trusted_origins", &self.trusted_origins)
             .field("rate_limit", &self.rate_limit)
@@ -305,7 +320,8 @@ impl std::fmt::Debug for ApiSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiSettings")
             .field("jwks_url", &self.jwks_url.as_ref().map(Url::as_str))
-            .field("jwt_secret", &hidden(self.jwt_secret.is_some()))
+            .field("jwt_secret", &hidden(!self.jwt_secret.is_empty()))
+            .field("jwt_secrets", &hidden(!self.jwt_secrets.is_empty()))
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .finish()
@@ -413,44 +429,91 @@ impl AuthSettings {
                     .into(),
             );
         }
-        if self.jwt_alg.is_symmetric() && self.jwt_secret.is_none() {
+        let secrets = jwt_secret_list(&self.jwt_secret, &self.jwt_secrets)?;
+        if self.jwt_alg.is_symmetric() && secrets.is_empty() {
             return Err(format!(
                 "--jwt-alg {} needs --jwt-secret / SIGIL_JWT_SECRET (at least 32 bytes)",
                 self.jwt_alg
             ));
         }
-        if let Some(secret) = &self.jwt_secret {
-            let secret = secret.expose_secret();
-            if secret.len() < sigil_auth::config::MIN_SECRET_BYTES {
-                return Err(format!(
-                    "SIGIL_JWT_SECRET is {} bytes; at least 32 are required",
-                    secret.len()
-                ));
-            }
-            if self.secret.as_ref().map(ExposeSecret::expose_secret) == Some(secret) {
+        for secret in secrets {
+            if self.secret.as_ref().map(ExposeSecret::expose_secret) == Some(secret.expose_secret())
+            {
                 return Err("SIGIL_JWT_SECRET must differ from SIGIL_SECRET (the API servers know the JWT secret)".into());
             }
         }
+        if self.jwt_alg.is_symmetric() && self.key_rotation_interval.is_some() {
+            return Err(format!(
+                "SIGIL_KEY_ROTATION_INTERVAL rotates stored keys; --jwt-alg {} uses shared secrets: rotate SIGIL_JWT_SECRETS instead",
+                self.jwt_alg
+            ));
+        }
+        if self
+            .key_rotation_interval
+            .is_some_and(|interval| interval < Duration::from_secs(60))
+        {
+            return Err("SIGIL_KEY_ROTATION_INTERVAL must be at least 60s".into());
+        }
         Ok(())
+    }
+
+    /// The HS256 secrets, the signing one first: not both forms, none shorter than 32 bytes, no
+    /// duplicates.
+    pub fn jwt_secret_list(&self) -> Result<Vec<&SecretString>, String> {
+        jwt_secret_list(&self.jwt_secret, &self.jwt_secrets)
     }
 }
 
+/// The HS256 secrets of `--jwt-secret` (repeatable) or `--jwt-secrets` (a list), the signing
+/// one first: not both, none shorter than 32 bytes, no duplicates.
+fn jwt_secret_list<'a>(
+    single: &'a [SecretString],
+    list: &'a [SecretString],
+) -> Result<Vec<&'a SecretString>, String> {
+    if !single.is_empty() && !list.is_empty() {
+        return Err(
+            "give the HS256 secrets either as --jwt-secret / SIGIL_JWT_SECRET or as --jwt-secrets / SIGIL_JWT_SECRETS, not both"
+                .into(),
+        );
+    }
+    let secrets: Vec<&SecretString> = single.iter().chain(list).collect();
+    for (i, secret) in secrets.iter().enumerate() {
+        let bytes = secret.expose_secret();
+        if bytes.len() < sigil_auth::config::MIN_SECRET_BYTES {
+            let which = if secrets.len() == 1 {
+                "SIGIL_JWT_SECRET is".to_owned()
+            } else {
+                format!("HS256 secret {} of {} is", i + 1, secrets.len())
+            };
+            return Err(format!(
+                "{which} {} bytes; at least 32 are required",
+                bytes.len()
+            ));
+        }
+        if secrets[..i].iter().any(|s| s.expose_secret() == bytes) {
+            return Err(format!("HS256 secret {} is listed twice", i + 1));
+        }
+    }
+    Ok(secrets)
+}
+
 /// How the tasks API of `serve-api` verifies tokens.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum ApiKeys<'a> {
     /// A remote JWKS (Sigil's or Better Auth's `/api/auth/jwks`).
     JwksUrl(&'a Url),
-    /// The HS256 secret shared with the identity service.
-    Secret(&'a SecretString),
+    /// The HS256 secrets shared with the identity service (any of them verifies).
+    Secrets(Vec<&'a SecretString>),
 }
 
 impl ApiSettings {
-    /// The key source: exactly one of `--jwks-url` and `--jwt-secret`.
+    /// The key source: exactly one of `--jwks-url` and `--jwt-secret(s)`.
     pub fn keys(&self) -> Result<ApiKeys<'_>, String> {
-        match (&self.jwks_url, &self.jwt_secret) {
-            (Some(url), None) => Ok(ApiKeys::JwksUrl(url)),
-            (None, Some(secret)) => Ok(ApiKeys::Secret(secret)),
-            _ => Err("serve-api needs exactly one of --jwks-url / SIGIL_JWKS_URL and --jwt-secret / SIGIL_JWT_SECRET".into()),
+        let secrets = jwt_secret_list(&self.jwt_secret, &self.jwt_secrets)?;
+        match (&self.jwks_url, secrets.is_empty()) {
+            (Some(url), true) => Ok(ApiKeys::JwksUrl(url)),
+            (None, false) => Ok(ApiKeys::Secrets(secrets)),
+            _ => Err("serve-api needs exactly one of --jwks-url / SIGIL_JWKS_URL and --jwt-secret / SIGIL_JWT_SECRET (or --jwt-secrets / SIGIL_JWT_SECRETS)".into()),
         }
     }
 }
@@ -646,10 +709,10 @@ mod tests {
             "postgres://sigil:db-password-1@db.internal/sigil",
         );
         s.auth.secret = Some("cookie-secret-0123456789-abcdefghijklmnop".into());
-        s.auth.jwt_secret = Some("jwt-secret-0123456789-abcdefghijklmnopqr".into());
+        s.auth.jwt_secret = vec!["jwt-secret-0123456789-abcdefghijklmnopqr".into()];
         s.auth.smtp_url = Some("smtps://mailer:smtp-password-2@smtp.example.com".into());
         s.common.redis_url = Some("redis://:redis-password-3@cache.internal:6379".into());
-        s.api.jwt_secret = Some("api-secret-0123456789-abcdefghijklmnopq".into());
+        s.api.jwt_secret = vec!["api-secret-0123456789-abcdefghijklmnopq".into()];
         let shown = format!("{s:?} {s:#?}");
         for secret in [
             "db-password-1",

@@ -929,7 +929,8 @@ async fn every_token_accepted_everywhere(
 }
 
 /// A key another instance created after this one started (here: written straight into the
-/// store, and older, so a second instance signs with it) is looked up, not refused.
+/// store, and newer, so a second instance signs with it) is looked up (or already reloaded), not
+/// refused.
 #[tokio::test]
 async fn an_unknown_key_id_is_looked_up_in_the_store() {
     let _serial = SERIAL.lock().await;
@@ -948,7 +949,7 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
     tokio::spawn(first.run_until(async move {
         let _ = stopped.await;
     }));
-    // A second key, sealed with the shared secret, dated before the first.
+    // A second key, sealed with the shared secret, dated after the first.
     let key = sigil_token::SigningKey::generate(
         sigil_token::Algorithm::EdDSA,
         Some("a-key-made-elsewhere".into()),
@@ -961,10 +962,15 @@ async fn an_unknown_key_id_is_looked_up_in_the_store() {
     let (pool, _) = sigil_auth::store::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    sqlx::query("INSERT INTO jwks (kid, alg, public_jwk, private_jwk, created_at, expires_at) VALUES ($1, 'EdDSA', $2, $3, 1, NULL)")
+    let later = sigil_guard::clock::ManualClock::starting_now()
+        .shared()
+        .now_ms()
+        + 1_000;
+    sqlx::query("INSERT INTO jwks (kid, alg, public_jwk, private_jwk, created_at, expires_at) VALUES ($1, 'EdDSA', $2, $3, $4, NULL)")
         .bind("a-key-made-elsewhere")
         .bind(public)
         .bind(sealed)
+        .bind(later)
         .execute(&pool)
         .await
         .unwrap();

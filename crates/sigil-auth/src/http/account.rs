@@ -3,6 +3,7 @@
 use super::AuthService;
 use super::body::Body;
 use super::context::Caller;
+use super::openapi as doc;
 use super::recovery;
 use super::reply::{Reply, user_json, with_session};
 use crate::domain::{Password, check_image, check_name};
@@ -15,6 +16,14 @@ use serde_json::json;
 /// `POST /update-user {name?, image?}`: `email` is refused (`/change-email` exists for that), and
 /// so is a set `role`, `banned`, `banReason` or `banExpires` (400 `FIELD_NOT_ALLOWED`); every
 /// other field (`emailVerified`, `id`, ...) is ignored.
+#[utoipa::path(
+    post,
+    path = "/update-user",
+    tag = "identity",
+    request_body(content = doc::UpdateUserRequest, content_type = "application/json"),
+    responses((status = 200, description = "Updated", body = doc::StatusReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn update_user(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -49,6 +58,14 @@ pub(super) async fn update_user(
 
 /// `POST /change-password {currentPassword, newPassword, revokeOtherSessions?}`. With
 /// `revokeOtherSessions: true` every session (this one too) is ended and a new one is returned.
+#[utoipa::path(
+    post,
+    path = "/change-password",
+    tag = "identity",
+    request_body(content = doc::ChangePasswordRequest, content_type = "application/json"),
+    responses((status = 200, description = "Changed (a new token with revokeOtherSessions)", body = doc::TokenUserReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn change_password(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -82,6 +99,14 @@ pub(super) async fn change_password(
 /// `POST /change-email {newEmail, callbackURL?}`: mails a confirmation link to the new address;
 /// the email changes when the link is opened. An address that belongs to another account gets
 /// the same answer and no mail (no enumeration).
+#[utoipa::path(
+    post,
+    path = "/change-email",
+    tag = "identity",
+    request_body(content = doc::ChangeEmailRequest, content_type = "application/json"),
+    responses((status = 200, description = "Confirmation mailed", body = doc::StatusReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn change_email(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -121,6 +146,14 @@ pub(super) async fn change_email(
 
 /// `POST /delete-user {password?}`: deletes the account and everything attached to it. Needs
 /// the password, or a session created within the last day.
+#[utoipa::path(
+    post,
+    path = "/delete-user",
+    tag = "identity",
+    request_body(content = doc::DeleteUserRequest, content_type = "application/json"),
+    responses((status = 200, description = "Deleted", body = doc::SuccessMessageReply), (status = 404, description = "Not found", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn delete_user(
     State(auth): State<AuthService>,
     caller: Caller,

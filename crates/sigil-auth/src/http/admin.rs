@@ -6,6 +6,7 @@
 use super::AuthService;
 use super::body::Body;
 use super::context::{Caller, Client};
+use super::openapi as doc;
 use super::reply::{Reply, session_json, user_json};
 use crate::admin::{Actor, DEFAULT_PAGE, NewUser, parse_roles};
 use crate::audit::row_json;
@@ -171,6 +172,14 @@ fn user_query(query: &[(String, String)]) -> ApiResult<UserQuery> {
 
 /// `GET /admin/list-users?searchValue&searchField&searchOperator&limit&offset&sortBy&sortDirection&filterField&filterValue&filterOperator`:
 /// `{users, total, limit, offset}`. Pages hold at most 500 users (100 when no limit is given).
+#[utoipa::path(
+    get,
+    path = "/admin/list-users",
+    tag = "admin",
+    params(("searchValue" = Option<String>, Query), ("searchField" = Option<String>, Query), ("searchOperator" = Option<String>, Query), ("limit" = Option<String>, Query), ("offset" = Option<String>, Query), ("sortBy" = Option<String>, Query), ("sortDirection" = Option<String>, Query), ("filterField" = Option<String>, Query), ("filterValue" = Option<String>, Query), ("filterOperator" = Option<String>, Query)),
+    responses((status = 200, description = "A page of users", body = doc::UserListReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn list_users(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -196,6 +205,14 @@ pub(super) async fn list_users(
 }
 
 /// `GET /admin/get-user?id=`: the user.
+#[utoipa::path(
+    get,
+    path = "/admin/get-user",
+    tag = "admin",
+    params(("id" = String, Query, description = "User id")),
+    responses((status = 200, description = "The user", body = doc::UserBody), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn get_user(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -241,6 +258,14 @@ fn roles_of(value: &Value) -> ApiResult<String> {
 
 /// `POST /admin/create-user {email, password?, name, role?, data?}`: `{user}`. `data` may carry
 /// `image`, `emailVerified` and `role`; other fields are refused.
+#[utoipa::path(
+    post,
+    path = "/admin/create-user",
+    tag = "admin",
+    request_body(content = doc::CreateUserRequest, content_type = "application/json"),
+    responses((status = 200, description = "Created", body = doc::UserReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 422, description = "USER_ALREADY_EXISTS", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn create_user(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -329,6 +354,14 @@ fn body_object(body: &Body) -> Map<String, Value> {
 /// `POST /admin/update-user {userId, data}`: the updated user. `data` may hold `name`, `image`,
 /// `email`, `emailVerified`, `role`, `banned`, `banReason`, `banExpires`; `password` is refused
 /// (`/admin/set-user-password` exists), as is any other field.
+#[utoipa::path(
+    post,
+    path = "/admin/update-user",
+    tag = "admin",
+    request_body(content = doc::AdminUpdateUserRequest, content_type = "application/json"),
+    responses((status = 200, description = "The updated user", body = doc::UserBody), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn update_user(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -443,6 +476,14 @@ pub(super) async fn update_user(
 }
 
 /// `POST /admin/set-role {userId, role}` (`role`: a string or an array): `{user}`.
+#[utoipa::path(
+    post,
+    path = "/admin/set-role",
+    tag = "admin",
+    request_body(content = doc::SetRoleRequest, content_type = "application/json"),
+    responses((status = 200, description = "Updated", body = doc::UserReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn set_role(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -472,6 +513,14 @@ pub(super) async fn set_role(
 
 /// `POST /admin/ban-user {userId, banReason?, banExpiresIn?}` (seconds): `{user}`. Every session
 /// of the user ends (their JWTs are refused at once).
+#[utoipa::path(
+    post,
+    path = "/admin/ban-user",
+    tag = "admin",
+    request_body(content = doc::BanUserRequest, content_type = "application/json"),
+    responses((status = 200, description = "Banned, every session ended", body = doc::UserReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn ban_user(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -519,6 +568,14 @@ pub(super) async fn ban_user(
 }
 
 /// `POST /admin/unban-user {userId}`: `{user}`.
+#[utoipa::path(
+    post,
+    path = "/admin/unban-user",
+    tag = "admin",
+    request_body(content = doc::UserIdRequest, content_type = "application/json"),
+    responses((status = 200, description = "Unbanned", body = doc::UserReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn unban_user(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -542,6 +599,14 @@ pub(super) async fn unban_user(
 }
 
 /// `POST /admin/set-user-password {userId, newPassword}`: `{status: true}`.
+#[utoipa::path(
+    post,
+    path = "/admin/set-user-password",
+    tag = "admin",
+    request_body(content = doc::SetUserPasswordRequest, content_type = "application/json"),
+    responses((status = 200, description = "Set", body = doc::StatusReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn set_user_password(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -567,6 +632,14 @@ pub(super) async fn set_user_password(
 
 /// `POST /admin/list-user-sessions {userId}`: `{sessions}`. A session's `token` is its id (Sigil
 /// keeps no tokens), which `/admin/revoke-user-session` accepts.
+#[utoipa::path(
+    post,
+    path = "/admin/list-user-sessions",
+    tag = "admin",
+    request_body(content = doc::UserIdRequest, content_type = "application/json"),
+    responses((status = 200, description = "The user sessions (token: the session id)", body = doc::SessionListReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn list_user_sessions(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -591,6 +664,14 @@ pub(super) async fn list_user_sessions(
 }
 
 /// `POST /admin/revoke-user-session {sessionToken}` (a session id or token): `{success: true}`.
+#[utoipa::path(
+    post,
+    path = "/admin/revoke-user-session",
+    tag = "admin",
+    request_body(content = doc::SessionTokenRequest, content_type = "application/json"),
+    responses((status = 200, description = "Ended", body = doc::SuccessReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn revoke_user_session(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -613,6 +694,14 @@ pub(super) async fn revoke_user_session(
 }
 
 /// `POST /admin/revoke-user-sessions {userId}`: `{success: true}`.
+#[utoipa::path(
+    post,
+    path = "/admin/revoke-user-sessions",
+    tag = "admin",
+    request_body(content = doc::UserIdRequest, content_type = "application/json"),
+    responses((status = 200, description = "Ended", body = doc::SuccessReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn revoke_user_sessions(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -635,6 +724,14 @@ pub(super) async fn revoke_user_sessions(
 }
 
 /// `POST /admin/remove-user {userId}`: `{success: true}`.
+#[utoipa::path(
+    post,
+    path = "/admin/remove-user",
+    tag = "admin",
+    request_body(content = doc::UserIdRequest, content_type = "application/json"),
+    responses((status = 200, description = "Removed", body = doc::SuccessReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn remove_user(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -659,6 +756,14 @@ pub(super) async fn remove_user(
 /// `POST /admin/has-permission {permissions | permission, userId?, role?}`: `{error: null,
 /// success}` for the caller's own roles. Needs a session (Sigil does not answer for other users
 /// or roles over HTTP: that would tell anyone who the administrators are).
+#[utoipa::path(
+    post,
+    path = "/admin/has-permission",
+    tag = "admin",
+    request_body(content = doc::HasPermissionRequest, content_type = "application/json"),
+    responses((status = 200, description = "Whether the caller roles allow it", body = doc::PermissionReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn has_permission(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -706,6 +811,14 @@ pub(super) async fn has_permission(
 
 /// `GET /admin/audit-log?userId=&since=&limit=` (Sigil's own): `{events}`, newest first. `since`
 /// is an RFC 3339 time or milliseconds; `limit` defaults to 100, at most 1000.
+#[utoipa::path(
+    get,
+    path = "/admin/audit-log",
+    tag = "admin",
+    params(("userId" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339 time or milliseconds"), ("limit" = Option<u32>, Query, description = "Default 100, at most 1000")),
+    responses((status = 200, description = "Audit events, newest first", body = doc::AuditLogReply), (status = 403, description = "Not an administrator", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn audit_log(
     State(auth): State<AuthService>,
     caller: Caller,

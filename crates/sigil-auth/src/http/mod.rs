@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod body;
 mod context;
+pub mod openapi;
 mod origin;
 mod passkey;
 mod recovery;
@@ -41,10 +42,10 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use sigil_guard::SessionDenyList;
 use sigil_guard::clock::SharedClock;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Base path of every identity route.
 pub const BASE_PATH: &str = "/api/auth";
@@ -73,6 +74,10 @@ struct Inner {
     account_listener: Option<Arc<dyn AccountListener>>,
     /// Where an in-process guard looks up keys another instance created.
     key_source: Option<Arc<dyn sigil_guard::KeySource>>,
+    /// Rotation and retirement of the signing keys.
+    keys: crate::keys::KeyManager,
+    /// Where the signing keys are reloaded from.
+    store: Arc<dyn AuthStore>,
     clock: SharedClock,
 }
 
@@ -202,7 +207,16 @@ impl AuthService {
         )
         .map_err(KeyLoadError::Social)?;
         let passkeys = Passkeys::new(store.clone(), sessions.clone(), &config, clock.clone());
-        let key_source = issuer.key_source(store.clone(), config.jwt.grace);
+        let key_source = issuer.key_source(store.clone());
+        let keys = crate::keys::KeyManager::new(
+            store.clone(),
+            Audit::new(store.clone(), clock.clone()),
+            config.jwt.alg,
+            config.secret.expose(),
+            config.jwt.ttl,
+            config.jwt.grace,
+            clock.clone(),
+        );
         Ok(AuthService(Arc::new(Inner {
             config,
             accounts,
@@ -220,6 +234,8 @@ impl AuthService {
             trusted,
             account_listener,
             key_source,
+            keys,
+            store,
             clock,
         })))
     }
@@ -284,6 +300,23 @@ impl AuthService {
         self.0.clock.now_unix()
     }
 
+    /// Signing-key rotation and retirement.
+    pub fn keys(&self) -> &crate::keys::KeyManager {
+        &self.0.keys
+    }
+
+    /// Reads the signing keys again (a rotation elsewhere, a replaced key whose window ended)
+    /// and, with an automatic rotation interval, rotates when one is due. Servers call this
+    /// every [`crate::keys::RELOAD_PERIOD`]; whether the keys in use changed.
+    pub async fn refresh_keys(&self) -> Result<bool, crate::keys::KeyError> {
+        if let Some(interval) = self.0.config.jwt.rotation_interval
+            && !self.0.config.jwt.alg.is_symmetric()
+        {
+            self.0.keys.rotate_if_due(interval).await?;
+        }
+        Ok(self.0.issuer.reload(self.0.store.as_ref()).await?)
+    }
+
     /// The JWT issuer (for wiring an in-process guard).
     pub fn issuer(&self) -> &TokenIssuer {
         &self.0.issuer
@@ -294,113 +327,11 @@ impl AuthService {
         self.0.deny_list.clone()
     }
 
-    /// The `/api/auth/*` routes.
+    /// The `/api/auth/*` routes (described by [`openapi::document`]).
     pub fn router(&self) -> Router {
-        let routes = Router::new()
-            .route("/sign-up/email", post(sign::sign_up))
-            .route("/sign-in/email", post(sign::sign_in))
-            .route("/sign-out", post(sign::sign_out))
-            .route(
-                "/get-session",
-                get(sessions::get_session).post(sessions::get_session_post),
-            )
-            .route("/list-sessions", get(sessions::list_sessions))
-            .route("/revoke-session", post(sessions::revoke_session))
-            .route("/revoke-sessions", post(sessions::revoke_sessions))
-            .route(
-                "/revoke-other-sessions",
-                post(sessions::revoke_other_sessions),
-            )
-            .route("/update-user", post(account::update_user))
-            .route("/change-password", post(account::change_password))
-            .route("/change-email", post(account::change_email))
-            .route("/delete-user", post(account::delete_user))
-            .route(
-                "/request-password-reset",
-                post(recovery::request_password_reset),
-            )
-            .route(
-                "/reset-password/{token}",
-                get(recovery::reset_password_link),
-            )
-            .route("/reset-password", post(recovery::reset_password))
-            .route(
-                "/send-verification-email",
-                post(recovery::send_verification_email),
-            )
-            .route("/verify-email", get(recovery::verify_email))
-            .route("/sign-in/social", post(social::sign_in_social))
-            .route(
-                "/callback/{provider}",
-                get(social::callback).post(social::callback_post),
-            )
-            .route("/link-social", post(social::link_social))
-            .route("/list-accounts", get(social::list_accounts))
-            .route("/unlink-account", post(social::unlink_account))
-            .route("/get-access-token", post(social::get_access_token))
-            .route("/refresh-token", post(social::refresh_token))
-            .route("/account-info", get(social::account_info))
-            .route("/admin/list-users", get(admin::list_users))
-            .route("/admin/get-user", get(admin::get_user))
-            .route("/admin/create-user", post(admin::create_user))
-            .route("/admin/update-user", post(admin::update_user))
-            .route("/admin/set-role", post(admin::set_role))
-            .route("/admin/ban-user", post(admin::ban_user))
-            .route("/admin/unban-user", post(admin::unban_user))
-            .route("/admin/set-user-password", post(admin::set_user_password))
-            .route("/admin/list-user-sessions", post(admin::list_user_sessions))
-            .route(
-                "/admin/revoke-user-session",
-                post(admin::revoke_user_session),
-            )
-            .route(
-                "/admin/revoke-user-sessions",
-                post(admin::revoke_user_sessions),
-            )
-            .route("/admin/remove-user", post(admin::remove_user))
-            .route("/admin/has-permission", post(admin::has_permission))
-            .route("/admin/audit-log", get(admin::audit_log))
-            .route("/two-factor/enable", post(two_factor::enable))
-            .route("/two-factor/disable", post(two_factor::disable))
-            .route("/two-factor/get-totp-uri", post(two_factor::get_totp_uri))
-            .route("/two-factor/verify-totp", post(two_factor::verify_totp))
-            .route("/two-factor/send-otp", post(two_factor::send_otp))
-            .route("/two-factor/verify-otp", post(two_factor::verify_otp))
-            .route(
-                "/two-factor/verify-backup-code",
-                post(two_factor::verify_backup_code),
-            )
-            .route(
-                "/two-factor/generate-backup-codes",
-                post(two_factor::generate_backup_codes),
-            )
-            .route("/token", get(tokens::token))
-            .route("/jwks", get(tokens::jwks))
-            .route("/refresh", post(tokens::refresh))
-            .route(
-                "/passkey/generate-register-options",
-                get(passkey::generate_register_options),
-            )
-            .route(
-                "/passkey/verify-registration",
-                post(passkey::verify_registration),
-            )
-            .route(
-                "/passkey/generate-authenticate-options",
-                get(passkey::generate_authenticate_options),
-            )
-            .route(
-                "/passkey/verify-authentication",
-                post(passkey::verify_authentication),
-            )
-            .route(
-                "/passkey/list-user-passkeys",
-                get(passkey::list_user_passkeys),
-            )
-            .route("/passkey/update-passkey", post(passkey::update_passkey))
-            .route("/passkey/delete-passkey", post(passkey::delete_passkey))
-            .route("/ok", get(tokens::ok))
-            .route("/error", get(tokens::error_page))
+        // The one route list: what is served here is what `openapi::document` describes.
+        let (routes, _) = routes().split_for_parts();
+        let routes = routes
             .layer(middleware::from_fn_with_state(
                 self.clone(),
                 context::resend_slid_session,
@@ -475,6 +406,73 @@ async fn defences(State(auth): State<AuthService>, request: Request, next: Next)
         return error.into_response();
     }
     next.run(request).await
+}
+
+/// The identity routes, relative to [`BASE_PATH`], as one `utoipa_axum` route list:
+/// what the router serves and what the document describes.
+pub(crate) fn routes() -> OpenApiRouter<AuthService> {
+    use self::{account, admin, passkey, recovery, sessions, sign, social, tokens, two_factor};
+    use utoipa_axum::routes;
+    OpenApiRouter::new()
+        .routes(routes!(sign::sign_up))
+        .routes(routes!(sign::sign_in))
+        .routes(routes!(sign::sign_out))
+        .routes(routes!(sessions::get_session, sessions::get_session_post))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::revoke_session))
+        .routes(routes!(sessions::revoke_sessions))
+        .routes(routes!(sessions::revoke_other_sessions))
+        .routes(routes!(account::update_user))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::change_email))
+        .routes(routes!(account::delete_user))
+        .routes(routes!(recovery::request_password_reset))
+        .routes(routes!(recovery::reset_password_link))
+        .routes(routes!(recovery::reset_password))
+        .routes(routes!(recovery::send_verification_email))
+        .routes(routes!(recovery::verify_email))
+        .routes(routes!(social::sign_in_social))
+        .routes(routes!(social::callback, social::callback_post))
+        .routes(routes!(social::link_social))
+        .routes(routes!(social::list_accounts))
+        .routes(routes!(social::unlink_account))
+        .routes(routes!(social::get_access_token))
+        .routes(routes!(social::refresh_token))
+        .routes(routes!(social::account_info))
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::get_user))
+        .routes(routes!(admin::create_user))
+        .routes(routes!(admin::update_user))
+        .routes(routes!(admin::set_role))
+        .routes(routes!(admin::ban_user))
+        .routes(routes!(admin::unban_user))
+        .routes(routes!(admin::set_user_password))
+        .routes(routes!(admin::list_user_sessions))
+        .routes(routes!(admin::revoke_user_session))
+        .routes(routes!(admin::revoke_user_sessions))
+        .routes(routes!(admin::remove_user))
+        .routes(routes!(admin::has_permission))
+        .routes(routes!(admin::audit_log))
+        .routes(routes!(two_factor::enable))
+        .routes(routes!(two_factor::disable))
+        .routes(routes!(two_factor::get_totp_uri))
+        .routes(routes!(two_factor::verify_totp))
+        .routes(routes!(two_factor::send_otp))
+        .routes(routes!(two_factor::verify_otp))
+        .routes(routes!(two_factor::verify_backup_code))
+        .routes(routes!(two_factor::generate_backup_codes))
+        .routes(routes!(tokens::token))
+        .routes(routes!(tokens::jwks))
+        .routes(routes!(tokens::refresh))
+        .routes(routes!(passkey::generate_register_options))
+        .routes(routes!(passkey::verify_registration))
+        .routes(routes!(passkey::generate_authenticate_options))
+        .routes(routes!(passkey::verify_authentication))
+        .routes(routes!(passkey::list_user_passkeys))
+        .routes(routes!(passkey::update_passkey))
+        .routes(routes!(passkey::delete_passkey))
+        .routes(routes!(tokens::ok))
+        .routes(routes!(tokens::error_page))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use super::AuthService;
 use super::body::Body;
 use super::context::{Caller, Client};
+use super::openapi as doc;
 use super::reply::{Reply, session_json, user_json, with_session};
 use crate::error::{ApiError, ApiResult, codes};
 use crate::passkey::{Attachment, CHALLENGE_TTL, MAX_NAME_CHARS, passkey_json};
@@ -67,6 +68,14 @@ fn challenge_id(auth: &AuthService, headers: &HeaderMap) -> Option<String> {
 
 /// `GET /passkey/generate-register-options?authenticatorAttachment=&name=`: WebAuthn creation
 /// options for the caller (fresh session required).
+#[utoipa::path(
+    get,
+    path = "/passkey/generate-register-options",
+    tag = "identity",
+    params(("authenticatorAttachment" = Option<String>, Query, description = "platform or cross-platform"), ("name" = Option<String>, Query)),
+    responses((status = 200, description = "WebAuthn creation options", body = doc::WebAuthnOptions), (status = 403, description = "SESSION_NOT_FRESH or passkeys off", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn generate_register_options(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -105,6 +114,14 @@ pub(super) async fn generate_register_options(
 
 /// `POST /passkey/verify-registration {response, name?, createSession?}`: stores the passkey
 /// and answers it. (`createSession` is accepted and ignored: the caller is signed in already.)
+#[utoipa::path(
+    post,
+    path = "/passkey/verify-registration",
+    tag = "identity",
+    request_body(content = doc::PasskeyRegistrationRequest, content_type = "application/json"),
+    responses((status = 200, description = "The stored passkey", body = doc::PasskeyBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn verify_registration(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -148,6 +165,13 @@ fn pending_sign_in(auth: &AuthService, headers: &HeaderMap) -> Option<String> {
 /// `two_factor` cookie), that user's passkeys, and the answer completes that sign-in (Sigil's
 /// passkey-as-second-factor, see `crate::passkey`); otherwise no credential is named (sign-in
 /// with a discoverable passkey).
+#[utoipa::path(
+    get,
+    path = "/passkey/generate-authenticate-options",
+    tag = "identity",
+    responses((status = 200, description = "WebAuthn request options", body = doc::WebAuthnOptions)),
+    security((), ("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn generate_authenticate_options(
     State(auth): State<AuthService>,
     caller: Option<Caller>,
@@ -185,6 +209,13 @@ pub(super) async fn generate_authenticate_options(
 /// `POST /passkey/verify-authentication {response}`: signs the passkey's user in (a normal
 /// session: cookie, `set-auth-token`, JWTs with its `sid`). Answering options that were bound
 /// to a pending two-factor sign-in ends that sign-in: its `two_factor` cookie is expired.
+#[utoipa::path(
+    post,
+    path = "/passkey/verify-authentication",
+    tag = "identity",
+    request_body(content = doc::PasskeyAuthenticationRequest, content_type = "application/json"),
+    responses((status = 200, description = "Signed in", body = doc::SessionUserReply), (status = 401, description = "PASSKEY_NOT_FOUND or failed assertion", body = doc::ErrorBody))
+)]
 pub(super) async fn verify_authentication(
     State(auth): State<AuthService>,
     Client(client): Client,
@@ -223,6 +254,13 @@ pub(super) async fn verify_authentication(
 }
 
 /// `GET /passkey/list-user-passkeys`: the caller's passkeys.
+#[utoipa::path(
+    get,
+    path = "/passkey/list-user-passkeys",
+    tag = "identity",
+    responses((status = 200, description = "The caller passkeys", body = Vec<doc::PasskeyBody>)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn list_user_passkeys(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -233,6 +271,14 @@ pub(super) async fn list_user_passkeys(
 
 /// `POST /passkey/update-passkey {id, name}`: renames one of the caller's passkeys
 /// (another user's: 404 `PASSKEY_NOT_FOUND`, nothing changed).
+#[utoipa::path(
+    post,
+    path = "/passkey/update-passkey",
+    tag = "identity",
+    request_body(content = doc::UpdatePasskeyRequest, content_type = "application/json"),
+    responses((status = 200, description = "Renamed", body = doc::PasskeyReply), (status = 404, description = "PASSKEY_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn update_passkey(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -252,6 +298,14 @@ pub(super) async fn update_passkey(
 
 /// `POST /passkey/delete-passkey {id}`: deletes one of the caller's passkeys (another user's:
 /// 404 `PASSKEY_NOT_FOUND`, nothing changed).
+#[utoipa::path(
+    post,
+    path = "/passkey/delete-passkey",
+    tag = "identity",
+    request_body(content = doc::PasskeyIdRequest, content_type = "application/json"),
+    responses((status = 200, description = "Deleted", body = doc::StatusReply), (status = 404, description = "PASSKEY_NOT_FOUND", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn delete_passkey(
     State(auth): State<AuthService>,
     caller: Caller,

@@ -11,6 +11,7 @@
 use super::AuthService;
 use super::body::Body;
 use super::context::{Caller, Client};
+use super::openapi as doc;
 use super::reply::{Reply, redirect, user_json, with_session};
 use crate::accounts::ResetStarted;
 use crate::crypto;
@@ -109,6 +110,13 @@ pub(super) fn send_verification(
 
 /// `POST /request-password-reset {email, redirectTo?}`: the same answer whether or not the email
 /// is registered.
+#[utoipa::path(
+    post,
+    path = "/request-password-reset",
+    tag = "identity",
+    request_body(content = doc::PasswordResetRequest, content_type = "application/json"),
+    responses((status = 200, description = "The same answer whether or not the email is registered", body = doc::StatusMessageReply))
+)]
 pub(super) async fn request_password_reset(
     State(auth): State<AuthService>,
     body: Body,
@@ -160,6 +168,13 @@ fn callback_with(auth: &AuthService, callback: &str, key: &str, value: &str) -> 
 
 /// `GET /reset-password/{token}?callbackURL=...`: the link in the mail. Redirects to the
 /// application's reset page with the token (or `error=INVALID_TOKEN`), without consuming it.
+#[utoipa::path(
+    get,
+    path = "/reset-password/{token}",
+    tag = "identity",
+    params(("token" = String, Path, description = "The single-use reset token from the mail"), ("callbackURL" = String, Query, description = "The application reset page")),
+    responses((status = 302, description = "To the application reset page with the token, or ?error=INVALID_TOKEN", headers(("location" = String, description = "Where the browser goes next"))))
+)]
 pub(super) async fn reset_password_link(
     State(auth): State<AuthService>,
     Path(token): Path<String>,
@@ -181,6 +196,13 @@ pub(super) async fn reset_password_link(
 
 /// `POST /reset-password {newPassword, token}`: sets the new password and ends every session of
 /// the account (a reset usually means the old password may be known to someone else).
+#[utoipa::path(
+    post,
+    path = "/reset-password",
+    tag = "identity",
+    request_body(content = doc::ResetPasswordRequest, content_type = "application/json"),
+    responses((status = 200, description = "Password set, every session ended", body = doc::StatusReply))
+)]
 pub(super) async fn reset_password(
     State(auth): State<AuthService>,
     Client(client): Client,
@@ -205,6 +227,14 @@ pub(super) async fn reset_password(
 
 /// `POST /send-verification-email {email, callbackURL?}`. Signed in: for the caller's own
 /// address. Signed out: always `{"status": true}` after at least 500 ms, whatever the address.
+#[utoipa::path(
+    post,
+    path = "/send-verification-email",
+    tag = "identity",
+    request_body(content = doc::SendVerificationRequest, content_type = "application/json"),
+    responses((status = 200, description = "Mailed (or not: the same answer)", body = doc::StatusReply)),
+    security((), ("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn send_verification_email(
     State(auth): State<AuthService>,
     caller: Option<Caller>,
@@ -251,6 +281,13 @@ pub(super) async fn send_verification_email(
 
 /// `GET /verify-email?token=...&callbackURL=...`: verifies the address (or completes an email
 /// change). With `callbackURL`, answers with a redirect (`?error=CODE` on failure).
+#[utoipa::path(
+    get,
+    path = "/verify-email",
+    tag = "identity",
+    params(("token" = String, Query, description = "The token from the mail"), ("callbackURL" = Option<String>, Query, description = "Where to go afterwards")),
+    responses((status = 200, description = "Verified", body = doc::VerifyEmailReply), (status = 302, description = "With callbackURL: to it (?error=CODE on failure)", headers(("location" = String, description = "Where the browser goes next"))), (status = 401, description = "INVALID_TOKEN or TOKEN_EXPIRED", body = doc::ErrorBody))
+)]
 pub(super) async fn verify_email(
     State(auth): State<AuthService>,
     Query(query): Query<HashMap<String, String>>,

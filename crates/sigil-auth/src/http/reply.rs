@@ -1,7 +1,7 @@
 //! Building answers: JSON bodies with the cookies and headers Better Auth's client expects.
 
 use super::AuthService;
-use crate::domain::iso8601;
+use super::openapi::{SessionBody, UserBody};
 use crate::store::{Session, User};
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -113,36 +113,14 @@ pub(super) fn redirect(location: &str, cookies: Vec<String>) -> Response {
     response
 }
 
-/// A user as Better Auth serialises it.
+/// A user as Better Auth serialises it ([`UserBody`], the document's schema).
 pub(super) fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "name": user.name,
-        "email": user.email,
-        "emailVerified": user.email_verified,
-        "image": user.image,
-        "createdAt": iso8601(user.created_at),
-        "updatedAt": iso8601(user.updated_at),
-        "role": user.role,
-        "banned": user.banned,
-        "banReason": user.ban_reason,
-        "banExpires": user.ban_expires.map(iso8601),
-        "twoFactorEnabled": user.two_factor_enabled,
-    })
+    json!(UserBody::from(user))
 }
 
-/// A session as Better Auth serialises it. `token` is the raw token for the caller's own session;
-/// for other sessions Sigil gives the session id instead (it does not keep other sessions' tokens,
-/// and never hands them out), which `/revoke-session` accepts.
+/// A session as Better Auth serialises it ([`SessionBody`]). `token` is the raw token for the
+/// caller's own session; for other sessions Sigil gives the session id instead (it does not keep
+/// other sessions' tokens, and never hands them out), which `/revoke-session` accepts.
 pub(super) fn session_json(session: &Session, token: &str) -> Value {
-    json!({
-        "id": session.id,
-        "token": token,
-        "userId": session.user_id,
-        "expiresAt": iso8601(session.expires_at),
-        "createdAt": iso8601(session.created_at),
-        "updatedAt": iso8601(session.updated_at),
-        "ipAddress": session.ip_address,
-        "userAgent": session.user_agent,
-    })
+    json!(SessionBody::new(session, token))
 }

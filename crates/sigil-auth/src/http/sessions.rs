@@ -4,6 +4,7 @@
 use super::AuthService;
 use super::body::Body;
 use super::context::{Caller, Client, Lookup};
+use super::openapi as doc;
 use super::reply::{Reply, session_json, user_json, with_session};
 use crate::audit::{AuditEntry, AuditEvent, Outcome};
 use crate::error::{ApiError, ApiResult, codes};
@@ -16,6 +17,14 @@ use std::collections::HashMap;
 /// `GET /get-session`: `null` without a live session, else `{session, user}` with a fresh JWT in
 /// `set-auth-jwt`. A remembered session last extended more than a day ago is slid forward and
 /// its cookie re-sent. `?disableRefresh=<anything>` skips the extension.
+#[utoipa::path(
+    get,
+    path = "/get-session",
+    tag = "identity",
+    params(("disableRefresh" = Option<String>, Query, description = "Any non-empty value: do not slide the session")),
+    responses((status = 200, description = "The session and its user (a fresh JWT in set-auth-jwt), or null", body = Option<doc::SessionUserReply>)),
+    security((), ("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn get_session(
     State(auth): State<AuthService>,
     Query(query): Query<HashMap<String, String>>,
@@ -49,6 +58,12 @@ pub(super) async fn get_session(
 }
 
 /// `POST /get-session` needs Better Auth's `deferSessionRefresh`, which Sigil does not offer.
+#[utoipa::path(
+    post,
+    path = "/get-session",
+    tag = "identity",
+    responses((status = 405, description = "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED", body = doc::ErrorBody))
+)]
 pub(super) async fn get_session_post() -> Response {
     let error = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -71,6 +86,13 @@ pub(super) async fn get_session_post() -> Response {
 /// day). The current session's `token` is its real token; other sessions' tokens are never
 /// disclosed (Sigil does not even store them): their `token` is a handle that `/revoke-session`
 /// accepts.
+#[utoipa::path(
+    get,
+    path = "/list-sessions",
+    tag = "identity",
+    responses((status = 200, description = "The live sessions of the caller", body = Vec<doc::SessionBody>), (status = 403, description = "SESSION_NOT_FRESH", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn list_sessions(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -99,6 +121,14 @@ pub(super) async fn list_sessions(
 /// `POST /revoke-session {token}`: ends one of the caller's sessions, named by its token (or the
 /// handle `/list-sessions` gives). Always `{"status": true}`; another user's session is never
 /// touched.
+#[utoipa::path(
+    post,
+    path = "/revoke-session",
+    tag = "identity",
+    request_body(content = doc::TokenRequest, content_type = "application/json"),
+    responses((status = 200, description = "Always", body = doc::StatusReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn revoke_session(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -134,6 +164,14 @@ pub(super) async fn revoke_session(
 }
 
 /// `POST /revoke-sessions`: ends every session of the caller, the current one included.
+#[utoipa::path(
+    post,
+    path = "/revoke-sessions",
+    tag = "identity",
+    request_body(content = doc::EmptyRequest, content_type = "application/json"),
+    responses((status = 200, description = "Every session ended", body = doc::StatusReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn revoke_sessions(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -157,6 +195,14 @@ pub(super) async fn revoke_sessions(
 }
 
 /// `POST /revoke-other-sessions`: ends every session of the caller but the current one.
+#[utoipa::path(
+    post,
+    path = "/revoke-other-sessions",
+    tag = "identity",
+    request_body(content = doc::EmptyRequest, content_type = "application/json"),
+    responses((status = 200, description = "Every other session ended", body = doc::StatusReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn revoke_other_sessions(
     State(auth): State<AuthService>,
     caller: Caller,

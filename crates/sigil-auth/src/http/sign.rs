@@ -3,6 +3,7 @@
 use super::AuthService;
 use super::body::{Body, FormOrJson};
 use super::context::{Client, Lookup};
+use super::openapi as doc;
 use super::origin;
 use super::recovery;
 use super::reply::{Reply, user_json, with_session};
@@ -22,6 +23,13 @@ use serde_json::json;
 /// Only these fields are read: `emailVerified`, `id`, timestamps or anything else in the body are
 /// ignored and never stored; a set `role`, `banReason` or `banExpires` is refused (400
 /// `FIELD_NOT_ALLOWED`, as Better Auth with its admin plugin answers).
+#[utoipa::path(
+    post,
+    path = "/sign-up/email",
+    tag = "identity",
+    request_body(content = doc::SignUpRequest, content_type = "application/json"),
+    responses((status = 200, description = "Signed up (token null when email verification is required)", body = doc::TokenUserReply), (status = 422, description = "USER_ALREADY_EXISTS", body = doc::ErrorBody))
+)]
 pub(super) async fn sign_up(
     State(auth): State<AuthService>,
     Client(client): Client,
@@ -72,6 +80,13 @@ pub(super) async fn sign_up(
 }
 
 /// `POST /sign-in/email {email, password, rememberMe?, callbackURL?, requestRefreshToken?}`.
+#[utoipa::path(
+    post,
+    path = "/sign-in/email",
+    tag = "identity",
+    request_body(content = doc::SignInRequest, content_type = "application/json"),
+    responses((status = 200, description = "Signed in, or a second factor is needed", body = doc::SignInAnswer), (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = doc::ErrorBody), (status = 403, description = "EMAIL_NOT_VERIFIED, BANNED_USER or origin check", body = doc::ErrorBody))
+)]
 pub(super) async fn sign_in(
     State(auth): State<AuthService>,
     Client(client): Client,
@@ -178,6 +193,14 @@ fn count_sign_in(outcome: &'static str) {
 
 /// `POST /sign-out`: ends the presented session (its JWTs are refused from now on) and expires
 /// the cookies. Always `{"success": true}`.
+#[utoipa::path(
+    post,
+    path = "/sign-out",
+    tag = "identity",
+    request_body(content = doc::EmptyRequest, content_type = "application/json"),
+    responses((status = 200, description = "Signed out (always)", body = doc::SuccessReply)),
+    security((), ("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn sign_out(
     State(auth): State<AuthService>,
     Client(client): Client,

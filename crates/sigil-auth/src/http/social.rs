@@ -6,6 +6,7 @@
 use super::AuthService;
 use super::body::{Body, Fields, FormOrJson};
 use super::context::{Caller, Client};
+use super::openapi as doc;
 use super::origin;
 use super::reply::{Reply, redirect, user_json, with_session};
 use crate::domain::iso8601;
@@ -117,6 +118,13 @@ fn to_provider(
 
 /// `POST /sign-in/social`: starts the redirect flow (`{url, redirect: true}`), or with
 /// `idToken` signs in directly (`{redirect: false, token, user}`).
+#[utoipa::path(
+    post,
+    path = "/sign-in/social",
+    tag = "identity",
+    request_body(content = doc::SocialRequest, content_type = "application/json"),
+    responses((status = 200, description = "The provider URL, or signed in with an ID token", body = doc::SocialSignInAnswer), (status = 401, description = "Invalid ID token", body = doc::ErrorBody), (status = 404, description = "PROVIDER_NOT_FOUND", body = doc::ErrorBody), (status = 502, description = "PROVIDER_UNAVAILABLE", body = doc::ErrorBody))
+)]
 pub(super) async fn sign_in_social(
     State(auth): State<AuthService>,
     Client(client): Client,
@@ -162,6 +170,14 @@ pub(super) async fn sign_in_social(
 
 /// `POST /link-social`: starts a flow that links the provider identity to the caller (or, with
 /// `idToken`, links at once: `{url: "", status: true, redirect: false}`).
+#[utoipa::path(
+    post,
+    path = "/link-social",
+    tag = "identity",
+    request_body(content = doc::SocialRequest, content_type = "application/json"),
+    responses((status = 200, description = "The provider URL, or linked with an ID token", body = doc::LinkSocialAnswer), (status = 404, description = "PROVIDER_NOT_FOUND", body = doc::ErrorBody), (status = 409, description = "SOCIAL_ACCOUNT_ALREADY_LINKED", body = doc::ErrorBody), (status = 502, description = "PROVIDER_UNAVAILABLE", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn link_social(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -214,6 +230,13 @@ fn param(query: &HashMap<String, String>, name: &str) -> Option<String> {
 /// `GET /callback/{provider}`: the provider sends the browser back here. Always a 302: to the
 /// flow's `callbackURL` (with the new session's cookies), or to its `errorCallbackURL` (Better
 /// Auth's `/error` page when there is none) with `?error=<code>`.
+#[utoipa::path(
+    get,
+    path = "/callback/{provider}",
+    tag = "identity",
+    params(("provider" = String, Path, description = "Provider id"), ("code" = Option<String>, Query), ("state" = Option<String>, Query), ("error" = Option<String>, Query)),
+    responses((status = 302, description = "To the flow callbackURL, or its errorCallbackURL with ?error=CODE", headers(("location" = String, description = "Where the browser goes next"))))
+)]
 pub(super) async fn callback(
     State(auth): State<AuthService>,
     Path(provider): Path<String>,
@@ -256,6 +279,13 @@ pub(super) async fn callback(
 
 /// `POST /callback/{provider}` (Apple's `form_post`): re-sent as a GET to the same route, as
 /// Better Auth does, so that the browser brings its `SameSite=Lax` state cookie.
+#[utoipa::path(
+    post,
+    path = "/callback/{provider}",
+    tag = "identity",
+    params(("provider" = String, Path, description = "Provider id")),
+    responses((status = 302, description = "Re-sent as a GET (form_post providers)", headers(("location" = String, description = "Where the browser goes next"))))
+)]
 pub(super) async fn callback_post(
     State(auth): State<AuthService>,
     Path(provider): Path<String>,
@@ -310,6 +340,13 @@ fn account_json(a: &crate::store::Account) -> Value {
 }
 
 /// `GET /list-accounts`: the caller's accounts, the password (`credential`) first when set.
+#[utoipa::path(
+    get,
+    path = "/list-accounts",
+    tag = "identity",
+    responses((status = 200, description = "The ways the caller can sign in", body = Vec<doc::AccountBody>)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn list_accounts(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -341,6 +378,14 @@ fn account_id_field(body: &Body) -> ApiResult<String> {
 }
 
 /// `POST /unlink-account {accountId}` (a fresh session): never the last way to sign in.
+#[utoipa::path(
+    post,
+    path = "/unlink-account",
+    tag = "identity",
+    request_body(content = doc::AccountIdRequest, content_type = "application/json"),
+    responses((status = 200, description = "Unlinked", body = doc::StatusReply), (status = 403, description = "SESSION_NOT_FRESH", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn unlink_account(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -359,6 +404,14 @@ pub(super) async fn unlink_account(
 
 /// `POST /get-access-token {accountId}`: the provider access token of the caller's account,
 /// refreshed first when about to expire.
+#[utoipa::path(
+    post,
+    path = "/get-access-token",
+    tag = "identity",
+    request_body(content = doc::AccountIdRequest, content_type = "application/json"),
+    responses((status = 200, description = "The provider access token", body = doc::AccessTokenReply), (status = 502, description = "PROVIDER_UNAVAILABLE", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn get_access_token(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -378,6 +431,14 @@ pub(super) async fn get_access_token(
 
 /// `POST /refresh-token {accountId}`: refreshes at the provider now. The provider's refresh
 /// token itself is never returned (it stays sealed in the database).
+#[utoipa::path(
+    post,
+    path = "/refresh-token",
+    tag = "identity",
+    request_body(content = doc::AccountIdRequest, content_type = "application/json"),
+    responses((status = 200, description = "Refreshed at the provider", body = doc::ProviderRefreshReply), (status = 502, description = "PROVIDER_UNAVAILABLE", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn refresh_token(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -399,6 +460,14 @@ pub(super) async fn refresh_token(
 }
 
 /// `GET /account-info?accountId=…`: the provider's current profile of the caller's account.
+#[utoipa::path(
+    get,
+    path = "/account-info",
+    tag = "identity",
+    params(("accountId" = String, Query, description = "Account id")),
+    responses((status = 200, description = "The provider profile", body = doc::AccountInfoReply), (status = 502, description = "PROVIDER_UNAVAILABLE", body = doc::ErrorBody)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn account_info(
     State(auth): State<AuthService>,
     caller: Caller,

@@ -3,6 +3,7 @@
 use super::AuthService;
 use super::body::Body;
 use super::context::Caller;
+use super::openapi as doc;
 use super::reply::Reply;
 use crate::error::{ApiError, ApiResult};
 use axum::extract::{Query, State};
@@ -12,6 +13,13 @@ use serde_json::json;
 use std::collections::HashMap;
 
 /// `GET /token`: a fresh JWT for the current session, `{"token": ...}`.
+#[utoipa::path(
+    get,
+    path = "/token",
+    tag = "identity",
+    responses((status = 200, description = "A JWT for the current session", body = doc::JwtReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn token(State(auth): State<AuthService>, caller: Caller) -> ApiResult<Response> {
     let jwt = auth
         .0
@@ -23,6 +31,12 @@ pub(super) async fn token(State(auth): State<AuthService>, caller: Caller) -> Ap
 
 /// `GET /jwks`: the public keys that verify this service's tokens (rotated keys stay listed for
 /// their grace period). Cacheable for five minutes.
+#[utoipa::path(
+    get,
+    path = "/jwks",
+    tag = "identity",
+    responses((status = 200, description = "The public keys (cacheable five minutes)", body = doc::JwksReply))
+)]
 pub(super) async fn jwks(State(auth): State<AuthService>) -> Response {
     (
         [
@@ -35,6 +49,13 @@ pub(super) async fn jwks(State(auth): State<AuthService>) -> Response {
 }
 
 /// `POST /refresh {refreshToken}` (Sigil extension): a new JWT and a new refresh token.
+#[utoipa::path(
+    post,
+    path = "/refresh",
+    tag = "identity",
+    request_body(content = doc::RefreshRequest, content_type = "application/json"),
+    responses((status = 200, description = "A new JWT and refresh token", body = doc::RefreshReply), (status = 401, description = "Invalid, used or expired refresh token", body = doc::ErrorBody))
+)]
 pub(super) async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiResult<Response> {
     let mut f = body.fields("object")?;
     let presented = f.string("refreshToken");
@@ -54,6 +75,12 @@ pub(super) async fn refresh(State(auth): State<AuthService>, body: Body) -> ApiR
 }
 
 /// `GET /ok`: liveness, `{"ok": true}`.
+#[utoipa::path(
+    get,
+    path = "/ok",
+    tag = "identity",
+    responses((status = 200, description = "Up", body = doc::OkReply))
+)]
 pub(super) async fn ok() -> Response {
     Reply::json(json!({ "ok": true })).into_response()
 }
@@ -67,6 +94,13 @@ pub(super) const ERROR_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; 
 /// `GET /error?error=CODE`: a small HTML error page (the target of failed redirects), with the
 /// web UI's pages' security headers (not their `Cache-Control: no-store`: the page holds
 /// nothing private, and its caching stays as Better Auth's).
+#[utoipa::path(
+    get,
+    path = "/error",
+    tag = "identity",
+    params(("error" = Option<String>, Query, description = "Error code shown")),
+    responses((status = 200, description = "An HTML error page", body = String, content_type = "text/html"))
+)]
 pub(super) async fn error_page(Query(query): Query<HashMap<String, String>>) -> Response {
     let mut response = error_html(&query).into_response();
     let headers = response.headers_mut();

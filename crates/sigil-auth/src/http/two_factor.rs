@@ -4,6 +4,7 @@
 use super::AuthService;
 use super::body::Body;
 use super::context::{Caller, Client};
+use super::openapi as doc;
 use super::recovery::spawn_mail;
 use super::reply::{Reply, user_json, with_session};
 use crate::domain::Password;
@@ -26,6 +27,14 @@ fn password(auth: &AuthService, raw: Option<&str>) -> ApiResult<Option<Password>
 
 /// `POST /two-factor/enable {password, method?, issuer?}` → `{method: "totp", totpURI, backupCodes}` or
 /// `{method: "otp"}`.
+#[utoipa::path(
+    post,
+    path = "/two-factor/enable",
+    tag = "identity",
+    request_body(content = doc::EnableTwoFactorRequest, content_type = "application/json"),
+    responses((status = 200, description = "Enabled (TOTP: the key URI and backup codes)", body = doc::TwoFactorEnabled)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn enable(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -66,6 +75,14 @@ pub(super) async fn enable(
 }
 
 /// `POST /two-factor/get-totp-uri {password}` → `{totpURI}`.
+#[utoipa::path(
+    post,
+    path = "/two-factor/get-totp-uri",
+    tag = "identity",
+    request_body(content = doc::PasswordRequest, content_type = "application/json"),
+    responses((status = 200, description = "The TOTP key URI", body = doc::TotpUriReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn get_totp_uri(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -80,6 +97,14 @@ pub(super) async fn get_totp_uri(
 }
 
 /// `POST /two-factor/generate-backup-codes {password}` → `{status: true, backupCodes}`.
+#[utoipa::path(
+    post,
+    path = "/two-factor/generate-backup-codes",
+    tag = "identity",
+    request_body(content = doc::PasswordRequest, content_type = "application/json"),
+    responses((status = 200, description = "New backup codes", body = doc::BackupCodesReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn generate_backup_codes(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -98,6 +123,14 @@ pub(super) async fn generate_backup_codes(
 }
 
 /// `POST /two-factor/disable {password}` → `{status: true}`; the trust cookie is expired.
+#[utoipa::path(
+    post,
+    path = "/two-factor/disable",
+    tag = "identity",
+    request_body(content = doc::PasswordRequest, content_type = "application/json"),
+    responses((status = 200, description = "Disabled", body = doc::StatusReply)),
+    security(("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn disable(
     State(auth): State<AuthService>,
     caller: Caller,
@@ -207,6 +240,14 @@ async fn verify(
 }
 
 /// `POST /two-factor/verify-totp {code, trustDevice?}` → `{token, user}`.
+#[utoipa::path(
+    post,
+    path = "/two-factor/verify-totp",
+    tag = "identity",
+    request_body(content = doc::CodeRequest, content_type = "application/json"),
+    responses((status = 200, description = "Signed in (or enabled)", body = doc::TokenUserReply), (status = 401, description = "INVALID_CODE or INVALID_TWO_FACTOR_COOKIE", body = doc::ErrorBody)),
+    security((), ("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn verify_totp(
     State(auth): State<AuthService>,
     Client(client): Client,
@@ -224,6 +265,14 @@ pub(super) async fn verify_totp(
 }
 
 /// `POST /two-factor/verify-otp {code, trustDevice?}` → `{token, user}`.
+#[utoipa::path(
+    post,
+    path = "/two-factor/verify-otp",
+    tag = "identity",
+    request_body(content = doc::CodeRequest, content_type = "application/json"),
+    responses((status = 200, description = "Signed in (or enabled)", body = doc::TokenUserReply), (status = 401, description = "INVALID_CODE or INVALID_TWO_FACTOR_COOKIE", body = doc::ErrorBody)),
+    security((), ("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn verify_otp(
     State(auth): State<AuthService>,
     Client(client): Client,
@@ -242,6 +291,14 @@ pub(super) async fn verify_otp(
 
 /// `POST /two-factor/verify-backup-code {code, trustDevice?, disableSession?}` →
 /// `{token, user}`.
+#[utoipa::path(
+    post,
+    path = "/two-factor/verify-backup-code",
+    tag = "identity",
+    request_body(content = doc::CodeRequest, content_type = "application/json"),
+    responses((status = 200, description = "Signed in", body = doc::TokenUserReply), (status = 401, description = "INVALID_BACKUP_CODE or INVALID_TWO_FACTOR_COOKIE", body = doc::ErrorBody)),
+    security((), ("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn verify_backup_code(
     State(auth): State<AuthService>,
     Client(client): Client,
@@ -261,6 +318,14 @@ pub(super) async fn verify_backup_code(
 
 /// `POST /two-factor/send-otp {trustDevice?}` → `{status: true}`: mails a 6-digit code to the
 /// user of the sign-in challenge (or to the signed-in caller).
+#[utoipa::path(
+    post,
+    path = "/two-factor/send-otp",
+    tag = "identity",
+    request_body(content = doc::SendOtpRequest, content_type = "application/json"),
+    responses((status = 200, description = "Mailed", body = doc::StatusReply), (status = 401, description = "INVALID_TWO_FACTOR_COOKIE", body = doc::ErrorBody)),
+    security((), ("sessionCookie" = []), ("sessionToken" = []))
+)]
 pub(super) async fn send_otp(
     State(auth): State<AuthService>,
     caller: Option<Caller>,

@@ -132,8 +132,10 @@ pub struct JwkRow {
     pub private_jwk: String,
     /// Creation (ms).
     pub created_at: i64,
-    /// When the key stops signing (ms); published until then plus the grace period.
+    /// When the key stopped signing (ms): its successor's creation. `None` while it signs.
     pub expires_at: Option<i64>,
+    /// When the key was taken out of `/jwks` early (`sigil keys retire`), if it was.
+    pub retired_at: Option<i64>,
 }
 
 /// A refresh token row (see `refresh.rs`).
@@ -402,18 +404,29 @@ pub trait AuthStore: UserAdminStore + AuditStore + Send + Sync + 'static {
     /// Stores `row` as the first live signing key of its algorithm, unless one exists at `now`;
     /// returns whether it was stored. [`SqlStore`] does this under a database lock, so that
     /// instances starting together agree on one key.
-    async fn create_first_jwk(&self, row: &JwkRow, now: i64) -> StoreResult<bool> {
+    async fn create_first_jwk(&self, row: &JwkRow, _now: i64) -> StoreResult<bool> {
         let live = self
             .jwks()
             .await?
             .iter()
-            .any(|r| r.alg == row.alg && r.expires_at.is_none_or(|e| e > now));
+            .any(|r| r.alg == row.alg && r.retired_at.is_none() && r.expires_at.is_none());
         if live {
             return Ok(false);
         }
         self.insert_jwk(row).await?;
         Ok(true)
     }
+
+    /// Stores `row` as the new signing key of its algorithm and marks the keys it replaces as
+    /// no longer signing (their `expires_at` becomes `row.created_at`), atomically. With
+    /// `min_age`, nothing happens (`false`) when a key of the algorithm younger than `min_age`
+    /// ms exists: [`SqlStore`] checks and writes under a database lock, so instances rotating on
+    /// the same interval create one key between them.
+    async fn rotate_jwk(&self, row: &JwkRow, min_age: Option<i64>) -> StoreResult<bool>;
+
+    /// Takes a key that no longer signs out of `/jwks` now; `false` when there is no such key
+    /// (unknown, still signing, or retired already).
+    async fn retire_jwk(&self, kid: &str, now: i64) -> StoreResult<bool>;
 
     /// Creates a user without a password, its first provider account and its first session,
     /// atomically. [`StoreError::Conflict`] when the email or the provider identity is taken.

@@ -57,6 +57,11 @@ fn migrations() -> Vec<Migration> {
             "passkeys",
             include_str!("../../migrations/20261130000005_passkeys.sql"),
         ),
+        embed(
+            20261130000006,
+            "key rotation",
+            include_str!("../../migrations/20261130000006_key_rotation.sql"),
+        ),
     ]
 }
 
@@ -803,7 +808,7 @@ impl AuthStore for SqlStore {
 
     async fn jwks(&self) -> StoreResult<Vec<JwkRow>> {
         let rows = sqlx::query(
-            "SELECT kid, alg, public_jwk, private_jwk, created_at, expires_at FROM jwks ORDER BY created_at DESC, kid",
+            "SELECT kid, alg, public_jwk, private_jwk, created_at, expires_at, retired_at FROM jwks ORDER BY created_at DESC, kid",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -816,6 +821,7 @@ impl AuthStore for SqlStore {
                     private_jwk: r.try_get(3)?,
                     created_at: r.try_get(4)?,
                     expires_at: r.try_get(5)?,
+                    retired_at: r.try_get(6)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -867,7 +873,7 @@ impl AuthStore for SqlStore {
         Ok(())
     }
 
-    async fn create_first_jwk(&self, row: &JwkRow, now: i64) -> StoreResult<bool> {
+    async fn create_first_jwk(&self, row: &JwkRow, _now: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         // The lock: held until commit, so of instances starting together on a new database
         // exactly one creates the key and the others, waiting here, then see it.
@@ -875,10 +881,9 @@ impl AuthStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         let (live,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM jwks WHERE alg = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            "SELECT count(*) FROM jwks WHERE alg = $1 AND expires_at IS NULL AND retired_at IS NULL",
         )
         .bind(&row.alg)
-        .bind(now)
         .fetch_one(&mut *tx)
         .await?;
         if live > 0 {
@@ -896,6 +901,57 @@ impl AuthStore for SqlStore {
             .map_err(conflict_or)?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn rotate_jwk(&self, row: &JwkRow, min_age: Option<i64>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The same lock as `create_first_jwk`: of instances rotating together (the automatic
+        // interval elapsing on all of them), one creates the key and the others then see it.
+        sqlx::query("UPDATE sigil_counters SET value = value + 1 WHERE name = 'jwks'")
+            .execute(&mut *tx)
+            .await?;
+        if let Some(min_age) = min_age {
+            let (recent,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM jwks WHERE alg = $1 AND retired_at IS NULL AND created_at > $2",
+            )
+            .bind(&row.alg)
+            .bind(row.created_at.saturating_sub(min_age))
+            .fetch_one(&mut *tx)
+            .await?;
+            if recent > 0 {
+                return Ok(false);
+            }
+        }
+        sqlx::query(
+            "UPDATE jwks SET expires_at = $1 WHERE alg = $2 AND expires_at IS NULL AND retired_at IS NULL",
+        )
+        .bind(row.created_at)
+        .bind(&row.alg)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO jwks (kid, alg, public_jwk, private_jwk, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&row.kid)
+            .bind(&row.alg)
+            .bind(&row.public_jwk)
+            .bind(&row.private_jwk)
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or)?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn retire_jwk(&self, kid: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE jwks SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL AND expires_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(kid)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>> {

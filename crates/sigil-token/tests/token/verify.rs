@@ -618,3 +618,38 @@ fn same_keys_compares_material_not_only_ids() {
         "secrets are never compared"
     );
 }
+
+#[test]
+fn a_list_of_shared_secrets_verifies_tokens_of_any_of_them() {
+    let new = SigningKey::hmac(Algorithm::HS256, &[7u8; 32], None).unwrap();
+    let old = SigningKey::hmac(Algorithm::HS256, &[9u8; 32], None).unwrap();
+    let other = SigningKey::hmac(Algorithm::HS256, &[11u8; 32], None).unwrap();
+    let v = verifier(&[&new, &old]);
+    // Signed with the first (signing) secret or the second (still accepted): both verify.
+    assert!(v.verify(&sign(&new, &claims()).unwrap(), NOW).is_ok());
+    assert!(v.verify(&sign(&old, &claims()).unwrap(), NOW).is_ok());
+    // A secret not in the list: refused as a bad signature.
+    assert_eq!(
+        v.verify(&sign(&other, &claims()).unwrap(), NOW),
+        Err(VerifyError::BadSignature)
+    );
+    // The list gives no way around the algorithm policy: an EdDSA header is not tried against
+    // the secrets, and a tampered payload fails under every secret.
+    let token = craft(r#"{"alg":"EdDSA"}"#, &claims().to_string(), &new);
+    assert!(v.verify(&token, NOW).is_err());
+    let good = sign(&old, &claims()).unwrap();
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let forged = B64
+        .encode(json!({"sub":"admin","iss":ISS,"aud":ISS,"iat":NOW,"exp":NOW + 900}).to_string());
+    parts[1] = &forged;
+    assert_eq!(
+        v.verify(&parts.join("."), NOW),
+        Err(VerifyError::BadSignature)
+    );
+    // Pinned to another algorithm: the secrets are not used.
+    let pinned = Verifier::new(
+        KeySet::try_from(vec![new.verifying_key(), old.verifying_key()]).unwrap(),
+        Validation::new(ISS, ISS).algorithms(&[Algorithm::EdDSA]),
+    );
+    assert!(pinned.verify(&sign(&old, &claims()).unwrap(), NOW).is_err());
+}

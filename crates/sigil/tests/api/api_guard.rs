@@ -260,7 +260,7 @@ async fn task_input_is_validated_and_nothing_partial_is_stored() {
 async fn hs256_mode_flow_and_claim_checks() {
     let app = spawn_with(|s| {
         s.auth.jwt_alg = Algorithm::HS256;
-        s.auth.jwt_secret = Some(HS_SECRET.into());
+        s.auth.jwt_secret = vec![HS_SECRET.into()];
     })
     .await;
     let user = app.user("grace@example.com").await;
@@ -387,7 +387,7 @@ async fn the_split_api_answers_preflights_for_configured_origins_only_and_never_
     let ui_origin = "http://127.0.0.1:4000";
     let api = spawn_with(|s| {
         s.mode = Mode::ApiOnly;
-        s.api.jwt_secret = Some(HS_SECRET.into());
+        s.api.jwt_secret = vec![HS_SECRET.into()];
         s.api.jwt_issuer = Some("http://auth.example".into());
         s.common.cors_origins = vec![ui_origin.into()];
     })

@@ -270,7 +270,7 @@ async fn the_official_cookie_flow_works_for_a_browser() {
 async fn deleting_an_account_erases_its_tasks() {
     let app = spawn_with(|s| {
         s.auth.jwt_alg = sigil_token::Algorithm::HS256;
-        s.auth.jwt_secret = Some(HS_SECRET.into());
+        s.auth.jwt_secret = vec![HS_SECRET.into()];
     })
     .await;
     let user = app.user("wendy@example.com").await;

@@ -654,7 +654,7 @@ async fn serve_api_is_ready_with_its_keys_and_database() {
         "127.0.0.1:0",
         &format!("sqlite://{}", dir.path().join("tasks.db").display()),
     );
-    settings.api.jwt_secret = Some(crate::helpers::HS_SECRET.into());
+    settings.api.jwt_secret = vec![crate::helpers::HS_SECRET.into()];
     settings.api.jwt_issuer = Some("http://issuer.test".into());
     let (url, pool, _stop) = ready_app(settings).await;
     assert_eq!(get(&url, "/healthz").await.0, 200);
