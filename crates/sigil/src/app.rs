@@ -971,8 +971,15 @@ impl Wiring<'_> {
             .layer(SetResponseHeaderLayer::if_not_present(
                 http::header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
-            ))
-            .layer(axum::middleware::from_fn(crate::prometheus::track_http))
+            ));
+        // Request counts and latencies only when something scrapes them (SIGIL_METRICS_ADDR):
+        // without a recorder they would cost every request two allocations for nothing.
+        let router = if settings.common.metrics_addr.is_some() {
+            router.layer(axum::middleware::from_fn(crate::prometheus::track_http))
+        } else {
+            router
+        };
+        let router = router
             .layer(PropagateRequestIdLayer::new(
                 crate::health::REQUEST_ID.clone(),
             ))

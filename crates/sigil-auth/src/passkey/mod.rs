@@ -177,6 +177,8 @@ pub struct Passkeys {
     sessions: Sessions,
     webauthn: Option<Arc<Webauthn>>,
     clock: SharedClock,
+    /// Sign-ins, registrations and deletions are recorded here.
+    audit: Audit,
     /// Most pending challenges ([`MAX_PENDING_CHALLENGES`] unless changed).
     challenge_cap: i64,
 }
@@ -285,6 +287,7 @@ impl Passkeys {
             tracing::info!(target: "sigil::auth", "passkeys off: the base URL's host is not a domain name (browsers refuse an IP address as WebAuthn relying party)");
         }
         Passkeys {
+            audit: Audit::new(store.clone(), clock.clone()),
             store,
             sessions,
             webauthn,
@@ -443,7 +446,7 @@ impl Passkeys {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "sigil::auth", user_id, passkey_id = %row.id, "passkey registered");
-        Audit::new(self.store.clone(), self.clock.clone())
+        self.audit
             .record(
                 AuditEntry::new(AuditEvent::PasskeyAdded, Outcome::Success)
                     .user(user_id)
@@ -608,10 +611,9 @@ impl Passkeys {
             .user_by_id(&row.user_id)
             .await?
             .ok_or(PasskeyError::AuthenticationFailed)?;
-        let audit = Audit::new(self.store.clone(), self.clock.clone());
         if user.is_banned_at(self.clock.now_ms()) {
             tracing::info!(target: "sigil::auth", user_id = %user.id, "passkey sign-in refused: banned");
-            audit
+            self.audit
                 .record(
                     AuditEntry::new(AuditEvent::SignIn, Outcome::Failure)
                         .user(&user.id)
@@ -625,7 +627,7 @@ impl Passkeys {
         let (session, token, remember) = match second_step {
             None => {
                 let (session, token) = self.sessions.create(&user.id, true, client).await?;
-                audit
+                self.audit
                     .record(
                         AuditEntry::new(AuditEvent::SignIn, Outcome::Success)
                             .user(&user.id)
@@ -678,7 +680,7 @@ impl Passkeys {
     pub async fn delete(&self, user_id: &str, id: &str) -> Result<(), PasskeyError> {
         if self.store.delete_passkey(id, user_id).await? {
             tracing::info!(target: "sigil::auth", user_id, passkey_id = id, "passkey deleted");
-            Audit::new(self.store.clone(), self.clock.clone())
+            self.audit
                 .record(
                     AuditEntry::new(AuditEvent::PasskeyRemoved, Outcome::Success)
                         .user(user_id)
