@@ -8,10 +8,13 @@
 //   PORT                (default 3000)
 //   BETTER_AUTH_SECRET  (required, >= 32 chars)
 //   DATABASE_URL        postgres://... : Better Auth's Kysely adapter on PostgreSQL through a `pg` Pool (how it
-//                       is deployed); the schema is created at start (Better Auth's own migrations). Without
-//                       it: the in-memory adapter (one process only: its data lives in that process).
+//                       is deployed); sqlite:/path/file.db : its Kysely adapter on an SQLite file through
+//                       better-sqlite3 (WAL, busy timeout 5 s, synchronous=NORMAL: the settings Sigil uses).
+//                       The schema is created at start (Better Auth's own migrations). Without it: the
+//                       in-memory adapter (one process only: its data lives in that process).
 //   WORKERS             (default 1) with DATABASE_URL, this many Node processes behind the same port
-//                       (node:cluster; the primary migrates, then forks them and only supervises).
+//                       (node:cluster; the primary migrates, then forks them and only supervises; on
+//                       SQLite every process opens the same file, as two Sigil processes would).
 // Prints "Better Auth listening on http://127.0.0.1:PORT" once it accepts connections.
 import cluster from "node:cluster";
 import { createServer } from "node:http";
@@ -37,6 +40,14 @@ if (workers > 1 && !databaseUrl) {
 
 async function database() {
   if (!databaseUrl) return memoryAdapter({ user: [], session: [], account: [], verification: [], jwks: [] });
+  if (databaseUrl.startsWith("sqlite:")) {
+    const { default: Database } = await import("better-sqlite3");
+    const db = new Database(databaseUrl.slice("sqlite:".length));
+    db.pragma("busy_timeout = 5000");
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    return db;
+  }
   const { default: pg } = await import("pg");
   return new pg.Pool({ connectionString: databaseUrl });
 }

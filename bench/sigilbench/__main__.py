@@ -558,7 +558,7 @@ class Bench:
     # ---- Better Auth -----------------------------------------------------------------------------
     def run_better_auth(self) -> None:
         cfg = self.cfg
-        log("Better Auth 1.7.25 (Node, memory adapter, jwt + bearer)")
+        log("Better Auth 1.7.25 (Node; PostgreSQL, SQLite and memory adapters; jwt + bearer)")
 
         def make(name: str, database_url: str = "", workers: int = 1) -> Server:
             port = free_port()
@@ -568,25 +568,32 @@ class Bench:
             return self.server(name, ["node", "server.mjs"], port, "/api/auth/ok", env=env,
                                cwd=str(BENCH / "better-auth"))
 
-        # As deployed: the Kysely adapter on PostgreSQL (pg Pool), one process, then two processes
-        # behind the same port (node:cluster), each on a fresh database.
-        for workers in (1, 2):
-            db_url = self.pg_database(f"ba{workers}")
-            if db_url is None:
-                break
-            s = make(f"better-auth-pg-w{workers}", db_url, workers).start()
-            s.wait_ready(timeout=60)
-            r = expect(call("POST", s.base + "/api/auth/sign-up/email",
-                            {"name": "Bench User", "email": EMAIL, "password": PASSWORD}), "better-auth sign-up")
-            auth = {"Authorization": f"Bearer {r.headers.get('set-auth-token') or r.json()['token']}"}
-            self.scenario(f"better_auth.pg_w{workers}.get_session", s,
-                          load.Load("/api/auth/get-session", auth, connections=cfg.connections),
-                          check=lambda b: b and "session" in b)
-            if not cfg.quick:
-                self.scenario(f"better_auth.pg_w{workers}.token", s,
-                              load.Load("/api/auth/token", auth, connections=cfg.connections),
-                              check=lambda b: "token" in b)
-            s.stop()
+        # As deployed: the Kysely adapter on PostgreSQL (pg Pool), then on an SQLite file (better-sqlite3),
+        # each as one process and then two processes behind the same port (node:cluster), each on a
+        # fresh database. Quick mode: PostgreSQL, one process, get-session only.
+        for backend in ("pg", "sqlite"):
+            for workers in (1, 2):
+                if backend == "pg":
+                    db_url = self.pg_database(f"ba{workers}")
+                    if db_url is None:
+                        break
+                else:
+                    db_url = f"sqlite:{self.fresh_db(f'better-auth-w{workers}.db')}"
+                s = make(f"better-auth-{backend}-w{workers}", db_url, workers).start()
+                s.wait_ready(timeout=60)
+                r = expect(call("POST", s.base + "/api/auth/sign-up/email",
+                                {"name": "Bench User", "email": EMAIL, "password": PASSWORD}), "better-auth sign-up")
+                auth = {"Authorization": f"Bearer {r.headers.get('set-auth-token') or r.json()['token']}"}
+                self.scenario(f"better_auth.{backend}_w{workers}.get_session", s,
+                              load.Load("/api/auth/get-session", auth, connections=cfg.connections),
+                              check=lambda b: b and "session" in b)
+                if not cfg.quick:
+                    self.scenario(f"better_auth.{backend}_w{workers}.token", s,
+                                  load.Load("/api/auth/token", auth, connections=cfg.connections),
+                                  check=lambda b: "token" in b)
+                s.stop()
+                if cfg.quick:
+                    break
             if cfg.quick:
                 break
         if cfg.quick:

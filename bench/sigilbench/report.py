@@ -197,18 +197,22 @@ def build_rows(res: dict) -> list[dict]:
                          "(token) or the database read (tasks); FastAPI has neither cache.")
     ba_does = ("Both: look the session token up in the database, answer the session and user. Better Auth "
                "also signs a fresh JWT into `set-auth-jwt` on every get-session (its default).")
+    # Each side on the same kind of database: Sigil on SQLite beside Better Auth on SQLite, Sigil on
+    # PostgreSQL beside Better Auth on PostgreSQL.
+    ba_db = {"sqlite": ("sqlite", "SQLite (Kysely, better-sqlite3, WAL)"),
+             "postgresql": ("pg", "PostgreSQL (Kysely, pg Pool)")}
     for sigil_key, sname in (("sigil.get_session", "SQLite"), ("lfl.postgres.sigil_get_session", "PostgreSQL")):
+        bkey, bname_ = ba_db[sname.lower()]
         for w in (1, 2):
-            add_rps(f"`GET /api/auth/get-session`, Sigil on {sname}", f"Better Auth 1.7.25, PostgreSQL (Kysely, pg "
-                    f"Pool), {w} Node process{'es' if w > 1 else ''}", run(sigil_key),
-                    run(f"better_auth.pg_w{w}.get_session"),
+            add_rps(f"`GET /api/auth/get-session`, Sigil on {sname}", f"Better Auth 1.7.25, {bname_}, {w} Node "
+                    f"process{'es' if w > 1 else ''}", run(sigil_key), run(f"better_auth.{bkey}_w{w}.get_session"),
                     targets=[t_ratio(f"req/s ≥ {20 if w == 1 else 10}× peer", 20 if w == 1 else 10)],
                     note=ba_does, key=f"get_session.{sname.lower()}.w{w}")
     for sigil_key, sname in (("sigil.token", "SQLite"), ("lfl.postgres.sigil_token", "PostgreSQL")):
+        bkey, bname_ = ba_db[sname.lower()]
         for w in (1, 2):
-            add_rps(f"`GET /api/auth/token` (EdDSA JWT), Sigil on {sname}", f"Better Auth 1.7.25, PostgreSQL "
-                    f"(Kysely, pg Pool), {w} Node process{'es' if w > 1 else ''}", run(sigil_key),
-                    run(f"better_auth.pg_w{w}.token"),
+            add_rps(f"`GET /api/auth/token` (EdDSA JWT), Sigil on {sname}", f"Better Auth 1.7.25, {bname_}, {w} "
+                    f"Node process{'es' if w > 1 else ''}", run(sigil_key), run(f"better_auth.{bkey}_w{w}.token"),
                     targets=[t_ratio(f"req/s ≥ {20 if w == 1 else 10}× peer", 20 if w == 1 else 10)],
                     note="Both: look the session up, sign an EdDSA JWT with the user's claims.",
                     key=f"token.{sname.lower()}.w{w}")

@@ -1,5 +1,7 @@
-//! Task storage (SQLite or PostgreSQL through sqlx's `Any` driver; on an SQLite file the list
-//! read can go through [`crate::sqlite_reader`] instead, see [`TaskStore::with_sqlite_reader`]).
+//! Task storage (SQLite or PostgreSQL through sqlx's `Any` driver). The list read, the hot path,
+//! can go through a reader of its own instead: [`crate::sqlite_reader`] on an SQLite file (see
+//! [`TaskStore::with_sqlite_reader`]), [`sigil_db::DirectReads`] on PostgreSQL, one round
+//! trip per read (see [`TaskStore::with_pg_reader`]).
 //! Every query is scoped to one user: there is no way to read or change a task without naming
 //! its owner.
 //!
@@ -16,6 +18,7 @@ use crate::task::rfc3339;
 pub use crate::task::{StatusFilter, Task};
 use bytes::Bytes;
 use serde::Serialize;
+use sigil_db::DirectReads;
 use sigil_guard::clock::{SharedClock, SystemClock};
 use sqlx::any::AnyRow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -103,6 +106,7 @@ pub struct TaskStore {
     pool: AnyPool,
     cache: Option<Arc<ListCache>>,
     sqlite_reader: Option<Arc<SqliteReader>>,
+    pg_reader: Option<Arc<DirectReads>>,
     admission: Arc<Admission>,
     clock: SharedClock,
 }
@@ -136,6 +140,17 @@ macro_rules! columns {
     };
 }
 
+const LIST_ALL: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM tasks WHERE user_id = $1 ORDER BY created_at, id"
+);
+const LIST_BY_STATUS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM tasks WHERE user_id = $1 AND completed = $2 ORDER BY created_at, id"
+);
+
 impl TaskStore {
     /// A store over `pool` (install sqlx's Any drivers before connecting), admitting
     /// [`DEFAULT_MAX_WAITERS`] operations beyond the pool's size.
@@ -145,6 +160,7 @@ impl TaskStore {
             pool,
             cache: None,
             sqlite_reader: None,
+            pg_reader: None,
             admission: Arc::new(Admission::new(limit)),
             clock: SystemClock::shared(),
         }
@@ -198,12 +214,24 @@ impl TaskStore {
         Ok(self)
     }
 
-    /// Closes the SQLite reader's connections (before the pool closes at shutdown, so that the
-    /// pool's last connection can checkpoint and remove the `-wal` and `-shm` files); later
+    /// Reads task lists through `reads`, connections of their own to the pool's PostgreSQL
+    /// database: one round trip per read instead of the pool's three ([`sigil_db::DirectReads`]);
+    /// a read, waiting and connecting included, is bounded by its timeout, after which it is a
+    /// 503 like a pool that timed out. The identity service's store may share the same `reads`.
+    pub fn with_pg_reader(mut self, reads: Arc<DirectReads>) -> TaskStore {
+        self.pg_reader = Some(reads);
+        self
+    }
+
+    /// Closes the list readers' connections (before the pool closes at shutdown: on SQLite, the
+    /// pool's last connection then checkpoints and removes the `-wal` and `-shm` files); later
     /// reads go through the pool.
-    pub fn close_sqlite_reader(&self) {
+    pub async fn close_readers(&self) {
         if let Some(reader) = &self.sqlite_reader {
             reader.close();
+        }
+        if let Some(reader) = &self.pg_reader {
+            reader.close().await;
         }
     }
 
@@ -265,28 +293,16 @@ impl TaskStore {
         {
             return Ok(reader.list(user_id, filter)?);
         }
-        let rows = match filter {
-            StatusFilter::All => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    columns!(),
-                    " FROM tasks WHERE user_id = $1 ORDER BY created_at, id"
-                ))
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await?
-            }
+        let completed = i64::from(filter == StatusFilter::Completed);
+        let query = || match filter {
+            StatusFilter::All => sqlx::query(LIST_ALL).bind(user_id),
             StatusFilter::Pending | StatusFilter::Completed => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    columns!(),
-                    " FROM tasks WHERE user_id = $1 AND completed = $2 ORDER BY created_at, id"
-                ))
-                .bind(user_id)
-                .bind(i64::from(filter == StatusFilter::Completed))
-                .fetch_all(&self.pool)
-                .await?
+                sqlx::query(LIST_BY_STATUS).bind(user_id).bind(completed)
             }
+        };
+        let rows = match &self.pg_reader {
+            Some(reads) if !reads.is_closed() => reads.fetch_all(query).await?,
+            _ => query().fetch_all(&self.pool).await?,
         };
         Ok(rows.iter().map(task_from).collect::<Result<_, _>>()?)
     }

@@ -16,6 +16,7 @@ use sigil_auth::ratelimit::RateLimiter;
 use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, Backend, SqlStore};
 use sigil_auth::{AccountListener, AuthConfig, AuthService, Components, Secret};
+use sigil_db::DirectReads;
 use sigil_guard::clock::{SharedClock, SystemClock};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
@@ -478,10 +479,10 @@ impl App {
         if let Some(own_pool) = feed.and_then(|f| f.own_pool) {
             own_pool.close().await;
         }
-        // The tasks store's read-only SQLite connections close first: the pool's last
+        // The tasks store's reader connections close first: on SQLite the pool's last
         // connection then checkpoints and removes the -wal and -shm files.
         if let Some(tasks) = &caches.tasks {
-            tasks.close_sqlite_reader();
+            tasks.close_readers().await;
         }
         close_database(pool, backend).await;
         served
@@ -811,6 +812,12 @@ impl Wiring<'_> {
         })?;
         created.pool = Some(pool.clone());
 
+        // On PostgreSQL the hot reads (the tasks list, the session lookup) skip sqlx's pings: one
+        // round trip instead of three, on up to the pool's size of connections of their own,
+        // shared by both stores (sigil-db; BENCHMARKS.md, docs/operations.md "Database pool").
+        let direct_reads = (backend == Backend::Postgres)
+            .then(|| Arc::new(DirectReads::beside(&pool, settings.common.db_timeout)));
+
         // The tasks API's store, shared with the identity service's account-deletion hook so
         // that one cache sees every write of this process.
         let tasks = match settings.mode {
@@ -840,6 +847,9 @@ impl Wiring<'_> {
                             ))
                         })?;
                 }
+                if let Some(reads) = &direct_reads {
+                    tasks = tasks.with_pg_reader(reads.clone());
+                }
                 Some(tasks)
             }
         };
@@ -854,13 +864,17 @@ impl Wiring<'_> {
         let api_guard = self.guard.clone();
         let (guard, deny_list) = match (self.auth_parts, secret, self.guard) {
             (Some(parts), Some(secret), _) => {
+                let mut store = SqlStore::new(pool.clone());
+                if let Some(reads) = &direct_reads {
+                    store = store.with_direct_reads(reads.clone());
+                }
                 let auth = build_auth(
                     settings,
                     self.base_url.clone(),
                     secret,
                     parts,
                     self.redis,
-                    pool.clone(),
+                    store,
                     tasks.clone(),
                 )
                 .await?;
@@ -1012,11 +1026,10 @@ async fn build_auth(
     secret: Secret,
     parts: AuthParts,
     redis: Option<redis::aio::ConnectionManager>,
-    pool: sqlx::AnyPool,
+    store: SqlStore,
     tasks: Option<TaskStore>,
 ) -> Result<AuthService, StartError> {
     let clock = parts.clock;
-    let store = SqlStore::new(pool);
     migrate_retrying(|| store.migrate()).await?;
     let mut config = AuthConfig::new(base_url, secret);
     config.jwt.alg = settings.auth.jwt_alg;

@@ -552,7 +552,23 @@ async fn a_database_outage_is_a_quick_503_and_recovers_without_restart() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (user, _token, jwt) = session(&http, a, "db@example.com").await;
+    let (user, token, jwt) = session(&http, a, "db@example.com").await;
+    let get_session = || async {
+        let response = http
+            .get(format!("{}/api/auth/get-session", a.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    // Warm: the session lookup's own connections (sigil-db) are open when the database goes.
+    assert_eq!(get_session().await.0, StatusCode::OK);
+    assert_eq!(tasks_status(&http, a, &user, &jwt).await, StatusCode::OK);
 
     for link in [Link::Cut, Link::Silent] {
         c.db_proxies[0].set(link);
@@ -600,11 +616,28 @@ async fn a_database_outage_is_a_quick_503_and_recovers_without_restart() {
             a.log()
         );
         assert!(started.elapsed() < Duration::from_millis(2500));
+        // The session lookup (its own connections on PostgreSQL): a 503, within the timeout.
+        let started = Instant::now();
+        let (status, body) = get_session().await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{link:?} get-session: {body}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "{link:?} get-session answered after {:?}",
+            started.elapsed()
+        );
         c.db_proxies[0].set(Link::Up);
         eventually(Duration::from_secs(15), "recovery", || async {
             tasks_status(&http, a, &user, &jwt).await == StatusCode::OK
         })
         .await;
+        // Connections cut while the database was away are replaced: the session is read again.
+        let (status, body) = get_session().await;
+        assert_eq!(status, StatusCode::OK, "{link:?} get-session after: {body}");
+        assert_eq!(body["user"]["id"], user.as_str(), "{body}");
         let (status, _) = post(
             &http,
             &format!("{}/api/auth/sign-in/email", a.url),

@@ -6,9 +6,11 @@ use super::{
     StoreResult, TwoFactorRow, Unlinked, User,
 };
 use async_trait::async_trait;
+use sigil_db::DirectReads;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The identity schema, embedded in the binary: what `sqlx::migrate!("./migrations")` would
@@ -226,6 +228,8 @@ pub async fn connect_with_options(
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// The session lookup's own connections on PostgreSQL (see [`SqlStore::with_direct_reads`]).
+    direct: Option<Arc<DirectReads>>,
 }
 
 pub(super) fn conflict_or(e: sqlx::Error) -> StoreError {
@@ -362,7 +366,16 @@ fn bind_session<'q>(
 impl SqlStore {
     /// A store over `pool`. Call [`SqlStore::migrate`] once at start.
     pub fn new(pool: AnyPool) -> SqlStore {
-        SqlStore { pool }
+        SqlStore { pool, direct: None }
+    }
+
+    /// Looks sessions up (get-session, token, every cookie request) through `reads`, connections
+    /// of their own to the same PostgreSQL database: one round trip per lookup instead of the
+    /// pool's three ([`sigil_db::DirectReads`]), bounded by its timeout (then a 503, as a pool
+    /// that timed out). Only for PostgreSQL; the tasks store may share the same `reads`.
+    pub fn with_direct_reads(mut self, reads: Arc<DirectReads>) -> SqlStore {
+        self.direct = Some(reads);
+        self
     }
 
     /// Applies the identity schema (tracked in its own `_sigil_auth_migrations` table so other
@@ -600,16 +613,20 @@ impl AuthStore for SqlStore {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<(Session, User)>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            session_columns!(),
-            ", ",
-            user_columns!(),
-            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        let query = || {
+            sqlx::query(concat!(
+                "SELECT ",
+                session_columns!(),
+                ", ",
+                user_columns!(),
+                " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+            ))
+            .bind(token_hash)
+        };
+        let row = match &self.direct {
+            Some(direct) if !direct.is_closed() => direct.fetch_optional(query).await?,
+            _ => query().fetch_optional(&self.pool).await?,
+        };
         Ok(row
             .map(|r| Ok::<_, sqlx::Error>((session_from(&r, 0)?, user_from(&r, 9)?)))
             .transpose()?)

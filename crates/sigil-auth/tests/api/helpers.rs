@@ -53,9 +53,14 @@ pub async fn server_on(
 ) -> Server {
     // First: it installs rustls's process-wide crypto provider.
     let client = sigil_test_support::client();
-    let (pool, _) = sigil_auth::store::connect(database_url).await.unwrap();
-    let store = SqlStore::new(pool);
+    let (pool, backend) = sigil_auth::store::connect(database_url).await.unwrap();
+    let mut store = SqlStore::new(pool.clone());
     store.migrate().await.unwrap();
+    // As `sigil serve` does: on PostgreSQL sessions are looked up on connections of their own.
+    if backend == sigil_auth::store::Backend::Postgres {
+        let reads = sigil_db::DirectReads::beside(&pool, std::time::Duration::from_secs(5));
+        store = store.with_direct_reads(std::sync::Arc::new(reads));
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut config = AuthConfig::new(
