@@ -39,9 +39,9 @@ pub enum TaskError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
-    /// The SQLite list reader failed (see `sqlite_reader`).
+    /// The SQLite list reader failed (see [`sigil_db::SqliteReads`]).
     #[error("database error")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] sigil_db::rusqlite::Error),
 }
 
 impl IntoResponse for TaskError {
@@ -65,7 +65,7 @@ impl IntoResponse for TaskError {
                 tracing::error!(target: "sigil::tasks", error = %e, "database error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR")
             }
-            TaskError::Sqlite(e) if crate::sqlite_reader::is_unavailable(e) => {
+            TaskError::Sqlite(e) if sigil_db::sqlite_is_unavailable(e) => {
                 tracing::warn!(target: "sigil::tasks", error = %e, "database unavailable: answering 503");
                 (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
             }

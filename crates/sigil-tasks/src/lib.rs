@@ -21,7 +21,6 @@ pub mod cache;
 mod error;
 mod handlers;
 mod owner;
-mod sqlite_reader;
 mod store;
 mod task;
 

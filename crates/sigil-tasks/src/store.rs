@@ -1,7 +1,7 @@
 //! Task storage (SQLite or PostgreSQL through sqlx's `Any` driver). The list read, the hot path,
-//! can go through a reader of its own instead: [`crate::sqlite_reader`] on an SQLite file (see
-//! [`TaskStore::with_sqlite_reader`]), [`sigil_db::DirectReads`] on PostgreSQL, one round
-//! trip per read (see [`TaskStore::with_pg_reader`]).
+//! can go through a reader of its own instead: [`sigil_db::SqliteReads`] on an SQLite file, on
+//! the calling thread (see [`TaskStore::with_sqlite_reader`]), [`sigil_db::DirectReads`] on
+//! PostgreSQL, one round trip per read (see [`TaskStore::with_pg_reader`]).
 //! Every query is scoped to one user: there is no way to read or change a task without naming
 //! its owner.
 //!
@@ -13,12 +13,11 @@
 
 use crate::cache::{CachedList, ListCache};
 use crate::error::TaskError;
-use crate::sqlite_reader::SqliteReader;
 use crate::task::rfc3339;
 pub use crate::task::{StatusFilter, Task};
 use bytes::Bytes;
 use serde::Serialize;
-use sigil_db::DirectReads;
+use sigil_db::{DirectReads, SqliteReads, rusqlite};
 use sigil_guard::clock::{SharedClock, SystemClock};
 use sqlx::any::AnyRow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -105,7 +104,7 @@ pub const DEFAULT_MAX_WAITERS: usize = 4096;
 pub struct TaskStore {
     pool: AnyPool,
     cache: Option<Arc<ListCache>>,
-    sqlite_reader: Option<Arc<SqliteReader>>,
+    sqlite_reader: Option<Arc<SqliteReads>>,
     pg_reader: Option<Arc<DirectReads>>,
     admission: Arc<Admission>,
     clock: SharedClock,
@@ -150,6 +149,38 @@ const LIST_BY_STATUS: &str = concat!(
     columns!(),
     " FROM tasks WHERE user_id = $1 AND completed = $2 ORDER BY created_at, id"
 );
+
+/// The user's tasks on a `rusqlite` connection: the same statements as the sqlx path (SQLite
+/// reads `$1` as a numbered parameter), a prepared statement from the connection's cache.
+fn list_on(
+    conn: &rusqlite::Connection,
+    user_id: &str,
+    filter: StatusFilter,
+) -> Result<Vec<Task>, rusqlite::Error> {
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok(Task {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            title: r.get(2)?,
+            description: r.get(3)?,
+            completed: r.get::<_, i64>(4)? != 0,
+            created_at: rfc3339(r.get(5)?),
+            updated_at: rfc3339(r.get(6)?),
+        })
+    };
+    match filter {
+        StatusFilter::All => conn
+            .prepare_cached(LIST_ALL)?
+            .query_map([user_id], row)?
+            .collect(),
+        StatusFilter::Pending | StatusFilter::Completed => {
+            let completed = i64::from(filter == StatusFilter::Completed);
+            conn.prepare_cached(LIST_BY_STATUS)?
+                .query_map(rusqlite::params![user_id, completed], row)?
+                .collect()
+        }
+    }
+}
 
 impl TaskStore {
     /// A store over `pool` (install sqlx's Any drivers before connecting), admitting
@@ -196,22 +227,13 @@ impl TaskStore {
         self
     }
 
-    /// Reads task lists from the SQLite file at `path` through a pool of up to `connections` idle
-    /// read-only `rusqlite` connections, on the calling thread (the `sqlite_reader` module),
-    /// instead of through sqlx's worker threads. Only for a store whose pool is on that same
-    /// file, in WAL mode. A read that waits longer than `busy_timeout` for a lock is a 503.
-    pub fn with_sqlite_reader(
-        mut self,
-        path: &std::path::Path,
-        connections: usize,
-        busy_timeout: std::time::Duration,
-    ) -> Result<TaskStore, TaskError> {
-        self.sqlite_reader = Some(Arc::new(SqliteReader::open(
-            path,
-            connections,
-            busy_timeout,
-        )?));
-        Ok(self)
+    /// Reads task lists through `reads`, read-only `rusqlite` connections to the pool's SQLite
+    /// file, on the calling thread ([`sigil_db::SqliteReads`]), instead of through sqlx's worker
+    /// threads. Only for a store whose pool is on that same file, in WAL mode. The identity
+    /// service's store may share the same `reads`.
+    pub fn with_sqlite_reader(mut self, reads: Arc<SqliteReads>) -> TaskStore {
+        self.sqlite_reader = Some(reads);
+        self
     }
 
     /// Reads task lists through `reads`, connections of their own to the pool's PostgreSQL
@@ -221,18 +243,6 @@ impl TaskStore {
     pub fn with_pg_reader(mut self, reads: Arc<DirectReads>) -> TaskStore {
         self.pg_reader = Some(reads);
         self
-    }
-
-    /// Closes the list readers' connections (before the pool closes at shutdown: on SQLite, the
-    /// pool's last connection then checkpoints and removes the `-wal` and `-shm` files); later
-    /// reads go through the pool.
-    pub async fn close_readers(&self) {
-        if let Some(reader) = &self.sqlite_reader {
-            reader.close();
-        }
-        if let Some(reader) = &self.pg_reader {
-            reader.close().await;
-        }
     }
 
     /// (hits, misses) of the task-list cache since the store was created (`None` without one).
@@ -291,7 +301,7 @@ impl TaskStore {
         if let Some(reader) = &self.sqlite_reader
             && !reader.is_closed()
         {
-            return Ok(reader.list(user_id, filter)?);
+            return Ok(reader.read(|conn| list_on(conn, user_id, filter))?);
         }
         let completed = i64::from(filter == StatusFilter::Completed);
         let query = || match filter {
@@ -470,9 +480,9 @@ mod tests {
             .unwrap();
         let plain = TaskStore::new(pool.clone());
         plain.migrate().await.unwrap();
-        let read = TaskStore::new(pool)
-            .with_sqlite_reader(&file, 2, std::time::Duration::from_secs(1))
-            .unwrap();
+        let read = TaskStore::new(pool).with_sqlite_reader(Arc::new(
+            SqliteReads::open(&file, 2, std::time::Duration::from_secs(1)).unwrap(),
+        ));
         let filters = [
             StatusFilter::All,
             StatusFilter::Pending,
@@ -516,13 +526,6 @@ mod tests {
             1
         );
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_missing_sqlite_file_is_refused_at_start() {
-        let missing = std::env::temp_dir().join("sigil-tasks-no-such-dir/none.db");
-        let error = SqliteReader::open(&missing, 1, std::time::Duration::from_secs(1)).unwrap_err();
-        assert!(crate::sqlite_reader::is_unavailable(&error), "{error}");
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use sigil_auth::ratelimit::RateLimiter;
 use sigil_auth::revocation::{RedisRevocations, RevocationPublisher};
 use sigil_auth::store::{AuthStore, Backend, SqlStore};
 use sigil_auth::{AccountListener, AuthConfig, AuthService, Components, Secret};
-use sigil_db::DirectReads;
+use sigil_db::{DirectReads, SqliteReads};
 use sigil_guard::clock::{SharedClock, SystemClock};
 use sigil_guard::{Guard, GuardConfig, KeyConfig, SessionDenyList};
 use sigil_tasks::TaskStore;
@@ -479,11 +479,9 @@ impl App {
         if let Some(own_pool) = feed.and_then(|f| f.own_pool) {
             own_pool.close().await;
         }
-        // The tasks store's reader connections close first: on SQLite the pool's last
-        // connection then checkpoints and removes the -wal and -shm files.
-        if let Some(tasks) = &caches.tasks {
-            tasks.close_readers().await;
-        }
+        // The hot reads' connections close first: on SQLite the pool's last connection then
+        // checkpoints and removes the -wal and -shm files.
+        caches.close_readers().await;
         close_database(pool, backend).await;
         served
     }
@@ -721,17 +719,32 @@ type Built = (
     crate::health::Health,
 );
 
-/// The two read caches of a process, kept to report their hit counts when it stops (and the
-/// tasks store, to close its SQLite reader before the pool).
+/// The two read caches of a process, kept to report their hit counts when it stops, and the hot
+/// reads' own connections, to close them before the pool.
 #[derive(Debug, Default)]
 struct Caches {
     /// The tasks API's guard (its verified-token cache).
     guard: Option<Guard>,
     /// The tasks store (its task-list cache).
     tasks: Option<TaskStore>,
+    /// The hot reads' own connections on an SQLite file (both stores share them).
+    sqlite_reads: Option<Arc<SqliteReads>>,
+    /// The hot reads' own connections on PostgreSQL (both stores share them).
+    direct_reads: Option<Arc<DirectReads>>,
 }
 
 impl Caches {
+    /// Closes the hot reads' connections (the stores then read through the pool), before the
+    /// pool closes.
+    async fn close_readers(&self) {
+        if let Some(reads) = &self.sqlite_reads {
+            reads.close();
+        }
+        if let Some(reads) = &self.direct_reads {
+            reads.close().await;
+        }
+    }
+
     /// One log line (target `sigil::caches`) with each cache's hits, misses and hit rate since
     /// start; `off` for a cache that is disabled.
     fn log(&self) {
@@ -817,6 +830,21 @@ impl Wiring<'_> {
         // shared by both stores (sigil-db; BENCHMARKS.md, docs/operations.md "Database pool").
         let direct_reads = (backend == Backend::Postgres)
             .then(|| Arc::new(DirectReads::beside(&pool, settings.common.db_timeout)));
+        // On an SQLite file they skip sqlx's worker-thread hand-offs (the cost of an uncached
+        // read): read-only rusqlite connections on the calling thread, shared by both stores.
+        let sqlite_reads = match &self.target.file {
+            Some(file) => Some(Arc::new(
+                SqliteReads::open(
+                    file,
+                    pool.options().get_max_connections() as usize,
+                    settings.common.db_timeout,
+                )
+                .map_err(|e| {
+                    StartError::Database(format!("cannot open {} for reading: {e}", file.display()))
+                })?,
+            )),
+            None => None,
+        };
 
         // The tasks API's store, shared with the identity service's account-deletion hook so
         // that one cache sees every write of this process.
@@ -834,18 +862,8 @@ impl Wiring<'_> {
                     tasks = tasks.with_list_cache(TASK_LIST_CACHE_USERS);
                 }
                 migrate_retrying(|| tasks.migrate()).await?;
-                // On an SQLite file the list read skips sqlx's worker-thread hand-offs (the cost
-                // of an uncached read; see sigil-tasks' sqlite_reader and BENCHMARKS.md).
-                if let Some(file) = &self.target.file {
-                    let connections = pool.options().get_max_connections() as usize;
-                    tasks = tasks
-                        .with_sqlite_reader(file, connections, settings.common.db_timeout)
-                        .map_err(|e| {
-                            StartError::Database(format!(
-                                "cannot open {} for reading: {e}",
-                                file.display()
-                            ))
-                        })?;
+                if let Some(reads) = &sqlite_reads {
+                    tasks = tasks.with_sqlite_reader(reads.clone());
                 }
                 if let Some(reads) = &direct_reads {
                     tasks = tasks.with_pg_reader(reads.clone());
@@ -867,6 +885,9 @@ impl Wiring<'_> {
                 let mut store = SqlStore::new(pool.clone());
                 if let Some(reads) = &direct_reads {
                     store = store.with_direct_reads(reads.clone());
+                }
+                if let Some(reads) = &sqlite_reads {
+                    store = store.with_sqlite_reads(reads.clone());
                 }
                 let auth = build_auth(
                     settings,
@@ -941,13 +962,15 @@ impl Wiring<'_> {
             )),
             None => deny_list.clone(),
         };
-        let mut caches = Caches::default();
+        let mut caches = Caches {
+            sqlite_reads,
+            direct_reads,
+            ..Caches::default()
+        };
         if let Some(tasks) = tasks {
             let guard = guard.with_revocation(check).with_clock(self.clock.clone());
-            caches = Caches {
-                guard: Some(guard.clone()),
-                tasks: Some(tasks.clone()),
-            };
+            caches.guard = Some(guard.clone());
+            caches.tasks = Some(tasks.clone());
             router = router.merge(with_cors(sigil_tasks::router(tasks, guard), self.cors));
         }
         let feed = feed.map(|(feed_pool, status, own)| {

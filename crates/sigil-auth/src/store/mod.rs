@@ -252,6 +252,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A read on the SQLite file's own reader connections failed ([`sigil_db::SqliteReads`]).
+    #[error("database error: {0}")]
+    Sqlite(#[from] sigil_db::rusqlite::Error),
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -263,7 +266,11 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database is unreachable or overloaded (a 503, not a 500).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Database(e) if is_unavailable(e))
+        match self {
+            StoreError::Database(e) => is_unavailable(e),
+            StoreError::Sqlite(e) => sigil_db::sqlite_is_unavailable(e),
+            _ => false,
+        }
     }
 }
 

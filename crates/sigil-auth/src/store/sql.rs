@@ -6,7 +6,7 @@ use super::{
     StoreResult, TwoFactorRow, Unlinked, User,
 };
 use async_trait::async_trait;
-use sigil_db::DirectReads;
+use sigil_db::{DirectReads, SqliteReads, rusqlite};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
@@ -230,6 +230,8 @@ pub struct SqlStore {
     pool: AnyPool,
     /// The session lookup's own connections on PostgreSQL (see [`SqlStore::with_direct_reads`]).
     direct: Option<Arc<DirectReads>>,
+    /// The session lookup's own connections on an SQLite file (see [`SqlStore::with_sqlite_reads`]).
+    sqlite: Option<Arc<SqliteReads>>,
 }
 
 pub(super) fn conflict_or(e: sqlx::Error) -> StoreError {
@@ -266,6 +268,48 @@ pub(super) fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error
         ban_reason: row.try_get(offset + 9)?,
         ban_expires: row.try_get(offset + 10)?,
         two_factor_enabled: row.try_get::<i64, _>(offset + 11)? != 0,
+    })
+}
+
+/// A session and its user by the session token's hash: the hot read of every session request.
+const SESSION_BY_TOKEN_HASH: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    ", ",
+    user_columns!(),
+    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+);
+
+/// [`user_from`] for a `rusqlite` row (the SQLite reader): the same columns, the same types.
+fn user_from_sqlite(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(offset)?,
+        name: row.get(offset + 1)?,
+        email: row.get(offset + 2)?,
+        email_verified: row.get::<_, i64>(offset + 3)? != 0,
+        image: row.get(offset + 4)?,
+        created_at: row.get(offset + 5)?,
+        updated_at: row.get(offset + 6)?,
+        role: row.get(offset + 7)?,
+        banned: row.get::<_, i64>(offset + 8)? != 0,
+        ban_reason: row.get(offset + 9)?,
+        ban_expires: row.get(offset + 10)?,
+        two_factor_enabled: row.get::<_, i64>(offset + 11)? != 0,
+    })
+}
+
+/// [`session_from`] for a `rusqlite` row.
+fn session_from_sqlite(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: row.get(offset)?,
+        token_hash: row.get(offset + 1)?,
+        user_id: row.get(offset + 2)?,
+        expires_at: row.get(offset + 3)?,
+        created_at: row.get(offset + 4)?,
+        updated_at: row.get(offset + 5)?,
+        ip_address: row.get(offset + 6)?,
+        user_agent: row.get(offset + 7)?,
+        remember: row.get::<_, i64>(offset + 8)? != 0,
     })
 }
 
@@ -366,7 +410,11 @@ fn bind_session<'q>(
 impl SqlStore {
     /// A store over `pool`. Call [`SqlStore::migrate`] once at start.
     pub fn new(pool: AnyPool) -> SqlStore {
-        SqlStore { pool, direct: None }
+        SqlStore {
+            pool,
+            direct: None,
+            sqlite: None,
+        }
     }
 
     /// Looks sessions up (get-session, token, every cookie request) through `reads`, connections
@@ -375,6 +423,15 @@ impl SqlStore {
     /// that timed out). Only for PostgreSQL; the tasks store may share the same `reads`.
     pub fn with_direct_reads(mut self, reads: Arc<DirectReads>) -> SqlStore {
         self.direct = Some(reads);
+        self
+    }
+
+    /// Looks sessions up through `reads`, read-only `rusqlite` connections to the pool's SQLite
+    /// file, on the calling thread ([`sigil_db::SqliteReads`]) instead of through sqlx's worker
+    /// threads. Only for a store whose pool is on that file, in WAL mode; the tasks store may
+    /// share the same `reads`.
+    pub fn with_sqlite_reads(mut self, reads: Arc<SqliteReads>) -> SqlStore {
+        self.sqlite = Some(reads);
         self
     }
 
@@ -613,16 +670,22 @@ impl AuthStore for SqlStore {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<(Session, User)>> {
-        let query = || {
-            sqlx::query(concat!(
-                "SELECT ",
-                session_columns!(),
-                ", ",
-                user_columns!(),
-                " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
-            ))
-            .bind(token_hash)
-        };
+        if let Some(reads) = &self.sqlite
+            && !reads.is_closed()
+        {
+            return Ok(reads.read(|conn| {
+                conn.prepare_cached(SESSION_BY_TOKEN_HASH)?
+                    .query_row([token_hash], |r| {
+                        Ok((session_from_sqlite(r, 0)?, user_from_sqlite(r, 9)?))
+                    })
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })
+            })?);
+        }
+        let query = || sqlx::query(SESSION_BY_TOKEN_HASH).bind(token_hash);
         let row = match &self.direct {
             Some(direct) if !direct.is_closed() => direct.fetch_optional(query).await?,
             _ => query().fetch_optional(&self.pool).await?,

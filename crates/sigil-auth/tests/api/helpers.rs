@@ -56,10 +56,17 @@ pub async fn server_on(
     let (pool, backend) = sigil_auth::store::connect(database_url).await.unwrap();
     let mut store = SqlStore::new(pool.clone());
     store.migrate().await.unwrap();
-    // As `sigil serve` does: on PostgreSQL sessions are looked up on connections of their own.
+    // As `sigil serve` does: sessions are looked up on connections of their own (sigil-db).
+    let timeout = std::time::Duration::from_secs(5);
     if backend == sigil_auth::store::Backend::Postgres {
-        let reads = sigil_db::DirectReads::beside(&pool, std::time::Duration::from_secs(5));
+        let reads = sigil_db::DirectReads::beside(&pool, timeout);
         store = store.with_direct_reads(std::sync::Arc::new(reads));
+    } else if let Some(file) = database_url
+        .strip_prefix("sqlite://")
+        .map(|f| f.split('?').next().unwrap_or(f))
+    {
+        let reads = sigil_db::SqliteReads::open(std::path::Path::new(file), 4, timeout).unwrap();
+        store = store.with_sqlite_reads(std::sync::Arc::new(reads));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
