@@ -330,12 +330,34 @@ fn seconds(name: &str, value: f64) -> PyResult<Duration> {
         .ok_or_else(|| config_error(format!("{name}: expected a positive number of seconds")))
 }
 
+/// `secret=`: one HS256 secret, or several during a rotation (a token verifies under any; the
+/// identity service signs with its first), as `SIGIL_JWT_SECRETS` gives them.
+#[derive(FromPyObject)]
+enum SecretArg {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl SecretArg {
+    fn keys(self) -> PyResult<KeyConfig> {
+        match self {
+            SecretArg::One(secret) => Ok(KeyConfig::Secret(secret.into_bytes())),
+            SecretArg::Many(list) if list.is_empty() => {
+                Err(config_error("secret: an empty list holds no secret"))
+            }
+            SecretArg::Many(list) => Ok(KeyConfig::Secrets(
+                list.into_iter().map(String::into_bytes).collect(),
+            )),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn settings(
     env: Option<&Bound<'_, PyAny>>,
     jwks_url: Option<String>,
     jwks: Option<String>,
-    secret: Option<String>,
+    secret: Option<SecretArg>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: Option<u64>,
@@ -380,7 +402,7 @@ fn settings(
                     KeyConfig::JwksUrl(url)
                 }
                 (None, Some(text), None) => KeyConfig::Jwks(text),
-                (None, None, Some(secret)) => KeyConfig::Secret(secret.into_bytes()),
+                (None, None, Some(secret)) => secret.keys()?,
                 _ => {
                     return Err(config_error(
                         "give exactly one key source: jwks_url, jwks or secret",
@@ -531,7 +553,7 @@ impl Guard {
         py: Python<'_>,
         jwks_url: Option<String>,
         jwks: Option<String>,
-        secret: Option<String>,
+        secret: Option<SecretArg>,
         issuer: Option<String>,
         audience: Option<String>,
         leeway: Option<u64>,
@@ -579,7 +601,7 @@ impl Guard {
         py: Python<'py>,
         jwks_url: Option<String>,
         jwks: Option<String>,
-        secret: Option<String>,
+        secret: Option<SecretArg>,
         issuer: Option<String>,
         audience: Option<String>,
         leeway: Option<u64>,

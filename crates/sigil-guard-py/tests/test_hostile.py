@@ -265,6 +265,28 @@ async def test_the_size_cap_is_checked_first():
     assert await kind(guard_for(k), big) == "too_large"
 
 
+async def test_a_secret_list_verifies_the_tokens_of_every_secret_during_a_rotation():
+    """`secret=[new, old]`, as `SIGIL_JWT_SECRETS`: tokens signed before the rotation (old) and
+    after it (new) both verify; a secret not in the list does not, nor does an HMAC token under
+    another algorithm or a key id the list does not have."""
+    new = Key.hmac_secret(b"the-new-secret-" + b"n" * 24)
+    old = Key.hmac_secret(b"the-old-secret-" + b"o" * 24)
+    g = Guard(secret=[new.private.decode(), old.private.decode()], issuer=ISS)
+    for k in (new, old):
+        assert (await g.verify(sign(k))).user_id == "user-1"
+    assert await kind(g, sign(Key.hmac_secret(b"x" * 40))) == "bad_signature"
+    assert await kind(g, sign(Key.hmac_secret(old.private, "HS384"))) == "algorithm_not_allowed"
+    assert await kind(g, sign(Key.hmac_secret(old.private, "HS256", "k1"))) == "unknown_key"
+    # A tuple is a list too; the retired secret, once dropped, verifies nothing.
+    after = Guard(secret=(new.private.decode(),), issuer=ISS)
+    assert (await after.verify(sign(new))).user_id == "user-1"
+    assert await kind(after, sign(old)) == "bad_signature"
+    with pytest.raises(ConfigError):
+        Guard(secret=[], issuer=ISS)
+    with pytest.raises(ConfigError):
+        Guard(secret=[new.private.decode(), "x" * 31], issuer=ISS)
+
+
 def test_short_secrets_and_contradictory_settings_are_refused():
     with pytest.raises(ConfigError):
         Guard(secret="x" * 31, issuer=ISS)

@@ -21,7 +21,8 @@ class Guard:
       unknown ``kid`` at most once per ``jwks_refetch_interval`` seconds, and served from cache
       while the endpoint is down; ``issuer`` and ``audience`` default to its origin;
     * ``jwks``: a static JWKS document (JSON text);
-    * ``secret``: an HS256 shared secret of at least 32 bytes (``issuer`` required);
+    * ``secret``: an HS256 shared secret of at least 32 bytes (``issuer`` required), or a list
+      of them during a rotation (a token verifies under any; Sigil signs with its first);
     * or ``env``, a mapping such as ``os.environ`` read as the Rust guard reads its environment:
       ``SIGIL_JWKS_URL`` / ``SIGIL_JWKS_FILE`` / ``SIGIL_JWKS`` / ``SIGIL_JWT_SECRET``,
       ``SIGIL_JWT_ISSUER``, ``SIGIL_JWT_AUDIENCE``, ``SIGIL_JWT_LEEWAY``, ``SIGIL_TOKEN_CACHE``,
@@ -52,7 +53,7 @@ class Guard:
         *,
         jwks_url: str | None = None,
         jwks: str | None = None,
-        secret: str | None = None,
+        secret: str | Sequence[str] | None = None,
         issuer: str | None = None,
         audience: str | None = None,
         leeway: int | None = None,

@@ -33,7 +33,7 @@ class Guard:
     """The native guard; use :class:`sigil_guard.Guard`, which wraps it with coroutines.
 
     Exactly one key source: ``jwks_url``, ``jwks`` (JWKS JSON text) or ``secret`` (HS256, at
-    least 32 bytes); or ``env`` (a mapping such as ``os.environ``) holding the Rust guard's
+    least 32 bytes, or a list of such secrets during a rotation); or ``env`` (a mapping such as ``os.environ``) holding the Rust guard's
     ``SIGIL_JWKS_URL`` / ``SIGIL_JWKS_FILE`` / ``SIGIL_JWKS`` / ``SIGIL_JWT_SECRET``,
     ``SIGIL_JWT_ISSUER``, ``SIGIL_JWT_AUDIENCE``, ``SIGIL_JWT_LEEWAY``, ``SIGIL_TOKEN_CACHE``,
     and ``SIGIL_REDIS_URL`` / ``SIGIL_REVOCATION_DATABASE_URL`` for the revocation feeds.
@@ -48,7 +48,7 @@ class Guard:
         *,
         jwks_url: str | None = None,
         jwks: str | None = None,
-        secret: str | None = None,
+        secret: str | Sequence[str] | None = None,
         issuer: str | None = None,
         audience: str | None = None,
         leeway: int | None = None,
@@ -67,7 +67,7 @@ class Guard:
         *,
         jwks_url: str | None = None,
         jwks: str | None = None,
-        secret: str | None = None,
+        secret: str | Sequence[str] | None = None,
         issuer: str | None = None,
         audience: str | None = None,
         leeway: int | None = None,
