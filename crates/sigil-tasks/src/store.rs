@@ -13,7 +13,7 @@
 
 use crate::cache::{CachedList, ListCache};
 use crate::error::TaskError;
-use crate::task::rfc3339;
+use crate::task::{Rfc3339Ms, rfc3339};
 pub use crate::task::{StatusFilter, Task};
 use bytes::Bytes;
 use serde::Serialize;
@@ -150,6 +150,62 @@ const LIST_BY_STATUS: &str = concat!(
     " FROM tasks WHERE user_id = $1 AND completed = $2 ORDER BY created_at, id"
 );
 
+/// A task as the list's JSON shows it, borrowed from a `rusqlite` row: the same fields, names and
+/// order as [`Task`] (`store::tests::the_sqlite_reader_lists_what_the_sqlx_path_lists` compares
+/// the two serializations).
+#[derive(Serialize)]
+struct TaskRow<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    title: &'a str,
+    description: &'a str,
+    completed: bool,
+    created_at: Rfc3339Ms,
+    updated_at: Rfc3339Ms,
+}
+
+/// The user's tasks as the list's JSON, written straight from the rows (no [`Task`] in between:
+/// the uncached read's hot path, BENCHMARKS.md).
+fn list_json_on(
+    conn: &rusqlite::Connection,
+    user_id: &str,
+    filter: StatusFilter,
+) -> Result<Bytes, rusqlite::Error> {
+    use serde::ser::{SerializeSeq, Serializer as _};
+    let completed = i64::from(filter == StatusFilter::Completed);
+    let mut statement = match filter {
+        StatusFilter::All => conn.prepare_cached(LIST_ALL)?,
+        StatusFilter::Pending | StatusFilter::Completed => conn.prepare_cached(LIST_BY_STATUS)?,
+    };
+    let mut rows = match filter {
+        StatusFilter::All => statement.query([user_id])?,
+        StatusFilter::Pending | StatusFilter::Completed => {
+            statement.query(rusqlite::params![user_id, completed])?
+        }
+    };
+    // Writing JSON into a Vec fails only on a value serde_json refuses; these are strings,
+    // a boolean and numbers. Any failure is still an error of the read (a 500), never a panic.
+    let json = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    let mut out = Vec::with_capacity(512);
+    let mut serializer = serde_json::Serializer::new(&mut out);
+    let mut list = serializer.serialize_seq(None).map_err(json)?;
+    while let Some(row) = rows.next()? {
+        let text = |i: usize| row.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
+        list.serialize_element(&TaskRow {
+            id: text(0)?,
+            user_id: text(1)?,
+            title: text(2)?,
+            description: text(3)?,
+            completed: row.get::<_, i64>(4)? != 0,
+            created_at: Rfc3339Ms(row.get(5)?),
+            updated_at: Rfc3339Ms(row.get(6)?),
+        })
+        .map_err(json)?;
+    }
+    list.end().map_err(json)?;
+    Ok(Bytes::from(out))
+}
+
 /// The user's tasks on a `rusqlite` connection: the same statements as the sqlx path (SQLite
 /// reads `$1` as a numbered parameter), a prepared statement from the connection's cache.
 fn list_on(
@@ -259,6 +315,13 @@ impl TaskStore {
     /// The user's tasks as JSON, from the cache when there is one.
     pub async fn list_json(&self, user_id: &str, filter: StatusFilter) -> Result<Bytes, TaskError> {
         let Some(cache) = &self.cache else {
+            if let Some(reader) = &self.sqlite_reader
+                && !reader.is_closed()
+            {
+                // Uncached on SQLite: the JSON is written straight from the rows.
+                let _slot = self.enter()?;
+                return Ok(reader.read(|conn| list_json_on(conn, user_id, filter))?);
+            }
             return Ok(to_json(&self.list(user_id, filter).await?));
         };
         let cached = match cache.get(user_id) {
@@ -500,7 +563,13 @@ mod tests {
             read.list("alice", StatusFilter::All).await.unwrap(),
             vec![first.clone()]
         );
-        read.create("alice", "second", "").await.unwrap();
+        read.create(
+            "alice",
+            "second \"quoted\" \\ </script>",
+            "line\nbreak \u{1F600} é \u{7}",
+        )
+        .await
+        .unwrap();
         read.create("bob", "bob's", "private").await.unwrap();
         read.set_completed("alice", &first.id, Some(true))
             .await
@@ -510,7 +579,14 @@ mod tests {
             let via_sqlx = plain.list("alice", filter).await.unwrap();
             assert_eq!(via_reader, via_sqlx, "{filter:?}");
             assert!(via_reader.iter().all(|t| t.user_id == "alice"));
+            // The JSON written straight from the rows is, byte for byte, the list's JSON.
+            let json = read.list_json("alice", filter).await.unwrap();
+            assert_eq!(json, to_json(&via_sqlx), "{filter:?}");
         }
+        assert_eq!(
+            read.list_json("nobody", StatusFilter::All).await.unwrap(),
+            "[]"
+        );
         assert_eq!(
             read.list("alice", StatusFilter::All).await.unwrap().len(),
             2

@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use url::Url;
@@ -1034,7 +1034,8 @@ impl Wiring<'_> {
             )
             .layer(SetRequestIdLayer::new(
                 crate::health::REQUEST_ID.clone(),
-                MakeRequestUuid,
+                crate::health::RequestIds::new()
+                    .map_err(|e| StartError::Config(format!("request ids: {e}")))?,
             ))
             .layer(axum::middleware::map_request(
                 crate::health::screen_request_id,
