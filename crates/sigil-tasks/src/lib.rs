@@ -31,6 +31,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use sigil_guard::{Guard, require_path_user};
+use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -46,11 +47,30 @@ pub const TITLE_MAX: usize = 200;
 /// Description length limit (characters).
 pub const DESCRIPTION_MAX: usize = 1000;
 
-/// State shared by the handlers.
+/// State shared by the handlers: one `Arc`, so the per-request clone axum makes of it is one
+/// reference count, not one per part of the store.
 #[derive(Clone, Debug)]
-pub struct TasksState {
+pub struct TasksState(Arc<TasksParts>);
+
+/// What [`TasksState`] shares: the store and the guard.
+#[derive(Debug)]
+pub struct TasksParts {
     store: TaskStore,
     guard: Guard,
+}
+
+impl TasksState {
+    fn new(store: TaskStore, guard: Guard) -> TasksState {
+        TasksState(Arc::new(TasksParts { store, guard }))
+    }
+}
+
+impl std::ops::Deref for TasksState {
+    type Target = TasksParts;
+
+    fn deref(&self) -> &TasksParts {
+        &self.0
+    }
 }
 
 impl axum::extract::FromRef<TasksState> for Guard {
@@ -97,10 +117,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The tasks routes, guarded by `guard`.
 pub fn router(store: TaskStore, guard: Guard) -> Router {
-    let state = TasksState {
-        store,
-        guard: guard.clone(),
-    };
+    let state = TasksState::new(store, guard.clone());
     let (routes, _) = routes().split_for_parts();
     routes
         .route_layer(middleware::from_fn_with_state(guard, require_path_user))
@@ -128,7 +145,7 @@ mod tests {
                 get(handlers::list).post(handlers::create),
             )
             .route("/api/{user_id}/tasks/{id}", get(handlers::get_one))
-            .with_state(TasksState { store, guard })
+            .with_state(TasksState::new(store, guard))
     }
 
     /// One HTTP/1.1 exchange over a plain socket (`Connection: close`).
