@@ -3,7 +3,8 @@
 //! sqlx's pool pings a connection as it leaves the pool (`test_before_acquire`) and pings it
 //! again, unconditionally, as it comes back: with the query itself, three round trips to
 //! PostgreSQL for one indexed read of a row or a few. The profile of an uncached
-//! `GET /api/{user_id}/tasks` on PostgreSQL (BENCHMARKS.md, "The PostgreSQL read, profiled") put
+//! `GET /api/{user_id}/tasks` on PostgreSQL (BENCHMARKS.md, "The PostgreSQL read, profiled, before
+//! and after") put
 //! those round trips' system calls at half of the server's CPU time per request, and sqlx's own
 //! work at a few microseconds. [`DirectReads`] keeps a few connections of its own (sqlx
 //! `AnyConnection`s: the same driver, statements, types and row conversion as the pool) and sends
@@ -39,7 +40,7 @@ use tokio::sync::Semaphore;
 /// A query as [`DirectReads`] runs it (built again for a retry).
 pub type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 
-/// A few connections for hot reads, used without sqlx's pool pings (see the crate docs).
+/// A few connections for hot reads, used without sqlx's pool pings (see the module docs).
 #[derive(Debug)]
 pub struct DirectReads {
     options: AnyConnectOptions,
