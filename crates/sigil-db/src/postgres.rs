@@ -4,9 +4,8 @@
 //! again, unconditionally, as it comes back: with the query itself, three round trips to
 //! PostgreSQL for one indexed read of a row or a few. The profile of an uncached
 //! `GET /api/{user_id}/tasks` on PostgreSQL (BENCHMARKS.md, "The PostgreSQL read, profiled, before
-//! and after") put
-//! those round trips' system calls at half of the server's CPU time per request, and sqlx's own
-//! work at a few microseconds. [`DirectReads`] keeps a few connections of its own (sqlx
+//! and after") put those round trips' system calls at half of the server's CPU time per request,
+//! and sqlx's own work at a few microseconds. [`DirectReads`] keeps a few connections of its own (sqlx
 //! `AnyConnection`s: the same driver, statements, types and row conversion as the pool) and sends
 //! only the query: one round trip, a prepared statement from each connection's cache.
 //!
