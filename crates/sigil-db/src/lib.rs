@@ -11,9 +11,11 @@
 //! lookup (get-session, `/token`, cookie requests). Writes stay on the pool.
 
 mod postgres;
+mod row;
 mod sqlite;
 
 pub use postgres::{AnyQuery, DirectReads};
+pub use row::Columns;
 /// The `rusqlite` of [`SqliteReads`]' connections, for the statements run on them.
 pub use rusqlite;
 pub use sqlite::{SqliteReads, is_unavailable as sqlite_is_unavailable};

@@ -72,21 +72,18 @@ impl DirectReads {
         &self,
         query: impl Fn() -> AnyQuery<'q> + Sync,
     ) -> Result<Vec<AnyRow>, sqlx::Error> {
-        match self.bounded(&query, Fetch::All).await? {
-            Fetched::All(rows) => Ok(rows),
-            Fetched::Optional(row) => Ok(row.into_iter().collect()),
-        }
+        tokio::time::timeout(self.timeout, self.read(&query))
+            .await
+            // A silent database: the same error, and so the same 503, as a pool that timed out.
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
     }
 
-    /// The first row `query` answers, for lookups by a unique key.
+    /// The row `query` answers, for lookups by a unique key (at most one row).
     pub async fn fetch_optional<'q>(
         &self,
         query: impl Fn() -> AnyQuery<'q> + Sync,
     ) -> Result<Option<AnyRow>, sqlx::Error> {
-        match self.bounded(&query, Fetch::Optional).await? {
-            Fetched::Optional(row) => Ok(row),
-            Fetched::All(rows) => Ok(rows.into_iter().next()),
-        }
+        Ok(self.fetch_all(query).await?.into_iter().next())
     }
 
     /// Closes the idle connections; later reads fail with [`sqlx::Error::PoolClosed`] (at
@@ -112,22 +109,10 @@ impl DirectReads {
             .len()
     }
 
-    async fn bounded<'q>(
-        &self,
-        query: &(dyn Fn() -> AnyQuery<'q> + Sync),
-        fetch: Fetch,
-    ) -> Result<Fetched, sqlx::Error> {
-        tokio::time::timeout(self.timeout, self.read(query, fetch))
-            .await
-            // A silent database: the same error, and so the same 503, as a pool that timed out.
-            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
-    }
-
     async fn read<'q>(
         &self,
         query: &(dyn Fn() -> AnyQuery<'q> + Sync),
-        fetch: Fetch,
-    ) -> Result<Fetched, sqlx::Error> {
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
         let _permit = self
             .permits
             .acquire()
@@ -142,20 +127,20 @@ impl DirectReads {
             Some(conn) => (conn, true),
             None => match self.connect().await? {
                 Some(conn) => (conn, false),
-                None => return fetch.on_pool(&self.pool, query()).await,
+                None => return query().fetch_all(&self.pool).await,
             },
         };
         // If the timeout cancels this future mid-query, `conn` is dropped with it: a connection in
         // an unknown state never goes back.
-        let mut fetched = fetch.on(&mut conn, query()).await;
+        let mut fetched = query().fetch_all(&mut conn).await;
         if reused && fetched.as_ref().is_err_and(is_broken_connection) {
             // What the pool's acquire ping would have found; the read is retried once.
             tracing::debug!(target: "sigil::db", "an idle connection had died: reading on a new one");
             conn = match self.connect().await? {
                 Some(conn) => conn,
-                None => return fetch.on_pool(&self.pool, query()).await,
+                None => return query().fetch_all(&self.pool).await,
             };
-            fetched = fetch.on(&mut conn, query()).await;
+            fetched = query().fetch_all(&mut conn).await;
         }
         // A failed connection is dropped (closed without the goodbye: it may be what failed).
         let fetched = fetched?;
@@ -179,39 +164,6 @@ impl DirectReads {
                 Ok(None)
             }
             Err(error) => Err(error),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Fetch {
-    All,
-    Optional,
-}
-
-// No Debug: sqlx's rows have none (and would print row data).
-#[allow(missing_debug_implementations)]
-enum Fetched {
-    All(Vec<AnyRow>),
-    Optional(Option<AnyRow>),
-}
-
-impl Fetch {
-    async fn on_pool(self, pool: &AnyPool, query: AnyQuery<'_>) -> Result<Fetched, sqlx::Error> {
-        match self {
-            Fetch::All => query.fetch_all(pool).await.map(Fetched::All),
-            Fetch::Optional => query.fetch_optional(pool).await.map(Fetched::Optional),
-        }
-    }
-
-    async fn on(
-        self,
-        conn: &mut AnyConnection,
-        query: AnyQuery<'_>,
-    ) -> Result<Fetched, sqlx::Error> {
-        match self {
-            Fetch::All => query.fetch_all(conn).await.map(Fetched::All),
-            Fetch::Optional => query.fetch_optional(conn).await.map(Fetched::Optional),
         }
     }
 }

@@ -17,11 +17,10 @@ use crate::task::{Rfc3339Ms, rfc3339};
 pub use crate::task::{StatusFilter, Task};
 use bytes::Bytes;
 use serde::Serialize;
-use sigil_db::{DirectReads, SqliteReads, rusqlite};
+use sigil_db::{Columns, DirectReads, SqliteReads, rusqlite};
 use sigil_guard::clock::{SharedClock, SystemClock};
-use sqlx::any::AnyRow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Row, SqlStr};
+use sqlx::{AnyPool, SqlStr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -121,15 +120,15 @@ fn new_id() -> Result<String, sqlx::Error> {
         .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))
 }
 
-fn task_from(row: &AnyRow) -> Result<Task, sqlx::Error> {
+fn task_from<R: Columns + ?Sized>(row: &R) -> Result<Task, R::Error> {
     Ok(Task {
-        id: row.try_get(0)?,
-        user_id: row.try_get(1)?,
-        title: row.try_get(2)?,
-        description: row.try_get(3)?,
-        completed: row.try_get::<i64, _>(4)? != 0,
-        created_at: rfc3339(row.try_get(5)?),
-        updated_at: rfc3339(row.try_get(6)?),
+        id: row.text(0)?,
+        user_id: row.text(1)?,
+        title: row.text(2)?,
+        description: row.text(3)?,
+        completed: row.flag(4)?,
+        created_at: rfc3339(row.int(5)?),
+        updated_at: rfc3339(row.int(6)?),
     })
 }
 
@@ -172,70 +171,68 @@ fn list_json_on(
     filter: StatusFilter,
 ) -> Result<Bytes, rusqlite::Error> {
     use serde::ser::{SerializeSeq, Serializer as _};
-    let completed = i64::from(filter == StatusFilter::Completed);
-    let mut statement = match filter {
-        StatusFilter::All => conn.prepare_cached(LIST_ALL)?,
-        StatusFilter::Pending | StatusFilter::Completed => conn.prepare_cached(LIST_BY_STATUS)?,
-    };
-    let mut rows = match filter {
-        StatusFilter::All => statement.query([user_id])?,
-        StatusFilter::Pending | StatusFilter::Completed => {
-            statement.query(rusqlite::params![user_id, completed])?
-        }
-    };
     // Writing JSON into a Vec fails only on a value serde_json refuses; these are strings,
     // a boolean and numbers. Any failure is still an error of the read (a 500), never a panic.
     let json = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
     let mut out = Vec::with_capacity(512);
     let mut serializer = serde_json::Serializer::new(&mut out);
     let mut list = serializer.serialize_seq(None).map_err(json)?;
-    while let Some(row) = rows.next()? {
+    each_task_row(conn, user_id, filter, |row| {
         let text = |i: usize| row.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
         list.serialize_element(&TaskRow {
             id: text(0)?,
             user_id: text(1)?,
             title: text(2)?,
             description: text(3)?,
-            completed: row.get::<_, i64>(4)? != 0,
-            created_at: Rfc3339Ms(row.get(5)?),
-            updated_at: Rfc3339Ms(row.get(6)?),
+            completed: row.flag(4)?,
+            created_at: Rfc3339Ms(row.int(5)?),
+            updated_at: Rfc3339Ms(row.int(6)?),
         })
-        .map_err(json)?;
-    }
+        .map_err(json)
+    })?;
     list.end().map_err(json)?;
     Ok(Bytes::from(out))
 }
 
-/// The user's tasks on a `rusqlite` connection: the same statements as the sqlx path (SQLite
-/// reads `$1` as a numbered parameter), a prepared statement from the connection's cache.
+/// Calls `each` with every row of the user's tasks on a `rusqlite` connection: the same
+/// statements as the sqlx path (SQLite reads `$1` as a numbered parameter), a prepared statement
+/// from the connection's cache.
+fn each_task_row(
+    conn: &rusqlite::Connection,
+    user_id: &str,
+    filter: StatusFilter,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<(), rusqlite::Error>,
+) -> Result<(), rusqlite::Error> {
+    let completed = i64::from(filter == StatusFilter::Completed);
+    let mut statement;
+    let mut rows = match filter {
+        StatusFilter::All => {
+            statement = conn.prepare_cached(LIST_ALL)?;
+            statement.query([user_id])?
+        }
+        StatusFilter::Pending | StatusFilter::Completed => {
+            statement = conn.prepare_cached(LIST_BY_STATUS)?;
+            statement.query(rusqlite::params![user_id, completed])?
+        }
+    };
+    while let Some(row) = rows.next()? {
+        each(row)?;
+    }
+    Ok(())
+}
+
+/// The user's tasks on a `rusqlite` connection.
 fn list_on(
     conn: &rusqlite::Connection,
     user_id: &str,
     filter: StatusFilter,
 ) -> Result<Vec<Task>, rusqlite::Error> {
-    let row = |r: &rusqlite::Row<'_>| {
-        Ok(Task {
-            id: r.get(0)?,
-            user_id: r.get(1)?,
-            title: r.get(2)?,
-            description: r.get(3)?,
-            completed: r.get::<_, i64>(4)? != 0,
-            created_at: rfc3339(r.get(5)?),
-            updated_at: rfc3339(r.get(6)?),
-        })
-    };
-    match filter {
-        StatusFilter::All => conn
-            .prepare_cached(LIST_ALL)?
-            .query_map([user_id], row)?
-            .collect(),
-        StatusFilter::Pending | StatusFilter::Completed => {
-            let completed = i64::from(filter == StatusFilter::Completed);
-            conn.prepare_cached(LIST_BY_STATUS)?
-                .query_map(rusqlite::params![user_id, completed], row)?
-                .collect()
-        }
-    }
+    let mut tasks = Vec::new();
+    each_task_row(conn, user_id, filter, |row| {
+        tasks.push(task_from(row)?);
+        Ok(())
+    })?;
+    Ok(tasks)
 }
 
 impl TaskStore {

@@ -283,18 +283,15 @@ impl RequestIds {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let high = (self.prefix & !0xF000) | 0x8000;
         let low = (n & !(0b11 << 62)) | (0b10 << 62);
+        let id = (u128::from(high) << 64) | u128::from(low);
         let mut text = [0u8; 36];
-        let digits = b"0123456789abcdef";
         let mut at = 0;
-        for (i, nibble) in (0..32).map(|i| {
-            let word = if i < 16 { high } else { low };
-            (i, ((word >> (60 - 4 * (i % 16))) & 0xF) as usize)
-        }) {
-            if matches!(i, 8 | 12 | 16 | 20) {
+        for nibble in 0..32 {
+            if matches!(nibble, 8 | 12 | 16 | 20) {
                 text[at] = b'-';
                 at += 1;
             }
-            text[at] = digits[nibble];
+            text[at] = b"0123456789abcdef"[(id >> (124 - 4 * nibble)) as usize & 0xF];
             at += 1;
         }
         // 36 ASCII hex digits and dashes: always a valid header value.

@@ -6,7 +6,8 @@ use super::{
     StoreResult, TwoFactorRow, Unlinked, User,
 };
 use async_trait::async_trait;
-use sigil_db::{DirectReads, SqliteReads, rusqlite};
+use sigil_db::rusqlite::OptionalExtension;
+use sigil_db::{Columns, DirectReads, SqliteReads};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
@@ -254,20 +255,20 @@ macro_rules! session_columns {
     };
 }
 
-pub(super) fn user_from(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
+pub(super) fn user_from<R: Columns + ?Sized>(row: &R, offset: usize) -> Result<User, R::Error> {
     Ok(User {
-        id: row.try_get(offset)?,
-        name: row.try_get(offset + 1)?,
-        email: row.try_get(offset + 2)?,
-        email_verified: row.try_get::<i64, _>(offset + 3)? != 0,
-        image: row.try_get(offset + 4)?,
-        created_at: row.try_get(offset + 5)?,
-        updated_at: row.try_get(offset + 6)?,
-        role: row.try_get(offset + 7)?,
-        banned: row.try_get::<i64, _>(offset + 8)? != 0,
-        ban_reason: row.try_get(offset + 9)?,
-        ban_expires: row.try_get(offset + 10)?,
-        two_factor_enabled: row.try_get::<i64, _>(offset + 11)? != 0,
+        id: row.text(offset)?,
+        name: row.text(offset + 1)?,
+        email: row.text(offset + 2)?,
+        email_verified: row.flag(offset + 3)?,
+        image: row.maybe_text(offset + 4)?,
+        created_at: row.int(offset + 5)?,
+        updated_at: row.int(offset + 6)?,
+        role: row.text(offset + 7)?,
+        banned: row.flag(offset + 8)?,
+        ban_reason: row.maybe_text(offset + 9)?,
+        ban_expires: row.maybe_int(offset + 10)?,
+        two_factor_enabled: row.flag(offset + 11)?,
     })
 }
 
@@ -280,55 +281,22 @@ const SESSION_BY_TOKEN_HASH: &str = concat!(
     " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
 );
 
-/// [`user_from`] for a `rusqlite` row (the SQLite reader): the same columns, the same types.
-fn user_from_sqlite(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<User> {
-    Ok(User {
-        id: row.get(offset)?,
-        name: row.get(offset + 1)?,
-        email: row.get(offset + 2)?,
-        email_verified: row.get::<_, i64>(offset + 3)? != 0,
-        image: row.get(offset + 4)?,
-        created_at: row.get(offset + 5)?,
-        updated_at: row.get(offset + 6)?,
-        role: row.get(offset + 7)?,
-        banned: row.get::<_, i64>(offset + 8)? != 0,
-        ban_reason: row.get(offset + 9)?,
-        ban_expires: row.get(offset + 10)?,
-        two_factor_enabled: row.get::<_, i64>(offset + 11)? != 0,
-    })
-}
-
-/// [`session_from`] for a `rusqlite` row.
-fn session_from_sqlite(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<Session> {
-    Ok(Session {
-        id: row.get(offset)?,
-        token_hash: row.get(offset + 1)?,
-        user_id: row.get(offset + 2)?,
-        expires_at: row.get(offset + 3)?,
-        created_at: row.get(offset + 4)?,
-        updated_at: row.get(offset + 5)?,
-        ip_address: row.get(offset + 6)?,
-        user_agent: row.get(offset + 7)?,
-        remember: row.get::<_, i64>(offset + 8)? != 0,
-    })
-}
-
 /// The user columns, for statements built at run time (`admin_sql`).
 pub(super) const USER_COLUMNS: &str = user_columns!();
 /// The number of columns `user_columns!` selects.
 pub(super) const USER_COLUMN_COUNT: usize = 12;
 
-fn session_from(row: &AnyRow, offset: usize) -> Result<Session, sqlx::Error> {
+fn session_from<R: Columns + ?Sized>(row: &R, offset: usize) -> Result<Session, R::Error> {
     Ok(Session {
-        id: row.try_get(offset)?,
-        token_hash: row.try_get(offset + 1)?,
-        user_id: row.try_get(offset + 2)?,
-        expires_at: row.try_get(offset + 3)?,
-        created_at: row.try_get(offset + 4)?,
-        updated_at: row.try_get(offset + 5)?,
-        ip_address: row.try_get(offset + 6)?,
-        user_agent: row.try_get(offset + 7)?,
-        remember: row.try_get::<i64, _>(offset + 8)? != 0,
+        id: row.text(offset)?,
+        token_hash: row.text(offset + 1)?,
+        user_id: row.text(offset + 2)?,
+        expires_at: row.int(offset + 3)?,
+        created_at: row.int(offset + 4)?,
+        updated_at: row.int(offset + 5)?,
+        ip_address: row.text(offset + 6)?,
+        user_agent: row.text(offset + 7)?,
+        remember: row.flag(offset + 8)?,
     })
 }
 
@@ -676,13 +644,9 @@ impl AuthStore for SqlStore {
             return Ok(reads.read(|conn| {
                 conn.prepare_cached(SESSION_BY_TOKEN_HASH)?
                     .query_row([token_hash], |r| {
-                        Ok((session_from_sqlite(r, 0)?, user_from_sqlite(r, 9)?))
+                        Ok((session_from(r, 0)?, user_from(r, 9)?))
                     })
-                    .map(Some)
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })
+                    .optional()
             })?);
         }
         let query = || sqlx::query(SESSION_BY_TOKEN_HASH).bind(token_hash);
